@@ -1,0 +1,206 @@
+/* index.c - offset and time indexes (index.h).
+ *
+ * Entries live in a growable array and are appended to the file with
+ * pwrite; a crash can leave a torn last entry, which open() drops (the file
+ * size is rounded down to whole entries) and validation catches the rest. */
+#include "index.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int load(int fd, void **arr, size_t *n, size_t *cap, size_t esz)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    size_t count = (size_t)st.st_size / esz;
+    size_t c = count < 64 ? 64 : count;
+    void *a = malloc(c * esz);
+    if (!a)
+        return -ENOMEM;
+    if (count) {
+        ssize_t r = pread(fd, a, count * esz, 0);
+        if (r < 0) {
+            free(a);
+            return -errno;
+        }
+        count = (size_t)r / esz;
+    }
+    if ((size_t)st.st_size != count * esz && ftruncate(fd, (off_t)(count * esz)) < 0) {
+        free(a);
+        return -errno;
+    }
+    *arr = a;
+    *n = count;
+    *cap = c;
+    return 0;
+}
+
+static int push(int fd, void **arr, size_t *n, size_t *cap, size_t esz, const void *e)
+{
+    if (*n == *cap) {
+        void *a = realloc(*arr, *cap * 2 * esz);
+        if (!a)
+            return -ENOMEM;
+        *arr = a;
+        *cap *= 2;
+    }
+    if (pwrite(fd, e, esz, (off_t)(*n * esz)) != (ssize_t)esz)
+        return errno ? -errno : -EIO;
+    memcpy((char *)*arr + *n * esz, e, esz);
+    (*n)++;
+    return 0;
+}
+
+static int cut(int fd, size_t *n, size_t newn, size_t esz)
+{
+    if (newn >= *n)
+        return 0;
+    if (ftruncate(fd, (off_t)(newn * esz)) < 0)
+        return -errno;
+    *n = newn;
+    return 0;
+}
+
+int offset_index_open(struct offset_index *ix, const char *path)
+{
+    memset(ix, 0, sizeof(*ix));
+    ix->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (ix->fd < 0)
+        return -errno;
+    int r = load(ix->fd, (void **)&ix->e, &ix->n, &ix->cap, sizeof(*ix->e));
+    if (r) {
+        close(ix->fd);
+        ix->fd = -1;
+    }
+    return r;
+}
+
+void offset_index_close(struct offset_index *ix)
+{
+    if (ix->fd >= 0)
+        close(ix->fd);
+    free(ix->e);
+    memset(ix, 0, sizeof(*ix));
+    ix->fd = -1;
+}
+
+int offset_index_append(struct offset_index *ix, const struct offset_index_entry *e)
+{
+    return push(ix->fd, (void **)&ix->e, &ix->n, &ix->cap, sizeof(*e), e);
+}
+
+int offset_index_truncate(struct offset_index *ix, size_t n)
+{
+    return cut(ix->fd, &ix->n, n, sizeof(*ix->e));
+}
+
+ssize_t offset_index_find_offset(const struct offset_index *ix, uint32_t rel)
+{
+    ssize_t lo = 0, hi = (ssize_t)ix->n - 1, best = -1;
+    while (lo <= hi) {
+        ssize_t mid = lo + (hi - lo) / 2;
+        if (ix->e[mid].rel_offset <= rel) {
+            best = mid;
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return best;
+}
+
+ssize_t offset_index_find_pos(const struct offset_index *ix, uint64_t pos)
+{
+    ssize_t lo = 0, hi = (ssize_t)ix->n - 1, best = -1;
+    while (lo <= hi) {
+        ssize_t mid = lo + (hi - lo) / 2;
+        if (ix->e[mid].stream_pos <= pos) {
+            best = mid;
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return best;
+}
+
+int offset_index_validate(const struct offset_index *ix, uint64_t log_size)
+{
+    for (size_t i = 0; i < ix->n; i++) {
+        const struct offset_index_entry *e = &ix->e[i];
+        if (e->file_pos >= log_size)
+            return -EBADMSG;
+        if (i == 0 && e->file_pos != 0)
+            return -EBADMSG;
+        if (i > 0 && (e->rel_offset <= ix->e[i - 1].rel_offset ||
+                      e->file_pos <= ix->e[i - 1].file_pos ||
+                      e->stream_pos < ix->e[i - 1].stream_pos))
+            return -EBADMSG;
+    }
+    return 0;
+}
+
+int time_index_open(struct time_index *ix, const char *path)
+{
+    memset(ix, 0, sizeof(*ix));
+    ix->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (ix->fd < 0)
+        return -errno;
+    int r = load(ix->fd, (void **)&ix->e, &ix->n, &ix->cap, sizeof(*ix->e));
+    if (r) {
+        close(ix->fd);
+        ix->fd = -1;
+    }
+    return r;
+}
+
+void time_index_close(struct time_index *ix)
+{
+    if (ix->fd >= 0)
+        close(ix->fd);
+    free(ix->e);
+    memset(ix, 0, sizeof(*ix));
+    ix->fd = -1;
+}
+
+int time_index_append(struct time_index *ix, const struct time_index_entry *e)
+{
+    if (ix->n && (e->timestamp <= ix->e[ix->n - 1].timestamp ||
+                  e->rel_offset <= ix->e[ix->n - 1].rel_offset))
+        return 0;
+    return push(ix->fd, (void **)&ix->e, &ix->n, &ix->cap, sizeof(*e), e);
+}
+
+int time_index_truncate(struct time_index *ix, size_t n)
+{
+    return cut(ix->fd, &ix->n, n, sizeof(*ix->e));
+}
+
+ssize_t time_index_find(const struct time_index *ix, int64_t ts)
+{
+    ssize_t lo = 0, hi = (ssize_t)ix->n - 1, best = -1;
+    while (lo <= hi) {
+        ssize_t mid = lo + (hi - lo) / 2;
+        if (ix->e[mid].timestamp < ts) {
+            best = mid;
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return best;
+}
+
+int time_index_validate(const struct time_index *ix)
+{
+    for (size_t i = 1; i < ix->n; i++)
+        if (ix->e[i].timestamp <= ix->e[i - 1].timestamp ||
+            ix->e[i].rel_offset <= ix->e[i - 1].rel_offset)
+            return -EBADMSG;
+    return 0;
+}

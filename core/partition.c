@@ -1,0 +1,709 @@
+/* partition.c - the partition log: segments in offset order (partition.h).
+ *
+ * Invariants, all re-established by partition_open():
+ *   - segs[i+1]->base_offset == segs[i]->next_offset and
+ *     segs[i+1]->base_pos == segs[i]->end_pos (no gaps, no overlap);
+ *   - only segs[nsegs-1] (the active segment) is written to;
+ *   - the recovery point names a segment and a file position below which the
+ *     log was on stable storage when it was written; open() verifies every
+ *     batch from there on and cuts the log at the first that fails.
+ *
+ * The recovery point lives in "recovery-point": five little-endian u64
+ * (segment base, file position, next offset, end position, XXH3 of the
+ * first four). A torn or missing file means "verify everything". */
+#include "partition.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "logger.h"
+
+#define READ_AHEAD (256u << 10)
+#define DIRECT_COPY_MIN (64u << 10)
+
+struct recovery_point {
+    uint64_t seg_base, file_pos, next_offset, end_pos;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct segment *active(struct partition *p)
+{
+    return p->segs[p->nsegs - 1];
+}
+
+static int read_recovery_point(const char *dir, struct recovery_point *rp)
+{
+    char path[4096];
+    uint64_t v[5];
+    snprintf(path, sizeof(path), "%s/recovery-point", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = pread(fd, v, sizeof(v), 0);
+    close(fd);
+    if (n != (ssize_t)sizeof(v) || XXH3_64bits(v, 4 * sizeof(uint64_t)) != v[4])
+        return -EBADMSG;
+    rp->seg_base = v[0];
+    rp->file_pos = v[1];
+    rp->next_offset = v[2];
+    rp->end_pos = v[3];
+    return 0;
+}
+
+static int write_recovery_point(struct partition *p, const struct recovery_point *rp)
+{
+    char path[4096];
+    uint64_t v[5] = {rp->seg_base, rp->file_pos, rp->next_offset, rp->end_pos, 0};
+    v[4] = XXH3_64bits(v, 4 * sizeof(uint64_t));
+    snprintf(path, sizeof(path), "%s/recovery-point", p->dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = pwrite(fd, v, sizeof(v), 0);
+    int e = errno;
+    close(fd);
+    if (n != (ssize_t)sizeof(v))
+        return n < 0 ? -e : -EIO;
+    p->recovery_offset = rp->next_offset;
+    return 0;
+}
+
+static int push_segment(struct partition *p, struct segment *s)
+{
+    if (p->nsegs == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 8;
+        struct segment **n = realloc(p->segs, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        p->segs = n;
+        p->cap = cap;
+    }
+    p->segs[p->nsegs++] = s;
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Base offsets of the .log files in dir, sorted. */
+static int list_segments(const char *dir, uint64_t **out, size_t *n)
+{
+    DIR *d = opendir(dir);
+    size_t cap = 16, cnt = 0;
+    uint64_t *v = malloc(cap * sizeof(*v));
+    struct dirent *de;
+    if (!d || !v) {
+        int e = d ? ENOMEM : errno;
+        if (d)
+            closedir(d);
+        free(v);
+        return -e;
+    }
+    while ((de = readdir(d))) {
+        const char *name = de->d_name;
+        size_t len = strlen(name);
+        if (len != 24 || strcmp(name + 20, ".log"))
+            continue;
+        char *end;
+        uint64_t base = strtoull(name, &end, 10);
+        if (end != name + 20)
+            continue;
+        if (cnt == cap) {
+            uint64_t *nv = realloc(v, cap * 2 * sizeof(*v));
+            if (!nv) {
+                closedir(d);
+                free(v);
+                return -ENOMEM;
+            }
+            v = nv;
+            cap *= 2;
+        }
+        v[cnt++] = base;
+    }
+    closedir(d);
+    qsort(v, cnt, sizeof(*v), cmp_u64);
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+static int sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int r = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return r;
+}
+
+/* Deletes segment files from index i on (after a cut left a gap). */
+static void drop_tail_files(const char *dir, const uint64_t *bases, size_t from, size_t n)
+{
+    char path[4096];
+    static const char *suffixes[] = {".log", ".index", ".timeindex"};
+    for (size_t i = from; i < n; i++) {
+        logger_log(LOG_LEVEL_WARN, "%s: removing segment %" PRIu64 " after a cut log", dir,
+                   bases[i]);
+        for (size_t k = 0; k < 3; k++) {
+            segment_path(path, sizeof(path), dir, bases[i], suffixes[k]);
+            unlink(path);
+        }
+    }
+}
+
+int partition_open(const char *dir, const struct partition_settings *st, struct partition **out)
+{
+    struct partition *p = calloc(1, sizeof(*p));
+    uint64_t *bases = NULL;
+    size_t nbases = 0;
+    struct recovery_point rp;
+    int r, have_rp;
+
+    if (!p)
+        return -ENOMEM;
+    pthread_mutex_init(&p->lock, NULL);
+    p->settings = *st;
+    if (!(p->dir = strdup(dir))) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        r = -errno;
+        goto fail;
+    }
+    if ((r = list_segments(dir, &bases, &nbases)))
+        goto fail;
+    have_rp = read_recovery_point(dir, &rp) == 0;
+    int verified = 0;
+
+    for (size_t i = 0; i < nbases; i++) {
+        uint64_t validate_from = 0;
+        uint64_t expect_pos = i ? p->segs[i - 1]->end_pos : UINT64_MAX;
+        struct segment *s;
+        if (have_rp) {
+            if (bases[i] < rp.seg_base)
+                validate_from = UINT64_MAX;
+            else if (bases[i] == rp.seg_base)
+                validate_from = rp.file_pos;
+        }
+        if (i && bases[i] != p->segs[i - 1]->next_offset) {
+            drop_tail_files(dir, bases, i, nbases);
+            break;
+        }
+        if ((r = segment_open(dir, bases[i], expect_pos, validate_from, &s)))
+            goto fail;
+        if (i == 0 && s->size == 0 && have_rp && rp.seg_base == bases[0])
+            s->base_pos = s->end_pos = rp.end_pos;
+        if (validate_from != UINT64_MAX)
+            verified = 1;
+        if ((r = push_segment(p, s))) {
+            segment_close(s);
+            goto fail;
+        }
+    }
+    if (p->nsegs == 0) {
+        struct segment *s;
+        if ((r = segment_create(dir, 0, 0, now_ms(), &s)))
+            goto fail;
+        if ((r = push_segment(p, s))) {
+            segment_close(s);
+            goto fail;
+        }
+        sync_dir(dir);
+        verified = 1;
+    }
+    free(bases);
+    bases = NULL;
+
+    /* What was verified may be only in the page cache: make it stable before
+     * the recovery point moves past it. */
+    struct segment *a = active(p);
+    if (verified) {
+        for (size_t i = 0; i < p->nsegs; i++)
+            if (!have_rp || p->segs[i]->base_offset >= rp.seg_base)
+                segment_sync(p->segs[i]);
+        struct recovery_point now = {a->base_offset, a->size, a->next_offset, a->end_pos};
+        if ((r = write_recovery_point(p, &now)))
+            goto fail;
+    } else {
+        p->recovery_offset = rp.next_offset;
+    }
+    *out = p;
+    return 0;
+fail:
+    free(bases);
+    partition_close(p);
+    return r;
+}
+
+void partition_close(struct partition *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->nsegs; i++)
+        segment_close(p->segs[i]);
+    free(p->segs);
+    free(p->dir);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+void partition_set_settings(struct partition *p, const struct partition_settings *st)
+{
+    pthread_mutex_lock(&p->lock);
+    p->settings = *st;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Starts a new active segment if the current one is full or old. */
+static int maybe_roll(struct partition *p, size_t incoming, int64_t now)
+{
+    struct segment *a = active(p);
+    if (a->size == 0)
+        return 0;
+    if (a->size + incoming <= p->settings.segment_bytes &&
+        now - a->created_ms < p->settings.segment_ms)
+        return 0;
+    struct segment *s;
+    int r = segment_create(p->dir, a->next_offset, a->end_pos, now, &s);
+    if (r)
+        return r;
+    if ((r = push_segment(p, s))) {
+        segment_delete(s);
+        return r;
+    }
+    sync_dir(p->dir);
+    return 0;
+}
+
+int partition_append(struct partition *p, struct batch_builder *b, int64_t timestamp,
+                     uint64_t *base_offset)
+{
+    const struct iovec *iov;
+    int iovcnt, r;
+    size_t len;
+
+    pthread_mutex_lock(&p->lock);
+    struct segment *a = active(p);
+    r = batch_builder_seal(b, p->settings.codec, a->next_offset, a->end_pos, timestamp,
+                           p->leader_epoch, &iov, &iovcnt, &len);
+    if (!r && (r = maybe_roll(p, len, timestamp)) == 0) {
+        struct batch_header h;
+        batch_header_decode(iov[0].iov_base, &h);
+        r = segment_append(active(p), iov, iovcnt, &h);
+        if (!r && base_offset)
+            *base_offset = h.base_offset;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
+int partition_append_batch(struct partition *p, const uint8_t *batch, size_t len)
+{
+    struct batch_header h;
+    int r;
+    if (len < BATCH_HEADER_SIZE || batch_header_decode(batch, &h) || batch_verify(batch, len))
+        return -EBADMSG;
+    pthread_mutex_lock(&p->lock);
+    struct segment *a = active(p);
+    if (h.base_offset != a->next_offset || h.base_pos != a->end_pos) {
+        r = -EINVAL;
+    } else if ((r = maybe_roll(p, len, h.timestamp)) == 0) {
+        struct iovec iov = {.iov_base = (void *)batch, .iov_len = len};
+        r = segment_append(active(p), &iov, 1, &h);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
+int partition_truncate(struct partition *p, uint64_t offset)
+{
+    int r = 0;
+    pthread_mutex_lock(&p->lock);
+    while (p->nsegs > 1 && active(p)->base_offset >= offset) {
+        struct segment *s = p->segs[--p->nsegs];
+        if ((r = segment_delete(s)))
+            goto out;
+    }
+    struct segment *a = active(p);
+    if ((r = segment_truncate(a, offset)))
+        goto out;
+    if ((r = segment_sync(a)))
+        goto out;
+    struct recovery_point now = {a->base_offset, a->size, a->next_offset, a->end_pos};
+    r = write_recovery_point(p, &now);
+out:
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
+int partition_sync(struct partition *p)
+{
+    int fds[64], nfds = 0, r = 0;
+    pthread_mutex_lock(&p->lock);
+    struct segment *a = active(p);
+    struct recovery_point now = {a->base_offset, a->size, a->next_offset, a->end_pos};
+    if (a->next_offset == p->recovery_offset) {
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+    }
+    /* Segments that may hold unsynced data: from the recovery point on. */
+    for (size_t i = p->nsegs; i-- > 0 && nfds < 64;) {
+        struct segment *s = p->segs[i];
+        int fd = dup(s->fd);
+        if (fd < 0) {
+            r = -errno;
+            break;
+        }
+        fds[nfds++] = fd;
+        if (s->base_offset <= p->recovery_offset)
+            break;
+    }
+    pthread_mutex_unlock(&p->lock);
+    /* fdatasync outside the lock: appends go on meanwhile. */
+    for (int i = 0; i < nfds; i++) {
+        if (!r && fdatasync(fds[i]) < 0)
+            r = -errno;
+        close(fds[i]);
+    }
+    if (r)
+        return r;
+    pthread_mutex_lock(&p->lock);
+    if (now.next_offset > p->recovery_offset)
+        r = write_recovery_point(p, &now);
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
+/* Index of the segment holding stream position pos (the last one whose
+ * base_pos <= pos), or -1. */
+static ssize_t segment_for_pos(struct partition *p, uint64_t pos)
+{
+    ssize_t lo = 0, hi = (ssize_t)p->nsegs - 1, best = -1;
+    while (lo <= hi) {
+        ssize_t mid = lo + (hi - lo) / 2;
+        if (p->segs[mid]->base_pos <= pos) {
+            best = mid;
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    /* Skip empty segments that share a base position with the next one. */
+    while (best >= 0 && (size_t)best + 1 < p->nsegs && p->segs[best]->end_pos <= pos)
+        best++;
+    return best;
+}
+
+static ssize_t segment_for_offset(struct partition *p, uint64_t offset)
+{
+    ssize_t lo = 0, hi = (ssize_t)p->nsegs - 1, best = -1;
+    while (lo <= hi) {
+        ssize_t mid = lo + (hi - lo) / 2;
+        if (p->segs[mid]->base_offset <= offset) {
+            best = mid;
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return best;
+}
+
+static struct segment *segment_by_base(struct partition *p, uint64_t base)
+{
+    ssize_t i = segment_for_offset(p, base);
+    return i >= 0 && p->segs[i]->base_offset == base ? p->segs[i] : NULL;
+}
+
+void partition_cursor_init(struct partition_cursor *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->seg_base = UINT64_MAX;
+    c->buf_seg_base = UINT64_MAX;
+    c->scratch_batch = UINT64_MAX;
+}
+
+void partition_cursor_free(struct partition_cursor *c)
+{
+    free(c->buf);
+    free(c->scratch);
+    partition_cursor_init(c);
+}
+
+/* Returns a pointer to file bytes [file_pos, file_pos+len) of segment s,
+ * from the cursor's read-ahead buffer, refilling it if needed. */
+static int cursor_bytes(struct partition_cursor *c, struct segment *s, uint64_t file_pos,
+                        size_t len, const uint8_t **out)
+{
+    if (c->buf_seg_base == s->base_offset && file_pos >= c->buf_file_pos &&
+        file_pos + len <= c->buf_file_pos + c->buf_len) {
+        *out = c->buf + (file_pos - c->buf_file_pos);
+        return 0;
+    }
+    size_t want = len > READ_AHEAD ? len : READ_AHEAD;
+    if (file_pos + want > s->size)
+        want = (size_t)(s->size - file_pos);
+    if (want < len)
+        return -EIO;
+    if (want > c->buf_cap) {
+        uint8_t *n = realloc(c->buf, want);
+        if (!n)
+            return -ENOMEM;
+        c->buf = n;
+        c->buf_cap = want;
+    }
+    size_t done = 0;
+    while (done < want) {
+        ssize_t r = pread(s->fd, c->buf + done, want - done, (off_t)(file_pos + done));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            c->buf_seg_base = UINT64_MAX;
+            return r < 0 ? -errno : -EIO;
+        }
+        done += (size_t)r;
+    }
+    c->buf_seg_base = s->base_offset;
+    c->buf_file_pos = file_pos;
+    c->buf_len = want;
+    *out = c->buf;
+    return 0;
+}
+
+/* Points the cursor at the batch holding stream position pos. */
+static int cursor_seek(struct partition *p, struct partition_cursor *c, uint64_t pos,
+                       struct segment **seg)
+{
+    struct segment *s = c->seg_base != UINT64_MAX ? segment_by_base(p, c->seg_base) : NULL;
+    if (s && pos >= c->h.base_pos && pos < batch_end_pos(&c->h)) {
+        *seg = s;
+        return 0;
+    }
+    /* Sequential case: the next batch(es) after the cached one. */
+    if (s && pos >= batch_end_pos(&c->h)) {
+        uint64_t fp = c->file_pos + c->h.length;
+        for (int hops = 0; hops < 64; hops++) {
+            if (fp >= s->size) {
+                s = segment_by_base(p, s->next_offset);
+                if (!s)
+                    break;
+                fp = 0;
+                if (s->size == 0)
+                    continue;
+            }
+            const uint8_t *hb;
+            struct batch_header h;
+            if (cursor_bytes(c, s, fp, BATCH_HEADER_SIZE, &hb) || batch_header_decode(hb, &h))
+                break;
+            if (pos < h.base_pos)
+                break;
+            if (pos < batch_end_pos(&h)) {
+                c->seg_base = s->base_offset;
+                c->file_pos = fp;
+                c->h = h;
+                *seg = s;
+                return 0;
+            }
+            fp += h.length;
+        }
+    }
+    ssize_t i = segment_for_pos(p, pos);
+    if (i < 0)
+        return -ERANGE;
+    s = p->segs[i];
+    uint64_t fp;
+    struct batch_header h;
+    int r = segment_find_pos(s, pos, &fp, &h);
+    if (r)
+        return r;
+    c->seg_base = s->base_offset;
+    c->file_pos = fp;
+    c->h = h;
+    *seg = s;
+    return 0;
+}
+
+/* The decompressed (or in-file) table and values of the cursor's batch. */
+static int cursor_body(struct partition_cursor *c, struct segment *s, const uint8_t **table,
+                       const uint8_t **values)
+{
+    const uint8_t *batch;
+    int r = cursor_bytes(c, s, c->file_pos, c->h.length, &batch);
+    if (r)
+        return r;
+    if (c->h.codec == BATCH_CODEC_NONE)
+        return batch_body(&c->h, batch, NULL, NULL, table, values);
+    if (c->scratch_batch == c->h.base_offset) {
+        *table = c->scratch;
+        *values = c->scratch + c->h.table_len;
+        return 0;
+    }
+    r = batch_body(&c->h, batch, &c->scratch, &c->scratch_cap, table, values);
+    c->scratch_batch = r ? UINT64_MAX : c->h.base_offset;
+    return r;
+}
+
+ssize_t partition_read(struct partition *p, struct partition_cursor *c, uint64_t pos, void *buf,
+                       size_t len)
+{
+    size_t done = 0;
+    int r = 0;
+    pthread_mutex_lock(&p->lock);
+    uint64_t end = active(p)->end_pos;
+    if (pos < p->segs[0]->base_pos) {
+        r = -ERANGE;
+        goto out;
+    }
+    if (pos + len > end)
+        len = pos < end ? (size_t)(end - pos) : 0;
+    while (done < len) {
+        struct segment *s;
+        if ((r = cursor_seek(p, c, pos, &s)))
+            break;
+        uint64_t in_batch = pos - c->h.base_pos;
+        size_t n = (size_t)(batch_end_pos(&c->h) - pos);
+        if (n > len - done)
+            n = len - done;
+        if (c->h.codec == BATCH_CODEC_NONE) {
+            uint64_t fp = c->file_pos + BATCH_HEADER_SIZE + c->h.table_len + in_batch;
+            if (n >= DIRECT_COPY_MIN && !(c->buf_seg_base == s->base_offset &&
+                                          fp >= c->buf_file_pos &&
+                                          fp + n <= c->buf_file_pos + c->buf_len)) {
+                ssize_t got = pread(s->fd, (char *)buf + done, n, (off_t)fp);
+                if (got <= 0) {
+                    r = got < 0 ? -errno : -EIO;
+                    break;
+                }
+                n = (size_t)got;
+            } else {
+                const uint8_t *src;
+                if ((r = cursor_bytes(c, s, fp, n, &src)))
+                    break;
+                memcpy((char *)buf + done, src, n);
+            }
+        } else {
+            const uint8_t *table, *values;
+            if ((r = cursor_body(c, s, &table, &values)))
+                break;
+            memcpy((char *)buf + done, values + in_batch, n);
+        }
+        done += n;
+        pos += n;
+    }
+out:
+    pthread_mutex_unlock(&p->lock);
+    if (done > 0)
+        return (ssize_t)done;
+    return r;
+}
+
+int partition_offset_pos(struct partition *p, uint64_t offset, uint64_t *pos)
+{
+    int r = 0;
+    pthread_mutex_lock(&p->lock);
+    struct segment *a = active(p);
+    if (offset <= p->segs[0]->base_offset) {
+        *pos = p->segs[0]->base_pos;
+    } else if (offset >= a->next_offset) {
+        *pos = a->end_pos;
+    } else {
+        ssize_t i = segment_for_offset(p, offset);
+        struct segment *s = p->segs[i];
+        struct partition_cursor c;
+        const uint8_t *table, *values;
+        partition_cursor_init(&c);
+        r = segment_find_offset(s, offset, &c.file_pos, &c.h);
+        if (!r) {
+            c.seg_base = s->base_offset;
+            r = cursor_body(&c, s, &table, &values);
+        }
+        if (!r) {
+            const uint8_t *tend = table + c.h.table_len;
+            uint64_t at = c.h.base_pos;
+            uint32_t vlen;
+            int32_t klen;
+            for (uint64_t o = c.h.base_offset; o < offset; o++) {
+                if (batch_next_record(&table, tend, &vlen, &klen) != 1) {
+                    r = -EIO;
+                    break;
+                }
+                at += vlen;
+            }
+            *pos = at;
+        }
+        partition_cursor_free(&c);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
+int partition_time_offset(struct partition *p, int64_t ts, uint64_t *offset)
+{
+    int r = 0;
+    pthread_mutex_lock(&p->lock);
+    *offset = active(p)->next_offset;
+    for (size_t i = 0; i < p->nsegs; i++) {
+        struct segment *s = p->segs[i];
+        if (s->size == 0 || s->max_timestamp < ts)
+            continue;
+        uint64_t fp;
+        struct batch_header h;
+        r = segment_find_time(s, ts, &fp, &h);
+        if (r == -ENOENT) {
+            r = 0;
+            continue;
+        }
+        if (!r)
+            *offset = h.base_offset;
+        break;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
+void partition_info(struct partition *p, struct partition_info *info)
+{
+    pthread_mutex_lock(&p->lock);
+    struct segment *a = active(p);
+    info->start_offset = p->segs[0]->base_offset;
+    info->start_pos = p->segs[0]->base_pos;
+    info->end_offset = a->next_offset;
+    info->end_pos = a->end_pos;
+    info->segments = (uint32_t)p->nsegs;
+    info->stored_bytes = 0;
+    info->last_append_ms = 0;
+    for (size_t i = 0; i < p->nsegs; i++) {
+        info->stored_bytes += p->segs[i]->size;
+        if (p->segs[i]->max_timestamp > info->last_append_ms)
+            info->last_append_ms = p->segs[i]->max_timestamp;
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+uint64_t partition_end_pos(struct partition *p)
+{
+    pthread_mutex_lock(&p->lock);
+    uint64_t e = active(p)->end_pos;
+    pthread_mutex_unlock(&p->lock);
+    return e;
+}

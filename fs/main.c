@@ -1,0 +1,153 @@
+/* main.c - topicfs DATA_DIR MOUNTPOINT [-f] [-o opt,...]
+ *
+ * Parses topicfs's own options (partitions=N; zk=, broker=, listen= are
+ * reserved for cluster mode), hands the rest to libfuse, checks both
+ * directories before mounting so a bad argument is one line on stderr and a
+ * non-zero exit, then runs the multi-threaded session loop. On SIGTERM,
+ * SIGINT or `fusermount3 -u` the loop ends and every partition is synced. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "logger.h"
+#include "ops.h"
+#include "store.h"
+
+struct options {
+    char *data_dir;
+    unsigned partitions;
+    char *zk;
+    char *listen;
+    int broker;
+    int show_help;
+};
+
+#define OPT(t, p) {t, offsetof(struct options, p), 1}
+static const struct fuse_opt option_spec[] = {
+    OPT("partitions=%u", partitions),
+    OPT("zk=%s", zk),
+    OPT("listen=%s", listen),
+    OPT("broker=%d", broker),
+    OPT("-h", show_help),
+    OPT("--help", show_help),
+    FUSE_OPT_END,
+};
+
+static int option_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+    struct options *o = data;
+    (void)outargs;
+    if (key == FUSE_OPT_KEY_NONOPT && !o->data_dir) {
+        o->data_dir = strdup(arg);
+        return 0; /* consumed: the next non-option is the mountpoint */
+    }
+    return 1;
+}
+
+static void usage(const char *prog)
+{
+    printf("usage: %s DATA_DIR MOUNTPOINT [-f] [-o opt[,opt...]]\n\n"
+           "topicfs options:\n"
+           "    -o partitions=N    partitions of a new topic (default 1)\n"
+           "    -f                 stay in the foreground, log to stderr\n"
+           "    -d                 debug: log every FUSE request\n\n",
+           prog);
+    fuse_cmdline_help();
+    fuse_lowlevel_help();
+}
+
+int main(int argc, char *argv[])
+{
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    struct options opt = {.partitions = 1};
+    struct fuse_cmdline_opts cli;
+    struct store *store = NULL;
+    struct fuse_session *se = NULL;
+    int ret = 1;
+
+    if (fuse_opt_parse(&args, &opt, option_spec, option_proc) == -1)
+        return 1;
+    if (opt.show_help) {
+        usage(argv[0]);
+        return 0;
+    }
+    if (fuse_parse_cmdline(&args, &cli) != 0)
+        return 1;
+    if (cli.show_version) {
+        printf("topicfs 0.1.0\n");
+        fuse_lowlevel_version();
+        return 0;
+    }
+    if (!opt.data_dir || !cli.mountpoint) {
+        fprintf(stderr, "topicfs: usage: topicfs DATA_DIR MOUNTPOINT [-f] [-o opt,...]\n");
+        goto out;
+    }
+    if (opt.zk || opt.listen) {
+        fprintf(stderr, "topicfs: cluster mode (zk=, listen=) is not available in this build\n");
+        goto out;
+    }
+    if (opt.partitions < 1 || opt.partitions > 100000) {
+        fprintf(stderr, "topicfs: partitions=%u: must be between 1 and 100000\n", opt.partitions);
+        goto out;
+    }
+    struct stat st;
+    if (stat(cli.mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "topicfs: mountpoint %s: %s\n", cli.mountpoint,
+                errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
+        goto out;
+    }
+    logger_init("topicfs", !cli.foreground, cli.debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+    int r = store_open(opt.data_dir, opt.partitions, &store);
+    if (r) {
+        fprintf(stderr, "topicfs: data dir %s: %s\n", opt.data_dir,
+                r == -EBUSY ? "in use by another topicfs" : strerror(-r));
+        goto out;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct fs_context fc = {
+        .store = store,
+        .entry_timeout = 3600.0,
+        .started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+    };
+    se = fuse_session_new(&args, &topicfs_ops, sizeof(topicfs_ops), &fc);
+    if (!se)
+        goto out;
+    if (fuse_set_signal_handlers(se) != 0)
+        goto out;
+    if (fuse_session_mount(se, cli.mountpoint) != 0) {
+        fprintf(stderr, "topicfs: cannot mount on %s\n", cli.mountpoint);
+        goto out_signals;
+    }
+    fuse_daemonize(cli.foreground);
+    logger_log(LOG_LEVEL_INFO, "serving %s on %s (%zu topics)", opt.data_dir, cli.mountpoint,
+               store_count(store));
+    if (cli.singlethread) {
+        ret = fuse_session_loop(se);
+    } else {
+        struct fuse_loop_config lc = {
+            .clone_fd = cli.clone_fd,
+            .max_idle_threads = cli.max_idle_threads > 1000 ? 10 : cli.max_idle_threads,
+        };
+        ret = fuse_session_loop_mt(se, &lc);
+    }
+    fuse_session_unmount(se);
+    logger_log(LOG_LEVEL_INFO, "unmounted %s", cli.mountpoint);
+out_signals:
+    fuse_remove_signal_handlers(se);
+out:
+    if (se)
+        fuse_session_destroy(se);
+    store_close(store);
+    free(cli.mountpoint);
+    free(opt.data_dir);
+    free(opt.zk);
+    free(opt.listen);
+    fuse_opt_free_args(&args);
+    return ret ? 1 : 0;
+}

@@ -1,0 +1,933 @@
+/* ops.c - FUSE low-level operations: paths to topics, partitions and
+ * control files, and the file semantics of design.md.
+ *
+ * Caching policy (the part that makes `tail -f` correct): every file is
+ * opened with direct_io, so the kernel keeps no pages of it and every read
+ * reaches the daemon; attributes are never cached (attr timeout 0), so each
+ * stat() sees the exact size. Names are stable, so lookups are cached
+ * (entry timeout), which keeps `echo >> p0` at open+write+flush+release.
+ *
+ * A partition handle carries the partial line its writer left (framing.h)
+ * and a read cursor (partition.h). Handles of the same file share nothing
+ * but the partition, whose own lock serializes appends. */
+#include "ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "framing.h"
+#include "logger.h"
+#include "murmur2.h"
+#include "nodes.h"
+
+struct handle {
+    enum node_kind kind;
+    struct topic *topic;
+    struct partition *part;
+    uint32_t index;
+    int append;
+    pthread_mutex_t lock;
+    struct pending pending;
+    struct partition_cursor cursor;
+    char *text; /* generated content of .config / .info, or a directory listing */
+    size_t text_len;
+};
+
+/* Per-thread buffers, so the hot paths do not allocate. */
+struct scratch {
+    struct batch_builder builder;
+    struct record_list records;
+    char *buf;
+    size_t buf_cap;
+};
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+    struct scratch *s = p;
+    batch_builder_free(&s->builder);
+    record_list_free(&s->records);
+    free(s->buf);
+    free(s);
+}
+
+static void scratch_key_init(void)
+{
+    pthread_key_create(&scratch_key, scratch_free);
+}
+
+static struct scratch *scratch_get(void)
+{
+    pthread_once(&scratch_once, scratch_key_init);
+    struct scratch *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        s = calloc(1, sizeof(*s));
+        if (!s)
+            return NULL;
+        batch_builder_init(&s->builder);
+        pthread_setspecific(scratch_key, s);
+    }
+    return s;
+}
+
+static char *scratch_buf(struct scratch *s, size_t n)
+{
+    if (n > s->buf_cap) {
+        char *b = realloc(s->buf, n);
+        if (!b)
+            return NULL;
+        s->buf = b;
+        s->buf_cap = n;
+    }
+    return s->buf;
+}
+
+static struct fs_context *ctx(fuse_req_t req)
+{
+    return fuse_req_userdata(req);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void set_time(struct timespec *t, int64_t ms)
+{
+    t->tv_sec = ms / 1000;
+    t->tv_nsec = (ms % 1000) * 1000000;
+}
+
+static size_t format_info(struct topic *t, char *buf, size_t cap)
+{
+    size_t len = 0;
+    uint32_t n = topic_partition_count(t);
+    for (uint32_t i = 0; i < n; i++) {
+        struct partition_info pi;
+        partition_info(topic_partition(t, i), &pi);
+        int w = snprintf(buf ? buf + len : NULL, buf ? cap - len : 0,
+                         "p%u start_offset=%" PRIu64 " end_offset=%" PRIu64
+                         " high_watermark=%" PRIu64 " bytes=%" PRIu64 " stored_bytes=%" PRIu64
+                         " segments=%u leader=0 isr=0\n",
+                         i, pi.start_offset, pi.end_offset, pi.end_offset,
+                         pi.end_pos - pi.start_pos, pi.stored_bytes, pi.segments);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+        if (buf && len >= cap)
+            len = cap - 1;
+    }
+    return len;
+}
+
+/* Generated text of a control file, malloc'ed. */
+static char *control_text(struct topic *t, enum node_kind kind, size_t *len)
+{
+    char *buf;
+    if (kind == NODE_CONFIG) {
+        struct topic_config c;
+        topic_config_snapshot(t, &c);
+        buf = malloc(4096);
+        if (buf)
+            *len = config_format(&c, buf, 4096);
+        return buf;
+    }
+    size_t need = format_info(t, NULL, 0) + 256;
+    buf = malloc(need);
+    if (buf)
+        *len = format_info(t, buf, need);
+    return buf;
+}
+
+/* Fills st for node id; 0 or -ENOENT. */
+static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->st_ino = id;
+    st->st_uid = getuid();
+    st->st_gid = getgid();
+    st->st_blksize = 128 * 1024;
+    enum node_kind kind = node_kind_of(id);
+    if (kind == NODE_ROOT) {
+        st->st_mode = S_IFDIR | 0755;
+        st->st_nlink = 2 + store_count(fc->store);
+        set_time(&st->st_mtim, fc->started_ms);
+        st->st_ctim = st->st_atim = st->st_mtim;
+        return 0;
+    }
+    struct topic *t = store_find_id(fc->store, node_topic(id));
+    if (!t)
+        return -ENOENT;
+    int64_t mtime = atomic_load(&t->mtime_ms);
+    int r = 0;
+    st->st_nlink = 1;
+    switch (kind) {
+    case NODE_TOPIC:
+        st->st_mode = S_IFDIR | 0755;
+        st->st_nlink = 2;
+        break;
+    case NODE_PARTITION: {
+        struct partition *p = topic_partition(t, node_index(id));
+        struct partition_info pi;
+        if (!p) {
+            r = -ENOENT;
+            break;
+        }
+        partition_info(p, &pi);
+        st->st_mode = S_IFREG | 0644;
+        st->st_size = (off_t)(pi.end_pos - pi.start_pos);
+        if (pi.last_append_ms)
+            mtime = pi.last_append_ms;
+        break;
+    }
+    case NODE_PRODUCE:
+        st->st_mode = S_IFREG | 0200;
+        break;
+    case NODE_CONFIG:
+    case NODE_INFO: {
+        size_t len = 0;
+        char *text = control_text(t, kind, &len);
+        free(text);
+        st->st_mode = S_IFREG | (kind == NODE_CONFIG ? 0644 : 0444);
+        st->st_size = (off_t)len;
+        break;
+    }
+    default:
+        r = -ENOENT;
+    }
+    st->st_blocks = (st->st_size + 511) / 512;
+    set_time(&st->st_mtim, mtime);
+    st->st_ctim = st->st_atim = st->st_mtim;
+    topic_put(t);
+    return r;
+}
+
+static void reply_entry(fuse_req_t req, uint64_t id)
+{
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof(e));
+    int r = node_attr(ctx(req), id, &e.attr);
+    if (r) {
+        fuse_reply_err(req, -r);
+        return;
+    }
+    e.ino = id;
+    e.generation = 1;
+    e.entry_timeout = ctx(req)->entry_timeout;
+    e.attr_timeout = 0;
+    fuse_reply_entry(req, &e);
+}
+
+/* Node id of name in parent, or a negative errno. */
+static int64_t resolve(struct fs_context *fc, uint64_t parent, const char *name)
+{
+    enum node_kind pk = node_kind_of(parent);
+    if (pk == NODE_ROOT) {
+        struct topic *t = store_find(fc->store, name);
+        if (!t)
+            return -ENOENT;
+        uint64_t id = node_id(t->id, NODE_TOPIC, 0);
+        topic_put(t);
+        return (int64_t)id;
+    }
+    if (pk != NODE_TOPIC)
+        return -ENOTDIR;
+    enum node_kind kind;
+    uint32_t index;
+    if (node_parse_topic_child(name, &kind, &index))
+        return -ENOENT;
+    struct topic *t = store_find_id(fc->store, node_topic(parent));
+    if (!t)
+        return -ENOENT;
+    int ok = kind != NODE_PARTITION || index < topic_partition_count(t);
+    topic_put(t);
+    return ok ? (int64_t)node_id(node_topic(parent), kind, index) : -ENOENT;
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+    (void)userdata;
+    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+        conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+    if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+        conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+    conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+    conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    int64_t id = resolve(ctx(req), parent, name);
+    if (id < 0)
+        fuse_reply_err(req, (int)-id);
+    else
+        reply_entry(req, (uint64_t)id);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct stat st;
+    int r = node_attr(ctx(req), ino, &st);
+    if (r)
+        fuse_reply_err(req, -r);
+    else
+        fuse_reply_attr(req, &st, 0);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct stat st;
+    enum node_kind kind = node_kind_of(ino);
+    int r = node_attr(ctx(req), ino, &st);
+    if (r) {
+        fuse_reply_err(req, -r);
+        return;
+    }
+    if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    /* Control files ignore truncation: `>` and `>>` mean the same there. A
+     * partition refuses any size change. */
+    if ((to_set & FUSE_SET_ATTR_SIZE) && kind != NODE_CONFIG && kind != NODE_PRODUCE &&
+        attr->st_size != st.st_size) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    fuse_reply_attr(req, &st, 0);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    (void)mode;
+    struct fs_context *fc = ctx(req);
+    if (node_kind_of(parent) != NODE_ROOT) {
+        fuse_reply_err(req, node_kind_of(parent) == NODE_TOPIC ? EPERM : ENOTDIR);
+        return;
+    }
+    struct topic *t;
+    int r = store_create_topic(fc->store, name, &t);
+    if (r) {
+        fuse_reply_err(req, -r);
+        return;
+    }
+    uint64_t id = node_id(t->id, NODE_TOPIC, 0);
+    logger_log(LOG_LEVEL_INFO, "created topic %s with %u partitions", name,
+               topic_partition_count(t));
+    topic_put(t);
+    reply_entry(req, id);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    if (node_kind_of(parent) != NODE_ROOT) {
+        int64_t id = resolve(ctx(req), parent, name);
+        fuse_reply_err(req, id < 0 ? (int)-id : ENOTDIR);
+        return;
+    }
+    int r = store_delete_topic(ctx(req)->store, name);
+    if (!r)
+        logger_log(LOG_LEVEL_INFO, "deleted topic %s", name);
+    fuse_reply_err(req, -r);
+}
+
+static void op_refuse(fuse_req_t req)
+{
+    fuse_reply_err(req, EPERM);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    int64_t id = resolve(ctx(req), parent, name);
+    fuse_reply_err(req, id < 0 ? (int)-id : EPERM);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
+{
+    (void)parent;
+    (void)name;
+    (void)newparent;
+    (void)newname;
+    (void)flags;
+    op_refuse(req);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+    (void)ino;
+    (void)newparent;
+    (void)newname;
+    op_refuse(req);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+    (void)link;
+    (void)parent;
+    (void)name;
+    op_refuse(req);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+    (void)parent;
+    (void)name;
+    (void)mode;
+    (void)rdev;
+    op_refuse(req);
+}
+
+static void handle_free(struct handle *h)
+{
+    if (!h)
+        return;
+    pending_free(&h->pending);
+    partition_cursor_free(&h->cursor);
+    free(h->text);
+    pthread_mutex_destroy(&h->lock);
+    topic_put(h->topic);
+    free(h);
+}
+
+/* Opens node id with fi->flags; fills fi. 0 or a negative errno. */
+static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *fi)
+{
+    enum node_kind kind = node_kind_of(id);
+    int acc = fi->flags & O_ACCMODE;
+    if (kind == NODE_ROOT || kind == NODE_TOPIC)
+        return -EISDIR;
+    struct topic *t = store_find_id(fc->store, node_topic(id));
+    if (!t)
+        return -ENOENT;
+    struct handle *h = calloc(1, sizeof(*h));
+    if (!h) {
+        topic_put(t);
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&h->lock, NULL);
+    partition_cursor_init(&h->cursor);
+    h->kind = kind;
+    h->topic = t;
+    h->index = node_index(id);
+    h->append = !!(fi->flags & O_APPEND);
+    int r = 0;
+    switch (kind) {
+    case NODE_PARTITION:
+        h->part = topic_partition(t, h->index);
+        if (!h->part) {
+            r = -ENOENT;
+            break;
+        }
+        if ((fi->flags & O_TRUNC) && acc != O_RDONLY) {
+            struct partition_info pi;
+            partition_info(h->part, &pi);
+            if (pi.end_pos > pi.start_pos)
+                r = -EPERM;
+        }
+        break;
+    case NODE_PRODUCE:
+        if (acc == O_RDONLY)
+            r = -EACCES;
+        break;
+    case NODE_INFO:
+        if (acc != O_RDONLY)
+            r = -EACCES;
+        break;
+    case NODE_CONFIG:
+        break;
+    default:
+        r = -ENOENT;
+    }
+    if (r) {
+        handle_free(h);
+        return r;
+    }
+    fi->fh = (uint64_t)(uintptr_t)h;
+    fi->direct_io = 1;
+    fi->keep_cache = 0;
+    fi->nonseekable = 0;
+    return 0;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    int r = open_node(ctx(req), ino, fi);
+    if (r)
+        fuse_reply_err(req, -r);
+    else if (fuse_reply_open(req, fi) == -ENOENT)
+        handle_free((struct handle *)(uintptr_t)fi->fh); /* the caller went away */
+}
+
+/* O_CREAT of a name that does not exist yet. Existing names are opened
+ * (a new partition the kernel has not looked up); anything else is refused. */
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi)
+{
+    (void)mode;
+    struct fs_context *fc = ctx(req);
+    int64_t id = resolve(fc, parent, name);
+    if (id < 0) {
+        fuse_reply_err(req, id == -ENOENT ? EPERM : (int)-id);
+        return;
+    }
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof(e));
+    int r = node_attr(fc, (uint64_t)id, &e.attr);
+    if (!r)
+        r = open_node(fc, (uint64_t)id, fi);
+    if (r) {
+        fuse_reply_err(req, -r);
+        return;
+    }
+    e.ino = (uint64_t)id;
+    e.generation = 1;
+    e.entry_timeout = fc->entry_timeout;
+    if (fuse_reply_create(req, &e, fi) == -ENOENT)
+        handle_free((struct handle *)(uintptr_t)fi->fh);
+}
+
+static struct handle *handle_of(struct fuse_file_info *fi)
+{
+    return (struct handle *)(uintptr_t)fi->fh;
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+    (void)ino;
+    struct handle *h = handle_of(fi);
+    if (h->kind == NODE_CONFIG || h->kind == NODE_INFO) {
+        pthread_mutex_lock(&h->lock);
+        if (off == 0 || !h->text) {
+            free(h->text);
+            h->text = control_text(h->topic, h->kind, &h->text_len);
+        }
+        size_t len = h->text ? h->text_len : 0;
+        if ((size_t)off >= len)
+            fuse_reply_buf(req, NULL, 0);
+        else
+            fuse_reply_buf(req, h->text + off, len - (size_t)off < size ? len - (size_t)off : size);
+        pthread_mutex_unlock(&h->lock);
+        return;
+    }
+    if (h->kind != NODE_PARTITION) {
+        fuse_reply_err(req, EBADF);
+        return;
+    }
+    struct scratch *s = scratch_get();
+    char *buf = s ? scratch_buf(s, size) : NULL;
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    pthread_mutex_lock(&h->lock);
+    struct partition_info pi;
+    partition_info(h->part, &pi);
+    ssize_t n = partition_read(h->part, &h->cursor, pi.start_pos + (uint64_t)off, buf, size);
+    pthread_mutex_unlock(&h->lock);
+    if (n == -ERANGE)
+        n = 0;
+    if (n < 0)
+        fuse_reply_err(req, (int)-n);
+    else
+        fuse_reply_buf(req, buf, (size_t)n);
+}
+
+/* Stores a list of records as one batch in p. */
+static int append_records(struct partition *p, struct scratch *s, const struct record_ref *r,
+                          size_t n)
+{
+    struct batch_builder *b = &s->builder;
+    batch_builder_reset(b);
+    for (size_t i = 0; i < n; i++) {
+        int e = batch_builder_add_record(b, r[i].len, r[i].key_len);
+        if (!e)
+            e = batch_builder_add_values(b, r[i].data, r[i].len);
+        if (e)
+            return e;
+    }
+    return partition_append(p, b, now_ms(), NULL);
+}
+
+/* Routes records of .produce: keyed ones by Kafka's partitioner, keyless
+ * ones all to one partition per call (sticky), chosen round robin. */
+static int produce_records(struct topic *t, struct scratch *s, struct record_list *l)
+{
+    uint32_t nparts = topic_partition_count(t);
+    uint32_t sticky = atomic_fetch_add(&t->round_robin, 1) % nparts;
+    size_t done = 0;
+    int r = 0;
+    /* One pass per partition that has records; order within a partition is kept. */
+    unsigned char *seen = calloc(nparts, 1);
+    uint32_t *dest = malloc(l->n * sizeof(*dest));
+    struct record_ref *sel = malloc(l->n * sizeof(*sel));
+    if (!seen || !dest || !sel) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < l->n; i++)
+        dest[i] = l->r[i].key_len >= 0
+                      ? murmur2_partition(l->r[i].data, (size_t)l->r[i].key_len, nparts)
+                      : sticky;
+    for (size_t i = 0; i < l->n && done < l->n && !r; i++) {
+        uint32_t part = dest[i];
+        if (seen[part])
+            continue;
+        seen[part] = 1;
+        size_t k = 0;
+        for (size_t j = i; j < l->n; j++)
+            if (dest[j] == part)
+                sel[k++] = l->r[j];
+        r = append_records(topic_partition(t, part), s, sel, k);
+        done += k;
+    }
+out:
+    free(seen);
+    free(dest);
+    free(sel);
+    return r;
+}
+
+/* Turns the handle's partial line into a record. Caller holds h->lock. */
+static int commit_pending(struct handle *h)
+{
+    if (!h->pending.len || (h->kind != NODE_PARTITION && h->kind != NODE_PRODUCE))
+        return 0;
+    struct scratch *s = scratch_get();
+    if (!s)
+        return -ENOMEM;
+    struct topic_config cfg;
+    struct framing_rules rules;
+    topic_config_snapshot(h->topic, &cfg);
+    framing_rules_of(&cfg, &rules);
+    s->records.n = 0;
+    int r = framing_take_pending(&rules, &h->pending, &s->records);
+    if (!r)
+        r = h->kind == NODE_PARTITION ? append_records(h->part, s, s->records.r, s->records.n)
+                                      : produce_records(h->topic, s, &s->records);
+    if (!r)
+        h->pending.len = 0;
+    return r;
+}
+
+static int write_records(struct handle *h, const char *buf, size_t size, off_t off)
+{
+    struct scratch *s = scratch_get();
+    if (!s)
+        return -ENOMEM;
+    struct topic_config cfg;
+    struct framing_rules rules;
+    topic_config_snapshot(h->topic, &cfg);
+    framing_rules_of(&cfg, &rules);
+    if (h->kind == NODE_PRODUCE)
+        rules.framing = FRAMING_LINE;
+    else if (!h->append) {
+        struct partition_info pi;
+        partition_info(h->part, &pi);
+        if ((uint64_t)off != pi.end_pos - pi.start_pos + h->pending.len)
+            return -ESPIPE;
+    }
+    size_t tail;
+    s->records.n = 0;
+    int r = framing_split(&rules, &h->pending, buf, size, &s->records, &tail);
+    if (r)
+        return r;
+    if (s->records.n) {
+        r = h->kind == NODE_PARTITION ? append_records(h->part, s, s->records.r, s->records.n)
+                                      : produce_records(h->topic, s, &s->records);
+        if (r)
+            return r;
+    }
+    return framing_commit(&h->pending, buf, size, tail, s->records.n > 0);
+}
+
+/* .config: complete lines are validated together and applied at once; a
+ * partial line waits for flush/close. */
+static int write_config(struct handle *h, const char *buf, size_t size)
+{
+    struct topic_config trial;
+    topic_config_snapshot(h->topic, &trial);
+    const char *p = buf, *end = buf + size;
+    /* The first line may continue a partial one. */
+    size_t plen = h->pending.len;
+    const char *nl;
+    char line[512];
+    while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
+        size_t n = (size_t)(nl - p);
+        size_t lead = p == buf ? plen : 0;
+        if (lead + n >= sizeof(line))
+            return -EINVAL;
+        memcpy(line, h->pending.buf, lead);
+        memcpy(line + lead, p, n);
+        if (lead + n > 0 && config_set_line(&trial, line, lead + n))
+            return -EINVAL;
+        p = nl + 1;
+    }
+    if ((size_t)(end - p) + (p == buf ? plen : 0) >= sizeof(line))
+        return -EINVAL;
+    /* Every complete line is valid: apply them for real. */
+    p = buf;
+    while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
+        size_t n = (size_t)(nl - p);
+        size_t lead = p == buf ? plen : 0;
+        memcpy(line, h->pending.buf, lead);
+        memcpy(line + lead, p, n);
+        if (lead + n > 0) {
+            int r = topic_config_apply(h->topic, line, lead + n);
+            if (r)
+                return r;
+            logger_log(LOG_LEVEL_INFO, "topic %s: %.*s", h->topic->name, (int)(lead + n), line);
+        }
+        if (p == buf)
+            h->pending.len = 0;
+        p = nl + 1;
+    }
+    return framing_commit(&h->pending, buf, size, (size_t)(p - buf), 0);
+}
+
+static int flush_config(struct handle *h)
+{
+    if (!h->pending.len)
+        return 0;
+    int r = topic_config_apply(h->topic, h->pending.buf, h->pending.len);
+    h->pending.len = 0;
+    return r;
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+    (void)ino;
+    struct handle *h = handle_of(fi);
+    int r;
+    pthread_mutex_lock(&h->lock);
+    switch (h->kind) {
+    case NODE_PARTITION:
+    case NODE_PRODUCE:
+        r = write_records(h, buf, size, off);
+        break;
+    case NODE_CONFIG:
+        r = write_config(h, buf, size);
+        break;
+    default:
+        r = -EBADF;
+    }
+    if (!r && h->kind == NODE_PARTITION) {
+        struct topic_config cfg;
+        topic_config_snapshot(h->topic, &cfg);
+        if (cfg.acks_all)
+            r = partition_sync(h->part);
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (r)
+        fuse_reply_err(req, -r);
+    else
+        fuse_reply_write(req, size);
+}
+
+static int flush_handle(struct handle *h)
+{
+    if (h->kind == NODE_CONFIG)
+        return flush_config(h);
+    return commit_pending(h);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    struct handle *h = handle_of(fi);
+    pthread_mutex_lock(&h->lock);
+    int r = flush_handle(h);
+    pthread_mutex_unlock(&h->lock);
+    fuse_reply_err(req, -r);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    struct handle *h = handle_of(fi);
+    pthread_mutex_lock(&h->lock);
+    int r = flush_handle(h);
+    pthread_mutex_unlock(&h->lock);
+    if (r)
+        logger_log(LOG_LEVEL_WARN, "topic %s: partial record lost at close: %s", h->topic->name,
+                   strerror(-r));
+    handle_free(h);
+    fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+    (void)ino;
+    (void)datasync;
+    struct handle *h = handle_of(fi);
+    pthread_mutex_lock(&h->lock);
+    int r = flush_handle(h);
+    pthread_mutex_unlock(&h->lock);
+    if (!r && h->kind == NODE_PARTITION)
+        r = partition_sync(h->part);
+    else if (!r && h->kind == NODE_PRODUCE)
+        r = topic_sync(h->topic);
+    fuse_reply_err(req, -r);
+}
+
+struct listing {
+    fuse_req_t req;
+    char *buf;
+    size_t len, cap;
+};
+
+static int listing_add(struct listing *l, const char *name, uint64_t id, mode_t mode)
+{
+    struct stat st = {.st_ino = id, .st_mode = mode};
+    size_t need = fuse_add_direntry(l->req, NULL, 0, name, NULL, 0);
+    if (l->len + need > l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 4096;
+        while (cap < l->len + need)
+            cap *= 2;
+        char *n = realloc(l->buf, cap);
+        if (!n)
+            return -ENOMEM;
+        l->buf = n;
+        l->cap = cap;
+    }
+    fuse_add_direntry(l->req, l->buf + l->len, l->cap - l->len, name, &st,
+                      (off_t)(l->len + need));
+    l->len += need;
+    return 0;
+}
+
+static int list_topic(struct topic *t, void *arg)
+{
+    return listing_add(arg, t->name, node_id(t->id, NODE_TOPIC, 0), S_IFDIR);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct fs_context *fc = ctx(req);
+    enum node_kind kind = node_kind_of(ino);
+    struct listing l = {.req = req};
+    int r = 0;
+    if (kind != NODE_ROOT && kind != NODE_TOPIC) {
+        fuse_reply_err(req, ENOTDIR);
+        return;
+    }
+    struct handle *h = calloc(1, sizeof(*h));
+    if (!h) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    pthread_mutex_init(&h->lock, NULL);
+    partition_cursor_init(&h->cursor);
+    h->kind = kind;
+    r = listing_add(&l, ".", ino, S_IFDIR);
+    if (!r)
+        r = listing_add(&l, "..", NODE_ROOT_ID, S_IFDIR);
+    if (!r && kind == NODE_ROOT) {
+        r = store_foreach(fc->store, list_topic, &l);
+    } else if (!r) {
+        struct topic *t = store_find_id(fc->store, node_topic(ino));
+        if (!t) {
+            r = -ENOENT;
+        } else {
+            uint32_t n = topic_partition_count(t);
+            char name[32];
+            for (uint32_t i = 0; i < n && !r; i++) {
+                snprintf(name, sizeof(name), "p%u", i);
+                r = listing_add(&l, name, node_id(t->id, NODE_PARTITION, i), S_IFREG);
+            }
+            if (!r)
+                r = listing_add(&l, ".produce", node_id(t->id, NODE_PRODUCE, 0), S_IFREG);
+            if (!r)
+                r = listing_add(&l, ".config", node_id(t->id, NODE_CONFIG, 0), S_IFREG);
+            if (!r)
+                r = listing_add(&l, ".info", node_id(t->id, NODE_INFO, 0), S_IFREG);
+            topic_put(t);
+        }
+    }
+    if (r) {
+        free(l.buf);
+        handle_free(h);
+        fuse_reply_err(req, -r);
+        return;
+    }
+    h->text = l.buf;
+    h->text_len = l.len;
+    fi->fh = (uint64_t)(uintptr_t)h;
+    if (fuse_reply_open(req, fi) == -ENOENT)
+        handle_free(h);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+    (void)ino;
+    struct handle *h = handle_of(fi);
+    if ((size_t)off >= h->text_len) {
+        fuse_reply_buf(req, NULL, 0);
+        return;
+    }
+    /* The kernel keeps the whole entries of a cut reply and asks again from
+     * the offset of the last one. */
+    size_t n = h->text_len - (size_t)off;
+    fuse_reply_buf(req, h->text + off, n < size ? n : size);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    handle_free(handle_of(fi));
+    fuse_reply_err(req, 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    (void)ino;
+    struct statvfs sv;
+    if (statvfs(ctx(req)->store->dir, &sv) < 0)
+        fuse_reply_err(req, errno);
+    else
+        fuse_reply_statfs(req, &sv);
+}
+
+const struct fuse_lowlevel_ops topicfs_ops = {
+    .init = op_init,
+    .lookup = op_lookup,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .mkdir = op_mkdir,
+    .rmdir = op_rmdir,
+    .unlink = op_unlink,
+    .rename = op_rename,
+    .link = op_link,
+    .symlink = op_symlink,
+    .mknod = op_mknod,
+    .open = op_open,
+    .create = op_create,
+    .read = op_read,
+    .write = op_write,
+    .flush = op_flush,
+    .release = op_release,
+    .fsync = op_fsync,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .releasedir = op_releasedir,
+    .statfs = op_statfs,
+};

@@ -1,0 +1,53 @@
+/* config.h - topic configuration: Kafka's key names and defaults.
+ *
+ * A config is a plain struct; config_set() is the only way to change a key
+ * and it validates before it writes, so a refused line (-EINVAL) changes
+ * nothing. The text form, one "key=value" a line, is both what `.config`
+ * shows and what the topic directory stores. */
+#ifndef TOPICFS_CONFIG_H
+#define TOPICFS_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "batch.h"
+
+enum framing { FRAMING_LINE = 0, FRAMING_WRITE = 1 };
+enum cleanup_policy { CLEANUP_DELETE = 1, CLEANUP_COMPACT = 2 }; /* bit set */
+enum offset_reset { OFFSET_RESET_EARLIEST = 0, OFFSET_RESET_LATEST = 1 };
+
+#define CONFIG_KEY_SEPARATOR_MAX 16
+
+struct topic_config {
+    uint32_t partitions;
+    int64_t retention_ms;
+    int64_t retention_bytes;
+    int64_t segment_bytes;
+    int64_t segment_ms;
+    int cleanup_policy;
+    double min_cleanable_dirty_ratio;
+    int64_t delete_retention_ms;
+    enum batch_codec compression;
+    int64_t max_message_bytes;
+    enum framing framing;
+    char key_separator[CONFIG_KEY_SEPARATOR_MAX + 1]; /* "" = no keys */
+    int acks_all;
+    int64_t min_insync_replicas;
+    int64_t replication_factor;
+    int64_t flush_ms;
+    enum offset_reset auto_offset_reset;
+};
+
+void config_defaults(struct topic_config *c, uint32_t partitions);
+/* Applies one key; -EINVAL (and no change) for unknown keys and bad values.
+ * partitions may only grow. */
+int config_set(struct topic_config *c, const char *key, const char *value);
+/* Parses "key=value" (surrounding blanks and a trailing \r ignored). */
+int config_set_line(struct topic_config *c, const char *line, size_t len);
+/* Writes every key, one "key=value\n" a line; returns the length (like snprintf). */
+size_t config_format(const struct topic_config *c, char *buf, size_t cap);
+int config_load(struct topic_config *c, const char *path);
+/* Atomically replaces the file (write temp, fsync, rename). */
+int config_save(const struct topic_config *c, const char *path);
+
+#endif

@@ -1,0 +1,94 @@
+/* partition.h - a partition log: an ordered list of segments.
+ *
+ * The partition stream is the concatenation of all record values in offset
+ * order; positions in it are absolute and never reused. Offsets are dense
+ * from log_start_offset to next_offset - 1.
+ *
+ * Concurrency: every public function takes the partition's mutex, so
+ * appends, reads, truncation and roll are serialized per partition. Data
+ * below end_pos is immutable, so readers never see a torn batch.
+ *
+ * Durability: an append is written to the segment file (page cache) before it
+ * returns; partition_sync() makes it stable and advances the recovery point,
+ * a small checksummed file from which the next open validates the log. */
+#ifndef TOPICFS_PARTITION_H
+#define TOPICFS_PARTITION_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "batch.h"
+#include "segment.h"
+
+struct partition_settings {
+    uint64_t segment_bytes;
+    int64_t segment_ms;
+    uint32_t max_message_bytes;
+    enum batch_codec codec;
+};
+
+struct partition_info {
+    uint64_t start_offset, end_offset;
+    uint64_t start_pos, end_pos;
+    uint64_t stored_bytes;
+    uint32_t segments;
+    int64_t last_append_ms;
+};
+
+/* Where a reader is: a hint that makes sequential reads O(1). */
+struct partition_cursor {
+    uint64_t seg_base;  /* segment of the cached batch, UINT64_MAX if none */
+    uint64_t file_pos;  /* start of the cached batch */
+    struct batch_header h;
+    uint8_t *buf;       /* read-ahead of the segment file */
+    size_t buf_cap;
+    uint64_t buf_file_pos, buf_len, buf_seg_base;
+    uint8_t *scratch;   /* decompressed lz4 body */
+    size_t scratch_cap;
+    uint64_t scratch_batch; /* base offset of the batch in scratch, or UINT64_MAX */
+};
+
+struct partition {
+    pthread_mutex_t lock;
+    char *dir;
+    struct segment **segs;
+    size_t nsegs, cap;
+    struct partition_settings settings;
+    uint64_t recovery_offset; /* everything below is on stable storage */
+    uint32_t leader_epoch;
+};
+
+int partition_open(const char *dir, const struct partition_settings *st, struct partition **out);
+void partition_close(struct partition *p);
+void partition_set_settings(struct partition *p, const struct partition_settings *st);
+
+/* Appends a built batch; assigns offsets from next_offset. *base_offset gets
+ * the first one. -EMSGSIZE if the batch is larger than max.message.bytes
+ * allows (checked per record by the caller; here per batch limit). */
+int partition_append(struct partition *p, struct batch_builder *b, int64_t timestamp,
+                     uint64_t *base_offset);
+/* Follower path: appends a batch encoded by a leader. Its base offset must be
+ * next_offset and its base_pos the current end; checksum is verified. */
+int partition_append_batch(struct partition *p, const uint8_t *batch, size_t len);
+/* Removes every record with offset >= offset (leader change). */
+int partition_truncate(struct partition *p, uint64_t offset);
+int partition_sync(struct partition *p);
+
+/* Copies up to len stream bytes from absolute position pos. Returns the count
+ * (0 at the end of the stream) or a negative errno. */
+ssize_t partition_read(struct partition *p, struct partition_cursor *c, uint64_t pos, void *buf,
+                       size_t len);
+/* Stream position of the first value byte of `offset` (offsets past the end
+ * map to end_pos, below the start to start_pos). */
+int partition_offset_pos(struct partition *p, uint64_t offset, uint64_t *pos);
+/* First offset whose timestamp is >= ts (next_offset if none). */
+int partition_time_offset(struct partition *p, int64_t ts, uint64_t *offset);
+
+void partition_info(struct partition *p, struct partition_info *info);
+uint64_t partition_end_pos(struct partition *p);
+
+void partition_cursor_init(struct partition_cursor *c);
+void partition_cursor_free(struct partition_cursor *c);
+
+#endif

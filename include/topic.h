@@ -1,0 +1,50 @@
+/* topic.h - a topic: its config and its partitions, in one directory.
+ *
+ * Layout under the data dir:  <name>/config  and  <name>/<N>/ per partition.
+ * A topic is reference counted: the store holds one reference while the
+ * topic exists, and every user (an open file, a running request) holds one.
+ * Deleting a topic removes it from the store and its files at once; the
+ * memory goes with the last reference. Partitions are only ever added. */
+#ifndef TOPICFS_TOPIC_H
+#define TOPICFS_TOPIC_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "partition.h"
+
+struct topic {
+    char *name;
+    char *dir;
+    uint64_t id;
+    atomic_int refs;
+    atomic_int deleted;
+    pthread_rwlock_t lock; /* guards cfg and parts */
+    struct topic_config cfg;
+    struct partition **parts;
+    uint32_t nparts;
+    atomic_uint round_robin; /* keyless records in .produce */
+    atomic_llong mtime_ms;   /* last change of the directory */
+};
+
+int topic_create(const char *dir, const char *name, uint64_t id, const struct topic_config *cfg,
+                 struct topic **out);
+int topic_open(const char *dir, const char *name, uint64_t id, struct topic **out);
+void topic_get(struct topic *t);
+void topic_put(struct topic *t);
+
+/* Borrowed pointer to partition i, or NULL. Valid while the topic is held. */
+struct partition *topic_partition(struct topic *t, uint32_t i);
+uint32_t topic_partition_count(struct topic *t);
+void topic_config_snapshot(struct topic *t, struct topic_config *out);
+/* Applies one "key=value" line, persists it, grows partitions if asked. */
+int topic_config_apply(struct topic *t, const char *line, size_t len);
+/* Flushes every partition. */
+int topic_sync(struct topic *t);
+
+/* 0 if Kafka accepts the name: [A-Za-z0-9._-], 1..249 bytes, not . or .. */
+int topic_name_valid(const char *name);
+
+#endif
