@@ -1,0 +1,42 @@
+#!/bin/bash
+# The main job: installs what is missing, builds, mounts a single-node
+# topicfs at ./demo/mnt (data in ./demo/data), and shows a `tail -f`
+# consumer receiving what a shell producer appends. Unmounts at the end;
+# KEEP=1 leaves the mount up for you to play with.
+set -eu
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+./scripts/build.sh
+MNT=$PWD/demo/mnt DATA=$PWD/demo/data
+mkdir -p "$MNT"
+mountpoint -q "$MNT" && fusermount3 -u "$MNT"
+./build/fs/topicfs "$DATA" "$MNT" -o partitions=3
+for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.05; done
+cleanup() {
+    [ -n "${TAIL:-}" ] && kill "$TAIL" 2>/dev/null
+    [ "${KEEP:-0}" = 1 ] || fusermount3 -u "$MNT"
+}
+trap cleanup EXIT
+set -x
+[ -d "$MNT/orders" ] || mkdir "$MNT/orders"
+ls -a "$MNT/orders"
+{ set +x; } 2>/dev/null
+echo "--- consumer: tail -f $MNT/orders/p0"
+tail -n 0 -s 0.1 -f "$MNT/orders/p0" > >(sed -u 's/^/    consumer got: /') &
+TAIL=$!
+sleep 0.3
+echo "--- producer: echo ... >> $MNT/orders/p0"
+for i in 1 2 3; do
+    echo "order $i placed at $(date +%T.%N)" >> "$MNT/orders/p0"
+    sleep 0.4
+done
+set -x
+echo key.separator=: >> "$MNT/orders/.config"
+echo 'user42:keyed record' >> "$MNT/orders/.produce"
+cat "$MNT/orders/.info"
+wc -l "$MNT"/orders/p*
+{ set +x; } 2>/dev/null
+sleep 0.3
+kill "$TAIL" 2>/dev/null || true
+[ "${KEEP:-0}" = 1 ] && echo "--- left mounted at $MNT (fusermount3 -u $MNT to stop)"
+exit 0
