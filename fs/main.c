@@ -70,18 +70,21 @@ int main(int argc, char *argv[])
     struct fuse_session *se = NULL;
     int ret = 1;
 
+    memset(&cli, 0, sizeof(cli));
     if (fuse_opt_parse(&args, &opt, option_spec, option_proc) == -1)
-        return 1;
+        goto out;
     if (opt.show_help) {
         usage(argv[0]);
-        return 0;
+        ret = 0;
+        goto out;
     }
     if (fuse_parse_cmdline(&args, &cli) != 0)
-        return 1;
+        goto out;
     if (cli.show_version) {
         printf("topicfs 0.1.0\n");
         fuse_lowlevel_version();
-        return 0;
+        ret = 0;
+        goto out;
     }
     if (!opt.data_dir || !cli.mountpoint) {
         fprintf(stderr, "topicfs: usage: topicfs DATA_DIR MOUNTPOINT [-f] [-o opt,...]\n");

@@ -5,7 +5,7 @@
  * opened with direct_io, so the kernel keeps no pages of it and every read
  * reaches the daemon; attributes are never cached (attr timeout 0), so each
  * stat() sees the exact size. Names are stable, so lookups are cached
- * (entry timeout), which keeps `echo >> p0` at open+write+flush+release.
+ * (entry timeout), which keeps `echo >> p0` at open, write and release.
  *
  * A partition handle carries the partial line its writer left (framing.h)
  * and a read cursor (partition.h). Handles of the same file share nothing
@@ -462,7 +462,11 @@ static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *
     fi->fh = (uint64_t)(uintptr_t)h;
     fi->direct_io = 1;
     fi->keep_cache = 0;
-    fi->nonseekable = 0;
+    /* No FLUSH at every close(): bash's `>>` closes twice per echo, and each
+     * FLUSH is a round trip. A partial line is committed at RELEASE (the
+     * last close) or fsync instead. Control files keep FLUSH: their lines
+     * are applied there. */
+    fi->noflush = kind == NODE_PARTITION || kind == NODE_PRODUCE;
     return 0;
 }
 
@@ -674,7 +678,8 @@ static int write_config(struct handle *h, const char *buf, size_t size)
         size_t lead = p == buf ? plen : 0;
         if (lead + n >= sizeof(line))
             return -EINVAL;
-        memcpy(line, h->pending.buf, lead);
+        if (lead)
+            memcpy(line, h->pending.buf, lead);
         memcpy(line + lead, p, n);
         if (lead + n > 0 && config_set_line(&trial, line, lead + n))
             return -EINVAL;
@@ -687,7 +692,8 @@ static int write_config(struct handle *h, const char *buf, size_t size)
     while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
         size_t n = (size_t)(nl - p);
         size_t lead = p == buf ? plen : 0;
-        memcpy(line, h->pending.buf, lead);
+        if (lead)
+            memcpy(line, h->pending.buf, lead);
         memcpy(line + lead, p, n);
         if (lead + n > 0) {
             int r = topic_config_apply(h->topic, line, lead + n);

@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -114,7 +115,11 @@ class Mount:
         return self.start()
 
     def cleanup(self):
-        self.stop()
+        code = self.stop()
+        if code not in (0, None, -9):
+            # The daemon failed on its own: show why before its log goes.
+            print("\n--- topicfs exited with %s; daemon log:\n%s" % (code, self.log_text()),
+                  file=sys.stderr)
         shutil.rmtree(self.base, ignore_errors=True)
 
 
