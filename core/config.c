@@ -193,30 +193,30 @@ size_t config_format(const struct topic_config *c, char *buf, size_t cap)
 {
     static const char *codecs[] = {"none", "lz4"};
     static const char *policies[] = {"", "delete", "compact", "compact,delete"};
-    int n = snprintf(buf, cap,
-                     "partitions=%" PRIu32 "\n"
-                     "retention.ms=%" PRId64 "\n"
-                     "retention.bytes=%" PRId64 "\n"
-                     "segment.bytes=%" PRId64 "\n"
-                     "segment.ms=%" PRId64 "\n"
-                     "cleanup.policy=%s\n"
-                     "min.cleanable.dirty.ratio=%g\n"
-                     "delete.retention.ms=%" PRId64 "\n"
-                     "compression.type=%s\n"
-                     "max.message.bytes=%" PRId64 "\n"
-                     "framing=%s\n"
-                     "key.separator=%s\n"
-                     "acks=%s\n"
-                     "min.insync.replicas=%" PRId64 "\n"
-                     "replication.factor=%" PRId64 "\n"
-                     "flush.ms=%" PRId64 "\n"
-                     "auto.offset.reset=%s\n",
-                     c->partitions, c->retention_ms, c->retention_bytes, c->segment_bytes,
-                     c->segment_ms, policies[c->cleanup_policy & 3], c->min_cleanable_dirty_ratio,
-                     c->delete_retention_ms, codecs[c->compression], c->max_message_bytes,
-                     c->framing == FRAMING_LINE ? "line" : "write", c->key_separator,
-                     c->acks_all ? "all" : "1", c->min_insync_replicas, c->replication_factor,
-                     c->flush_ms, c->auto_offset_reset == OFFSET_RESET_LATEST ? "latest" : "earliest");
+    int n = snprintf(
+        buf, cap,
+        "partitions=%" PRIu32 "\n"
+        "retention.ms=%" PRId64 "\n"
+        "retention.bytes=%" PRId64 "\n"
+        "segment.bytes=%" PRId64 "\n"
+        "segment.ms=%" PRId64 "\n"
+        "cleanup.policy=%s\n"
+        "min.cleanable.dirty.ratio=%g\n"
+        "delete.retention.ms=%" PRId64 "\n"
+        "compression.type=%s\n"
+        "max.message.bytes=%" PRId64 "\n"
+        "framing=%s\n"
+        "key.separator=%s\n"
+        "acks=%s\n"
+        "min.insync.replicas=%" PRId64 "\n"
+        "replication.factor=%" PRId64 "\n"
+        "flush.ms=%" PRId64 "\n"
+        "auto.offset.reset=%s\n",
+        c->partitions, c->retention_ms, c->retention_bytes, c->segment_bytes, c->segment_ms,
+        policies[c->cleanup_policy & 3], c->min_cleanable_dirty_ratio, c->delete_retention_ms,
+        codecs[c->compression], c->max_message_bytes, c->framing == FRAMING_LINE ? "line" : "write",
+        c->key_separator, c->acks_all ? "all" : "1", c->min_insync_replicas, c->replication_factor,
+        c->flush_ms, c->auto_offset_reset == OFFSET_RESET_LATEST ? "latest" : "earliest");
     return n < 0 ? 0 : (size_t)n;
 }
 

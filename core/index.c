@@ -137,9 +137,9 @@ int offset_index_validate(const struct offset_index *ix, uint64_t log_size)
             return -EBADMSG;
         if (i == 0 && e->file_pos != 0)
             return -EBADMSG;
-        if (i > 0 && (e->rel_offset <= ix->e[i - 1].rel_offset ||
-                      e->file_pos <= ix->e[i - 1].file_pos ||
-                      e->stream_pos < ix->e[i - 1].stream_pos))
+        if (i > 0 &&
+            (e->rel_offset <= ix->e[i - 1].rel_offset || e->file_pos <= ix->e[i - 1].file_pos ||
+             e->stream_pos < ix->e[i - 1].stream_pos))
             return -EBADMSG;
     }
     return 0;

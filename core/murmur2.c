@@ -13,8 +13,8 @@ int32_t murmur2(const void *data, size_t len)
 
     for (size_t i = 0; i < len4; i++) {
         const uint8_t *p = d + i * 4;
-        uint32_t k = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                     (uint32_t)p[3] << 24;
+        uint32_t k =
+            (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
         k *= m;
         k ^= k >> r;
         k *= m;

@@ -46,6 +46,46 @@ static struct segment *active(struct partition *p)
     return p->segs[p->nsegs - 1];
 }
 
+static uint64_t live_bytes(const struct segment *s)
+{
+    return s->end_pos - s->base_pos;
+}
+
+/* Recomputes every segment's position in the current view. */
+static void relayout(struct partition *p)
+{
+    uint64_t at = 0;
+    for (size_t i = 0; i < p->nsegs; i++) {
+        p->segs[i]->view_start = at;
+        at += live_bytes(p->segs[i]);
+    }
+}
+
+static uint64_t view_end(struct partition *p)
+{
+    struct segment *a = active(p);
+    return a->view_start + live_bytes(a);
+}
+
+/* Starts a new layout epoch after `removed` view bytes went, all of them
+ * below offset `frontier`. Caller holds the lock. */
+static int bump_epoch(struct partition *p, uint64_t removed, uint64_t frontier)
+{
+    if (p->epoch + 1 >= p->epochs_cap) {
+        size_t cap = p->epochs_cap * 2;
+        struct layout_epoch *n = realloc(p->epochs, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        p->epochs = n;
+        p->epochs_cap = cap;
+    }
+    p->epoch++;
+    p->epochs[p->epoch].removed = p->epochs[p->epoch - 1].removed + removed;
+    p->epochs[p->epoch].frontier = frontier;
+    relayout(p);
+    return 0;
+}
+
 static int read_recovery_point(const char *dir, struct recovery_point *rp)
 {
     char path[4096];
@@ -181,7 +221,13 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
     if (!p)
         return -ENOMEM;
     pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_init(&p->maintenance, NULL);
     p->settings = *st;
+    p->epochs_cap = 16;
+    if (!(p->epochs = calloc(p->epochs_cap, sizeof(*p->epochs)))) {
+        free(p);
+        return -ENOMEM;
+    }
     if (!(p->dir = strdup(dir))) {
         r = -ENOMEM;
         goto fail;
@@ -205,7 +251,9 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
             else if (bases[i] == rp.seg_base)
                 validate_from = rp.file_pos;
         }
-        if (i && bases[i] != p->segs[i - 1]->next_offset) {
+        /* Offsets may jump (compaction), never go back; after a segment
+         * that recovery had to cut, nothing that follows can be trusted. */
+        if (i && (bases[i] < p->segs[i - 1]->next_offset || p->segs[i - 1]->was_cut)) {
             drop_tail_files(dir, bases, i, nbases);
             break;
         }
@@ -233,6 +281,7 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
     }
     free(bases);
     bases = NULL;
+    relayout(p);
 
     /* What was verified may be only in the page cache: make it stable before
      * the recovery point moves past it. */
@@ -263,7 +312,9 @@ void partition_close(struct partition *p)
         segment_close(p->segs[i]);
     free(p->segs);
     free(p->dir);
+    free(p->epochs);
     pthread_mutex_destroy(&p->lock);
+    pthread_mutex_destroy(&p->maintenance);
     free(p);
 }
 
@@ -287,6 +338,7 @@ static int maybe_roll(struct partition *p, size_t incoming, int64_t now)
     int r = segment_create(p->dir, a->next_offset, a->end_pos, now, &s);
     if (r)
         return r;
+    s->view_start = a->view_start + (a->end_pos - a->base_pos);
     if ((r = push_segment(p, s))) {
         segment_delete(s);
         return r;
@@ -492,8 +544,13 @@ static int cursor_bytes(struct partition_cursor *c, struct segment *s, uint64_t 
 
 /* Points the cursor at the batch holding stream position pos. */
 static int cursor_seek(struct partition *p, struct partition_cursor *c, uint64_t pos,
-                       struct segment **seg)
+                       struct segment *in, struct segment **seg)
 {
+    if (c->layout_epoch != p->epoch) {
+        /* Segment files may have been rewritten: forget what was cached. */
+        c->seg_base = c->buf_seg_base = c->scratch_batch = UINT64_MAX;
+        c->layout_epoch = p->epoch;
+    }
     struct segment *s = c->seg_base != UINT64_MAX ? segment_by_base(p, c->seg_base) : NULL;
     if (s && pos >= c->h.base_pos && pos < batch_end_pos(&c->h)) {
         *seg = s;
@@ -527,10 +584,14 @@ static int cursor_seek(struct partition *p, struct partition_cursor *c, uint64_t
             fp += h.length;
         }
     }
-    ssize_t i = segment_for_pos(p, pos);
-    if (i < 0)
-        return -ERANGE;
-    s = p->segs[i];
+    if (in) {
+        s = in;
+    } else {
+        ssize_t i = segment_for_pos(p, pos);
+        if (i < 0)
+            return -ERANGE;
+        s = p->segs[i];
+    }
     uint64_t fp;
     struct batch_header h;
     int r = segment_find_pos(s, pos, &fp, &h);
@@ -563,22 +624,21 @@ static int cursor_body(struct partition_cursor *c, struct segment *s, const uint
     return r;
 }
 
-ssize_t partition_read(struct partition *p, struct partition_cursor *c, uint64_t pos, void *buf,
-                       size_t len)
+/* Copies stream bytes from virtual position pos; with `in`, only from that
+ * segment. Caller holds the lock. */
+static ssize_t read_locked(struct partition *p, struct partition_cursor *c, struct segment *in,
+                           uint64_t pos, void *buf, size_t len)
 {
     size_t done = 0;
     int r = 0;
-    pthread_mutex_lock(&p->lock);
-    uint64_t end = active(p)->end_pos;
-    if (pos < p->segs[0]->base_pos) {
-        r = -ERANGE;
-        goto out;
-    }
+    uint64_t end = in ? in->end_pos : active(p)->end_pos;
+    if (pos < (in ? in->base_pos : p->segs[0]->base_pos))
+        return -ERANGE;
     if (pos + len > end)
         len = pos < end ? (size_t)(end - pos) : 0;
     while (done < len) {
         struct segment *s;
-        if ((r = cursor_seek(p, c, pos, &s)))
+        if ((r = cursor_seek(p, c, pos, in, &s)))
             break;
         uint64_t in_batch = pos - c->h.base_pos;
         size_t n = (size_t)(batch_end_pos(&c->h) - pos);
@@ -586,9 +646,9 @@ ssize_t partition_read(struct partition *p, struct partition_cursor *c, uint64_t
             n = len - done;
         if (c->h.codec == BATCH_CODEC_NONE) {
             uint64_t fp = c->file_pos + BATCH_HEADER_SIZE + c->h.table_len + in_batch;
-            if (n >= DIRECT_COPY_MIN && !(c->buf_seg_base == s->base_offset &&
-                                          fp >= c->buf_file_pos &&
-                                          fp + n <= c->buf_file_pos + c->buf_len)) {
+            if (n >= DIRECT_COPY_MIN &&
+                !(c->buf_seg_base == s->base_offset && fp >= c->buf_file_pos &&
+                  fp + n <= c->buf_file_pos + c->buf_len)) {
                 ssize_t got = pread(s->fd, (char *)buf + done, n, (off_t)fp);
                 if (got <= 0) {
                     r = got < 0 ? -errno : -EIO;
@@ -610,17 +670,23 @@ ssize_t partition_read(struct partition *p, struct partition_cursor *c, uint64_t
         done += n;
         pos += n;
     }
-out:
-    pthread_mutex_unlock(&p->lock);
     if (done > 0)
         return (ssize_t)done;
     return r;
 }
 
-int partition_offset_pos(struct partition *p, uint64_t offset, uint64_t *pos)
+ssize_t partition_read(struct partition *p, struct partition_cursor *c, uint64_t pos, void *buf,
+                       size_t len)
+{
+    pthread_mutex_lock(&p->lock);
+    ssize_t r = read_locked(p, c, NULL, pos, buf, len);
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
+static int offset_pos_locked(struct partition *p, uint64_t offset, uint64_t *pos)
 {
     int r = 0;
-    pthread_mutex_lock(&p->lock);
     struct segment *a = active(p);
     if (offset <= p->segs[0]->base_offset) {
         *pos = p->segs[0]->base_pos;
@@ -653,6 +719,13 @@ int partition_offset_pos(struct partition *p, uint64_t offset, uint64_t *pos)
         }
         partition_cursor_free(&c);
     }
+    return r;
+}
+
+int partition_offset_pos(struct partition *p, uint64_t offset, uint64_t *pos)
+{
+    pthread_mutex_lock(&p->lock);
+    int r = offset_pos_locked(p, offset, pos);
     pthread_mutex_unlock(&p->lock);
     return r;
 }
@@ -690,6 +763,7 @@ void partition_info(struct partition *p, struct partition_info *info)
     info->end_offset = a->next_offset;
     info->end_pos = a->end_pos;
     info->segments = (uint32_t)p->nsegs;
+    info->view_bytes = view_end(p);
     info->stored_bytes = 0;
     info->last_append_ms = 0;
     for (size_t i = 0; i < p->nsegs; i++) {
@@ -706,4 +780,217 @@ uint64_t partition_end_pos(struct partition *p)
     uint64_t e = active(p)->end_pos;
     pthread_mutex_unlock(&p->lock);
     return e;
+}
+
+void partition_current_view(struct partition *p, struct partition_view *v)
+{
+    pthread_mutex_lock(&p->lock);
+    v->epoch = p->epoch;
+    v->shift = 0;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Bytes removed from the view between epoch e and now. */
+static uint64_t removed_since(struct partition *p, uint32_t e)
+{
+    return p->epochs[p->epoch].removed - p->epochs[e].removed;
+}
+
+uint64_t partition_view_size(struct partition *p, const struct partition_view *v)
+{
+    pthread_mutex_lock(&p->lock);
+    uint64_t size = 0;
+    if (v->epoch <= p->epoch) {
+        uint64_t end = view_end(p) + removed_since(p, v->epoch);
+        size = end > v->shift ? end - v->shift : 0;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return size;
+}
+
+/* Index of the segment holding current-view position y (the last one whose
+ * view_start <= y and that is not empty there), or -1. */
+static ssize_t segment_for_view_pos(struct partition *p, uint64_t y)
+{
+    ssize_t lo = 0, hi = (ssize_t)p->nsegs - 1, best = -1;
+    while (lo <= hi) {
+        ssize_t mid = lo + (hi - lo) / 2;
+        if (p->segs[mid]->view_start <= y) {
+            best = mid;
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    while (best >= 0 && (size_t)best + 1 < p->nsegs &&
+           p->segs[best]->view_start + live_bytes(p->segs[best]) <= y)
+        best++;
+    return best;
+}
+
+/* May a view of epoch e read segment s? Only if nothing changed s, or
+ * anything at or after it, since e. */
+static int view_can_read(struct partition *p, uint32_t e, const struct segment *s)
+{
+    if (s->changed_epoch > e)
+        return 0;
+    for (uint32_t k = e + 1; k <= p->epoch; k++)
+        if (p->epochs[k].frontier > s->base_offset)
+            return 0;
+    return 1;
+}
+
+ssize_t partition_view_read(struct partition *p, struct partition_cursor *c,
+                            const struct partition_view *v, uint64_t pos, void *buf, size_t len)
+{
+    size_t done = 0;
+    int r = 0;
+    pthread_mutex_lock(&p->lock);
+    if (v->epoch > p->epoch) {
+        r = -ENODATA;
+        goto out;
+    }
+    uint64_t gone = removed_since(p, v->epoch);
+    uint64_t x = pos + v->shift;
+    if (x < gone) {
+        r = -ENODATA;
+        goto out;
+    }
+    uint64_t y = x - gone, end = view_end(p);
+    while (done < len && y < end) {
+        ssize_t i = segment_for_view_pos(p, y);
+        if (i < 0) {
+            r = -ENODATA;
+            break;
+        }
+        struct segment *s = p->segs[i];
+        if (v->epoch != p->epoch && !view_can_read(p, v->epoch, s)) {
+            r = -ENODATA;
+            break;
+        }
+        uint64_t in_seg = y - s->view_start;
+        size_t n = len - done;
+        if (n > live_bytes(s) - in_seg)
+            n = (size_t)(live_bytes(s) - in_seg);
+        ssize_t got = read_locked(p, c, s, s->base_pos + in_seg, (char *)buf + done, n);
+        if (got <= 0) {
+            r = got < 0 ? (int)got : -EIO;
+            break;
+        }
+        done += (size_t)got;
+        y += (uint64_t)got;
+        end = view_end(p);
+    }
+out:
+    pthread_mutex_unlock(&p->lock);
+    return done > 0 ? (ssize_t)done : r;
+}
+
+int partition_view_at_offset(struct partition *p, uint64_t offset, struct partition_view *v)
+{
+    uint64_t vpos = 0;
+    int r = 0;
+    pthread_mutex_lock(&p->lock);
+    v->epoch = p->epoch;
+    struct segment *a = active(p);
+    if (offset >= a->next_offset) {
+        vpos = view_end(p);
+    } else if (offset > p->segs[0]->base_offset) {
+        ssize_t i = segment_for_offset(p, offset);
+        struct segment *s = p->segs[i];
+        uint64_t virt;
+        r = offset_pos_locked(p, offset, &virt);
+        if (!r)
+            vpos = s->view_start + (virt - s->base_pos);
+    }
+    v->shift = vpos;
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
+int partition_delete_head(struct partition *p, size_t n)
+{
+    int r = 0;
+    pthread_mutex_lock(&p->lock);
+    if (n >= p->nsegs)
+        n = p->nsegs - 1;
+    if (n == 0) {
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+    }
+    uint64_t removed = 0;
+    for (size_t i = 0; i < n; i++) {
+        removed += live_bytes(p->segs[i]);
+        int e = segment_delete(p->segs[i]);
+        if (e && !r)
+            r = e;
+    }
+    memmove(p->segs, p->segs + n, (p->nsegs - n) * sizeof(*p->segs));
+    p->nsegs -= n;
+    int e = bump_epoch(p, removed, p->segs[0]->base_offset);
+    pthread_mutex_unlock(&p->lock);
+    return r ? r : e;
+}
+
+int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t offset,
+                    size_t max_records, int (*fn)(const struct record_view *r, void *arg),
+                    void *arg, uint64_t *next)
+{
+    int r = 0;
+    size_t seen = 0;
+    pthread_mutex_lock(&p->lock);
+    if (c->layout_epoch != p->epoch) {
+        c->seg_base = c->buf_seg_base = c->scratch_batch = UINT64_MAX;
+        c->layout_epoch = p->epoch;
+    }
+    if (offset < p->segs[0]->base_offset)
+        offset = p->segs[0]->base_offset;
+    *next = offset;
+    ssize_t i = segment_for_offset(p, offset);
+    for (; i >= 0 && (size_t)i < p->nsegs && seen < max_records && !r; i++) {
+        struct segment *s = p->segs[i];
+        if (offset >= s->next_offset)
+            continue;
+        uint64_t fp;
+        if ((r = segment_find_offset(s, offset, &fp, &c->h)))
+            break;
+        while (fp < s->size && seen < max_records && !r) {
+            const uint8_t *hb, *table, *values;
+            if ((r = cursor_bytes(c, s, fp, BATCH_HEADER_SIZE, &hb)))
+                break;
+            if (batch_header_decode(hb, &c->h)) {
+                r = -EIO;
+                break;
+            }
+            c->seg_base = s->base_offset;
+            c->file_pos = fp;
+            if ((r = cursor_body(c, s, &table, &values)))
+                break;
+            const uint8_t *tend = table + c->h.table_len;
+            struct record_view rv = {.timestamp = c->h.timestamp};
+            uint64_t o = c->h.base_offset;
+            uint32_t vlen;
+            int32_t klen;
+            while (seen < max_records && batch_next_record(&table, tend, &vlen, &klen) == 1) {
+                if (o >= offset) {
+                    rv.offset = o;
+                    rv.value = values;
+                    rv.value_len = vlen;
+                    rv.key_len = klen;
+                    seen++;
+                    *next = o + 1;
+                    if ((r = fn(&rv, arg)))
+                        break;
+                }
+                values += vlen;
+                o++;
+            }
+            offset = *next > offset ? *next : offset;
+            if (o >= batch_next_offset(&c->h) && offset < batch_next_offset(&c->h))
+                offset = batch_next_offset(&c->h);
+            fp += c->h.length;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return r > 0 ? 0 : r;
 }

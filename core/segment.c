@@ -29,8 +29,7 @@ void segment_path(char *buf, size_t cap, const char *dir, uint64_t base, const c
     snprintf(buf, cap, "%s/%020" PRIu64 "%s", dir, base, suffix);
 }
 
-static void note_index(struct segment *s, const struct batch_header *h, uint64_t file_pos,
-                       int *err)
+static void note_index(struct segment *s, const struct batch_header *h, uint64_t file_pos, int *err)
 {
     if (s->oix.n == 0 || s->bytes_since_index >= INDEX_INTERVAL_BYTES) {
         struct offset_index_entry e = {
@@ -154,8 +153,8 @@ static int scan_and_recover(struct segment *s, uint64_t file_pos, uint64_t file_
         if (file_size - file_pos < need)
             break;
         if (file_pos < chunk_pos || file_pos + need > chunk_pos + chunk_len) {
-            size_t want = (size_t)(file_size - file_pos < SCAN_CHUNK ? file_size - file_pos
-                                                                        : SCAN_CHUNK);
+            size_t want =
+                (size_t)(file_size - file_pos < SCAN_CHUNK ? file_size - file_pos : SCAN_CHUNK);
             ssize_t n = read_at(s->fd, &buf, &cap, file_pos, want);
             if (n < 0) {
                 err = (int)n;
@@ -167,7 +166,8 @@ static int scan_and_recover(struct segment *s, uint64_t file_pos, uint64_t file_
                 break;
         }
         const uint8_t *p = buf + (file_pos - chunk_pos);
-        if (batch_header_decode(p, &h) || h.base_offset != s->next_offset ||
+        /* Offsets only grow (compaction leaves gaps); positions are contiguous. */
+        if (batch_header_decode(p, &h) || h.base_offset < s->next_offset ||
             h.base_pos != s->end_pos || file_pos + h.length > file_size)
             break;
         if (file_pos + h.length > verify_from) {
@@ -195,6 +195,7 @@ static int scan_and_recover(struct segment *s, uint64_t file_pos, uint64_t file_
     if (err)
         return err;
     if (file_pos < file_size) {
+        s->was_cut = 1;
         logger_log(LOG_LEVEL_WARN,
                    "%s: segment %" PRIu64 ": cutting %" PRIu64 " bytes at file position %" PRIu64
                    " (first batch that failed validation)",
@@ -229,11 +230,20 @@ int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos
         keep--;
     if (offset_index_validate(&s->oix, file_size) || time_index_validate(&s->tix))
         keep = 0;
-    if (keep > 0 && s->oix.e[0].stream_pos != expect_base_pos && expect_base_pos != UINT64_MAX)
+    /* A segment starts where its first batch says (after compaction there may
+     * be a gap before it); an empty or unreadable one where the caller expects. */
+    uint64_t hint = expect_base_pos == UINT64_MAX ? 0 : expect_base_pos;
+    {
+        uint8_t hb[BATCH_HEADER_SIZE];
+        struct batch_header h;
+        s->base_pos = hint;
+        if (file_size >= BATCH_HEADER_SIZE &&
+            pread(s->fd, hb, sizeof(hb), 0) == BATCH_HEADER_SIZE && !batch_header_decode(hb, &h))
+            s->base_pos = h.base_pos;
+        s->end_pos = s->base_pos;
+    }
+    if (keep > 0 && s->oix.e[0].stream_pos != s->base_pos)
         keep = 0;
-
-    if (keep > 0 && expect_base_pos == UINT64_MAX)
-        s->base_pos = s->end_pos = s->oix.e[0].stream_pos;
     /* Where the scan starts: the last trusted index entry, else the file start. */
     uint64_t start = 0;
     if (keep > 0) {
@@ -241,8 +251,8 @@ int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos
         struct batch_header h;
         uint8_t hb[BATCH_HEADER_SIZE];
         if (pread(s->fd, hb, sizeof(hb), e->file_pos) == (ssize_t)sizeof(hb) &&
-            !batch_header_decode(hb, &h) &&
-            h.base_offset == s->base_offset + e->rel_offset && h.base_pos == e->stream_pos) {
+            !batch_header_decode(hb, &h) && h.base_offset == s->base_offset + e->rel_offset &&
+            h.base_pos == e->stream_pos) {
             start = e->file_pos;
             s->next_offset = h.base_offset;
             s->end_pos = h.base_pos;
@@ -251,16 +261,6 @@ int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos
         } else {
             keep = 0;
         }
-    }
-    if (start == 0 && expect_base_pos == UINT64_MAX) {
-        /* The first segment of a log: its first batch tells where it starts. */
-        uint8_t hb[BATCH_HEADER_SIZE];
-        struct batch_header h;
-        if (pread(s->fd, hb, sizeof(hb), 0) == (ssize_t)sizeof(hb) &&
-            !batch_header_decode(hb, &h))
-            s->end_pos = s->base_pos = h.base_pos;
-        else
-            s->end_pos = s->base_pos = 0;
     }
     uint32_t cut_rel = keep > 0 ? s->oix.e[keep].rel_offset : 0;
     if ((r = offset_index_truncate(&s->oix, keep)))
@@ -277,6 +277,7 @@ int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos
     if ((r = scan_and_recover(s, start, file_size, validate_from)))
         goto fail;
     if (s->size == 0) {
+        s->base_pos = s->end_pos = hint;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         s->created_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;

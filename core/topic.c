@@ -125,8 +125,8 @@ int topic_open(const char *dir, const char *name, uint64_t id, struct topic **ou
         goto fail;
     struct stat st;
     if (stat(path, &st) == 0)
-        atomic_store(&t->mtime_ms, (long long)st.st_mtim.tv_sec * 1000 +
-                                       st.st_mtim.tv_nsec / 1000000);
+        atomic_store(&t->mtime_ms,
+                     (long long)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000);
     *out = t;
     return 0;
 fail:

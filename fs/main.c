@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hidden.h"
 #include "logger.h"
 #include "ops.h"
 #include "store.h"
@@ -27,7 +28,10 @@ struct options {
     int show_help;
 };
 
-#define OPT(t, p) {t, offsetof(struct options, p), 1}
+#define OPT(t, p)                                                                                  \
+    {                                                                                              \
+        t, offsetof(struct options, p), 1                                                          \
+    }
 static const struct fuse_opt option_spec[] = {
     OPT("partitions=%u", partitions),
     OPT("zk=%s", zk),
@@ -147,6 +151,7 @@ out:
     if (se)
         fuse_session_destroy(se);
     store_close(store);
+    hidden_clear();
     free(cli.mountpoint);
     free(opt.data_dir);
     free(opt.zk);

@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include "framing.h"
+#include "hidden.h"
+#include "jsonl.h"
 #include "logger.h"
 #include "murmur2.h"
 #include "nodes.h"
@@ -35,6 +37,11 @@ struct handle {
     struct partition *part;
     uint32_t index;
     int append;
+    int jsonl;
+    struct partition_view view; /* partitions and hidden views */
+    /* jsonl: text rendered from next_offset on; jsonl_pos is its file position */
+    struct text_buf json;
+    uint64_t json_pos, json_next, json_start;
     pthread_mutex_t lock;
     struct pending pending;
     struct partition_cursor cursor;
@@ -118,12 +125,12 @@ static size_t format_info(struct topic *t, char *buf, size_t cap)
     for (uint32_t i = 0; i < n; i++) {
         struct partition_info pi;
         partition_info(topic_partition(t, i), &pi);
-        int w = snprintf(buf ? buf + len : NULL, buf ? cap - len : 0,
-                         "p%u start_offset=%" PRIu64 " end_offset=%" PRIu64
-                         " high_watermark=%" PRIu64 " bytes=%" PRIu64 " stored_bytes=%" PRIu64
-                         " segments=%u leader=0 isr=0\n",
-                         i, pi.start_offset, pi.end_offset, pi.end_offset,
-                         pi.end_pos - pi.start_pos, pi.stored_bytes, pi.segments);
+        int w =
+            snprintf(buf ? buf + len : NULL, buf ? cap - len : 0,
+                     "p%u start_offset=%" PRIu64 " end_offset=%" PRIu64 " high_watermark=%" PRIu64
+                     " bytes=%" PRIu64 " stored_bytes=%" PRIu64 " segments=%u leader=0 isr=0\n",
+                     i, pi.start_offset, pi.end_offset, pi.end_offset, pi.end_pos - pi.start_pos,
+                     pi.stored_bytes, pi.segments);
         if (w < 0)
             break;
         len += (size_t)w;
@@ -187,8 +194,25 @@ static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
             break;
         }
         partition_info(p, &pi);
+        struct partition_view v = {.epoch = node_epoch(id, p->epoch), .shift = 0};
+        st->st_ino = node_partition_id(t->id, node_index(id), 0);
         st->st_mode = S_IFREG | 0644;
-        st->st_size = (off_t)(pi.end_pos - pi.start_pos);
+        st->st_size = (off_t)partition_view_size(p, &v);
+        if (pi.last_append_ms)
+            mtime = pi.last_append_ms;
+        break;
+    }
+    case NODE_HIDDEN: {
+        struct hidden_node hn;
+        struct partition *p = NULL;
+        if (hidden_get(node_payload(id), &hn) || !(p = topic_partition(t, hn.partition))) {
+            r = -ENOENT;
+            break;
+        }
+        struct partition_info pi;
+        partition_info(p, &pi);
+        st->st_mode = S_IFREG | 0444;
+        st->st_size = hn.jsonl ? 0 : (off_t)partition_view_size(p, &hn.view);
         if (pi.last_append_ms)
             mtime = pi.last_append_ms;
         break;
@@ -226,13 +250,47 @@ static void reply_entry(fuse_req_t req, uint64_t id)
     }
     e.ino = id;
     e.generation = 1;
-    e.entry_timeout = ctx(req)->entry_timeout;
+    e.entry_timeout = node_kind_of(id) == NODE_HIDDEN ? 0 : ctx(req)->entry_timeout;
     e.attr_timeout = 0;
-    fuse_reply_entry(req, &e);
+    if (fuse_reply_entry(req, &e) != 0 && node_kind_of(id) == NODE_HIDDEN)
+        hidden_forget(node_payload(id), 1);
 }
 
-/* Node id of name in parent, or a negative errno. */
-static int64_t resolve(struct fs_context *fc, uint64_t parent, const char *name)
+/* Where a hidden name starts, as a new hidden node. */
+static int64_t make_hidden(struct topic *t, struct partition *p, const struct node_name *nn)
+{
+    struct hidden_node hn = {.topic_id = t->id, .partition = nn->partition, .jsonl = nn->jsonl};
+    struct partition_info pi;
+    uint64_t offset = 0;
+    int r = 0;
+    partition_info(p, &pi);
+    switch (nn->from) {
+    case FROM_START:
+        offset = pi.start_offset;
+        break;
+    case FROM_OFFSET:
+        offset = (uint64_t)nn->value;
+        break;
+    case FROM_LAST:
+        offset = (uint64_t)nn->value >= pi.end_offset ? 0 : pi.end_offset - (uint64_t)nn->value;
+        break;
+    case FROM_TIME:
+        r = partition_time_offset(p, nn->value, &offset);
+        break;
+    }
+    if (offset < pi.start_offset)
+        offset = pi.start_offset;
+    hn.start_offset = offset;
+    if (!r && !nn->jsonl)
+        r = partition_view_at_offset(p, offset, &hn.view);
+    if (!r)
+        r = hidden_add(&hn);
+    return r ? r : (int64_t)node_id(t->id, NODE_HIDDEN, hn.slot);
+}
+
+/* Node id of name in parent, or a negative errno. Hidden names get a new
+ * node only when `lookup` is set (the kernel then counts it). */
+static int64_t resolve(struct fs_context *fc, uint64_t parent, const char *name, int lookup)
 {
     enum node_kind pk = node_kind_of(parent);
     if (pk == NODE_ROOT) {
@@ -245,16 +303,24 @@ static int64_t resolve(struct fs_context *fc, uint64_t parent, const char *name)
     }
     if (pk != NODE_TOPIC)
         return -ENOTDIR;
-    enum node_kind kind;
-    uint32_t index;
-    if (node_parse_topic_child(name, &kind, &index))
+    struct node_name nn;
+    if (node_parse_topic_child(name, &nn))
         return -ENOENT;
     struct topic *t = store_find_id(fc->store, node_topic(parent));
     if (!t)
         return -ENOENT;
-    int ok = kind != NODE_PARTITION || index < topic_partition_count(t);
+    int64_t id = -ENOENT;
+    struct partition *p = NULL;
+    if (nn.kind != NODE_PARTITION && nn.kind != NODE_HIDDEN)
+        id = (int64_t)node_id(t->id, nn.kind, 0);
+    else if (!(p = topic_partition(t, nn.partition)))
+        id = -ENOENT;
+    else if (nn.kind == NODE_PARTITION)
+        id = (int64_t)node_partition_id(t->id, nn.partition, p->epoch);
+    else
+        id = lookup ? make_hidden(t, p, &nn) : -EPERM;
     topic_put(t);
-    return ok ? (int64_t)node_id(node_topic(parent), kind, index) : -ENOENT;
+    return id;
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -270,7 +336,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    int64_t id = resolve(ctx(req), parent, name);
+    int64_t id = resolve(ctx(req), parent, name, 1);
     if (id < 0)
         fuse_reply_err(req, (int)-id);
     else
@@ -337,7 +403,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     if (node_kind_of(parent) != NODE_ROOT) {
-        int64_t id = resolve(ctx(req), parent, name);
+        int64_t id = resolve(ctx(req), parent, name, 0);
         fuse_reply_err(req, id < 0 ? (int)-id : ENOTDIR);
         return;
     }
@@ -354,7 +420,7 @@ static void op_refuse(fuse_req_t req)
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    int64_t id = resolve(ctx(req), parent, name);
+    int64_t id = resolve(ctx(req), parent, name, 0);
     fuse_reply_err(req, id < 0 ? (int)-id : EPERM);
 }
 
@@ -400,6 +466,7 @@ static void handle_free(struct handle *h)
         return;
     pending_free(&h->pending);
     partition_cursor_free(&h->cursor);
+    text_buf_free(&h->json);
     free(h->text);
     pthread_mutex_destroy(&h->lock);
     topic_put(h->topic);
@@ -435,13 +502,26 @@ static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *
             r = -ENOENT;
             break;
         }
-        if ((fi->flags & O_TRUNC) && acc != O_RDONLY) {
-            struct partition_info pi;
-            partition_info(h->part, &pi);
-            if (pi.end_pos > pi.start_pos)
-                r = -EPERM;
+        h->view.epoch = node_epoch(id, h->part->epoch);
+        h->view.shift = 0;
+        if ((fi->flags & O_TRUNC) && acc != O_RDONLY && partition_view_size(h->part, &h->view))
+            r = -EPERM;
+        break;
+    case NODE_HIDDEN: {
+        struct hidden_node hn;
+        if (acc != O_RDONLY) {
+            r = -EACCES;
+        } else if (hidden_get(node_payload(id), &hn) ||
+                   !(h->part = topic_partition(t, hn.partition))) {
+            r = -ENOENT;
+        } else {
+            h->index = hn.partition;
+            h->jsonl = hn.jsonl;
+            h->view = hn.view;
+            h->json_start = h->json_next = hn.start_offset;
         }
         break;
+    }
     case NODE_PRODUCE:
         if (acc == O_RDONLY)
             r = -EACCES;
@@ -486,7 +566,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 {
     (void)mode;
     struct fs_context *fc = ctx(req);
-    int64_t id = resolve(fc, parent, name);
+    int64_t id = resolve(fc, parent, name, 0);
     if (id < 0) {
         fuse_reply_err(req, id == -ENOENT ? EPERM : (int)-id);
         return;
@@ -512,6 +592,51 @@ static struct handle *handle_of(struct fuse_file_info *fi)
     return (struct handle *)(uintptr_t)fi->fh;
 }
 
+static int render_json(const struct record_view *r, void *arg)
+{
+    struct text_buf *b = arg;
+    int e = jsonl_append(b, r);
+    return e ? e : (b->len >= (256u << 10));
+}
+
+/* p0.jsonl: JSON lines rendered on the fly. Sequential reads continue where
+ * the last one ended; a read before that starts over from the first record. */
+static void read_jsonl(fuse_req_t req, struct handle *h, size_t size, uint64_t off)
+{
+    pthread_mutex_lock(&h->lock);
+    if (off < h->json_pos) {
+        h->json_pos = 0;
+        h->json_next = h->json_start;
+        h->json.len = 0;
+    }
+    int r = 0;
+    while (!r && h->json_pos + h->json.len < off + size) {
+        /* Drop text before off, then render more. */
+        if (off > h->json_pos) {
+            size_t drop = (size_t)(off - h->json_pos);
+            if (drop > h->json.len)
+                drop = h->json.len;
+            memmove(h->json.data, h->json.data + drop, h->json.len - drop);
+            h->json.len -= drop;
+            h->json_pos += drop;
+        }
+        size_t before = h->json.len;
+        r = partition_fetch(h->part, &h->cursor, h->json_next, 4096, render_json, &h->json,
+                            &h->json_next);
+        if (h->json.len == before)
+            break;
+    }
+    if (r < 0) {
+        fuse_reply_err(req, -r);
+    } else if (off < h->json_pos || off >= h->json_pos + h->json.len) {
+        fuse_reply_buf(req, NULL, 0);
+    } else {
+        size_t at = (size_t)(off - h->json_pos), n = h->json.len - at;
+        fuse_reply_buf(req, h->json.data + at, n < size ? n : size);
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
@@ -531,8 +656,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         pthread_mutex_unlock(&h->lock);
         return;
     }
-    if (h->kind != NODE_PARTITION) {
+    if (h->kind != NODE_PARTITION && h->kind != NODE_HIDDEN) {
         fuse_reply_err(req, EBADF);
+        return;
+    }
+    if (h->jsonl) {
+        read_jsonl(req, h, size, (uint64_t)off);
         return;
     }
     struct scratch *s = scratch_get();
@@ -542,12 +671,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         return;
     }
     pthread_mutex_lock(&h->lock);
-    struct partition_info pi;
-    partition_info(h->part, &pi);
-    ssize_t n = partition_read(h->part, &h->cursor, pi.start_pos + (uint64_t)off, buf, size);
+    ssize_t n = partition_view_read(h->part, &h->cursor, &h->view, (uint64_t)off, buf, size);
     pthread_mutex_unlock(&h->lock);
-    if (n == -ERANGE)
-        n = 0;
     if (n < 0)
         fuse_reply_err(req, (int)-n);
     else
@@ -642,12 +767,8 @@ static int write_records(struct handle *h, const char *buf, size_t size, off_t o
     framing_rules_of(&cfg, &rules);
     if (h->kind == NODE_PRODUCE)
         rules.framing = FRAMING_LINE;
-    else if (!h->append) {
-        struct partition_info pi;
-        partition_info(h->part, &pi);
-        if ((uint64_t)off != pi.end_pos - pi.start_pos + h->pending.len)
-            return -ESPIPE;
-    }
+    else if (!h->append && (uint64_t)off != partition_view_size(h->part, &h->view) + h->pending.len)
+        return -ESPIPE;
     size_t tail;
     s->records.n = 0;
     int r = framing_split(&rules, &h->pending, buf, size, &s->records, &tail);
@@ -814,8 +935,7 @@ static int listing_add(struct listing *l, const char *name, uint64_t id, mode_t 
         l->buf = n;
         l->cap = cap;
     }
-    fuse_add_direntry(l->req, l->buf + l->len, l->cap - l->len, name, &st,
-                      (off_t)(l->len + need));
+    fuse_add_direntry(l->req, l->buf + l->len, l->cap - l->len, name, &st, (off_t)(l->len + need));
     l->len += need;
     return 0;
 }
@@ -857,7 +977,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
             char name[32];
             for (uint32_t i = 0; i < n && !r; i++) {
                 snprintf(name, sizeof(name), "p%u", i);
-                r = listing_add(&l, name, node_id(t->id, NODE_PARTITION, i), S_IFREG);
+                r = listing_add(&l, name, node_partition_id(t->id, i, 0), S_IFREG);
             }
             if (!r)
                 r = listing_add(&l, ".produce", node_id(t->id, NODE_PRODUCE, 0), S_IFREG);
@@ -913,7 +1033,24 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
         fuse_reply_statfs(req, &sv);
 }
 
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    if (node_kind_of(ino) == NODE_HIDDEN)
+        hidden_forget(node_payload(ino), nlookup);
+    fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+    for (size_t i = 0; i < count; i++)
+        if (node_kind_of(forgets[i].ino) == NODE_HIDDEN)
+            hidden_forget(node_payload(forgets[i].ino), forgets[i].nlookup);
+    fuse_reply_none(req);
+}
+
 const struct fuse_lowlevel_ops topicfs_ops = {
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
     .init = op_init,
     .lookup = op_lookup,
     .getattr = op_getattr,

@@ -1,14 +1,21 @@
 /* nodes.h - the mount's node ids and names.
  *
- * A node id says what a node is, so the daemon keeps no inode table and
- * `forget` has nothing to free:
+ * A node id says what a node is, so static nodes need no inode table and
+ * `forget` has nothing to free for them:
  *
- *   bits 63..32  topic id (0 for the root)     bits 31..28  node kind
- *   bits 27..0   partition number (partitions), else 0
+ *   bits 63..40  topic id (0 for the root)      bits 39..36  node kind
+ *   bits 35..0   payload: for a partition, its number (16 bits) and the
+ *                layout epoch of its view (20 bits); for a hidden view
+ *                (p0@1234, p0.jsonl) a slot in the table of such views.
  *
  * The root is FUSE_ROOT_ID (1). Topic ids are never reused within a daemon's
  * life, so an id held by the kernel after `rmdir` resolves to nothing
- * (ENOENT) rather than to a new topic of the same name. st_ino is the node id. */
+ * (ENOENT) rather than to a new topic of the same name.
+ *
+ * A partition gets a new node id when retention or compaction changes its
+ * layout (partition.h, views), so new opens see the new layout while open
+ * files keep theirs. st_ino does not change with it: it is the id with
+ * epoch 0, so `tail -F` does not mistake the new node for a new file. */
 #ifndef TOPICFS_NODES_H
 #define TOPICFS_NODES_H
 
@@ -21,30 +28,61 @@ enum node_kind {
     NODE_PRODUCE = 3,
     NODE_CONFIG = 4,
     NODE_INFO = 5,
+    NODE_HIDDEN = 6,
 };
 
 #define NODE_ROOT_ID 1u
-#define NODE_INDEX_MAX ((1u << 28) - 1)
+#define NODE_PARTITION_MAX 0xffffu
+#define NODE_EPOCH_BITS 20
+#define NODE_EPOCH_MASK ((1u << NODE_EPOCH_BITS) - 1)
+#define NODE_PAYLOAD_MASK ((UINT64_C(1) << 36) - 1)
 
-static inline uint64_t node_id(uint64_t topic, enum node_kind kind, uint32_t index)
+static inline uint64_t node_id(uint64_t topic, enum node_kind kind, uint64_t payload)
 {
-    return topic << 32 | (uint64_t)kind << 28 | (index & NODE_INDEX_MAX);
+    return topic << 40 | (uint64_t)kind << 36 | (payload & NODE_PAYLOAD_MASK);
+}
+static inline uint64_t node_partition_id(uint64_t topic, uint32_t partition, uint32_t epoch)
+{
+    return node_id(topic, NODE_PARTITION,
+                   (uint64_t)partition << NODE_EPOCH_BITS | (epoch & NODE_EPOCH_MASK));
 }
 static inline uint64_t node_topic(uint64_t id)
 {
-    return id >> 32;
+    return id >> 40;
 }
 static inline enum node_kind node_kind_of(uint64_t id)
 {
-    return id == NODE_ROOT_ID ? NODE_ROOT : (enum node_kind)((id >> 28) & 0xf);
+    return id == NODE_ROOT_ID ? NODE_ROOT : (enum node_kind)((id >> 36) & 0xf);
 }
+static inline uint64_t node_payload(uint64_t id)
+{
+    return id & NODE_PAYLOAD_MASK;
+}
+/* Partition number of a NODE_PARTITION id. */
 static inline uint32_t node_index(uint64_t id)
 {
-    return (uint32_t)(id & NODE_INDEX_MAX);
+    return node_kind_of(id) == NODE_PARTITION ? (uint32_t)(node_payload(id) >> NODE_EPOCH_BITS) : 0;
+}
+/* The full epoch of a partition id, given the partition's current epoch. */
+static inline uint32_t node_epoch(uint64_t id, uint32_t current)
+{
+    uint32_t low = (uint32_t)node_payload(id) & NODE_EPOCH_MASK;
+    return current - ((current - low) & NODE_EPOCH_MASK);
 }
 
-/* Parses a name inside a topic directory: "p<N>" (no leading zeros),
- * ".produce", ".config", ".info". 0 or -ENOENT. */
-int node_parse_topic_child(const char *name, enum node_kind *kind, uint32_t *index);
+/* What a name inside a topic directory means. */
+struct node_name {
+    enum node_kind kind;
+    uint32_t partition;
+    int jsonl; /* p0.jsonl, p0@….jsonl */
+    enum { FROM_START, FROM_OFFSET, FROM_LAST, FROM_TIME } from;
+    int64_t value; /* offset, count of last records, or epoch ms */
+};
+
+/* Parses "p<N>" (no leading zeros), ".produce", ".config", ".info", and the
+ * hidden names "p<N>@<from>[.jsonl]" and "p<N>.jsonl" where <from> is an
+ * offset, "-<count>", "t<epoch-ms>" or an ISO 8601 UTC time
+ * (2026-11-23T10:00:00Z, optional fraction, Z or ±HH:MM). 0 or -ENOENT. */
+int node_parse_topic_child(const char *name, struct node_name *out);
 
 #endif

@@ -32,21 +32,43 @@ struct partition_info {
     uint64_t start_offset, end_offset;
     uint64_t start_pos, end_pos;
     uint64_t stored_bytes;
+    uint64_t view_bytes; /* length of the stream as `cat` shows it now */
     uint32_t segments;
     int64_t last_append_ms;
 };
 
 /* Where a reader is: a hint that makes sequential reads O(1). */
 struct partition_cursor {
-    uint64_t seg_base;  /* segment of the cached batch, UINT64_MAX if none */
-    uint64_t file_pos;  /* start of the cached batch */
+    uint64_t seg_base; /* segment of the cached batch, UINT64_MAX if none */
+    uint64_t file_pos; /* start of the cached batch */
     struct batch_header h;
-    uint8_t *buf;       /* read-ahead of the segment file */
+    uint8_t *buf; /* read-ahead of the segment file */
     size_t buf_cap;
     uint64_t buf_file_pos, buf_len, buf_seg_base;
-    uint8_t *scratch;   /* decompressed lz4 body */
+    uint8_t *scratch; /* decompressed lz4 body */
     size_t scratch_cap;
     uint64_t scratch_batch; /* base offset of the batch in scratch, or UINT64_MAX */
+    uint32_t layout_epoch;  /* the hints above are only valid in this epoch */
+};
+
+/* How a reader sees the stream: byte 0 of its file is position `shift` of
+ * the stream as laid out in layout epoch `epoch`.
+ *
+ * The layout changes (the epoch grows) when retention deletes head segments
+ * or compaction rewrites closed ones: positions of the current view always
+ * run from 0 at the log start over the surviving values. A view made in an
+ * older epoch keeps its own coordinates: they are the current ones shifted by
+ * the bytes removed since, which is exact for every segment that no change
+ * since that epoch touched or followed. Reads anywhere else fail (-ENODATA)
+ * rather than return bytes that do not belong at that position. */
+struct partition_view {
+    uint32_t epoch;
+    uint64_t shift;
+};
+
+struct layout_epoch {
+    uint64_t removed;  /* view bytes removed before this epoch began (since open) */
+    uint64_t frontier; /* changes that began this epoch lie below this offset */
 };
 
 struct partition {
@@ -57,6 +79,10 @@ struct partition {
     struct partition_settings settings;
     uint64_t recovery_offset; /* everything below is on stable storage */
     uint32_t leader_epoch;
+    pthread_mutex_t maintenance; /* one cleaner or truncation at a time */
+    struct layout_epoch *epochs; /* epochs[0 .. epoch] */
+    uint32_t epoch;
+    size_t epochs_cap;
 };
 
 int partition_open(const char *dir, const struct partition_settings *st, struct partition **out);
@@ -84,6 +110,35 @@ ssize_t partition_read(struct partition *p, struct partition_cursor *c, uint64_t
 int partition_offset_pos(struct partition *p, uint64_t offset, uint64_t *pos);
 /* First offset whose timestamp is >= ts (next_offset if none). */
 int partition_time_offset(struct partition *p, int64_t ts, uint64_t *offset);
+
+/* One record, as partition_fetch() hands it out. The key, if any, is the
+ * first key_len bytes of the value. Pointers are valid during the call. */
+struct record_view {
+    uint64_t offset;
+    int64_t timestamp;
+    const uint8_t *value;
+    uint32_t value_len;
+    int32_t key_len;
+};
+
+/* Calls fn for each record from `offset` on (the log start if below it), at
+ * most max_records, until fn returns non-zero. *next gets the offset after
+ * the last record visited. Runs under the partition lock: fn must be quick. */
+int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t offset,
+                    size_t max_records, int (*fn)(const struct record_view *r, void *arg),
+                    void *arg, uint64_t *next);
+
+/* Views (see struct partition_view). */
+void partition_current_view(struct partition *p, struct partition_view *v);
+uint64_t partition_view_size(struct partition *p, const struct partition_view *v);
+ssize_t partition_view_read(struct partition *p, struct partition_cursor *c,
+                            const struct partition_view *v, uint64_t pos, void *buf, size_t len);
+/* A view of the current layout starting at `offset` (the log start if below
+ * it, the end if past it). */
+int partition_view_at_offset(struct partition *p, uint64_t offset, struct partition_view *v);
+
+/* Retention: removes the n oldest segments (never the active one). */
+int partition_delete_head(struct partition *p, size_t n);
 
 void partition_info(struct partition *p, struct partition_info *info);
 uint64_t partition_end_pos(struct partition *p);

@@ -24,6 +24,9 @@ struct segment {
     int64_t created_ms;   /* time of the first batch (or creation) */
     int64_t max_timestamp;
     uint64_t bytes_since_index;
+    uint64_t view_start;    /* stream position of base_pos in the partition's current view */
+    uint32_t changed_epoch; /* layout epoch in which this file was last rewritten */
+    int was_cut;            /* recovery cut bad bytes off its end */
     struct offset_index oix;
     struct time_index tix;
 };
@@ -47,8 +50,7 @@ int segment_append(struct segment *s, const struct iovec *iov, int iovcnt,
                    const struct batch_header *h);
 /* File position of the batch holding stream position pos (base_pos <= pos <
  * end), or of the first batch starting after pos. *h receives its header. */
-int segment_find_pos(struct segment *s, uint64_t pos, uint64_t *file_pos,
-                     struct batch_header *h);
+int segment_find_pos(struct segment *s, uint64_t pos, uint64_t *file_pos, struct batch_header *h);
 /* Same for the batch holding `offset`. */
 int segment_find_offset(struct segment *s, uint64_t offset, uint64_t *file_pos,
                         struct batch_header *h);
