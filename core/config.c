@@ -25,7 +25,7 @@ struct key {
 
 #define F(field) offsetof(struct topic_config, field)
 static const struct key keys[] = {
-    {"partitions", K_PARTITIONS, F(partitions), 1, 100000},
+    {"partitions", K_PARTITIONS, F(partitions), 1, 65536},
     {"retention.ms", K_I64, F(retention_ms), -1, INT64_MAX},
     {"retention.bytes", K_I64, F(retention_bytes), -1, INT64_MAX},
     {"segment.bytes", K_I64, F(segment_bytes), 14, INT32_MAX},

@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "compaction.h"
 #include "logger.h"
 
 #define READ_AHEAD (256u << 10)
@@ -236,6 +237,8 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
         r = -errno;
         goto fail;
     }
+    if ((r = compaction_recover(dir)))
+        goto fail;
     if ((r = list_segments(dir, &bases, &nbases)))
         goto fail;
     have_rp = read_recovery_point(dir, &rp) == 0;
@@ -993,4 +996,39 @@ int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t of
     }
     pthread_mutex_unlock(&p->lock);
     return r > 0 ? 0 : r;
+}
+
+int partition_reload_segments(struct partition *p, const uint64_t *bases, const int *deleted,
+                              size_t n)
+{
+    int r = 0;
+    uint64_t removed = 0, frontier = 0;
+    pthread_mutex_lock(&p->lock);
+    for (size_t k = 0; k < n; k++) {
+        ssize_t i = segment_for_offset(p, bases[k]);
+        if (i < 0 || p->segs[i]->base_offset != bases[k] || (size_t)i + 1 >= p->nsegs) {
+            r = -ENOENT; /* only closed segments are ever rewritten */
+            continue;
+        }
+        struct segment *old = p->segs[i], *s = NULL;
+        if (!deleted[k]) {
+            int e = segment_open(p->dir, old->base_offset, old->base_pos, UINT64_MAX, &s);
+            if (e) {
+                r = e;
+                continue;
+            }
+            s->changed_epoch = p->epoch + 1;
+            p->segs[i] = s;
+        } else {
+            memmove(&p->segs[i], &p->segs[i + 1], (p->nsegs - (size_t)i - 1) * sizeof(*p->segs));
+            p->nsegs--;
+        }
+        removed += live_bytes(old) - (s ? live_bytes(s) : 0);
+        if (old->next_offset > frontier)
+            frontier = old->next_offset;
+        segment_close(old);
+    }
+    int e = bump_epoch(p, removed, frontier);
+    pthread_mutex_unlock(&p->lock);
+    return r ? r : e;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "hidden.h"
+#include "cleaner.h"
 #include "logger.h"
 #include "ops.h"
 #include "store.h"
@@ -25,6 +26,7 @@ struct options {
     char *zk;
     char *listen;
     int broker;
+    long long check_interval_ms;
     int show_help;
 };
 
@@ -37,6 +39,7 @@ static const struct fuse_opt option_spec[] = {
     OPT("zk=%s", zk),
     OPT("listen=%s", listen),
     OPT("broker=%d", broker),
+    OPT("retention.check.interval.ms=%lld", check_interval_ms),
     OPT("-h", show_help),
     OPT("--help", show_help),
     FUSE_OPT_END,
@@ -58,6 +61,8 @@ static void usage(const char *prog)
     printf("usage: %s DATA_DIR MOUNTPOINT [-f] [-o opt[,opt...]]\n\n"
            "topicfs options:\n"
            "    -o partitions=N    partitions of a new topic (default 1)\n"
+           "    -o retention.check.interval.ms=MS\n"
+           "                       how often retention and compaction run (default 300000)\n"
            "    -f                 stay in the foreground, log to stderr\n"
            "    -d                 debug: log every FUSE request\n\n",
            prog);
@@ -68,7 +73,8 @@ static void usage(const char *prog)
 int main(int argc, char *argv[])
 {
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-    struct options opt = {.partitions = 1};
+    struct options opt = {.partitions = 1, .check_interval_ms = 300000};
+    struct cleaner *cleaner = NULL;
     struct fuse_cmdline_opts cli;
     struct store *store = NULL;
     struct fuse_session *se = NULL;
@@ -98,8 +104,12 @@ int main(int argc, char *argv[])
         fprintf(stderr, "topicfs: cluster mode (zk=, listen=) is not available in this build\n");
         goto out;
     }
-    if (opt.partitions < 1 || opt.partitions > 100000) {
-        fprintf(stderr, "topicfs: partitions=%u: must be between 1 and 100000\n", opt.partitions);
+    if (opt.check_interval_ms < 1) {
+        fprintf(stderr, "topicfs: retention.check.interval.ms must be positive\n");
+        goto out;
+    }
+    if (opt.partitions < 1 || opt.partitions > 65536) {
+        fprintf(stderr, "topicfs: partitions=%u: must be between 1 and 65536\n", opt.partitions);
         goto out;
     }
     struct stat st;
@@ -132,6 +142,12 @@ int main(int argc, char *argv[])
         goto out_signals;
     }
     fuse_daemonize(cli.foreground);
+    fc.se = se;
+    r = cleaner_start(store, opt.check_interval_ms, fs_partition_changed, &fc, &cleaner);
+    if (r) {
+        logger_log(LOG_LEVEL_ERROR, "cannot start the cleaner: %s", strerror(-r));
+        goto out_unmount;
+    }
     logger_log(LOG_LEVEL_INFO, "serving %s on %s (%zu topics)", opt.data_dir, cli.mountpoint,
                store_count(store));
     if (cli.singlethread) {
@@ -143,6 +159,8 @@ int main(int argc, char *argv[])
         };
         ret = fuse_session_loop_mt(se, &lc);
     }
+    cleaner_stop(cleaner);
+out_unmount:
     fuse_session_unmount(se);
     logger_log(LOG_LEVEL_INFO, "unmounted %s", cli.mountpoint);
 out_signals:

@@ -1033,6 +1033,15 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
         fuse_reply_statfs(req, &sv);
 }
 
+void fs_partition_changed(void *arg, struct topic *t, uint32_t partition)
+{
+    struct fs_context *fc = arg;
+    char name[16];
+    int len = snprintf(name, sizeof(name), "p%u", partition);
+    if (fc->se)
+        fuse_lowlevel_notify_inval_entry(fc->se, node_id(t->id, NODE_TOPIC, 0), name, (size_t)len);
+}
+
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
     if (node_kind_of(ino) == NODE_HIDDEN)

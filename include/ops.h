@@ -9,10 +9,15 @@
 
 struct fs_context {
     struct store *store;
+    struct fuse_session *se;
     double entry_timeout; /* names are stable: cache lookups */
     int64_t started_ms;
 };
 
 extern const struct fuse_lowlevel_ops topicfs_ops;
+
+/* Tells the kernel that partition `partition` of t has a new layout: the
+ * cached name is dropped so the next open gets a node of the new layout. */
+void fs_partition_changed(void *fs_context, struct topic *t, uint32_t partition);
 
 #endif

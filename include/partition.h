@@ -137,6 +137,11 @@ ssize_t partition_view_read(struct partition *p, struct partition_cursor *c,
  * it, the end if past it). */
 int partition_view_at_offset(struct partition *p, uint64_t offset, struct partition_view *v);
 
+/* Replaces closed segments by the files now in their place (after a
+ * compaction pass moved them there), or drops them where deleted[i]. */
+int partition_reload_segments(struct partition *p, const uint64_t *bases, const int *deleted,
+                              size_t n);
+
 /* Retention: removes the n oldest segments (never the active one). */
 int partition_delete_head(struct partition *p, size_t n);
 
