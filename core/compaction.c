@@ -181,6 +181,12 @@ static int apply_manifest(const char *pdir)
     uint64_t base;
     int r = 0;
     while (fscanf(f, "%15s %" SCNu64, op, &base) == 2) {
+        if (!strcmp(op, "checkpoint")) {
+            struct checkpoint cp = {.offset = base, .tombstone_ms = INT64_MAX};
+            if (fscanf(f, "%" SCNd64, &cp.tombstone_ms) != 1 || (r = write_checkpoint(pdir, &cp)))
+                r = r ? r : -EBADMSG;
+            continue;
+        }
         if (!strcmp(op, "delete")) {
             for (size_t k = 0; k < 3; k++) {
                 seg_file(to, sizeof(to), pdir, base, suffixes[k]);
@@ -257,7 +263,7 @@ struct pass {
     int64_t run_ts;
     enum batch_codec codec;
     int64_t oldest_tombstone;
-    uint64_t kept;
+    uint64_t kept, seen;
     uint64_t limit; /* visit records below this offset only */
     /* values of the open batch, copied: the fetch buffer moves on */
     uint8_t *vals;
@@ -304,6 +310,7 @@ static int copy_record(const struct record_view *r, void *arg)
     int keep = 1;
     if (r->offset >= ps->limit)
         return 1;
+    ps->seen++;
     if (r->key_len >= 0) {
         uint64_t latest = map_get(&ps->map, key_hash(r->value, (size_t)r->key_len));
         keep = latest == r->offset;
@@ -449,7 +456,6 @@ int compaction_run(struct partition *p, const struct compaction_rules *rules, in
                 r = -errno;
         }
         uint64_t out_size = ps.out->size;
-        res->records_before += nexts[i] - bases[i];
         res->bytes_before += sizes[i];
         res->bytes_after += out_size;
         if (r) {
@@ -463,14 +469,25 @@ int compaction_run(struct partition *p, const struct compaction_rules *rules, in
         else
             segment_close(ps.out);
         ps.out = NULL;
-        if (mlen + 64 > sizeof(manifest)) {
+        mlen += (size_t)snprintf(manifest + mlen, sizeof(manifest) - mlen, "%s %" PRIu64 "\n",
+                                 deleted[i] ? "delete" : "replace", bases[i]);
+        if (mlen + 128 > sizeof(manifest)) {
             n = i + 1; /* the rest waits for the next pass */
             break;
         }
-        mlen += (size_t)snprintf(manifest + mlen, sizeof(manifest) - mlen, "%s %" PRIu64 "\n",
-                                 deleted[i] ? "delete" : "replace", bases[i]);
     }
+    res->records_before = ps.seen;
     res->records_after = ps.kept;
+    cp.offset = nexts[n - 1];
+    cp.tombstone_ms = ps.oldest_tombstone;
+    if (res->records_after == res->records_before) {
+        /* Nothing to remove: keep the files, remember the work. */
+        remove_cleaning(p->dir);
+        r = write_checkpoint(p->dir, &cp);
+        goto out;
+    }
+    mlen += (size_t)snprintf(manifest + mlen, sizeof(manifest) - mlen,
+                             "checkpoint %" PRIu64 " %" PRId64 "\n", cp.offset, cp.tombstone_ms);
     if (compaction_crash_point == 1) {
         r = -ECANCELED;
         goto out;
@@ -515,9 +532,6 @@ int compaction_run(struct partition *p, const struct compaction_rules *rules, in
         res->segments_rewritten += !deleted[i];
         res->segments_deleted += deleted[i];
     }
-    cp.offset = nexts[n - 1];
-    cp.tombstone_ms = ps.oldest_tombstone;
-    r = write_checkpoint(p->dir, &cp);
     logger_log(
         LOG_LEVEL_INFO,
         "%s: compacted %" PRIu64 " records into %" PRIu64 " (%" PRIu64 " -> %" PRIu64 " bytes)",

@@ -1,0 +1,323 @@
+/* test_cleaner.c - the cleaner's decisions (which segments retention
+ * removes), what compaction keeps (latest per key, keyless records,
+ * tombstones until delete.retention.ms), crash points inside a compaction
+ * pass, the time index and the lz4 codec path through a partition. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleaner.h"
+#include "compaction.h"
+#include "partition.h"
+
+static void test_retention_count(void **state)
+{
+    (void)state;
+    struct segment_stat s[4] = {{100, 1000}, {100, 2000}, {100, 3000}, {100, 4000}};
+    assert_int_equal(retention_count(s, 1, 99999, 1, -1), 0);
+    /* time: older than now - retention.ms, never the active (last) one */
+    assert_int_equal(retention_count(s, 4, 2500, 1000, -1), 1);
+    assert_int_equal(retention_count(s, 4, 10000, 1000, -1), 3);
+    assert_int_equal(retention_count(s, 4, 10000, -1, -1), 0);
+    /* size: Kafka removes while the rest stays >= retention.bytes */
+    assert_int_equal(retention_count(s, 4, 0, -1, 400), 0);
+    assert_int_equal(retention_count(s, 4, 0, -1, 300), 1);
+    assert_int_equal(retention_count(s, 4, 0, -1, 250), 1);
+    assert_int_equal(retention_count(s, 4, 0, -1, 0), 3);
+    /* both: the larger count wins */
+    assert_int_equal(retention_count(s, 4, 2500, 1000, 200), 2);
+}
+
+static void test_tombstone(void **state)
+{
+    (void)state;
+    struct record_view r = {.value = (const uint8_t *)"k:\n", .value_len = 3, .key_len = 1};
+    assert_true(compaction_is_tombstone(&r, 1));
+    r.value = (const uint8_t *)"k:";
+    r.value_len = 2;
+    assert_true(compaction_is_tombstone(&r, 1));
+    r.value = (const uint8_t *)"k:v\n";
+    r.value_len = 4;
+    assert_false(compaction_is_tombstone(&r, 1));
+    r.key_len = -1;
+    assert_false(compaction_is_tombstone(&r, 1));
+    r.value = (const uint8_t *)"key::\n";
+    r.value_len = 6;
+    r.key_len = 3;
+    assert_true(compaction_is_tombstone(&r, 2));
+}
+
+/* ---- a partition in a temp dir ---- */
+
+static int rm_entry(const char *p, const struct stat *sb, int f, struct FTW *w)
+{
+    (void)sb;
+    (void)f;
+    (void)w;
+    return remove(p);
+}
+
+struct fixture {
+    char dir[64];
+    struct partition *p;
+    struct partition_settings st;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    strcpy(f->dir, "/tmp/topicfs-cleaner-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->st.segment_bytes = 600;
+    f->st.segment_ms = INT64_MAX;
+    f->st.max_message_bytes = 1 << 20;
+    f->st.codec = BATCH_CODEC_NONE;
+    assert_int_equal(partition_open(f->dir, &f->st, &f->p), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    partition_close(f->p);
+    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    compaction_crash_point = 0;
+    return 0;
+}
+
+/* Appends "key:value\n" (or a keyless line when key is NULL) as one batch. */
+static void append(struct partition *p, const char *key, const char *value, int64_t ts)
+{
+    char line[128];
+    struct batch_builder b;
+    int n = key ? snprintf(line, sizeof(line), "%s:%s\n", key, value)
+                : snprintf(line, sizeof(line), "%s\n", value);
+    batch_builder_init(&b);
+    assert_int_equal(batch_builder_add_record(&b, (uint32_t)n, key ? (int32_t)strlen(key) : -1), 0);
+    assert_int_equal(batch_builder_add_values(&b, line, (size_t)n), 0);
+    assert_int_equal(partition_append(p, &b, ts, NULL), 0);
+    batch_builder_free(&b);
+}
+
+struct dump {
+    char text[65536];
+    size_t len;
+    uint64_t offsets[4096];
+    size_t n;
+};
+
+static int dump_record(const struct record_view *r, void *arg)
+{
+    struct dump *d = arg;
+    memcpy(d->text + d->len, r->value, r->value_len);
+    d->len += r->value_len;
+    d->offsets[d->n++] = r->offset;
+    return 0;
+}
+
+static void dump_all(struct partition *p, struct dump *d)
+{
+    struct partition_cursor c;
+    uint64_t next;
+    memset(d, 0, sizeof(*d));
+    partition_cursor_init(&c);
+    assert_int_equal(partition_fetch(p, &c, 0, 4096, dump_record, d, &next), 0);
+    partition_cursor_free(&c);
+}
+
+static const struct compaction_rules rules = {
+    .key_sep = ":", .key_sep_len = 1, .delete_retention_ms = 1000, .min_dirty_ratio = 0.0};
+
+static void fill(struct partition *p)
+{
+    for (int i = 0; i < 60; i++) {
+        char key[8], val[16];
+        snprintf(key, sizeof(key), "k%d", i % 4);
+        snprintf(val, sizeof(val), "v%d", i);
+        append(p, key, val, 1000 + i);
+        if (i % 10 == 3)
+            append(p, NULL, "nokey", 1000 + i);
+    }
+}
+
+static void test_compaction_keeps_latest(void **state)
+{
+    struct fixture *f = *state;
+    struct compaction_result res;
+    struct dump before, after;
+    fill(f->p);
+    dump_all(f->p, &before);
+    struct partition_info pi;
+    partition_info(f->p, &pi);
+    assert_true(pi.segments > 3);
+    assert_int_equal(compaction_run(f->p, &rules, 2000, &res), 1);
+    dump_all(f->p, &after);
+    assert_true(after.n < before.n);
+    /* Offsets are the original ones, increasing; values match. */
+    for (size_t i = 0; i < after.n; i++) {
+        if (i)
+            assert_true(after.offsets[i] > after.offsets[i - 1]);
+    }
+    /* The latest k0..k3 and every keyless record survive. */
+    assert_non_null(strstr(after.text, "k0:v56\n"));
+    assert_non_null(strstr(after.text, "k3:v59\n"));
+    size_t nokey = 0;
+    for (const char *s = after.text; (s = strstr(s, "nokey")); s++)
+        nokey++;
+    assert_int_equal(nokey, 6);
+    assert_null(strstr(after.text, "k0:v0\n"));
+    partition_info(f->p, &pi);
+    assert_int_equal(pi.end_offset, 66);
+    /* The view shows exactly the survivors; a second pass finds nothing dirty. */
+    struct partition_view v;
+    partition_current_view(f->p, &v);
+    assert_int_equal(partition_view_size(f->p, &v), after.len);
+    assert_int_equal(compaction_run(f->p, &rules, 2000, &res), 0);
+    /* Reopen: same content. */
+    partition_close(f->p);
+    assert_int_equal(partition_open(f->dir, &f->st, &f->p), 0);
+    struct dump again;
+    dump_all(f->p, &again);
+    assert_int_equal(again.len, after.len);
+    assert_memory_equal(again.text, after.text, after.len);
+}
+
+static void test_compaction_tombstones(void **state)
+{
+    struct fixture *f = *state;
+    struct compaction_result res;
+    struct dump d;
+    for (int i = 0; i < 20; i++)
+        append(f->p, "dead", "x", 1000);
+    append(f->p, "dead", "", 5000); /* tombstone */
+    for (int i = 0; i < 40; i++)
+        append(f->p, "live", "y", 6000);
+    assert_int_equal(compaction_run(f->p, &rules, 5500, &res), 1);
+    dump_all(f->p, &d);
+    assert_non_null(strstr(d.text, "dead:\n"));
+    /* delete.retention.ms (1000) after its time, the tombstone goes. */
+    assert_int_equal(compaction_run(f->p, &rules, 7000, &res), 1);
+    dump_all(f->p, &d);
+    assert_null(strstr(d.text, "dead:"));
+    assert_non_null(strstr(d.text, "live:y\n"));
+}
+
+static void crash_at(void **state, int point, int expect_after)
+{
+    struct fixture *f = *state;
+    struct compaction_result res;
+    struct dump before, after, got;
+    fill(f->p);
+    dump_all(f->p, &before);
+    compaction_crash_point = point;
+    assert_int_equal(compaction_run(f->p, &rules, 2000, &res), -ECANCELED);
+    compaction_crash_point = 0;
+    partition_close(f->p); /* the crash: nothing else runs */
+    assert_int_equal(partition_open(f->dir, &f->st, &f->p), 0);
+    dump_all(f->p, &got);
+    char cleaning[128];
+    snprintf(cleaning, sizeof(cleaning), "%s/cleaning", f->dir);
+    assert_int_equal(access(cleaning, F_OK), -1);
+    if (!expect_after) {
+        assert_int_equal(got.len, before.len);
+        assert_memory_equal(got.text, before.text, before.len);
+        return;
+    }
+    /* "After" is what an uninterrupted pass leaves: run one to compare. */
+    assert_int_equal(compaction_run(f->p, &rules, 2000, &res), 0);
+    dump_all(f->p, &after);
+    assert_true(got.n < before.n);
+    assert_int_equal(got.len, after.len);
+    assert_memory_equal(got.text, after.text, after.len);
+    assert_non_null(strstr(got.text, "k3:v59\n"));
+    assert_null(strstr(got.text, "k0:v0\n"));
+}
+
+static void test_crash_before_commit(void **state)
+{
+    crash_at(state, 1, 0);
+}
+
+static void test_crash_after_commit(void **state)
+{
+    crash_at(state, 2, 1);
+}
+
+static void test_crash_while_moving(void **state)
+{
+    crash_at(state, 3, 1);
+}
+
+static void test_time_index(void **state)
+{
+    struct fixture *f = *state;
+    for (int i = 0; i < 50; i++)
+        append(f->p, NULL, "rec", 10000 + i * 100);
+    uint64_t off;
+    assert_int_equal(partition_time_offset(f->p, 0, &off), 0);
+    assert_int_equal(off, 0);
+    assert_int_equal(partition_time_offset(f->p, 10000 + 2550, &off), 0);
+    assert_int_equal(off, 26);
+    assert_int_equal(partition_time_offset(f->p, 10000 + 4900, &off), 0);
+    assert_int_equal(off, 49);
+    assert_int_equal(partition_time_offset(f->p, 99999, &off), 0);
+    assert_int_equal(off, 50);
+}
+
+static void test_lz4_path(void **state)
+{
+    struct fixture *f = *state;
+    f->st.codec = BATCH_CODEC_LZ4;
+    f->st.segment_bytes = 1 << 20;
+    partition_set_settings(f->p, &f->st);
+    char expect[8192];
+    size_t len = 0;
+    for (int i = 0; i < 100; i++) {
+        char v[32];
+        snprintf(v, sizeof(v), "value number %d", i);
+        append(f->p, NULL, v, 1);
+        len += (size_t)snprintf(expect + len, sizeof(expect) - len, "%s\n", v);
+    }
+    struct partition_info pi;
+    partition_info(f->p, &pi);
+    assert_int_equal(pi.view_bytes, len);
+    struct partition_cursor c;
+    partition_cursor_init(&c);
+    char buf[8192];
+    struct partition_view v;
+    partition_current_view(f->p, &v);
+    assert_int_equal(partition_view_read(f->p, &c, &v, 0, buf, sizeof(buf)), (ssize_t)len);
+    assert_memory_equal(buf, expect, len);
+    assert_int_equal(partition_view_read(f->p, &c, &v, 500, buf, 40), 40);
+    assert_memory_equal(buf, expect + 500, 40);
+    partition_cursor_free(&c);
+    uint64_t pos;
+    assert_int_equal(partition_offset_pos(f->p, 10, &pos), 0);
+    assert_int_equal(pos, strstr(expect, "value number 10\n") - expect);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_retention_count),
+        cmocka_unit_test(test_tombstone),
+        cmocka_unit_test_setup_teardown(test_compaction_keeps_latest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_tombstones, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_before_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_after_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_while_moving, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_time_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lz4_path, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
