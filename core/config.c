@@ -66,7 +66,7 @@ void config_defaults(struct topic_config *c, uint32_t partitions)
     c->auto_offset_reset = OFFSET_RESET_EARLIEST;
 }
 
-static int parse_i64(const char *v, int64_t min, int64_t max, int64_t *out)
+int config_parse_i64(const char *v, int64_t min, int64_t max, int64_t *out)
 {
     char *end;
     if (!*v || isspace((unsigned char)*v))
@@ -92,12 +92,12 @@ int config_set(struct topic_config *c, const char *key, const char *value)
     int64_t i64;
     switch (k->kind) {
     case K_PARTITIONS:
-        if (parse_i64(value, k->min, k->max, &i64) || (uint32_t)i64 < c->partitions)
+        if (config_parse_i64(value, k->min, k->max, &i64) || (uint32_t)i64 < c->partitions)
             return -EINVAL;
         n.partitions = (uint32_t)i64;
         break;
     case K_I64:
-        if (parse_i64(value, k->min, k->max, &i64))
+        if (config_parse_i64(value, k->min, k->max, &i64))
             return -EINVAL;
         *(int64_t *)field = i64;
         break;

@@ -77,6 +77,7 @@ int main(int argc, char *argv[])
     struct cleaner *cleaner = NULL;
     struct fuse_cmdline_opts cli;
     struct store *store = NULL;
+    struct group_registry *groups = NULL;
     struct fuse_session *se = NULL;
     int ret = 1;
 
@@ -118,6 +119,18 @@ int main(int argc, char *argv[])
                 errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
         goto out;
     }
+    if (opt.data_dir[0] != '/') {
+        /* The daemon leaves the working directory (fuse_daemonize). */
+        char *cwd = get_current_dir_name(), *abs = NULL;
+        if (!cwd || asprintf(&abs, "%s/%s", cwd, opt.data_dir) < 0) {
+            fprintf(stderr, "topicfs: data dir %s: %s\n", opt.data_dir, strerror(errno));
+            free(cwd);
+            goto out;
+        }
+        free(cwd);
+        free(opt.data_dir);
+        opt.data_dir = abs;
+    }
     logger_init("topicfs", !cli.foreground, cli.debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
     int r = store_open(opt.data_dir, opt.partitions, &store);
     if (r) {
@@ -125,10 +138,16 @@ int main(int argc, char *argv[])
                 r == -EBUSY ? "in use by another topicfs" : strerror(-r));
         goto out;
     }
+    r = group_registry_open(store, &groups);
+    if (r) {
+        fprintf(stderr, "topicfs: data dir %s: consumer offsets: %s\n", opt.data_dir, strerror(-r));
+        goto out;
+    }
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     struct fs_context fc = {
         .store = store,
+        .groups = groups,
         .entry_timeout = 3600.0,
         .started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
     };
@@ -168,6 +187,7 @@ out_signals:
 out:
     if (se)
         fuse_session_destroy(se);
+    group_registry_close(groups);
     store_close(store);
     hidden_clear();
     free(cli.mountpoint);

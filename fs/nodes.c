@@ -81,9 +81,40 @@ static int parse_time(const char *s, size_t len, int64_t *ms)
     return 0;
 }
 
+int node_parse_time(const char *s, size_t len, int64_t *ms)
+{
+    if (len > 1 && s[0] == 't')
+        return parse_uint(s + 1, len - 1, INT64_MAX, ms);
+    if (len > 10 && s[4] == '-')
+        return parse_time(s, len, ms);
+    return parse_uint(s, len, INT64_MAX, ms);
+}
+
+int node_parse_group_child(const char *name, enum node_kind *kind, uint32_t *partition)
+{
+    int64_t p;
+    *partition = 0;
+    if (!strcmp(name, "follow"))
+        *kind = NODE_FOLLOW;
+    else if (!strcmp(name, "drain"))
+        *kind = NODE_DRAIN;
+    else if (!strcmp(name, ".info"))
+        *kind = NODE_GROUP_INFO;
+    else if (name[0] == 'p' && !parse_uint(name + 1, strlen(name + 1), NODE_PARTITION_MAX, &p)) {
+        *kind = NODE_CURSOR;
+        *partition = (uint32_t)p;
+    } else
+        return -ENOENT;
+    return 0;
+}
+
 int node_parse_topic_child(const char *name, struct node_name *out)
 {
     memset(out, 0, sizeof(*out));
+    if (!strcmp(name, ".groups")) {
+        out->kind = NODE_GROUPS;
+        return 0;
+    }
     if (!strcmp(name, ".produce")) {
         out->kind = NODE_PRODUCE;
         return 0;

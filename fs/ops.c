@@ -42,6 +42,12 @@ struct handle {
     /* jsonl: text rendered from next_offset on; jsonl_pos is its file position */
     struct text_buf json;
     uint64_t json_pos, json_next, json_start;
+    /* consumer groups: member files, cursor files, .info */
+    struct group *group;
+    struct group_member *member;
+    fuse_req_t parked; /* a follow read waiting for records */
+    size_t parked_size;
+    uint64_t parked_off;
     pthread_mutex_t lock;
     struct pending pending;
     struct partition_cursor cursor;
@@ -100,6 +106,9 @@ static char *scratch_buf(struct scratch *s, size_t n)
     return s->buf;
 }
 
+/* The daemon's context, for code that runs outside a request (wakeups). */
+static struct fs_context *the_fs;
+
 static struct fs_context *ctx(fuse_req_t req)
 {
     return fuse_req_userdata(req);
@@ -156,6 +165,27 @@ static char *control_text(struct topic *t, enum node_kind kind, size_t *len)
     buf = malloc(need);
     if (buf)
         *len = format_info(t, buf, need);
+    return buf;
+}
+
+/* Text of a cursor file ("<committed offset>\n") or a group's .info. */
+static char *group_text(struct group *g, enum node_kind kind, uint32_t partition, size_t *len)
+{
+    size_t cap =
+        kind == NODE_CURSOR ? 32 : 128 + 96 * (size_t)topic_partition_count(group_topic(g));
+    char *buf = malloc(cap);
+    if (!buf)
+        return NULL;
+    if (kind == NODE_CURSOR) {
+        uint64_t off = 0;
+        if (group_cursor_get(g, partition, &off)) {
+            free(buf);
+            return NULL;
+        }
+        *len = (size_t)snprintf(buf, cap, "%" PRIu64 "\n", off);
+    } else {
+        *len = group_info_text(g, buf, cap);
+    }
     return buf;
 }
 
@@ -220,6 +250,41 @@ static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
     case NODE_PRODUCE:
         st->st_mode = S_IFREG | 0200;
         break;
+    case NODE_GROUPS:
+        st->st_mode = S_IFDIR | 0755;
+        st->st_nlink = 2;
+        break;
+    case NODE_GROUP:
+    case NODE_FOLLOW:
+    case NODE_DRAIN:
+    case NODE_CURSOR:
+    case NODE_GROUP_INFO: {
+        struct group *g = group_find_id(fc->groups, node_group_of(id));
+        if (!g || group_topic(g) != t) {
+            group_put(g);
+            r = -ENOENT;
+            break;
+        }
+        if (kind == NODE_GROUP) {
+            st->st_mode = S_IFDIR | 0755;
+            st->st_nlink = 2;
+        } else if (kind == NODE_FOLLOW || kind == NODE_DRAIN) {
+            st->st_mode = S_IFREG | 0444;
+        } else {
+            uint32_t p = node_cursor_partition(id);
+            size_t len = 0;
+            char *text = NULL;
+            if (kind == NODE_CURSOR && p >= topic_partition_count(t))
+                r = -ENOENT;
+            else
+                text = group_text(g, kind, p, &len);
+            free(text);
+            st->st_mode = S_IFREG | (kind == NODE_CURSOR ? 0644 : 0444);
+            st->st_size = (off_t)len;
+        }
+        group_put(g);
+        break;
+    }
     case NODE_CONFIG:
     case NODE_INFO: {
         size_t len = 0;
@@ -288,12 +353,39 @@ static int64_t make_hidden(struct topic *t, struct partition *p, const struct no
     return r ? r : (int64_t)node_id(t->id, NODE_HIDDEN, hn.slot);
 }
 
+/* Names under <topic>/.groups and <topic>/.groups/<group>. */
+static int64_t resolve_in_groups(struct fs_context *fc, uint64_t parent, const char *name)
+{
+    struct topic *t = store_find_id(fc->store, node_topic(parent));
+    int64_t id = -ENOENT;
+    if (!t)
+        return -ENOENT;
+    if (node_kind_of(parent) == NODE_GROUPS) {
+        struct group *g = group_find(fc->groups, t, name);
+        if (g)
+            id = (int64_t)node_group_id(t->id, NODE_GROUP, group_id(g), 0);
+        group_put(g);
+    } else {
+        enum node_kind kind;
+        uint32_t p;
+        struct group *g = group_find_id(fc->groups, node_group_of(parent));
+        if (g && !node_parse_group_child(name, &kind, &p) &&
+            (kind != NODE_CURSOR || p < topic_partition_count(t)))
+            id = (int64_t)node_group_id(t->id, kind, group_id(g), p);
+        group_put(g);
+    }
+    topic_put(t);
+    return id;
+}
+
 /* Node id of name in parent, or a negative errno. Hidden names get a new
  * node only when `lookup` is set (the kernel then counts it). */
 static int64_t resolve(struct fs_context *fc, uint64_t parent, const char *name, int lookup)
 {
     enum node_kind pk = node_kind_of(parent);
     if (pk == NODE_ROOT) {
+        if (!strcmp(name, GROUP_OFFSETS_TOPIC))
+            return -ENOENT; /* internal */
         struct topic *t = store_find(fc->store, name);
         if (!t)
             return -ENOENT;
@@ -301,6 +393,8 @@ static int64_t resolve(struct fs_context *fc, uint64_t parent, const char *name,
         topic_put(t);
         return (int64_t)id;
     }
+    if (pk == NODE_GROUPS || pk == NODE_GROUP)
+        return resolve_in_groups(fc, parent, name);
     if (pk != NODE_TOPIC)
         return -ENOTDIR;
     struct node_name nn;
@@ -312,7 +406,7 @@ static int64_t resolve(struct fs_context *fc, uint64_t parent, const char *name,
     int64_t id = -ENOENT;
     struct partition *p = NULL;
     if (nn.kind != NODE_PARTITION && nn.kind != NODE_HIDDEN)
-        id = (int64_t)node_id(t->id, nn.kind, 0);
+        id = (int64_t)node_id(t->id, nn.kind, 0); /* .produce .config .info .groups */
     else if (!(p = topic_partition(t, nn.partition)))
         id = -ENOENT;
     else if (nn.kind == NODE_PARTITION)
@@ -325,7 +419,7 @@ static int64_t resolve(struct fs_context *fc, uint64_t parent, const char *name,
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-    (void)userdata;
+    the_fs = userdata;
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
@@ -372,7 +466,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     /* Control files ignore truncation: `>` and `>>` mean the same there. A
      * partition refuses any size change. */
     if ((to_set & FUSE_SET_ATTR_SIZE) && kind != NODE_CONFIG && kind != NODE_PRODUCE &&
-        attr->st_size != st.st_size) {
+        kind != NODE_CURSOR && attr->st_size != st.st_size) {
         fuse_reply_err(req, EPERM);
         return;
     }
@@ -383,8 +477,24 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 {
     (void)mode;
     struct fs_context *fc = ctx(req);
-    if (node_kind_of(parent) != NODE_ROOT) {
-        fuse_reply_err(req, node_kind_of(parent) == NODE_TOPIC ? EPERM : ENOTDIR);
+    enum node_kind pk = node_kind_of(parent);
+    if (pk == NODE_GROUPS) {
+        struct topic *t = store_find_id(fc->store, node_topic(parent));
+        int r = t ? group_create(fc->groups, t, name) : -ENOENT;
+        topic_put(t);
+        if (r) {
+            fuse_reply_err(req, -r);
+            return;
+        }
+        int64_t id = resolve_in_groups(fc, parent, name);
+        if (id < 0)
+            fuse_reply_err(req, (int)-id);
+        else
+            reply_entry(req, (uint64_t)id);
+        return;
+    }
+    if (pk != NODE_ROOT) {
+        fuse_reply_err(req, pk == NODE_TOPIC || pk == NODE_GROUP ? EPERM : ENOTDIR);
         return;
     }
     struct topic *t;
@@ -402,12 +512,34 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    if (node_kind_of(parent) != NODE_ROOT) {
-        int64_t id = resolve(ctx(req), parent, name, 0);
-        fuse_reply_err(req, id < 0 ? (int)-id : ENOTDIR);
+    struct fs_context *fc = ctx(req);
+    enum node_kind pk = node_kind_of(parent);
+    if (pk == NODE_GROUPS) {
+        struct topic *t = store_find_id(fc->store, node_topic(parent));
+        int r = t ? group_delete(fc->groups, t, name) : -ENOENT;
+        topic_put(t);
+        fuse_reply_err(req, -r);
         return;
     }
-    int r = store_delete_topic(ctx(req)->store, name);
+    if (pk != NODE_ROOT) {
+        int64_t id = resolve(fc, parent, name, 0);
+        fuse_reply_err(req, id < 0                                      ? (int)-id
+                            : node_kind_of((uint64_t)id) == NODE_GROUPS ? EPERM
+                                                                        : ENOTDIR);
+        return;
+    }
+    if (!strcmp(name, GROUP_OFFSETS_TOPIC)) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    struct topic *t = store_find(fc->store, name);
+    if (!t) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    group_delete_topic(fc->groups, name);
+    topic_put(t);
+    int r = store_delete_topic(fc->store, name);
     if (!r)
         logger_log(LOG_LEVEL_INFO, "deleted topic %s", name);
     fuse_reply_err(req, -r);
@@ -460,6 +592,23 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
     op_refuse(req);
 }
 
+/* A zeroed handle; its lock is recursive because an interrupt callback may
+ * run inside fuse_req_interrupt_func() while the read holds it. */
+static struct handle *handle_new(enum node_kind kind)
+{
+    struct handle *h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&h->lock, &a);
+    pthread_mutexattr_destroy(&a);
+    partition_cursor_init(&h->cursor);
+    h->kind = kind;
+    return h;
+}
+
 static void handle_free(struct handle *h)
 {
     if (!h)
@@ -467,6 +616,9 @@ static void handle_free(struct handle *h)
     pending_free(&h->pending);
     partition_cursor_free(&h->cursor);
     text_buf_free(&h->json);
+    if (h->member)
+        group_leave(h->member);
+    group_put(h->group);
     free(h->text);
     pthread_mutex_destroy(&h->lock);
     topic_put(h->topic);
@@ -474,23 +626,22 @@ static void handle_free(struct handle *h)
 }
 
 /* Opens node id with fi->flags; fills fi. 0 or a negative errno. */
-static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *fi)
+static void member_wake(void *arg);
+
+static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *fi, pid_t pid)
 {
     enum node_kind kind = node_kind_of(id);
     int acc = fi->flags & O_ACCMODE;
-    if (kind == NODE_ROOT || kind == NODE_TOPIC)
+    if (kind == NODE_ROOT || kind == NODE_TOPIC || kind == NODE_GROUPS || kind == NODE_GROUP)
         return -EISDIR;
     struct topic *t = store_find_id(fc->store, node_topic(id));
     if (!t)
         return -ENOENT;
-    struct handle *h = calloc(1, sizeof(*h));
+    struct handle *h = handle_new(kind);
     if (!h) {
         topic_put(t);
         return -ENOMEM;
     }
-    pthread_mutex_init(&h->lock, NULL);
-    partition_cursor_init(&h->cursor);
-    h->kind = kind;
     h->topic = t;
     h->index = node_index(id);
     h->append = !!(fi->flags & O_APPEND);
@@ -522,6 +673,20 @@ static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *
         }
         break;
     }
+    case NODE_FOLLOW:
+    case NODE_DRAIN:
+    case NODE_CURSOR:
+    case NODE_GROUP_INFO:
+        h->group = group_find_id(fc->groups, node_group_of(id));
+        if (!h->group || group_topic(h->group) != t)
+            r = -ENOENT;
+        else if (kind == NODE_CURSOR)
+            h->index = node_cursor_partition(id);
+        else if (acc != O_RDONLY)
+            r = -EACCES;
+        else if (kind != NODE_GROUP_INFO)
+            r = group_join(h->group, pid, kind == NODE_FOLLOW, member_wake, h, &h->member);
+        break;
     case NODE_PRODUCE:
         if (acc == O_RDONLY)
             r = -EACCES;
@@ -552,7 +717,7 @@ static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    int r = open_node(ctx(req), ino, fi);
+    int r = open_node(ctx(req), ino, fi, fuse_req_ctx(req)->pid);
     if (r)
         fuse_reply_err(req, -r);
     else if (fuse_reply_open(req, fi) == -ENOENT)
@@ -575,7 +740,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     memset(&e, 0, sizeof(e));
     int r = node_attr(fc, (uint64_t)id, &e.attr);
     if (!r)
-        r = open_node(fc, (uint64_t)id, fi);
+        r = open_node(fc, (uint64_t)id, fi, fuse_req_ctx(req)->pid);
     if (r) {
         fuse_reply_err(req, -r);
         return;
@@ -637,11 +802,95 @@ static void read_jsonl(fuse_req_t req, struct handle *h, size_t size, uint64_t o
     pthread_mutex_unlock(&h->lock);
 }
 
+/* Replies to a member read from its stream; returns 0 if there was nothing
+ * to reply yet (a follow read then waits). Caller holds h->lock. */
+static int member_reply(fuse_req_t req, struct handle *h, size_t size, uint64_t off)
+{
+    struct scratch *s = scratch_get();
+    char *buf = s ? scratch_buf(s, size) : NULL;
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return 1;
+    }
+    ssize_t n = group_member_read(h->member, off, buf, size);
+    if (n == 0 && h->kind == NODE_FOLLOW)
+        return 0;
+    if (n < 0)
+        fuse_reply_err(req, (int)-n);
+    else
+        fuse_reply_buf(req, buf, (size_t)n);
+    return 1;
+}
+
+static void member_interrupted(fuse_req_t req, void *arg)
+{
+    struct handle *h = arg;
+    pthread_mutex_lock(&h->lock);
+    if (h->parked == req) {
+        h->parked = NULL;
+        fuse_reply_err(req, EINTR);
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* Called by the group when records or partitions may be there for a
+ * member that found none: answers its waiting read. */
+static void member_wake(void *arg)
+{
+    struct handle *h = arg;
+    pthread_mutex_lock(&h->lock);
+    if (h->parked) {
+        fuse_req_t req = h->parked;
+        h->parked = NULL;
+        if (!member_reply(req, h, h->parked_size, h->parked_off))
+            h->parked = req;
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void read_member(fuse_req_t req, struct handle *h, size_t size, uint64_t off)
+{
+    pthread_mutex_lock(&h->lock);
+    if (h->parked) {
+        fuse_reply_err(req, EBUSY); /* one waiting read per open file */
+    } else if (!member_reply(req, h, size, off)) {
+        h->parked = req;
+        h->parked_size = size;
+        h->parked_off = off;
+        /* May call member_interrupted at once: the lock is recursive. */
+        fuse_req_interrupt_func(req, member_interrupted, h);
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void read_group_text(fuse_req_t req, struct handle *h, size_t size, uint64_t off)
+{
+    pthread_mutex_lock(&h->lock);
+    if (off == 0 || !h->text) {
+        free(h->text);
+        h->text = group_text(h->group, h->kind, h->index, &h->text_len);
+    }
+    size_t len = h->text ? h->text_len : 0;
+    if (off >= len)
+        fuse_reply_buf(req, NULL, 0);
+    else
+        fuse_reply_buf(req, h->text + off, len - off < size ? len - off : size);
+    pthread_mutex_unlock(&h->lock);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
     (void)ino;
     struct handle *h = handle_of(fi);
+    if (h->member) {
+        read_member(req, h, size, (uint64_t)off);
+        return;
+    }
+    if (h->kind == NODE_CURSOR || h->kind == NODE_GROUP_INFO) {
+        read_group_text(req, h, size, (uint64_t)off);
+        return;
+    }
     if (h->kind == NODE_CONFIG || h->kind == NODE_INFO) {
         pthread_mutex_lock(&h->lock);
         if (off == 0 || !h->text) {
@@ -679,10 +928,14 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fuse_reply_buf(req, buf, (size_t)n);
 }
 
-/* Stores a list of records as one batch in p. */
-static int append_records(struct partition *p, struct scratch *s, const struct record_ref *r,
-                          size_t n)
+/* Stores a list of records as one batch in partition `index` of t, then
+ * wakes consumers waiting on it. */
+static int append_records(struct topic *t, uint32_t index, struct scratch *s,
+                          const struct record_ref *r, size_t n)
 {
+    struct partition *p = topic_partition(t, index);
+    if (!p)
+        return -ENOENT;
     struct batch_builder *b = &s->builder;
     batch_builder_reset(b);
     for (size_t i = 0; i < n; i++) {
@@ -692,7 +945,10 @@ static int append_records(struct partition *p, struct scratch *s, const struct r
         if (e)
             return e;
     }
-    return partition_append(p, b, now_ms(), NULL);
+    int e = partition_append(p, b, now_ms(), NULL);
+    if (!e && the_fs && the_fs->groups)
+        group_notify_append(the_fs->groups, t, index);
+    return e;
 }
 
 /* Routes records of .produce: keyed ones by Kafka's partitioner, keyless
@@ -724,7 +980,7 @@ static int produce_records(struct topic *t, struct scratch *s, struct record_lis
         for (size_t j = i; j < l->n; j++)
             if (dest[j] == part)
                 sel[k++] = l->r[j];
-        r = append_records(topic_partition(t, part), s, sel, k);
+        r = append_records(t, part, s, sel, k);
         done += k;
     }
 out:
@@ -749,8 +1005,9 @@ static int commit_pending(struct handle *h)
     s->records.n = 0;
     int r = framing_take_pending(&rules, &h->pending, &s->records);
     if (!r)
-        r = h->kind == NODE_PARTITION ? append_records(h->part, s, s->records.r, s->records.n)
-                                      : produce_records(h->topic, s, &s->records);
+        r = h->kind == NODE_PARTITION
+                ? append_records(h->topic, h->index, s, s->records.r, s->records.n)
+                : produce_records(h->topic, s, &s->records);
     if (!r)
         h->pending.len = 0;
     return r;
@@ -775,68 +1032,156 @@ static int write_records(struct handle *h, const char *buf, size_t size, off_t o
     if (r)
         return r;
     if (s->records.n) {
-        r = h->kind == NODE_PARTITION ? append_records(h->part, s, s->records.r, s->records.n)
-                                      : produce_records(h->topic, s, &s->records);
+        r = h->kind == NODE_PARTITION
+                ? append_records(h->topic, h->index, s, s->records.r, s->records.n)
+                : produce_records(h->topic, s, &s->records);
         if (r)
             return r;
     }
     return framing_commit(&h->pending, buf, size, tail, s->records.n > 0);
 }
 
-/* .config: complete lines are validated together and applied at once; a
- * partial line waits for flush/close. */
-static int write_config(struct handle *h, const char *buf, size_t size)
+/* Control files (.config, cursor files) take lines. All complete lines of
+ * one write are checked first (check may use `trial` state), then applied;
+ * a bad line fails the write with EINVAL and applies nothing. A partial
+ * line waits in h->pending for flush or close. */
+struct control_ops {
+    int (*check)(struct handle *h, void *trial, const char *line, size_t len);
+    int (*apply)(struct handle *h, const char *line, size_t len);
+};
+
+/* Calls fn for each complete line of pending + buf (without its '\n'). */
+static int each_line(struct handle *h, const char *buf, size_t size,
+                     int (*fn)(struct handle *h, void *arg, const char *line, size_t len),
+                     void *arg, size_t *consumed)
 {
-    struct topic_config trial;
-    topic_config_snapshot(h->topic, &trial);
-    const char *p = buf, *end = buf + size;
-    /* The first line may continue a partial one. */
-    size_t plen = h->pending.len;
-    const char *nl;
+    const char *p = buf, *end = buf + size, *nl;
     char line[512];
     while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
-        size_t n = (size_t)(nl - p);
-        size_t lead = p == buf ? plen : 0;
+        size_t n = (size_t)(nl - p), lead = p == buf ? h->pending.len : 0;
         if (lead + n >= sizeof(line))
             return -EINVAL;
         if (lead)
             memcpy(line, h->pending.buf, lead);
         memcpy(line + lead, p, n);
-        if (lead + n > 0 && config_set_line(&trial, line, lead + n))
-            return -EINVAL;
+        int r = lead + n > 0 ? fn(h, arg, line, lead + n) : 0;
+        if (r)
+            return r;
         p = nl + 1;
     }
-    if ((size_t)(end - p) + (p == buf ? plen : 0) >= sizeof(line))
+    if ((size_t)(end - p) + (p == buf ? h->pending.len : 0) >= sizeof(line))
         return -EINVAL;
-    /* Every complete line is valid: apply them for real. */
-    p = buf;
-    while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
-        size_t n = (size_t)(nl - p);
-        size_t lead = p == buf ? plen : 0;
-        if (lead)
-            memcpy(line, h->pending.buf, lead);
-        memcpy(line + lead, p, n);
-        if (lead + n > 0) {
-            int r = topic_config_apply(h->topic, line, lead + n);
-            if (r)
-                return r;
-            logger_log(LOG_LEVEL_INFO, "topic %s: %.*s", h->topic->name, (int)(lead + n), line);
-        }
-        if (p == buf)
-            h->pending.len = 0;
-        p = nl + 1;
-    }
-    return framing_commit(&h->pending, buf, size, (size_t)(p - buf), 0);
+    *consumed = (size_t)(p - buf);
+    return 0;
 }
 
-static int flush_config(struct handle *h)
+struct control_call {
+    const struct control_ops *ops;
+    void *trial;
+};
+
+static int control_check(struct handle *h, void *arg, const char *line, size_t len)
+{
+    struct control_call *c = arg;
+    return c->ops->check(h, c->trial, line, len) ? -EINVAL : 0;
+}
+
+static int control_apply(struct handle *h, void *arg, const char *line, size_t len)
+{
+    return ((struct control_call *)arg)->ops->apply(h, line, len);
+}
+
+static int write_control(struct handle *h, const struct control_ops *ops, void *trial,
+                         const char *buf, size_t size)
+{
+    struct control_call c = {ops, trial};
+    size_t consumed;
+    int r = each_line(h, buf, size, control_check, &c, &consumed);
+    if (!r)
+        r = each_line(h, buf, size, control_apply, &c, &consumed);
+    if (r)
+        return r;
+    if (memchr(buf, '\n', size))
+        h->pending.len = 0;
+    return framing_commit(&h->pending, buf, size, consumed, 0);
+}
+
+static int flush_control(struct handle *h, const struct control_ops *ops)
 {
     if (!h->pending.len)
         return 0;
-    int r = topic_config_apply(h->topic, h->pending.buf, h->pending.len);
+    int r = ops->check(h, NULL, h->pending.buf, h->pending.len);
+    if (!r)
+        r = ops->apply(h, h->pending.buf, h->pending.len);
     h->pending.len = 0;
+    return r ? -EINVAL : 0;
+}
+
+static int config_check(struct handle *h, void *trial, const char *line, size_t len)
+{
+    struct topic_config own;
+    if (!trial) {
+        topic_config_snapshot(h->topic, &own);
+        trial = &own;
+    }
+    return config_set_line(trial, line, len);
+}
+
+static int config_apply(struct handle *h, const char *line, size_t len)
+{
+    int r = topic_config_apply(h->topic, line, len);
+    if (!r)
+        logger_log(LOG_LEVEL_INFO, "topic %s: %.*s", h->topic->name, (int)len, line);
     return r;
 }
+
+static const struct control_ops config_ops = {config_check, config_apply};
+
+/* A cursor line: N, earliest, latest, -N or @TIME (ISO 8601 or ms). */
+static int cursor_parse(const char *line, size_t len, char *spec, size_t cap, int64_t *time_ms)
+{
+    while (len && (line[len - 1] == ' ' || line[len - 1] == '\r' || line[len - 1] == '\t'))
+        len--;
+    while (len && (*line == ' ' || *line == '\t')) {
+        line++;
+        len--;
+    }
+    if (!len || len >= cap)
+        return -EINVAL;
+    memcpy(spec, line, len);
+    spec[len] = 0;
+    *time_ms = 0;
+    if (spec[0] == '@')
+        return node_parse_time(spec + 1, len - 1, time_ms) ? -EINVAL : 0;
+    if (!strcmp(spec, "earliest") || !strcmp(spec, "latest"))
+        return 0;
+    size_t i = spec[0] == '-' ? 1 : 0;
+    if (i == len)
+        return -EINVAL;
+    for (; i < len; i++)
+        if (spec[i] < '0' || spec[i] > '9')
+            return -EINVAL;
+    return 0;
+}
+
+static int cursor_check(struct handle *h, void *trial, const char *line, size_t len)
+{
+    (void)h;
+    (void)trial;
+    char spec[128];
+    int64_t t;
+    return cursor_parse(line, len, spec, sizeof(spec), &t);
+}
+
+static int cursor_apply(struct handle *h, const char *line, size_t len)
+{
+    char spec[128];
+    int64_t t;
+    int r = cursor_parse(line, len, spec, sizeof(spec), &t);
+    return r ? r : group_cursor_set(h->group, h->index, spec, t);
+}
+
+static const struct control_ops cursor_ops = {cursor_check, cursor_apply};
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
@@ -850,8 +1195,14 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
     case NODE_PRODUCE:
         r = write_records(h, buf, size, off);
         break;
-    case NODE_CONFIG:
-        r = write_config(h, buf, size);
+    case NODE_CONFIG: {
+        struct topic_config trial;
+        topic_config_snapshot(h->topic, &trial);
+        r = write_control(h, &config_ops, &trial, buf, size);
+        break;
+    }
+    case NODE_CURSOR:
+        r = write_control(h, &cursor_ops, NULL, buf, size);
         break;
     default:
         r = -EBADF;
@@ -872,7 +1223,9 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 static int flush_handle(struct handle *h)
 {
     if (h->kind == NODE_CONFIG)
-        return flush_config(h);
+        return flush_control(h, &config_ops);
+    if (h->kind == NODE_CURSOR)
+        return flush_control(h, &cursor_ops);
     return commit_pending(h);
 }
 
@@ -912,6 +1265,8 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
         r = partition_sync(h->part);
     else if (!r && h->kind == NODE_PRODUCE)
         r = topic_sync(h->topic);
+    else if (!r && h->member)
+        r = group_member_sync(h->member);
     fuse_reply_err(req, -r);
 }
 
@@ -942,7 +1297,62 @@ static int listing_add(struct listing *l, const char *name, uint64_t id, mode_t 
 
 static int list_topic(struct topic *t, void *arg)
 {
+    if (!strcmp(t->name, GROUP_OFFSETS_TOPIC))
+        return 0; /* internal */
     return listing_add(arg, t->name, node_id(t->id, NODE_TOPIC, 0), S_IFDIR);
+}
+
+static int list_group(struct group *g, void *arg)
+{
+    return listing_add(arg, group_name(g),
+                       node_group_id(group_topic(g)->id, NODE_GROUP, group_id(g), 0), S_IFDIR);
+}
+
+/* Entries of a topic directory, .groups, or a group directory. */
+static int list_dir(struct fs_context *fc, uint64_t ino, struct listing *l)
+{
+    enum node_kind kind = node_kind_of(ino);
+    struct topic *t = store_find_id(fc->store, node_topic(ino));
+    struct group *g = NULL;
+    char name[32];
+    int r = 0;
+    if (!t)
+        return -ENOENT;
+    uint32_t n = topic_partition_count(t);
+    if (kind == NODE_TOPIC) {
+        for (uint32_t i = 0; i < n && !r; i++) {
+            snprintf(name, sizeof(name), "p%u", i);
+            r = listing_add(l, name, node_partition_id(t->id, i, 0), S_IFREG);
+        }
+        static const struct {
+            const char *name;
+            enum node_kind kind;
+            mode_t mode;
+        } dot[] = {{".produce", NODE_PRODUCE, S_IFREG},
+                   {".config", NODE_CONFIG, S_IFREG},
+                   {".info", NODE_INFO, S_IFREG},
+                   {".groups", NODE_GROUPS, S_IFDIR}};
+        for (size_t i = 0; i < sizeof(dot) / sizeof(dot[0]) && !r; i++)
+            r = listing_add(l, dot[i].name, node_id(t->id, dot[i].kind, 0), dot[i].mode);
+    } else if (kind == NODE_GROUPS) {
+        r = group_foreach(fc->groups, t, list_group, l);
+    } else if (!(g = group_find_id(fc->groups, node_group_of(ino)))) {
+        r = -ENOENT;
+    } else {
+        uint64_t gid = group_id(g);
+        r = listing_add(l, "follow", node_group_id(t->id, NODE_FOLLOW, gid, 0), S_IFREG);
+        if (!r)
+            r = listing_add(l, "drain", node_group_id(t->id, NODE_DRAIN, gid, 0), S_IFREG);
+        for (uint32_t i = 0; i < n && !r; i++) {
+            snprintf(name, sizeof(name), "p%u", i);
+            r = listing_add(l, name, node_group_id(t->id, NODE_CURSOR, gid, i), S_IFREG);
+        }
+        if (!r)
+            r = listing_add(l, ".info", node_group_id(t->id, NODE_GROUP_INFO, gid, 0), S_IFREG);
+        group_put(g);
+    }
+    topic_put(t);
+    return r;
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -951,43 +1361,20 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     enum node_kind kind = node_kind_of(ino);
     struct listing l = {.req = req};
     int r = 0;
-    if (kind != NODE_ROOT && kind != NODE_TOPIC) {
+    if (kind != NODE_ROOT && kind != NODE_TOPIC && kind != NODE_GROUPS && kind != NODE_GROUP) {
         fuse_reply_err(req, ENOTDIR);
         return;
     }
-    struct handle *h = calloc(1, sizeof(*h));
+    struct handle *h = handle_new(kind);
     if (!h) {
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    pthread_mutex_init(&h->lock, NULL);
-    partition_cursor_init(&h->cursor);
-    h->kind = kind;
     r = listing_add(&l, ".", ino, S_IFDIR);
     if (!r)
         r = listing_add(&l, "..", NODE_ROOT_ID, S_IFDIR);
-    if (!r && kind == NODE_ROOT) {
-        r = store_foreach(fc->store, list_topic, &l);
-    } else if (!r) {
-        struct topic *t = store_find_id(fc->store, node_topic(ino));
-        if (!t) {
-            r = -ENOENT;
-        } else {
-            uint32_t n = topic_partition_count(t);
-            char name[32];
-            for (uint32_t i = 0; i < n && !r; i++) {
-                snprintf(name, sizeof(name), "p%u", i);
-                r = listing_add(&l, name, node_partition_id(t->id, i, 0), S_IFREG);
-            }
-            if (!r)
-                r = listing_add(&l, ".produce", node_id(t->id, NODE_PRODUCE, 0), S_IFREG);
-            if (!r)
-                r = listing_add(&l, ".config", node_id(t->id, NODE_CONFIG, 0), S_IFREG);
-            if (!r)
-                r = listing_add(&l, ".info", node_id(t->id, NODE_INFO, 0), S_IFREG);
-            topic_put(t);
-        }
-    }
+    if (!r)
+        r = kind == NODE_ROOT ? store_foreach(fc->store, list_topic, &l) : list_dir(fc, ino, &l);
     if (r) {
         free(l.buf);
         handle_free(h);

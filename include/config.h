@@ -42,6 +42,8 @@ void config_defaults(struct topic_config *c, uint32_t partitions);
 /* Applies one key; -EINVAL (and no change) for unknown keys and bad values.
  * partitions may only grow. */
 int config_set(struct topic_config *c, const char *key, const char *value);
+/* Parses a whole decimal string into [min, max]; -EINVAL otherwise. */
+int config_parse_i64(const char *v, int64_t min, int64_t max, int64_t *out);
 /* Parses "key=value" (surrounding blanks and a trailing \r ignored). */
 int config_set_line(struct topic_config *c, const char *line, size_t len);
 /* Writes every key, one "key=value\n" a line; returns the length (like snprintf). */

@@ -19,6 +19,7 @@
 #ifndef TOPICFS_NODES_H
 #define TOPICFS_NODES_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum node_kind {
@@ -29,6 +30,12 @@ enum node_kind {
     NODE_CONFIG = 4,
     NODE_INFO = 5,
     NODE_HIDDEN = 6,
+    NODE_GROUPS = 7,     /* <topic>/.groups */
+    NODE_GROUP = 8,      /* payload: group id */
+    NODE_FOLLOW = 9,     /* payload: group id */
+    NODE_DRAIN = 10,     /* payload: group id */
+    NODE_CURSOR = 11,    /* payload: group id << 16 | partition */
+    NODE_GROUP_INFO = 12 /* payload: group id */
 };
 
 #define NODE_ROOT_ID 1u
@@ -69,6 +76,26 @@ static inline uint32_t node_epoch(uint64_t id, uint32_t current)
     uint32_t low = (uint32_t)node_payload(id) & NODE_EPOCH_MASK;
     return current - ((current - low) & NODE_EPOCH_MASK);
 }
+
+/* Group nodes: the group id (20 bits) and, for cursors, the partition. */
+static inline uint64_t node_group_id(uint64_t topic, enum node_kind kind, uint64_t group,
+                                     uint32_t partition)
+{
+    return node_id(topic, kind, (group & 0xfffff) << 16 | (partition & 0xffff));
+}
+static inline uint64_t node_group_of(uint64_t id)
+{
+    return node_payload(id) >> 16;
+}
+static inline uint32_t node_cursor_partition(uint64_t id)
+{
+    return (uint32_t)(node_payload(id) & 0xffff);
+}
+
+/* Inside a group directory: "follow", "drain", ".info", "p<N>". */
+int node_parse_group_child(const char *name, enum node_kind *kind, uint32_t *partition);
+/* An ISO 8601 UTC time (see below) or "t<ms>"/"<ms>" to epoch ms: 0 or -ENOENT. */
+int node_parse_time(const char *s, size_t len, int64_t *ms);
 
 /* What a name inside a topic directory means. */
 struct node_name {

@@ -5,11 +5,13 @@
 #define FUSE_USE_VERSION 35
 #include <fuse_lowlevel.h>
 
+#include "group.h"
 #include "store.h"
 
 struct fs_context {
     struct store *store;
     struct fuse_session *se;
+    struct group_registry *groups;
     double entry_timeout; /* names are stable: cache lookups */
     int64_t started_ms;
 };

@@ -8,7 +8,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Mount, MountTest, TOPICFS, info, is_mounted, read, sh  # noqa: E402
+from harness import Mount, MountTest, TOPICFS, info, is_mounted, read, sh, wait_until  # noqa: E402
 
 
 def kafka_murmur2(data):
@@ -58,6 +58,17 @@ class MountCommandTest(unittest.TestCase):
         with open("/proc/self/mounts") as f:
             self.assertIn("topicfs-test-fsname " + os.path.realpath(m.mnt), f.read())
 
+    def test_relative_paths(self):
+        m = Mount()
+        self.addCleanup(m.cleanup)
+        m.proc = subprocess.Popen([os.path.abspath(TOPICFS), "data", "mnt", "-f"], cwd=m.base,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: is_mounted(m.mnt) or m.proc.poll() is not None, what="mount")
+        os.mkdir(m.path("orders"))
+        sh("echo one >> " + m.path("orders", "p0"))
+        self.assertEqual(read(m.path("orders", "p0")), "one\n")
+        self.assertTrue(os.path.isdir(os.path.join(m.base, "data", "topics", "orders")))
+
     def run_refused(self, data, mnt):
         r = subprocess.run([TOPICFS, data, mnt, "-f"], capture_output=True, text=True, timeout=20)
         self.assertNotEqual(r.returncode, 0)
@@ -94,7 +105,7 @@ class TopicTest(MountTest):
         os.mkdir(self.m.path("orders"))
         self.assertEqual(sh("ls " + self.m.path("orders")).stdout.split(), ["p0", "p1", "p2"])
         self.assertEqual(sh("ls -a " + self.m.path("orders")).stdout.split(),
-                         [".", "..", ".config", ".info", ".produce", "p0", "p1", "p2"])
+                         [".", "..", ".config", ".groups", ".info", ".produce", "p0", "p1", "p2"])
         sh("echo hello >> " + self.m.path("orders", "p0"))
         topic_dir = os.path.join(self.m.data, "topics", "orders")
         self.assertTrue(os.path.isdir(topic_dir))

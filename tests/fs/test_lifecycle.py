@@ -258,7 +258,7 @@ class HiddenNamesTest(MountTest):
                      "p0@2026-11-23", "p5@1", "p0@1.json", "p0.jsonx", "q0@1"]:
             self.assertErrno(errno.ENOENT, open, self.m.path("orders", name))
         self.assertEqual(sorted(os.listdir(self.m.path("orders"))),
-                         [".config", ".info", ".produce", "p0", "p1"])
+                         [".config", ".groups", ".info", ".produce", "p0", "p1"])
         self.assertErrno(errno.EACCES, open, self.m.path("orders", "p0@1"), "a")
 
     def test_tail_f_on_offset_name(self):

@@ -1,0 +1,1021 @@
+/* group.c - consumer groups: assignment, member streams, commits (group.h).
+ *
+ * Invariants (under the group's lock):
+ *   - owner[p] is -1 or the index of the member that owns partition p, and
+ *     every member's parts[] lists exactly the partitions it owns;
+ *   - a member's window holds the bytes [acked, delivered) of its stream and
+ *     recs[] the records they came from, in order, each with its end position;
+ *   - committed[p] only moves by an acknowledgement of the owner of p, a
+ *     cursor write, or the auto.offset.reset of an unset partition. */
+#include "group.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "logger.h"
+
+#define UNSET UINT64_MAX
+#define PERSIST_EVERY_MS 100
+
+struct member_record {
+    uint32_t partition;
+    uint64_t offset;
+    uint64_t start, end; /* stream positions of this record's first byte and just past it */
+};
+
+struct group_member {
+    struct group *g;
+    uint64_t seq;
+    pid_t pid;
+    int follow;
+    int stale;   /* the assignment changed: reset the window at the next read */
+    int waiting; /* the last read found nothing */
+    uint64_t acked, delivered;
+    uint8_t *win;
+    size_t win_cap;
+    struct member_record *recs;
+    size_t rec_head, rec_n, rec_cap;
+    uint32_t *parts;
+    uint64_t *next;
+    struct partition_cursor *cursors;
+    uint32_t nparts;
+    uint32_t rr;
+    void (*wake)(void *);
+    void *wake_arg;
+    int wake_refs;
+};
+
+struct group {
+    struct group_registry *r;
+    uint64_t id;
+    char *name;
+    struct topic *topic;
+    atomic_int refs;
+    int deleted;
+    pthread_mutex_t lock;
+    pthread_cond_t woken; /* a wake call finished */
+    uint64_t *committed;
+    uint8_t *dirty;
+    int32_t *owner;
+    uint32_t nparts;
+    struct group_member **members;
+    uint32_t nmembers, mcap;
+    uint64_t next_seq;
+    int64_t persisted_ms;
+};
+
+struct group_registry {
+    struct store *store;
+    struct topic *offsets;
+    pthread_mutex_t lock;
+    struct group **groups; /* sorted by topic name, then group name */
+    size_t n, cap;
+    uint64_t next_id;
+};
+
+/* Members to wake once the locks are released. Each listed member has its
+ * wake_refs raised, so group_leave() waits for the call before freeing it. */
+struct wake_list {
+    struct group_member **m;
+    size_t n, cap;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int group_name_valid(const char *name)
+{
+    size_t len = strlen(name);
+    if (len > GROUP_NAME_MAX)
+        return -EINVAL;
+    return topic_name_valid(name);
+}
+
+/* ---- assignment ---- */
+
+void group_assign(int32_t *owner, uint32_t n, uint32_t m)
+{
+    if (m == 0) {
+        for (uint32_t i = 0; i < n; i++)
+            owner[i] = -1;
+        return;
+    }
+    uint32_t base = n / m, extra = n % m;
+    uint32_t *count = calloc(m, sizeof(*count)), *allowed = calloc(m, sizeof(*allowed));
+    uint32_t *kept = calloc(m, sizeof(*kept));
+    if (!count || !allowed || !kept) {
+        /* Out of memory: round robin is balanced and never doubles up. */
+        for (uint32_t i = 0; i < n; i++)
+            owner[i] = (int32_t)(i % m);
+        goto out;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        if (owner[i] >= 0 && (uint32_t)owner[i] < m)
+            count[owner[i]]++;
+    /* The extra partitions go first to members that already hold more. */
+    for (uint32_t o = 0; o < m; o++) {
+        allowed[o] = base;
+        if (extra && count[o] > base) {
+            allowed[o]++;
+            extra--;
+        }
+    }
+    for (uint32_t o = 0; o < m && extra; o++)
+        if (allowed[o] == base) {
+            allowed[o]++;
+            extra--;
+        }
+    for (uint32_t i = 0; i < n; i++) {
+        int32_t o = owner[i];
+        if (o >= 0 && (uint32_t)o < m && kept[o] < allowed[o])
+            kept[o]++;
+        else
+            owner[i] = -1;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (owner[i] >= 0)
+            continue;
+        uint32_t best = m;
+        for (uint32_t o = 0; o < m; o++)
+            if (kept[o] < allowed[o] && (best == m || kept[o] < kept[best]))
+                best = o;
+        owner[i] = (int32_t)best;
+        kept[best]++;
+    }
+out:
+    free(count);
+    free(allowed);
+    free(kept);
+}
+
+/* ---- group basics ---- */
+
+uint64_t group_id(const struct group *g)
+{
+    return g->id;
+}
+
+const char *group_name(const struct group *g)
+{
+    return g->name;
+}
+
+struct topic *group_topic(const struct group *g)
+{
+    return g->topic;
+}
+
+static void group_free(struct group *g)
+{
+    free(g->committed);
+    free(g->dirty);
+    free(g->owner);
+    free(g->members);
+    free(g->name);
+    topic_put(g->topic);
+    pthread_mutex_destroy(&g->lock);
+    pthread_cond_destroy(&g->woken);
+    free(g);
+}
+
+void group_put(struct group *g)
+{
+    if (g && atomic_fetch_sub(&g->refs, 1) == 1)
+        group_free(g);
+}
+
+/* Grows the per-partition arrays to the topic's partition count. */
+static int fit_partitions(struct group *g)
+{
+    uint32_t n = topic_partition_count(g->topic);
+    if (n <= g->nparts)
+        return 0;
+    uint64_t *c = realloc(g->committed, n * sizeof(*c));
+    if (c)
+        g->committed = c;
+    uint8_t *d = realloc(g->dirty, n);
+    if (d)
+        g->dirty = d;
+    int32_t *o = realloc(g->owner, n * sizeof(*o));
+    if (o)
+        g->owner = o;
+    if (!c || !d || !o)
+        return -ENOMEM;
+    for (uint32_t i = g->nparts; i < n; i++) {
+        g->committed[i] = UNSET;
+        g->dirty[i] = 0;
+        g->owner[i] = -1;
+    }
+    g->nparts = n;
+    return 1;
+}
+
+static struct group *group_alloc(struct group_registry *r, struct topic *t, const char *name)
+{
+    struct group *g = calloc(1, sizeof(*g));
+    if (!g || !(g->name = strdup(name))) {
+        free(g);
+        return NULL;
+    }
+    g->r = r;
+    g->id = r->next_id++;
+    topic_get(t);
+    g->topic = t;
+    atomic_init(&g->refs, 1);
+    pthread_mutex_init(&g->lock, NULL);
+    pthread_cond_init(&g->woken, NULL);
+    if (fit_partitions(g) < 0) {
+        group_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+static int cmp_key(struct group *g, const char *topic, const char *name)
+{
+    int c = strcmp(g->topic->name, topic);
+    return c ? c : strcmp(g->name, name);
+}
+
+static ssize_t find_index(struct group_registry *r, const char *topic, const char *name, int *found)
+{
+    ssize_t lo = 0, hi = (ssize_t)r->n - 1;
+    *found = 0;
+    while (lo <= hi) {
+        ssize_t mid = lo + (hi - lo) / 2;
+        int c = cmp_key(r->groups[mid], topic, name);
+        if (!c) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+static int insert_group(struct group_registry *r, struct group *g, ssize_t at)
+{
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 16;
+        struct group **n = realloc(r->groups, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        r->groups = n;
+        r->cap = cap;
+    }
+    memmove(&r->groups[at + 1], &r->groups[at], (r->n - (size_t)at) * sizeof(*r->groups));
+    r->groups[at] = g;
+    r->n++;
+    return 0;
+}
+
+/* ---- commits ---- */
+
+/* The first offset a partition's consumers start at (auto.offset.reset). */
+static uint64_t reset_offset(struct group *g, uint32_t p)
+{
+    struct topic_config cfg;
+    struct partition_info pi;
+    topic_config_snapshot(g->topic, &cfg);
+    partition_info(topic_partition(g->topic, p), &pi);
+    return cfg.auto_offset_reset == OFFSET_RESET_LATEST ? pi.end_offset : pi.start_offset;
+}
+
+static uint64_t committed(struct group *g, uint32_t p)
+{
+    if (g->committed[p] == UNSET) {
+        g->committed[p] = reset_offset(g, p);
+        g->dirty[p] = 1;
+    }
+    return g->committed[p];
+}
+
+/* Appends "<topic>/<group>/<p>=<offset>" lines for dirty partitions (or, with
+ * tombstone, "…=" for all) to __consumer_offsets. Caller holds g->lock. */
+static int persist(struct group *g, int force, int tombstone)
+{
+    if (!force && now_ms() - g->persisted_ms < PERSIST_EVERY_MS)
+        return 0;
+    struct partition *op = topic_partition(g->r->offsets, 0);
+    struct batch_builder b;
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    int r = 0;
+    batch_builder_init(&b);
+    /* Two passes: the text buffer must not move once values point into it. */
+    for (int pass = 0; pass < 2 && !r; pass++) {
+        len = 0;
+        for (uint32_t p = 0; p < g->nparts; p++) {
+            if (!tombstone && (!g->dirty[p] || g->committed[p] == UNSET))
+                continue;
+            char line[512];
+            int klen = snprintf(line, sizeof(line), "%s/%s/%u", g->topic->name, g->name, p);
+            int n = tombstone ? snprintf(line + klen, sizeof(line) - (size_t)klen, "=\n")
+                              : snprintf(line + klen, sizeof(line) - (size_t)klen, "=%" PRIu64 "\n",
+                                         g->committed[p]);
+            size_t l = (size_t)(klen + n);
+            if (pass == 1) {
+                memcpy(text + len, line, l);
+                if ((r = batch_builder_add_record(&b, (uint32_t)l, klen)) ||
+                    (r = batch_builder_add_values(&b, text + len, l)))
+                    break;
+            }
+            len += l;
+        }
+        if (pass == 0) {
+            if (len == 0)
+                break;
+            cap = len;
+            if (!(text = malloc(cap)))
+                r = -ENOMEM;
+        }
+    }
+    if (!r && b.record_count) {
+        r = partition_append(op, &b, now_ms(), NULL);
+        if (!r)
+            for (uint32_t p = 0; p < g->nparts; p++)
+                g->dirty[p] = 0;
+    }
+    if (!r)
+        g->persisted_ms = now_ms();
+    else
+        logger_log(LOG_LEVEL_ERROR, "group %s/%s: cannot store offsets: %s", g->topic->name,
+                   g->name, strerror(-r));
+    batch_builder_free(&b);
+    free(text);
+    return r;
+}
+
+/* ---- registry ---- */
+
+struct replay {
+    struct group_registry *r;
+};
+
+static int replay_record(const struct record_view *rv, void *arg)
+{
+    struct group_registry *r = ((struct replay *)arg)->r;
+    char line[512], *eq, *s1, *s2;
+    size_t len = rv->value_len;
+    if (len >= sizeof(line))
+        return 0;
+    memcpy(line, rv->value, len);
+    line[len] = 0;
+    if (len && line[len - 1] == '\n')
+        line[--len] = 0;
+    if (!(eq = strchr(line, '=')))
+        return 0;
+    *eq = 0;
+    if (!(s1 = strchr(line, '/')) || !(s2 = strrchr(line, '/')) || s1 == s2)
+        return 0;
+    *s1 = 0;
+    *s2 = 0;
+    const char *topic = line, *name = s1 + 1, *part = s2 + 1, *value = eq + 1;
+    char *end;
+    unsigned long p = strtoul(part, &end, 10);
+    if (*end || group_name_valid(name))
+        return 0;
+    int found;
+    ssize_t at = find_index(r, topic, name, &found);
+    if (!*value) { /* tombstone: the group was deleted */
+        if (found) {
+            struct group *g = r->groups[at];
+            memmove(&r->groups[at], &r->groups[at + 1],
+                    (r->n - (size_t)at - 1) * sizeof(*r->groups));
+            r->n--;
+            group_put(g);
+        }
+        return 0;
+    }
+    uint64_t off = strtoull(value, &end, 10);
+    if (*end)
+        return 0;
+    if (!found) {
+        struct topic *t = store_find(r->store, topic);
+        if (!t)
+            return 0; /* the topic is gone: so is the group */
+        struct group *g = group_alloc(r, t, name);
+        topic_put(t);
+        if (!g || insert_group(r, g, at)) {
+            if (g)
+                group_free(g);
+            return -ENOMEM;
+        }
+    }
+    struct group *g = r->groups[at];
+    if (p < g->nparts)
+        g->committed[p] = off;
+    return 0;
+}
+
+int group_registry_open(struct store *s, struct group_registry **out)
+{
+    struct group_registry *r = calloc(1, sizeof(*r));
+    int e = 0;
+    if (!r)
+        return -ENOMEM;
+    r->store = s;
+    r->next_id = 1;
+    pthread_mutex_init(&r->lock, NULL);
+    r->offsets = store_find(s, GROUP_OFFSETS_TOPIC);
+    if (!r->offsets) {
+        static const char *cfg[] = {"cleanup.policy=compact",
+                                    "key.separator==", "segment.bytes=16777216"};
+        if ((e = store_create_topic(s, GROUP_OFFSETS_TOPIC, &r->offsets)))
+            goto fail;
+        for (size_t i = 0; i < 3 && !e; i++)
+            e = topic_config_apply(r->offsets, cfg[i], strlen(cfg[i]));
+        if (e)
+            goto fail;
+    }
+    struct replay rp = {r};
+    struct partition_cursor c;
+    partition_cursor_init(&c);
+    uint64_t at = 0, next;
+    for (;;) {
+        e = partition_fetch(topic_partition(r->offsets, 0), &c, at, 65536, replay_record, &rp,
+                            &next);
+        if (e || next <= at)
+            break;
+        at = next;
+    }
+    partition_cursor_free(&c);
+    if (e)
+        goto fail;
+    *out = r;
+    return 0;
+fail:
+    group_registry_close(r);
+    return e;
+}
+
+void group_registry_close(struct group_registry *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++) {
+        struct group *g = r->groups[i];
+        pthread_mutex_lock(&g->lock);
+        persist(g, 1, 0);
+        pthread_mutex_unlock(&g->lock);
+        group_put(g);
+    }
+    free(r->groups);
+    topic_put(r->offsets);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
+int group_create(struct group_registry *r, struct topic *t, const char *name)
+{
+    int found, e;
+    if ((e = group_name_valid(name)))
+        return e;
+    pthread_mutex_lock(&r->lock);
+    ssize_t at = find_index(r, t->name, name, &found);
+    if (found) {
+        pthread_mutex_unlock(&r->lock);
+        return -EEXIST;
+    }
+    struct group *g = group_alloc(r, t, name);
+    if (!g || (e = insert_group(r, g, at))) {
+        if (g)
+            group_free(g);
+        pthread_mutex_unlock(&r->lock);
+        return -ENOMEM;
+    }
+    pthread_mutex_lock(&g->lock);
+    for (uint32_t p = 0; p < g->nparts; p++)
+        committed(g, p);
+    e = persist(g, 1, 0);
+    pthread_mutex_unlock(&g->lock);
+    pthread_mutex_unlock(&r->lock);
+    return e;
+}
+
+static int remove_group(struct group_registry *r, ssize_t at, int require_idle)
+{
+    struct group *g = r->groups[at];
+    pthread_mutex_lock(&g->lock);
+    if (require_idle && g->nmembers) {
+        pthread_mutex_unlock(&g->lock);
+        return -EBUSY;
+    }
+    g->deleted = 1;
+    int e = persist(g, 1, 1);
+    pthread_mutex_unlock(&g->lock);
+    memmove(&r->groups[at], &r->groups[at + 1], (r->n - (size_t)at - 1) * sizeof(*r->groups));
+    r->n--;
+    group_put(g);
+    return e;
+}
+
+int group_delete(struct group_registry *r, struct topic *t, const char *name)
+{
+    int found;
+    pthread_mutex_lock(&r->lock);
+    ssize_t at = find_index(r, t->name, name, &found);
+    int e = found ? remove_group(r, at, 1) : -ENOENT;
+    pthread_mutex_unlock(&r->lock);
+    return e;
+}
+
+void group_delete_topic(struct group_registry *r, const char *topic)
+{
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->n;) {
+        if (!strcmp(r->groups[i]->topic->name, topic))
+            remove_group(r, (ssize_t)i, 0);
+        else
+            i++;
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+struct group *group_find(struct group_registry *r, struct topic *t, const char *name)
+{
+    int found;
+    struct group *g = NULL;
+    pthread_mutex_lock(&r->lock);
+    ssize_t at = find_index(r, t->name, name, &found);
+    if (found && r->groups[at]->topic == t) {
+        g = r->groups[at];
+        atomic_fetch_add(&g->refs, 1);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return g;
+}
+
+struct group *group_find_id(struct group_registry *r, uint64_t id)
+{
+    struct group *g = NULL;
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->n; i++)
+        if (r->groups[i]->id == id) {
+            g = r->groups[i];
+            atomic_fetch_add(&g->refs, 1);
+            break;
+        }
+    pthread_mutex_unlock(&r->lock);
+    return g;
+}
+
+int group_foreach(struct group_registry *r, struct topic *t, int (*fn)(struct group *g, void *arg),
+                  void *arg)
+{
+    int e = 0;
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->n && !e; i++)
+        if (r->groups[i]->topic == t)
+            e = fn(r->groups[i], arg);
+    pthread_mutex_unlock(&r->lock);
+    return e;
+}
+
+/* ---- members ---- */
+
+static void window_clear(struct group_member *m)
+{
+    m->rec_head = m->rec_n = 0;
+    m->delivered = m->acked;
+}
+
+/* Caller holds m->g->lock. */
+static void wake_add(struct wake_list *w, struct group_member *m)
+{
+    if (!m->wake || !m->waiting)
+        return;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 8;
+        struct group_member **n = realloc(w->m, cap * sizeof(*n));
+        if (!n)
+            return;
+        w->m = n;
+        w->cap = cap;
+    }
+    m->wake_refs++;
+    w->m[w->n++] = m;
+}
+
+/* Caller holds no group lock. */
+static void wake_all(struct wake_list *w)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        struct group_member *m = w->m[i];
+        m->wake(m->wake_arg);
+        pthread_mutex_lock(&m->g->lock);
+        if (--m->wake_refs == 0)
+            pthread_cond_broadcast(&m->g->woken);
+        pthread_mutex_unlock(&m->g->lock);
+    }
+    free(w->m);
+    w->m = NULL;
+    w->n = w->cap = 0;
+}
+
+/* Recomputes the assignment; members whose partitions changed get a stale
+ * window and are woken if they were waiting. Caller holds g->lock. */
+static void rebalance(struct group *g, struct wake_list *w)
+{
+    fit_partitions(g);
+    group_assign(g->owner, g->nparts, g->nmembers);
+    for (uint32_t k = 0; k < g->nmembers; k++) {
+        struct group_member *m = g->members[k];
+        uint32_t n = 0;
+        for (uint32_t p = 0; p < g->nparts; p++)
+            n += g->owner[p] == (int32_t)k;
+        int same = n == m->nparts;
+        uint32_t idx = 0;
+        for (uint32_t p = 0; same && p < g->nparts; p++)
+            if (g->owner[p] == (int32_t)k && (idx >= m->nparts || m->parts[idx++] != p))
+                same = 0;
+        if (same)
+            continue;
+        for (uint32_t i = 0; i < m->nparts; i++)
+            partition_cursor_free(&m->cursors[i]);
+        free(m->parts);
+        free(m->next);
+        free(m->cursors);
+        m->parts = calloc(n ? n : 1, sizeof(*m->parts));
+        m->next = calloc(n ? n : 1, sizeof(*m->next));
+        m->cursors = calloc(n ? n : 1, sizeof(*m->cursors));
+        m->nparts = 0;
+        if (!m->parts || !m->next || !m->cursors)
+            continue; /* reads fail with ENOMEM until the next rebalance */
+        for (uint32_t p = 0; p < g->nparts; p++)
+            if (g->owner[p] == (int32_t)k) {
+                m->parts[m->nparts] = p;
+                partition_cursor_init(&m->cursors[m->nparts]);
+                m->nparts++;
+            }
+        m->rr = 0;
+        m->stale = 1;
+        wake_add(w, m);
+    }
+}
+
+int group_join(struct group *g, pid_t pid, int follow, void (*wake)(void *arg), void *wake_arg,
+               struct group_member **out)
+{
+    struct group_member *m = calloc(1, sizeof(*m));
+    struct wake_list w = {0};
+    if (!m)
+        return -ENOMEM;
+    m->g = g;
+    m->pid = pid;
+    m->follow = follow;
+    m->wake = wake;
+    m->wake_arg = wake_arg;
+    pthread_mutex_lock(&g->lock);
+    if (g->deleted) {
+        pthread_mutex_unlock(&g->lock);
+        free(m);
+        return -ENOENT;
+    }
+    if (g->nmembers == g->mcap) {
+        uint32_t cap = g->mcap ? g->mcap * 2 : 8;
+        struct group_member **n = realloc(g->members, cap * sizeof(*n));
+        if (!n) {
+            pthread_mutex_unlock(&g->lock);
+            free(m);
+            return -ENOMEM;
+        }
+        g->members = n;
+        g->mcap = cap;
+    }
+    m->seq = g->next_seq++;
+    g->members[g->nmembers++] = m;
+    atomic_fetch_add(&g->refs, 1);
+    rebalance(g, &w);
+    pthread_mutex_unlock(&g->lock);
+    wake_all(&w);
+    *out = m;
+    return 0;
+}
+
+/* Commits the records of the window that end at or before pos, for the
+ * partitions m still owns, and drops them. Caller holds g->lock. */
+static void ack_to(struct group_member *m, uint64_t pos)
+{
+    struct group *g = m->g;
+    while (m->rec_n && m->recs[m->rec_head].end <= pos) {
+        struct member_record *r = &m->recs[m->rec_head];
+        int32_t k = -1;
+        for (uint32_t i = 0; i < g->nmembers; i++)
+            if (g->members[i] == m)
+                k = (int32_t)i;
+        if (r->partition < g->nparts && g->owner[r->partition] == k && k >= 0) {
+            g->committed[r->partition] = r->offset + 1;
+            g->dirty[r->partition] = 1;
+        }
+        m->rec_head++;
+        m->rec_n--;
+    }
+    if (!m->rec_n)
+        m->rec_head = 0;
+    uint64_t upto = pos < m->delivered ? pos : m->delivered;
+    if (upto > m->acked) {
+        size_t drop = (size_t)(upto - m->acked);
+        memmove(m->win, m->win + drop, (size_t)(m->delivered - upto));
+        m->acked = upto;
+    }
+}
+
+void group_leave(struct group_member *m)
+{
+    struct group *g = m->g;
+    struct wake_list w = {0};
+    pthread_mutex_lock(&g->lock);
+    for (uint32_t i = 0; i < g->nmembers; i++) {
+        if (g->members[i] != m)
+            continue;
+        memmove(&g->members[i], &g->members[i + 1], (g->nmembers - i - 1) * sizeof(*g->members));
+        g->nmembers--;
+        for (uint32_t p = 0; p < g->nparts; p++) {
+            if (g->owner[p] == (int32_t)i)
+                g->owner[p] = -1;
+            else if (g->owner[p] > (int32_t)i)
+                g->owner[p]--;
+        }
+        break;
+    }
+    rebalance(g, &w);
+    if (!g->deleted)
+        persist(g, 1, 0);
+    while (m->wake_refs)
+        pthread_cond_wait(&g->woken, &g->lock);
+    pthread_mutex_unlock(&g->lock);
+    wake_all(&w);
+    for (uint32_t i = 0; i < m->nparts; i++)
+        partition_cursor_free(&m->cursors[i]);
+    free(m->parts);
+    free(m->next);
+    free(m->cursors);
+    free(m->recs);
+    free(m->win);
+    free(m);
+    group_put(g);
+}
+
+struct fill {
+    struct group_member *m;
+    uint32_t partition;
+    size_t want, got;
+    int err;
+};
+
+static int window_add(const struct record_view *r, void *arg)
+{
+    struct fill *f = arg;
+    struct group_member *m = f->m;
+    size_t used = (size_t)(m->delivered - m->acked);
+    if (used + r->value_len > m->win_cap) {
+        size_t cap = m->win_cap ? m->win_cap : 65536;
+        while (cap < used + r->value_len)
+            cap *= 2;
+        uint8_t *n = realloc(m->win, cap);
+        if (!n) {
+            f->err = -ENOMEM;
+            return -ENOMEM;
+        }
+        m->win = n;
+        m->win_cap = cap;
+    }
+    if (m->rec_head + m->rec_n == m->rec_cap) {
+        if (m->rec_head) {
+            memmove(m->recs, m->recs + m->rec_head, m->rec_n * sizeof(*m->recs));
+            m->rec_head = 0;
+        } else {
+            size_t cap = m->rec_cap ? m->rec_cap * 2 : 1024;
+            struct member_record *n = realloc(m->recs, cap * sizeof(*n));
+            if (!n) {
+                f->err = -ENOMEM;
+                return -ENOMEM;
+            }
+            m->recs = n;
+            m->rec_cap = cap;
+        }
+    }
+    memcpy(m->win + used, r->value, r->value_len);
+    m->delivered += r->value_len;
+    struct member_record *mr = &m->recs[m->rec_head + m->rec_n++];
+    mr->partition = f->partition;
+    mr->offset = r->offset;
+    mr->start = m->delivered - r->value_len;
+    mr->end = m->delivered;
+    f->got += r->value_len;
+    return f->got >= f->want;
+}
+
+/* Fetches records from the member's partitions, in turn, into its window.
+ * Returns bytes added (0: nothing new) or a negative errno. */
+static ssize_t fetch_more(struct group_member *m, size_t want)
+{
+    struct group *g = m->g;
+    for (uint32_t k = 0; k < m->nparts; k++) {
+        uint32_t i = (m->rr + k) % m->nparts;
+        struct partition *p = topic_partition(g->topic, m->parts[i]);
+        struct fill f = {.m = m, .partition = m->parts[i], .want = want ? want : 1};
+        uint64_t next;
+        int e = partition_fetch(p, &m->cursors[i], m->next[i], 65536, window_add, &f, &next);
+        if (e < 0 && !f.got)
+            return e;
+        m->next[i] = next > m->next[i] ? next : m->next[i];
+        if (f.got) {
+            m->rr = i + 1;
+            return (ssize_t)f.got;
+        }
+    }
+    return 0;
+}
+
+ssize_t group_member_read(struct group_member *m, uint64_t pos, void *buf, size_t len)
+{
+    struct group *g = m->g;
+    size_t done = 0;
+    ssize_t e = 0;
+    pthread_mutex_lock(&g->lock);
+    if (g->deleted) {
+        pthread_mutex_unlock(&g->lock);
+        return -ENOENT;
+    }
+    if (pos < m->acked) {
+        pthread_mutex_unlock(&g->lock);
+        return -ESPIPE;
+    }
+    ack_to(m, pos);
+    if (pos > m->delivered) /* a reader that skipped ahead: resynchronize */
+        m->acked = m->delivered = pos;
+    if (m->stale) {
+        /* A record the reader is in the middle of is finished first, so the
+         * stream never holds a torn line; everything after it is dropped. */
+        struct member_record *torn = NULL;
+        if (m->rec_n && m->recs[m->rec_head].start < pos) {
+            torn = &m->recs[m->rec_head];
+            m->rec_n = 1;
+            m->delivered = torn->end;
+        } else {
+            window_clear(m);
+        }
+        for (uint32_t i = 0; i < m->nparts; i++) {
+            m->next[i] = committed(g, m->parts[i]);
+            if (torn && torn->partition == m->parts[i] && torn->offset + 1 > m->next[i])
+                m->next[i] = torn->offset + 1;
+        }
+        m->stale = 0;
+    }
+    while (done < len) {
+        if (pos < m->delivered) {
+            size_t n = (size_t)(m->delivered - pos);
+            if (n > len - done)
+                n = len - done;
+            memcpy((char *)buf + done, m->win + (pos - m->acked), n);
+            done += n;
+            pos += n;
+            continue;
+        }
+        e = fetch_more(m, len - done);
+        if (e <= 0)
+            break;
+    }
+    m->waiting = done == 0 && e >= 0;
+    if (done == 0 && e >= 0 && !m->follow) {
+        /* End of file on drain: everything delivered was read. */
+        persist(g, 1, 0);
+    } else {
+        persist(g, 0, 0);
+    }
+    pthread_mutex_unlock(&g->lock);
+    return done > 0 ? (ssize_t)done : e;
+}
+
+int group_member_sync(struct group_member *m)
+{
+    struct group *g = m->g;
+    pthread_mutex_lock(&g->lock);
+    ack_to(m, m->delivered);
+    int e = persist(g, 1, 0);
+    pthread_mutex_unlock(&g->lock);
+    return e;
+}
+
+void group_notify_append(struct group_registry *r, struct topic *t, uint32_t partition)
+{
+    struct wake_list w = {0};
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->n; i++) {
+        struct group *g = r->groups[i];
+        if (g->topic != t)
+            continue;
+        pthread_mutex_lock(&g->lock);
+        if (partition < g->nparts && g->owner[partition] >= 0)
+            wake_add(&w, g->members[g->owner[partition]]);
+        else if (partition >= g->nparts) {
+            /* The topic grew: spread the new partitions. */
+            rebalance(g, &w);
+        }
+        pthread_mutex_unlock(&g->lock);
+    }
+    pthread_mutex_unlock(&r->lock);
+    wake_all(&w);
+}
+
+/* ---- cursors and info ---- */
+
+int group_cursor_get(struct group *g, uint32_t partition, uint64_t *offset)
+{
+    pthread_mutex_lock(&g->lock);
+    fit_partitions(g);
+    int e = partition < g->nparts ? 0 : -ENOENT;
+    if (!e)
+        *offset = committed(g, partition);
+    pthread_mutex_unlock(&g->lock);
+    return e;
+}
+
+int group_cursor_set(struct group *g, uint32_t partition, const char *spec, int64_t time_ms)
+{
+    struct partition *p = topic_partition(g->topic, partition);
+    struct partition_info pi;
+    uint64_t off;
+    if (!p)
+        return -ENOENT;
+    partition_info(p, &pi);
+    if (!strcmp(spec, "earliest")) {
+        off = pi.start_offset;
+    } else if (!strcmp(spec, "latest")) {
+        off = pi.end_offset;
+    } else if (spec[0] == '@') {
+        int e = partition_time_offset(p, time_ms, &off);
+        if (e)
+            return e;
+    } else if (spec[0] == '-' && spec[1] >= '0' && spec[1] <= '9') {
+        int64_t n;
+        if (config_parse_i64(spec + 1, 0, INT64_MAX, &n))
+            return -EINVAL;
+        off = (uint64_t)n >= pi.end_offset ? 0 : pi.end_offset - (uint64_t)n;
+        if (off < pi.start_offset)
+            off = pi.start_offset;
+    } else if (spec[0] >= '0' && spec[0] <= '9') {
+        int64_t n;
+        if (config_parse_i64(spec, 0, INT64_MAX, &n))
+            return -EINVAL;
+        off = (uint64_t)n;
+    } else {
+        return -EINVAL;
+    }
+    struct wake_list w = {0};
+    pthread_mutex_lock(&g->lock);
+    fit_partitions(g);
+    g->committed[partition] = off;
+    g->dirty[partition] = 1;
+    int32_t k = g->owner[partition];
+    if (k >= 0) {
+        /* The owner restarts from the new position, acknowledging nothing. */
+        struct group_member *m = g->members[k];
+        window_clear(m);
+        m->stale = 1;
+        wake_add(&w, m);
+    }
+    int e = persist(g, 1, 0);
+    pthread_mutex_unlock(&g->lock);
+    wake_all(&w);
+    return e;
+}
+
+size_t group_info_text(struct group *g, char *buf, size_t cap)
+{
+    size_t len = 0;
+    pthread_mutex_lock(&g->lock);
+    fit_partitions(g);
+    for (uint32_t p = 0; p < g->nparts && len < cap; p++) {
+        struct partition_info pi;
+        partition_info(topic_partition(g->topic, p), &pi);
+        uint64_t c = committed(g, p);
+        char owner[24] = "-";
+        if (g->owner[p] >= 0)
+            snprintf(owner, sizeof(owner), "%d", (int)g->members[g->owner[p]]->pid);
+        int n =
+            snprintf(buf + len, cap - len,
+                     "p%u committed=%" PRIu64 " end_offset=%" PRIu64 " lag=%" PRIu64 " owner=%s\n",
+                     p, c, pi.end_offset, pi.end_offset > c ? pi.end_offset - c : 0, owner);
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+    pthread_mutex_unlock(&g->lock);
+    return len < cap ? len : cap;
+}

@@ -1,0 +1,90 @@
+/* group.h - Kafka consumer groups over topicfs partitions.
+ *
+ * A group belongs to a topic and remembers one committed offset per
+ * partition. Its members are the open `follow` / `drain` files; the group's
+ * partitions are spread over them (group_assign) and spread again whenever
+ * one joins or leaves, so a partition is delivered to one member at a time.
+ *
+ * A member reads a stream of its partitions' record values. Positions in it
+ * are the member's file positions. Bytes handed out but not yet acknowledged
+ * stay in the member's window, so a reader may read them again (bash reads a
+ * block and seeks back to the end of the line it used). A record is
+ * acknowledged, and its offset + 1 committed, when the member reads at a
+ * position past its end, reaches end of file on `drain`, or calls fsync. On a
+ * rebalance or leave, what was delivered and not acknowledged is dropped and
+ * will be delivered again from the committed offset: at-least-once.
+ *
+ * Commits are durable: they are appended to the internal compacted topic
+ * __consumer_offsets as lines "<topic>/<group>/<partition>=<offset>", which
+ * the registry replays at open. "…=" with no offset is a tombstone: the group
+ * was deleted.
+ *
+ * Locking: each group has one mutex, taken before any partition lock. */
+#ifndef TOPICFS_GROUP_H
+#define TOPICFS_GROUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "store.h"
+
+#define GROUP_OFFSETS_TOPIC "__consumer_offsets"
+#define GROUP_NAME_MAX 200
+
+struct group_registry;
+struct group;
+struct group_member;
+
+int group_registry_open(struct store *s, struct group_registry **out);
+/* Persists pending commits and frees everything. */
+void group_registry_close(struct group_registry *r);
+
+/* -EINVAL bad name, -EEXIST exists. */
+int group_create(struct group_registry *r, struct topic *t, const char *name);
+/* -ENOENT, -EBUSY while members are open. */
+int group_delete(struct group_registry *r, struct topic *t, const char *name);
+/* Deletes every group of a topic (the topic is going away). */
+void group_delete_topic(struct group_registry *r, const char *topic);
+/* A new reference, or NULL. */
+struct group *group_find(struct group_registry *r, struct topic *t, const char *name);
+struct group *group_find_id(struct group_registry *r, uint64_t id);
+void group_put(struct group *g);
+uint64_t group_id(const struct group *g);
+const char *group_name(const struct group *g);
+struct topic *group_topic(const struct group *g);
+/* Calls fn for each group of topic t, in name order. */
+int group_foreach(struct group_registry *r, struct topic *t, int (*fn)(struct group *g, void *arg),
+                  void *arg);
+
+/* Members. `wake` is called (without locks held) when a member that found
+ * nothing to read may now find something: new records or a new assignment. */
+int group_join(struct group *g, pid_t pid, int follow, void (*wake)(void *arg), void *wake_arg,
+               struct group_member **out);
+void group_leave(struct group_member *m);
+/* Reads the member's stream at pos. Returns bytes, 0 when nothing is there
+ * now (drain: end of file, and everything delivered is acknowledged), or a
+ * negative errno (-ESPIPE: pos is before what was already acknowledged). */
+ssize_t group_member_read(struct group_member *m, uint64_t pos, void *buf, size_t len);
+/* Acknowledges everything delivered (fsync) and makes commits durable. */
+int group_member_sync(struct group_member *m);
+/* Tells waiting members of topic t that partition p grew. */
+void group_notify_append(struct group_registry *r, struct topic *t, uint32_t partition);
+
+/* Cursor files. */
+int group_cursor_get(struct group *g, uint32_t partition, uint64_t *offset);
+/* spec: "N", "earliest", "latest", "-N", "@<ms>" (time already parsed by the
+ * caller into *time_ms when spec[0] == '@'). -EINVAL changes nothing. */
+int group_cursor_set(struct group *g, uint32_t partition, const char *spec, int64_t time_ms);
+/* One line a partition: committed offset, end offset, lag, owner pid. */
+size_t group_info_text(struct group *g, char *buf, size_t cap);
+
+/* Assignment: spreads n partitions over m members as evenly as possible,
+ * keeping each partition with its current owner when balance allows.
+ * owner[i] is the member index (0..m-1) owning partition i, or -1; it is
+ * updated in place. Members are numbered in join order. */
+void group_assign(int32_t *owner, uint32_t n, uint32_t m);
+
+int group_name_valid(const char *name);
+
+#endif
