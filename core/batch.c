@@ -139,7 +139,7 @@ int batch_header_decode(const uint8_t *p, struct batch_header *h)
     h->leader_epoch = get32(p + 52);
     h->codec = p[56];
     if (h->length < BATCH_HEADER_SIZE || h->length > BATCH_MAX_LENGTH || h->record_count == 0 ||
-        h->codec > BATCH_CODEC_LZ4 || h->table_len < 2 * h->record_count)
+        h->codec > BATCH_CODEC_LZ4 || h->table_len < 2 * (uint64_t)h->record_count)
         return -EBADMSG;
     if (h->codec == BATCH_CODEC_NONE &&
         (uint64_t)h->length != BATCH_HEADER_SIZE + (uint64_t)h->table_len + h->values_len)
@@ -158,6 +158,10 @@ int batch_builder_seal(struct batch_builder *b, enum batch_codec codec, uint64_t
         return -EINVAL;
     if (BATCH_HEADER_SIZE + raw > BATCH_MAX_LENGTH)
         return -EMSGSIZE;
+    size_t iov_cap = (size_t)b->iov_cap; /* no values were added: only empty records */
+    if (grow((void **)&b->iov, &iov_cap, 2, sizeof(struct iovec)))
+        return -ENOMEM;
+    b->iov_cap = (int)iov_cap;
     b->iov[0].iov_base = b->header;
     b->iov[0].iov_len = BATCH_HEADER_SIZE;
     b->iov[1].iov_base = b->table;

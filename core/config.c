@@ -201,7 +201,7 @@ size_t config_format(const struct topic_config *c, char *buf, size_t cap)
         "segment.bytes=%" PRId64 "\n"
         "segment.ms=%" PRId64 "\n"
         "cleanup.policy=%s\n"
-        "min.cleanable.dirty.ratio=%g\n"
+        "min.cleanable.dirty.ratio=%.15g\n"
         "delete.retention.ms=%" PRId64 "\n"
         "compression.type=%s\n"
         "max.message.bytes=%" PRId64 "\n"

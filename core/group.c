@@ -717,7 +717,10 @@ static void ack_to(struct group_member *m, uint64_t pos)
         for (uint32_t i = 0; i < g->nmembers; i++)
             if (g->members[i] == m)
                 k = (int32_t)i;
-        if (r->partition < g->nparts && g->owner[r->partition] == k && k >= 0) {
+        /* A record delivered before the partition moved away and back may be
+         * behind what another member committed since: never move back. */
+        if (r->partition < g->nparts && g->owner[r->partition] == k && k >= 0 &&
+            r->offset + 1 > committed(g, r->partition)) {
             g->committed[r->partition] = r->offset + 1;
             g->dirty[r->partition] = 1;
         }

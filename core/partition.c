@@ -394,12 +394,19 @@ int partition_truncate(struct partition *p, uint64_t offset)
 {
     int r = 0;
     pthread_mutex_lock(&p->lock);
+    if (offset >= active(p)->next_offset)
+        goto out;
+    /* Positions past the cut will hold other bytes: readers of the old
+     * layout must not trust what they cached (a new epoch). */
+    if ((r = bump_epoch(p, 0, 0)))
+        goto out;
     while (p->nsegs > 1 && active(p)->base_offset >= offset) {
         struct segment *s = p->segs[--p->nsegs];
         if ((r = segment_delete(s)))
             goto out;
     }
     struct segment *a = active(p);
+    a->changed_epoch = p->epoch;
     if ((r = segment_truncate(a, offset)))
         goto out;
     if ((r = segment_sync(a)))

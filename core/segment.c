@@ -244,6 +244,10 @@ int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos
     }
     if (keep > 0 && s->oix.e[0].stream_pos != s->base_pos)
         keep = 0;
+    /* Both indexes get an entry for the first batch: a time index without it
+     * was lost or cut, and is rebuilt with the offset index. */
+    if (keep > 0 && (s->tix.n == 0 || s->tix.e[0].rel_offset != s->oix.e[0].rel_offset))
+        keep = 0;
     /* Where the scan starts: the last trusted index entry, else the file start. */
     uint64_t start = 0;
     if (keep > 0) {
@@ -377,8 +381,8 @@ int segment_read_header(struct segment *s, uint64_t file_pos, struct batch_heade
 enum scan_key { BY_POS, BY_OFFSET, BY_TIME };
 
 /* Walks headers from file_pos until the batch matching key/value. */
-static int scan_headers(struct segment *s, uint64_t file_pos, enum scan_key key, uint64_t value,
-                        uint64_t *out_pos, struct batch_header *out)
+static int scan_headers_from(struct segment *s, uint64_t file_pos, enum scan_key key,
+                             uint64_t value, uint64_t *out_pos, struct batch_header *out)
 {
     uint8_t buf[8192];
     uint64_t chunk_pos = 0, chunk_len = 0;
@@ -416,6 +420,39 @@ static int scan_headers(struct segment *s, uint64_t file_pos, enum scan_key key,
         file_pos += h.length;
     }
     return -ENOENT;
+}
+
+/* Scans from an index entry's file_pos. An index that passes validation can
+ * still point into the middle of a batch or past the target (a damaged but
+ * ordered file): then the segment is scanned from its start, so a bad index
+ * costs time, never a wrong or failed read. */
+static int scan_headers(struct segment *s, uint64_t file_pos, enum scan_key key, uint64_t value,
+                        uint64_t *out_pos, struct batch_header *out)
+{
+    int r = scan_headers_from(s, file_pos, key, value, out_pos, out);
+    if (file_pos == 0 || (r != -EIO && !(r == 0 && *out_pos == file_pos)))
+        return r;
+    if (r == 0) {
+        int before = 0;
+        switch (key) {
+        case BY_POS:
+            before = value < out->base_pos;
+            break;
+        case BY_OFFSET:
+            before = value < out->base_offset;
+            break;
+        case BY_TIME:
+            before = 0; /* the time index only narrows where to start */
+            break;
+        }
+        if (!before)
+            return 0;
+    }
+    logger_log(LOG_LEVEL_WARN,
+               "%s: index of segment %" PRIu64 " points at the wrong place; "
+               "scanning the segment",
+               s->dir, s->base_offset);
+    return scan_headers_from(s, 0, key, value, out_pos, out);
 }
 
 int segment_find_pos(struct segment *s, uint64_t pos, uint64_t *file_pos, struct batch_header *h)

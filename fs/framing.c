@@ -67,7 +67,14 @@ int framing_split(const struct framing_rules *rules, struct pending *pd, const c
             return 0;
         if (len > rules->max_record)
             return -EMSGSIZE;
-        return push(out, rules, data, len);
+        /* A line held from before framing=write was set is a record first. */
+        if (pd->len && (r = push(out, rules, pd->buf, pd->len)))
+            return r;
+        if ((r = push(out, rules, data, len))) {
+            out->n = start_n;
+            return r;
+        }
+        return 0;
     }
     const char *end = data + len;
     const char *nl = memchr(data, '\n', len);

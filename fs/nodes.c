@@ -44,7 +44,10 @@ static int parse_time(const char *s, size_t len, int64_t *ms)
         field(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || field(s + 11, 2, &h) ||
         s[13] != ':' || field(s + 14, 2, &mi) || s[16] != ':' || field(s + 17, 2, &sec))
         return -ENOENT;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
+        h > 23 || mi > 59 || sec > 60)
         return -ENOENT;
     size_t i = 19;
     if (i < len && s[i] == '.') {
@@ -74,9 +77,7 @@ static int parse_time(const char *s, size_t len, int64_t *ms)
     tm.tm_hour = h;
     tm.tm_min = mi;
     tm.tm_sec = sec;
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1)
-        return -ENOENT;
+    time_t t = timegm(&tm); /* the fields are valid: -1 is 1969-12-31T23:59:59Z */
     *ms = ((int64_t)t - tz) * 1000 + frac_ms;
     return 0;
 }

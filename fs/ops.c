@@ -39,6 +39,7 @@ struct handle {
     int append;
     int jsonl;
     struct partition_view view; /* partitions and hidden views */
+    int read_any;               /* a read returned bytes on this handle */
     /* jsonl: text rendered from next_offset on; jsonl_pos is its file position */
     struct text_buf json;
     uint64_t json_pos, json_next, json_start;
@@ -921,6 +922,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     }
     pthread_mutex_lock(&h->lock);
     ssize_t n = partition_view_read(h->part, &h->cursor, &h->view, (uint64_t)off, buf, size);
+    if (n == -ENODATA && off == 0 && !h->read_any && h->kind == NODE_PARTITION) {
+        /* Retention or compaction changed the layout between open() and the
+         * first read: a reader at the very start has seen nothing of the old
+         * layout and can read the current one. */
+        partition_current_view(h->part, &h->view);
+        n = partition_view_read(h->part, &h->cursor, &h->view, 0, buf, size);
+    }
+    if (n > 0)
+        h->read_any = 1;
     pthread_mutex_unlock(&h->lock);
     if (n < 0)
         fuse_reply_err(req, (int)-n);

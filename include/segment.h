@@ -58,8 +58,9 @@ int segment_find_offset(struct segment *s, uint64_t offset, uint64_t *file_pos,
 int segment_find_time(struct segment *s, int64_t ts, uint64_t *file_pos, struct batch_header *h);
 /* Reads and decodes the header at file_pos (must be < size). */
 int segment_read_header(struct segment *s, uint64_t file_pos, struct batch_header *h);
-/* Removes every batch whose base offset is >= offset. A batch that straddles
- * the offset is kept whole; callers truncate at batch boundaries. */
+/* Removes every batch that holds an offset >= offset, so a batch that
+ * straddles the offset goes whole and next_offset becomes its base offset
+ * (as Kafka's truncateTo). Callers truncate at batch boundaries. */
 int segment_truncate(struct segment *s, uint64_t offset);
 int segment_sync(struct segment *s);
 /* Path of a segment file: "<dir>/<20-digit base><suffix>". */

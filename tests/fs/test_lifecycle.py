@@ -172,6 +172,26 @@ class CompactionTest(MountTest):
         self.assertIn("stay:99\n", vals)
         self.assertNotIn("stay:98\n", vals)
 
+    def test_reader_opened_before_compaction(self):
+        fd = os.open(self.p0, os.O_WRONLY | os.O_APPEND)
+        for i in range(300):
+            os.write(fd, b"k%d:v%d\n" % (i % 3, i))
+        os.close(fd)
+        rfd = os.open(self.p0, os.O_RDONLY)
+        self.addCleanup(os.close, rfd)
+        wait_until(lambda: len(self.records()) < 150, timeout=20, what="compaction")
+        data = b""
+        while True:
+            chunk = os.read(rfd, 65536)
+            if not chunk:
+                break
+            data += chunk
+        seq = [int(line.split(b":v")[1]) for line in data.splitlines()]
+        self.assertEqual(seq, sorted(seq))
+        self.assertLess(len(seq), 300)
+        self.assertEqual(seq[-3:], [297, 298, 299])
+        self.assertTrue(all(line == b"k%d:v%d" % (v % 3, v) for line, v in zip(data.splitlines(), seq)))
+
     def test_state_survives_remount(self):
         fd = os.open(self.p0, os.O_WRONLY | os.O_APPEND)
         for i in range(300):
