@@ -1,7 +1,8 @@
 #!/bin/bash
 # The main job: installs what is missing, builds, mounts a single-node
 # topicfs at ./demo/mnt (data in ./demo/data), and shows a `tail -f`
-# consumer receiving what a shell producer appends. Unmounts at the end;
+# consumer receiving what a shell producer appends, then a consumer group
+# draining the topic. Unmounts at the end;
 # KEEP=1 leaves the mount up for you to play with.
 set -eu
 cd "$(dirname "$0")/.."
@@ -35,6 +36,9 @@ echo key.separator=: >> "$MNT/orders/.config"
 echo 'user42:keyed record' >> "$MNT/orders/.produce"
 cat "$MNT/orders/.info"
 wc -l "$MNT"/orders/p*
+[ -d "$MNT/orders/.groups/billing" ] || mkdir "$MNT/orders/.groups/billing"
+cat "$MNT/orders/.groups/billing/drain"
+cat "$MNT/orders/.groups/billing/.info"
 { set +x; } 2>/dev/null
 sleep 0.3
 kill "$TAIL" 2>/dev/null || true
