@@ -35,6 +35,9 @@ rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }
 mbps() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / 1048576 / (b - a) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 row() { printf '| %s | %s | %s | %s | %s |\n' "$@"; }
+# Dirty pages of the previous workload must not be written back during the next.
+settle() { sync; }
+median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 
 [ -x "$TOPICFS" ] || { echo "build topicfs first (scripts/build.sh)" >&2; exit 1; }
 mkdir -p "$W/ext4" "$W/mnt"
@@ -111,11 +114,11 @@ echo "|---|---|---|---|---|"
 log "(a) cat ${MB} MiB >> file"
 mount_topicfs
 mkdir "$W/mnt/a"
-t0=$(now); cat "$W/lines.txt" >> "$W/ext4/a"; t1=$(now)
+settle; t0=$(now); cat "$W/lines.txt" >> "$W/ext4/a"; t1=$(now)
 ext_a=$(rate "$LINES_N" "$t0" "$t1")
-t0=$(now); cat "$W/lines.txt" >> "$W/nullfile"; t1=$(now)
+settle; t0=$(now); cat "$W/lines.txt" >> "$W/nullfile"; t1=$(now)
 null_a=$(rate "$LINES_N" "$t0" "$t1")
-t0=$(now); cat "$W/lines.txt" >> "$W/mnt/a/p0"; t1=$(now)
+settle; t0=$(now); cat "$W/lines.txt" >> "$W/mnt/a/p0"; t1=$(now)
 tfs_a=$(rate "$LINES_N" "$t0" "$t1"); tfs_a_mb=$(mbps "$LINES_BYTES" "$t0" "$t1")
 got=$(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^end_offset=/) { sub("end_offset=", "", $i); print $i } }' "$W/mnt/a/.info")
 [ "$got" = "$LINES_N" ] || { echo "(a): expected $LINES_N records, .info says $got" >&2; exit 1; }
@@ -125,16 +128,17 @@ row "(a) \`cat\` ${MB} MiB of 100-byte lines \`>> p0\`, records/s" "$ext_a" "$nu
 # ---- (b) 20,000 echo >> p0 in one bash loop ----
 log "(b) $ECHOES echo >> file"
 loop() { bash -c 'for ((i = 0; i < '"$ECHOES"'; i++)); do echo "event $i" >> "$1"; done' _ "$1"; }
-t0=$(now); loop "$W/ext4/b"; t1=$(now); ext_b=$(rate "$ECHOES" "$t0" "$t1")
-t0=$(now); loop "$W/nullfile"; t1=$(now); null_b=$(rate "$ECHOES" "$t0" "$t1")
+settle; t0=$(now); loop "$W/ext4/b"; t1=$(now); ext_b=$(rate "$ECHOES" "$t0" "$t1")
+settle; t0=$(now); loop "$W/nullfile"; t1=$(now); null_b=$(rate "$ECHOES" "$t0" "$t1")
 mkdir "$W/mnt/b"
-t0=$(now); loop "$W/mnt/b/p0"; t1=$(now); tfs_b=$(rate "$ECHOES" "$t0" "$t1")
+settle; t0=$(now); loop "$W/mnt/b/p0"; t1=$(now); tfs_b=$(rate "$ECHOES" "$t0" "$t1")
 row "(b) $ECHOES \`echo … >> p0\` in a bash loop, appends/s" "$ext_b" "$null_b" "$tfs_b" \
     "$(ratio "$tfs_b" "$null_b")× null"
 
 # ---- (c) cat p0 > /dev/null after a remount, then again ----
 log "(c) read"
 unmount_topicfs
+settle
 mount_topicfs
 t0=$(now); cat "$W/mnt/a/p0" > /dev/null; t1=$(now); tfs_c1=$(mbps "$LINES_BYTES" "$t0" "$t1")
 t0=$(now); cat "$W/mnt/a/p0" > /dev/null; t1=$(now); tfs_c2=$(mbps "$LINES_BYTES" "$t0" "$t1")
@@ -161,7 +165,7 @@ log "lz4"
 for codec in none lz4; do
     mkdir "$W/mnt/log_$codec"
     echo "compression.type=$codec" >> "$W/mnt/log_$codec/.config"
-    t0=$(now); cat "$W/access.log" >> "$W/mnt/log_$codec/p0"; t1=$(now)
+    settle; t0=$(now); cat "$W/access.log" >> "$W/mnt/log_$codec/p0"; t1=$(now)
     eval "ing_$codec=\$(rate $ACCESS_N $t0 $t1) ing_mb_$codec=\$(mbps $ACCESS_BYTES $t0 $t1)"
     t0=$(now); cat "$W/mnt/log_$codec/p0" > /dev/null; t1=$(now)
     eval "rd_$codec=\$(mbps $ACCESS_BYTES $t0 $t1)"
@@ -177,22 +181,25 @@ row "lz4 stored / raw bytes" "-" "-" "$stored / $ACCESS_BYTES" "ratio $(ratio "$
 log "cleaner passes"
 unmount_topicfs
 mount_topicfs "retention.check.interval.ms=100"
-produce_keyed() { # TOPIC: 1000 keys, the access log as values
-    awk '{ print "k" (NR % 1000) ":" $0 }' "$W/access.log" > "$W/keyed.log"
-}
-produce_keyed
-KEYED_BYTES=$(stat -c %s "$W/keyed.log")
-for t in plain retained compacted; do
-    mkdir "$W/mnt/$t"
-    printf 'segment.bytes=1048576\nkey.separator=:\n' >> "$W/mnt/$t/.config"
+# The access log with 1000 keys in front (k17:<line>).
+awk '{ print "k" (NR % 1000) ":" $0 }' "$W/access.log" > "$W/keyed.log"
+# Three rounds, each kind once per round; the median of three per kind.
+declare -A runs
+for r in 1 2 3; do
+    for t in plain retained compacted; do
+        mkdir "$W/mnt/$t$r"
+        printf 'segment.bytes=1048576\nkey.separator=:\n' >> "$W/mnt/$t$r/.config"
+        case $t in
+        retained) printf 'retention.bytes=4194304\n' >> "$W/mnt/$t$r/.config" ;;
+        compacted) printf 'cleanup.policy=compact\nmin.cleanable.dirty.ratio=0.1\n' >> "$W/mnt/$t$r/.config" ;;
+        esac
+        settle; t0=$(now); cat "$W/keyed.log" >> "$W/mnt/$t$r/p0"; t1=$(now)
+        runs[$t]+=" $(rate "$ACCESS_N" "$t0" "$t1")"
+    done
 done
-printf 'retention.bytes=4194304\n' >> "$W/mnt/retained/.config"
-printf 'cleanup.policy=compact\nmin.cleanable.dirty.ratio=0.1\n' >> "$W/mnt/compacted/.config"
-for t in plain retained compacted; do
-    t0=$(now); cat "$W/keyed.log" >> "$W/mnt/$t/p0"; t1=$(now)
-    eval "cl_$t=\$(rate $ACCESS_N $t0 $t1)"
-done
-segs_r=$(grep -o 'segments=[0-9]*' "$W/mnt/retained/.info" | cut -d= -f2)
+cl_plain=$(median3 ${runs[plain]}) cl_retained=$(median3 ${runs[retained]})
+cl_compacted=$(median3 ${runs[compacted]})
+segs_r=$(grep -o 'segments=[0-9]*' "$W/mnt/retained3/.info" | cut -d= -f2)
 row "producer during retention passes (1 MiB segments, retention.bytes=4 MiB), records/s" "-" "-" \
     "$cl_retained vs $cl_plain without ($segs_r segments left)" "$(ratio "$cl_retained" "$cl_plain")× without"
 row "producer during compaction passes (1000 keys), records/s" "-" "-" \
@@ -212,6 +219,7 @@ with open(sys.argv[1], "w") as f:
     done
 fi
 for p in 0 1 2; do cat "$W/part$p" >> "$W/mnt/g/p$p"; done
+settle
 total=$((per * 3))
 # The same pipeline for all three: cat reads 128 KiB at a time, wc counts.
 t0=$(now); n0=$(cat "$W/mnt/g/p0" "$W/mnt/g/p1" "$W/mnt/g/p2" | wc -l); t1=$(now)
@@ -229,6 +237,6 @@ t1=$(now)
 n3=$(cat "$W/three.1" "$W/three.2" "$W/three.3" | awk '{ s += $1 } END { print s }')
 g_three=$(rate "$total" "$t0" "$t1")
 [ "$n3" -ge "$total" ] || { echo "groups: three members read $n3 of $total" >&2; exit 1; }
-row "group \`cat drain | wc -l\`, $total records over 3 partitions, records/s: 1 member / 3 members" "-" "-" \
+row "group \`cat drain\` piped to \`wc -l\`, $total records over 3 partitions, records/s: 1 member / 3 members" "-" "-" \
     "$g_one / $g_three (cat of the partitions: $g_cat)" "$(ratio "$g_one" "$g_cat")× / $(ratio "$g_three" "$g_cat")× cat"
 log "done"
