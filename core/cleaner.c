@@ -40,6 +40,7 @@ size_t retention_count(const struct segment_stat *segs, size_t n, int64_t now_ms
 
 static int apply_retention(struct partition *p, const struct topic_config *cfg, int64_t now)
 {
+    partition_expire_kept(p);
     pthread_mutex_lock(&p->maintenance);
     pthread_mutex_lock(&p->lock);
     size_t n = p->nsegs;

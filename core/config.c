@@ -33,6 +33,7 @@ static const struct key keys[] = {
     {"cleanup.policy", K_POLICY, F(cleanup_policy), 0, 0},
     {"min.cleanable.dirty.ratio", K_RATIO, F(min_cleanable_dirty_ratio), 0, 0},
     {"delete.retention.ms", K_I64, F(delete_retention_ms), 0, INT64_MAX},
+    {"file.delete.delay.ms", K_I64, F(file_delete_delay_ms), 0, INT64_MAX},
     {"compression.type", K_CODEC, F(compression), 0, 0},
     {"max.message.bytes", K_I64, F(max_message_bytes), 0, 32 << 20},
     {"framing", K_FRAMING, F(framing), 0, 0},
@@ -56,6 +57,7 @@ void config_defaults(struct topic_config *c, uint32_t partitions)
     c->cleanup_policy = CLEANUP_DELETE;
     c->min_cleanable_dirty_ratio = 0.5;
     c->delete_retention_ms = 86400000;
+    c->file_delete_delay_ms = 60000;
     c->compression = BATCH_CODEC_NONE;
     c->max_message_bytes = 1048588;
     c->framing = FRAMING_LINE;
@@ -193,30 +195,32 @@ size_t config_format(const struct topic_config *c, char *buf, size_t cap)
 {
     static const char *codecs[] = {"none", "lz4"};
     static const char *policies[] = {"", "delete", "compact", "compact,delete"};
-    int n = snprintf(
-        buf, cap,
-        "partitions=%" PRIu32 "\n"
-        "retention.ms=%" PRId64 "\n"
-        "retention.bytes=%" PRId64 "\n"
-        "segment.bytes=%" PRId64 "\n"
-        "segment.ms=%" PRId64 "\n"
-        "cleanup.policy=%s\n"
-        "min.cleanable.dirty.ratio=%.15g\n"
-        "delete.retention.ms=%" PRId64 "\n"
-        "compression.type=%s\n"
-        "max.message.bytes=%" PRId64 "\n"
-        "framing=%s\n"
-        "key.separator=%s\n"
-        "acks=%s\n"
-        "min.insync.replicas=%" PRId64 "\n"
-        "replication.factor=%" PRId64 "\n"
-        "flush.ms=%" PRId64 "\n"
-        "auto.offset.reset=%s\n",
-        c->partitions, c->retention_ms, c->retention_bytes, c->segment_bytes, c->segment_ms,
-        policies[c->cleanup_policy & 3], c->min_cleanable_dirty_ratio, c->delete_retention_ms,
-        codecs[c->compression], c->max_message_bytes, c->framing == FRAMING_LINE ? "line" : "write",
-        c->key_separator, c->acks_all ? "all" : "1", c->min_insync_replicas, c->replication_factor,
-        c->flush_ms, c->auto_offset_reset == OFFSET_RESET_LATEST ? "latest" : "earliest");
+    int n = snprintf(buf, cap,
+                     "partitions=%" PRIu32 "\n"
+                     "retention.ms=%" PRId64 "\n"
+                     "retention.bytes=%" PRId64 "\n"
+                     "segment.bytes=%" PRId64 "\n"
+                     "segment.ms=%" PRId64 "\n"
+                     "cleanup.policy=%s\n"
+                     "min.cleanable.dirty.ratio=%.15g\n"
+                     "delete.retention.ms=%" PRId64 "\n"
+                     "file.delete.delay.ms=%" PRId64 "\n"
+                     "compression.type=%s\n"
+                     "max.message.bytes=%" PRId64 "\n"
+                     "framing=%s\n"
+                     "key.separator=%s\n"
+                     "acks=%s\n"
+                     "min.insync.replicas=%" PRId64 "\n"
+                     "replication.factor=%" PRId64 "\n"
+                     "flush.ms=%" PRId64 "\n"
+                     "auto.offset.reset=%s\n",
+                     c->partitions, c->retention_ms, c->retention_bytes, c->segment_bytes,
+                     c->segment_ms, policies[c->cleanup_policy & 3], c->min_cleanable_dirty_ratio,
+                     c->delete_retention_ms, c->file_delete_delay_ms, codecs[c->compression],
+                     c->max_message_bytes, c->framing == FRAMING_LINE ? "line" : "write",
+                     c->key_separator, c->acks_all ? "all" : "1", c->min_insync_replicas,
+                     c->replication_factor, c->flush_ms,
+                     c->auto_offset_reset == OFFSET_RESET_LATEST ? "latest" : "earliest");
     return n < 0 ? 0 : (size_t)n;
 }
 

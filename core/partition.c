@@ -68,22 +68,120 @@ static uint64_t view_end(struct partition *p)
     return a->view_start + live_bytes(a);
 }
 
-/* Starts a new layout epoch after `removed` view bytes went, all of them
- * below offset `frontier`. Caller holds the lock. */
-static int bump_epoch(struct partition *p, uint64_t removed, uint64_t frontier)
+static ssize_t segment_for_offset(struct partition *p, uint64_t offset)
+{
+    ssize_t lo = 0, hi = (ssize_t)p->nsegs - 1, best = -1;
+    while (lo <= hi) {
+        ssize_t mid = lo + (hi - lo) / 2;
+        if (p->segs[mid]->base_offset <= offset) {
+            best = mid;
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return best;
+}
+
+/* A segment is owned by the partition's list and by every kept layout that
+ * names it (refs counts the latter); the last owner closes it. */
+static void segment_release(struct segment *s)
+{
+    if (s->refs-- == 0)
+        segment_close(s);
+}
+
+/* The old layout of segs[0 .. n-1], to keep for older views. */
+struct old_layout {
+    struct segment **segs;
+    uint64_t *start;
+    size_t n;
+};
+
+static void old_layout_take(struct partition *p, size_t n, struct old_layout *o)
+{
+    o->n = 0;
+    o->segs = n ? malloc(n * sizeof(*o->segs)) : NULL;
+    o->start = n ? malloc(n * sizeof(*o->start)) : NULL;
+    if (!o->segs || !o->start) {
+        free(o->segs);
+        free(o->start);
+        o->segs = NULL;
+        o->start = NULL;
+        return; /* not kept: older views get -ENODATA there */
+    }
+    for (size_t i = 0; i < n; i++) {
+        o->segs[i] = p->segs[i];
+        o->start[i] = p->segs[i]->view_start;
+        p->segs[i]->refs++;
+    }
+    o->n = n;
+}
+
+static void kept_release(struct layout_epoch *le)
+{
+    for (size_t i = 0; i < le->nbefore; i++)
+        segment_release(le->before[i]);
+    free(le->before);
+    free(le->before_start);
+    le->before = NULL;
+    le->before_start = NULL;
+    le->nbefore = 0;
+}
+
+/* Lets go of old layouts older than file.delete.delay.ms (all, with force). */
+static void kept_expire(struct partition *p, int force)
+{
+    int64_t now = force ? INT64_MAX : now_ms();
+    for (uint32_t j = p->kept_from; j <= p->epoch; j++) {
+        struct layout_epoch *le = &p->epochs[j];
+        if (le->nbefore && (force || le->keep_until_ms <= now))
+            kept_release(le);
+        if (!le->nbefore && j == p->kept_from && j < p->epoch)
+            p->kept_from = j + 1;
+    }
+}
+
+void partition_expire_kept(struct partition *p)
+{
+    pthread_mutex_lock(&p->lock);
+    kept_expire(p, 0);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Starts a new layout epoch: `removed` view bytes went, every change lies
+ * below view position frontier_pos and everything from cut_pos on was cut
+ * (both in the old epoch's coordinates); `old` is what lay below
+ * frontier_pos before. Caller holds the lock. */
+static int bump_epoch(struct partition *p, uint64_t removed, uint64_t frontier_pos,
+                      uint64_t cut_pos, struct old_layout *old)
 {
     if (p->epoch + 1 >= p->epochs_cap) {
         size_t cap = p->epochs_cap * 2;
         struct layout_epoch *n = realloc(p->epochs, cap * sizeof(*n));
-        if (!n)
+        if (!n) {
+            struct layout_epoch tmp = {
+                .before = old->segs, .before_start = old->start, .nbefore = old->n};
+            kept_release(&tmp);
             return -ENOMEM;
+        }
         p->epochs = n;
         p->epochs_cap = cap;
     }
     p->epoch++;
-    p->epochs[p->epoch].removed = p->epochs[p->epoch - 1].removed + removed;
-    p->epochs[p->epoch].frontier = frontier;
+    struct layout_epoch *le = &p->epochs[p->epoch];
+    memset(le, 0, sizeof(*le));
+    le->removed = p->epochs[p->epoch - 1].removed + removed;
+    le->frontier_pos = frontier_pos;
+    le->cut_pos = cut_pos;
+    le->before = old->segs;
+    le->before_start = old->start;
+    le->nbefore = old->n;
+    le->keep_until_ms = now_ms() + p->settings.file_delete_delay_ms;
+    if (p->settings.file_delete_delay_ms <= 0)
+        kept_release(le);
     relayout(p);
+    kept_expire(p, 0);
     return 0;
 }
 
@@ -311,8 +409,10 @@ void partition_close(struct partition *p)
 {
     if (!p)
         return;
+    if (p->epochs)
+        kept_expire(p, 1);
     for (size_t i = 0; i < p->nsegs; i++)
-        segment_close(p->segs[i]);
+        segment_release(p->segs[i]);
     free(p->segs);
     free(p->dir);
     free(p->epochs);
@@ -396,17 +496,26 @@ int partition_truncate(struct partition *p, uint64_t offset)
     pthread_mutex_lock(&p->lock);
     if (offset >= active(p)->next_offset)
         goto out;
-    /* Positions past the cut will hold other bytes: readers of the old
-     * layout must not trust what they cached (a new epoch). */
-    if ((r = bump_epoch(p, 0, 0)))
-        goto out;
+    /* Positions from the cut on will hold other bytes: older views must not
+     * read there, nor keep old layouts that the cut may reach into. */
+    ssize_t i =
+        segment_for_offset(p, offset < p->segs[0]->base_offset ? p->segs[0]->base_offset : offset);
+    uint64_t fp, cut_pos = 0;
+    struct batch_header h;
+    if (i >= 0 && !segment_find_offset(p->segs[i], offset, &fp, &h))
+        cut_pos = p->segs[i]->view_start + (h.base_pos - p->segs[i]->base_pos);
+    kept_expire(p, 1);
     while (p->nsegs > 1 && active(p)->base_offset >= offset) {
         struct segment *s = p->segs[--p->nsegs];
-        if ((r = segment_delete(s)))
+        int e = segment_unlink(s);
+        segment_release(s);
+        if ((r = e))
             goto out;
     }
+    struct old_layout none = {0};
+    if ((r = bump_epoch(p, 0, 0, cut_pos, &none)))
+        goto out;
     struct segment *a = active(p);
-    a->changed_epoch = p->epoch;
     if ((r = segment_truncate(a, offset)))
         goto out;
     if ((r = segment_sync(a)))
@@ -473,21 +582,6 @@ static ssize_t segment_for_pos(struct partition *p, uint64_t pos)
     /* Skip empty segments that share a base position with the next one. */
     while (best >= 0 && (size_t)best + 1 < p->nsegs && p->segs[best]->end_pos <= pos)
         best++;
-    return best;
-}
-
-static ssize_t segment_for_offset(struct partition *p, uint64_t offset)
-{
-    ssize_t lo = 0, hi = (ssize_t)p->nsegs - 1, best = -1;
-    while (lo <= hi) {
-        ssize_t mid = lo + (hi - lo) / 2;
-        if (p->segs[mid]->base_offset <= offset) {
-            best = mid;
-            lo = mid + 1;
-        } else {
-            hi = mid - 1;
-        }
-    }
     return best;
 }
 
@@ -561,7 +655,9 @@ static int cursor_seek(struct partition *p, struct partition_cursor *c, uint64_t
         c->seg_base = c->buf_seg_base = c->scratch_batch = UINT64_MAX;
         c->layout_epoch = p->epoch;
     }
-    struct segment *s = c->seg_base != UINT64_MAX ? segment_by_base(p, c->seg_base) : NULL;
+    struct segment *s = in && c->seg_base == in->base_offset ? in
+                        : c->seg_base != UINT64_MAX          ? segment_by_base(p, c->seg_base)
+                                                             : NULL;
     if (s && pos >= c->h.base_pos && pos < batch_end_pos(&c->h)) {
         *seg = s;
         return 0;
@@ -838,16 +934,38 @@ static ssize_t segment_for_view_pos(struct partition *p, uint64_t y)
     return best;
 }
 
-/* May a view of epoch e read segment s? Only if nothing changed s, or
- * anything at or after it, since e. */
-static int view_can_read(struct partition *p, uint32_t e, const struct segment *s)
+/* Where position x of a view of epoch e lies now. Returns 0 with *y its
+ * position in the current view; 1 with *j the epoch whose kept old layout
+ * holds it (*y unchanged, in that layout's coordinates); or -ENODATA. */
+static int view_locate(struct partition *p, uint32_t e, uint64_t x, uint32_t *j, uint64_t *y)
 {
-    if (s->changed_epoch > e)
-        return 0;
-    for (uint32_t k = e + 1; k <= p->epoch; k++)
-        if (p->epochs[k].frontier > s->base_offset)
-            return 0;
-    return 1;
+    for (uint32_t k = e + 1; k <= p->epoch; k++) {
+        const struct layout_epoch *le = &p->epochs[k];
+        if (x >= le->cut_pos)
+            return -ENODATA;
+        if (x < le->frontier_pos) {
+            if (!le->nbefore)
+                return -ENODATA;
+            *j = k;
+            *y = x;
+            return 1;
+        }
+        x -= le->removed - p->epochs[k - 1].removed;
+    }
+    *y = x;
+    return 0;
+}
+
+/* The kept segment of epoch j's old layout at position y, or NULL. */
+static struct segment *kept_segment(struct partition *p, uint32_t j, uint64_t y, uint64_t *in_seg)
+{
+    const struct layout_epoch *le = &p->epochs[j];
+    for (size_t i = le->nbefore; i-- > 0;)
+        if (le->before_start[i] <= y && y < le->before_start[i] + live_bytes(le->before[i])) {
+            *in_seg = y - le->before_start[i];
+            return le->before[i];
+        }
+    return NULL;
 }
 
 ssize_t partition_view_read(struct partition *p, struct partition_cursor *c,
@@ -860,37 +978,50 @@ ssize_t partition_view_read(struct partition *p, struct partition_cursor *c,
         r = -ENODATA;
         goto out;
     }
-    uint64_t gone = removed_since(p, v->epoch);
-    uint64_t x = pos + v->shift;
-    if (x < gone) {
-        r = -ENODATA;
-        goto out;
-    }
-    uint64_t y = x - gone, end = view_end(p);
-    while (done < len && y < end) {
-        ssize_t i = segment_for_view_pos(p, y);
-        if (i < 0) {
+    if (p->epochs[p->kept_from].nbefore || p->kept_from < p->epoch)
+        kept_expire(p, 0);
+    /* Old layouts are read through a cursor of their own: their segments
+     * share base offsets with the current ones. */
+    struct partition_cursor old_cursor;
+    int old_used = 0;
+    uint64_t x = pos + v->shift, end = view_end(p) + removed_since(p, v->epoch);
+    while (done < len && x < end) {
+        uint32_t j;
+        uint64_t y, in_seg;
+        struct segment *s = NULL;
+        int where = view_locate(p, v->epoch, x, &j, &y);
+        if (where == 0) {
+            ssize_t i = segment_for_view_pos(p, y);
+            if (i >= 0) {
+                s = p->segs[i];
+                in_seg = y - s->view_start;
+            }
+        } else if (where == 1) {
+            s = kept_segment(p, j, y, &in_seg);
+        }
+        if (!s) {
             r = -ENODATA;
             break;
         }
-        struct segment *s = p->segs[i];
-        if (v->epoch != p->epoch && !view_can_read(p, v->epoch, s)) {
-            r = -ENODATA;
-            break;
-        }
-        uint64_t in_seg = y - s->view_start;
         size_t n = len - done;
         if (n > live_bytes(s) - in_seg)
             n = (size_t)(live_bytes(s) - in_seg);
-        ssize_t got = read_locked(p, c, s, s->base_pos + in_seg, (char *)buf + done, n);
+        if (where == 1 && !old_used) {
+            partition_cursor_init(&old_cursor);
+            old_used = 1;
+        }
+        ssize_t got = read_locked(p, where == 1 ? &old_cursor : c, s, s->base_pos + in_seg,
+                                  (char *)buf + done, n);
         if (got <= 0) {
             r = got < 0 ? (int)got : -EIO;
             break;
         }
         done += (size_t)got;
-        y += (uint64_t)got;
-        end = view_end(p);
+        x += (uint64_t)got;
+        end = view_end(p) + removed_since(p, v->epoch);
     }
+    if (old_used)
+        partition_cursor_free(&old_cursor);
 out:
     pthread_mutex_unlock(&p->lock);
     return done > 0 ? (ssize_t)done : r;
@@ -929,15 +1060,19 @@ int partition_delete_head(struct partition *p, size_t n)
         return 0;
     }
     uint64_t removed = 0;
+    struct old_layout old;
+    old_layout_take(p, n, &old);
+    uint64_t frontier_pos = p->segs[n]->view_start;
     for (size_t i = 0; i < n; i++) {
         removed += live_bytes(p->segs[i]);
-        int e = segment_delete(p->segs[i]);
+        int e = segment_unlink(p->segs[i]);
         if (e && !r)
             r = e;
+        segment_release(p->segs[i]);
     }
     memmove(p->segs, p->segs + n, (p->nsegs - n) * sizeof(*p->segs));
     p->nsegs -= n;
-    int e = bump_epoch(p, removed, p->segs[0]->base_offset);
+    int e = bump_epoch(p, removed, frontier_pos, UINT64_MAX, &old);
     pthread_mutex_unlock(&p->lock);
     return r ? r : e;
 }
@@ -1009,33 +1144,45 @@ int partition_reload_segments(struct partition *p, const uint64_t *bases, const 
                               size_t n)
 {
     int r = 0;
-    uint64_t removed = 0, frontier = 0;
+    uint64_t removed = 0;
     pthread_mutex_lock(&p->lock);
+    /* Everything up to the last rewritten segment is the old layout. */
+    size_t upto = 0;
+    for (size_t k = 0; k < n; k++) {
+        ssize_t i = segment_for_offset(p, bases[k]);
+        if (i >= 0 && p->segs[i]->base_offset == bases[k] && (size_t)i + 1 < p->nsegs &&
+            (size_t)i + 1 > upto)
+            upto = (size_t)i + 1;
+    }
+    if (upto == 0) {
+        pthread_mutex_unlock(&p->lock);
+        return n ? -ENOENT : 0;
+    }
+    uint64_t frontier_pos = p->segs[upto]->view_start;
+    struct old_layout old;
+    old_layout_take(p, upto, &old);
     for (size_t k = 0; k < n; k++) {
         ssize_t i = segment_for_offset(p, bases[k]);
         if (i < 0 || p->segs[i]->base_offset != bases[k] || (size_t)i + 1 >= p->nsegs) {
             r = -ENOENT; /* only closed segments are ever rewritten */
             continue;
         }
-        struct segment *old = p->segs[i], *s = NULL;
+        struct segment *prev = p->segs[i], *s = NULL;
         if (!deleted[k]) {
-            int e = segment_open(p->dir, old->base_offset, old->base_pos, UINT64_MAX, &s);
+            int e = segment_open(p->dir, prev->base_offset, prev->base_pos, UINT64_MAX, &s);
             if (e) {
                 r = e;
                 continue;
             }
-            s->changed_epoch = p->epoch + 1;
             p->segs[i] = s;
         } else {
             memmove(&p->segs[i], &p->segs[i + 1], (p->nsegs - (size_t)i - 1) * sizeof(*p->segs));
             p->nsegs--;
         }
-        removed += live_bytes(old) - (s ? live_bytes(s) : 0);
-        if (old->next_offset > frontier)
-            frontier = old->next_offset;
-        segment_close(old);
+        removed += live_bytes(prev) - (s ? live_bytes(s) : 0);
+        segment_release(prev);
     }
-    int e = bump_epoch(p, removed, frontier);
+    int e = bump_epoch(p, removed, frontier_pos, UINT64_MAX, &old);
     pthread_mutex_unlock(&p->lock);
     return r ? r : e;
 }

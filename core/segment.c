@@ -307,7 +307,7 @@ void segment_close(struct segment *s)
     free(s);
 }
 
-int segment_delete(struct segment *s)
+int segment_unlink(struct segment *s)
 {
     char path[4096];
     static const char *suffixes[] = {".log", ".index", ".timeindex"};
@@ -317,6 +317,12 @@ int segment_delete(struct segment *s)
         if (unlink(path) < 0 && errno != ENOENT)
             r = -errno;
     }
+    return r;
+}
+
+int segment_delete(struct segment *s)
+{
+    int r = segment_unlink(s);
     segment_close(s);
     return r;
 }

@@ -41,6 +41,7 @@ static void settings_of(const struct topic_config *c, struct partition_settings 
     st->segment_ms = c->segment_ms;
     st->max_message_bytes = (uint32_t)c->max_message_bytes;
     st->codec = c->compression;
+    st->file_delete_delay_ms = c->file_delete_delay_ms;
 }
 
 /* Opens partitions [t->nparts, count). */

@@ -27,6 +27,7 @@ struct topic_config {
     int cleanup_policy;
     double min_cleanable_dirty_ratio;
     int64_t delete_retention_ms;
+    int64_t file_delete_delay_ms; /* how long removed segments stay readable by older views */
     enum batch_codec compression;
     int64_t max_message_bytes;
     enum framing framing;

@@ -26,6 +26,7 @@ struct partition_settings {
     int64_t segment_ms;
     uint32_t max_message_bytes;
     enum batch_codec codec;
+    int64_t file_delete_delay_ms;
 };
 
 struct partition_info {
@@ -54,21 +55,30 @@ struct partition_cursor {
 /* How a reader sees the stream: byte 0 of its file is position `shift` of
  * the stream as laid out in layout epoch `epoch`.
  *
- * The layout changes (the epoch grows) when retention deletes head segments
- * or compaction rewrites closed ones: positions of the current view always
- * run from 0 at the log start over the surviving values. A view made in an
- * older epoch keeps its own coordinates: they are the current ones shifted by
- * the bytes removed since, which is exact for every segment that no change
- * since that epoch touched or followed. Reads anywhere else fail (-ENODATA)
- * rather than return bytes that do not belong at that position. */
+ * The layout changes (the epoch grows) when retention deletes head segments,
+ * compaction rewrites closed ones, or a follower truncates: positions of the
+ * current view always run from 0 at the log start over the surviving values.
+ * A view made in an older epoch keeps its own coordinates. Past the part a
+ * change touched (its frontier) they are the current ones shifted by the
+ * bytes the change removed. Below the frontier, the segments as they were
+ * before the change stay open and readable (files already unlinked or
+ * replaced) for the topic's file.delete.delay.ms, as Kafka keeps deleted
+ * segments for that long; after that, and past a truncation point, reads
+ * fail (-ENODATA) rather than return bytes that do not belong there. */
 struct partition_view {
     uint32_t epoch;
     uint64_t shift;
 };
 
 struct layout_epoch {
-    uint64_t removed;  /* view bytes removed before this epoch began (since open) */
-    uint64_t frontier; /* changes that began this epoch lie below this offset */
+    uint64_t removed;      /* view bytes removed before this epoch began (since open) */
+    uint64_t frontier_pos; /* the change touched only positions below this one and
+                            * cut everything from cut_pos on (previous epoch's coordinates) */
+    uint64_t cut_pos;
+    struct segment **before; /* the previous epoch's segments below frontier_pos */
+    uint64_t *before_start;  /* and their view_start then; NULL/0 when not kept */
+    size_t nbefore;
+    int64_t keep_until_ms;
 };
 
 struct partition {
@@ -82,11 +92,14 @@ struct partition {
     pthread_mutex_t maintenance; /* one cleaner or truncation at a time */
     struct layout_epoch *epochs; /* epochs[0 .. epoch] */
     uint32_t epoch;
+    uint32_t kept_from; /* no epoch before it keeps an old layout */
     size_t epochs_cap;
 };
 
 int partition_open(const char *dir, const struct partition_settings *st, struct partition **out);
 void partition_close(struct partition *p);
+/* Closes the segments of old layouts kept past file.delete.delay.ms. */
+void partition_expire_kept(struct partition *p);
 void partition_set_settings(struct partition *p, const struct partition_settings *st);
 
 /* Appends a built batch; assigns offsets from next_offset. *base_offset gets

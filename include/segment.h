@@ -24,9 +24,9 @@ struct segment {
     int64_t created_ms;   /* time of the first batch (or creation) */
     int64_t max_timestamp;
     uint64_t bytes_since_index;
-    uint64_t view_start;    /* stream position of base_pos in the partition's current view */
-    uint32_t changed_epoch; /* layout epoch in which this file was last rewritten */
-    int was_cut;            /* recovery cut bad bytes off its end */
+    uint64_t view_start; /* stream position of base_pos in the partition's current view */
+    int was_cut;         /* recovery cut bad bytes off its end */
+    int refs;            /* the partition's list and kept old layouts (partition.c) */
     struct offset_index oix;
     struct time_index tix;
 };
@@ -44,6 +44,8 @@ int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos
 void segment_close(struct segment *s);
 /* Closes and removes the segment's files. */
 int segment_delete(struct segment *s);
+/* Removes the segment's files; the open segment still reads what they held. */
+int segment_unlink(struct segment *s);
 
 /* Writes one sealed batch at the end, then indexes it. */
 int segment_append(struct segment *s, const struct iovec *iov, int iovcnt,

@@ -146,6 +146,7 @@ class ConfigTest(MountTest):
             "partitions": "3", "retention.ms": "604800000", "retention.bytes": "-1",
             "segment.bytes": "1073741824", "segment.ms": "604800000", "cleanup.policy": "delete",
             "min.cleanable.dirty.ratio": "0.5", "delete.retention.ms": "86400000",
+            "file.delete.delay.ms": "60000",
             "compression.type": "none", "max.message.bytes": "1048588", "framing": "line",
             "key.separator": "", "min.insync.replicas": "1", "replication.factor": "1",
             "auto.offset.reset": "earliest", "acks": "1",

@@ -1082,6 +1082,7 @@ static void assert_config_equal(const struct topic_config *a, const struct topic
     assert_int_equal(a->cleanup_policy, b->cleanup_policy);
     assert_true(a->min_cleanable_dirty_ratio == b->min_cleanable_dirty_ratio);
     assert_true(a->delete_retention_ms == b->delete_retention_ms);
+    assert_true(a->file_delete_delay_ms == b->file_delete_delay_ms);
     assert_int_equal(a->compression, b->compression);
     assert_true(a->max_message_bytes == b->max_message_bytes);
     assert_int_equal(a->framing, b->framing);
@@ -1107,6 +1108,7 @@ static void test_config_defaults(void **state)
     assert_int_equal(c.cleanup_policy, CLEANUP_DELETE);
     assert_true(c.min_cleanable_dirty_ratio == 0.5);
     assert_true(c.delete_retention_ms == 86400000);
+    assert_true(c.file_delete_delay_ms == 60000);
     assert_int_equal(c.compression, BATCH_CODEC_NONE);
     assert_true(c.max_message_bytes == 1048588);
     assert_int_equal(c.framing, FRAMING_LINE);
@@ -1352,6 +1354,7 @@ static void non_default_config(struct topic_config *c)
         {"cleanup.policy", "compact,delete"},
         {"min.cleanable.dirty.ratio", "0.125"},
         {"delete.retention.ms", "1000"},
+        {"file.delete.delay.ms", "0"},
         {"compression.type", "lz4"},
         {"max.message.bytes", "2048"},
         {"framing", "write"},
@@ -1411,11 +1414,11 @@ static void test_config_format_roundtrip(void **state)
     config_defaults(&d, 1);
     parse_text(&d, buf);
     assert_config_equal(&c, &d);
-    /* 17 keys, one line each */
+    /* 18 keys, one line each */
     size_t lines = 0;
     for (const char *p = buf; *p; p++)
         lines += *p == '\n';
-    assert_int_equal(lines, 17);
+    assert_int_equal(lines, 18);
 
     /* snprintf-like: the length needed whatever the capacity */
     char small[16];

@@ -1429,6 +1429,80 @@ static void test_store_topics(void **state)
     store_close(s);
 }
 
+/* ---- views across layout changes ---- */
+
+static ssize_t view_read(struct partition *p, const struct partition_view *v, uint64_t pos,
+                         char *buf, size_t len)
+{
+    struct partition_cursor c;
+    partition_cursor_init(&c);
+    ssize_t n = partition_view_read(p, &c, v, pos, buf, len);
+    partition_cursor_free(&c);
+    return n;
+}
+
+/* An older view reads removed head segments for file.delete.delay.ms, at its
+ * own positions, then gets -ENODATA; a truncation cuts older views off from
+ * the cut point on; the current view always reads the current log. */
+static void test_old_views_across_changes(void **state)
+{
+    struct fx *f = *state;
+    struct partition_settings st = settings(40, INT64_MAX);
+    st.file_delete_delay_ms = 60000;
+    struct partition *p = NULL;
+    assert_int_equal(partition_open(sub(f, "views"), &st, &p), 0);
+    char want[512] = "", got[512];
+    for (int i = 0; i < 12; i++) {
+        char rec[32];
+        snprintf(rec, sizeof(rec), "record-%02d\n", i);
+        append1(p, rec, 1000 + i);
+        strcat(want, rec);
+    }
+    size_t total = strlen(want);
+    struct partition_view old;
+    partition_current_view(p, &old);
+    assert_int_equal(partition_delete_head(p, 2), 0);
+
+    /* kept: the old view reads every byte where it was */
+    assert_int_equal(view_read(p, &old, 0, got, sizeof(got)), (ssize_t)total);
+    assert_memory_equal(got, want, total);
+    assert_int_equal(partition_view_size(p, &old), total);
+    struct partition_view now;
+    partition_current_view(p, &now);
+    ssize_t n = view_read(p, &now, 0, got, sizeof(got));
+    assert_true(n > 0 && (size_t)n < total);
+    assert_memory_equal(got, want + (total - (size_t)n), (size_t)n);
+
+    /* not kept: the removed positions fail, the rest still reads */
+    st.file_delete_delay_ms = 0;
+    partition_set_settings(p, &st);
+    struct partition_view mid;
+    partition_current_view(p, &mid);
+    uint64_t cut = total - (size_t)n; /* where `now` starts, in old coordinates */
+    assert_int_equal(partition_delete_head(p, 1), 0);
+    assert_int_equal(view_read(p, &mid, 0, got, 10), -ENODATA);
+    assert_int_equal(view_read(p, &old, cut, got, 10), -ENODATA);
+    assert_int_equal(view_read(p, &old, total - 10, got, 10), 10);
+    assert_memory_equal(got, want + total - 10, 10);
+    partition_expire_kept(p);
+    assert_int_equal(view_read(p, &old, 0, got, 10), 10); /* kept for 60 s: still there */
+
+    /* truncation: older views fail from the cut on, never read new bytes */
+    struct partition_info pi;
+    partition_info(p, &pi);
+    assert_int_equal(partition_truncate(p, pi.end_offset - 2), 0);
+    append1(p, "NEW-A\n", 2000);
+    assert_int_equal(view_read(p, &old, total - 20, got, 20), -ENODATA);
+    assert_int_equal(view_read(p, &old, total - 30, got, 10), 10);
+    assert_memory_equal(got, want + total - 30, 10);
+    struct partition_view last;
+    partition_current_view(p, &last);
+    uint64_t size = partition_view_size(p, &last);
+    assert_int_equal(view_read(p, &last, size - 6, got, 6), 6);
+    assert_memory_equal(got, "NEW-A\n", 6);
+    partition_close(p);
+}
+
 int main(void)
 {
     logger_init("test_segment", 0, LOG_LEVEL_ERROR); /* recovery warnings are expected */
@@ -1455,6 +1529,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lookups_across_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_topics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_views_across_changes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
