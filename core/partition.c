@@ -129,17 +129,42 @@ static void kept_release(struct layout_epoch *le)
     le->nbefore = 0;
 }
 
-/* Lets go of old layouts older than file.delete.delay.ms (all, with force). */
+/* Lets go of the old layouts kept longer than file.delete.delay.ms or that
+ * no open view is old enough to read (all of them, with force). */
 static void kept_expire(struct partition *p, int force)
 {
     int64_t now = force ? INT64_MAX : now_ms();
-    for (uint32_t j = p->kept_from; j <= p->epoch; j++) {
+    uint64_t newer = 0; /* open views of epochs >= j */
+    for (uint32_t j = p->epoch + 1; j-- > p->kept_from;) {
         struct layout_epoch *le = &p->epochs[j];
-        if (le->nbefore && (force || le->keep_until_ms <= now))
+        newer += le->views;
+        if (le->nbefore && (force || le->keep_until_ms <= now || p->views == newer))
             kept_release(le);
-        if (!le->nbefore && j == p->kept_from && j < p->epoch)
-            p->kept_from = j + 1;
     }
+    while (p->kept_from < p->epoch && !p->epochs[p->kept_from].nbefore)
+        p->kept_from++;
+}
+
+void partition_view_hold(struct partition *p, const struct partition_view *v)
+{
+    pthread_mutex_lock(&p->lock);
+    if (v->epoch <= p->epoch) {
+        p->epochs[v->epoch].views++;
+        p->views++;
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+void partition_view_release(struct partition *p, const struct partition_view *v)
+{
+    pthread_mutex_lock(&p->lock);
+    if (v->epoch <= p->epoch && p->epochs[v->epoch].views) {
+        p->epochs[v->epoch].views--;
+        p->views--;
+    }
+    if (p->epochs[p->kept_from].nbefore)
+        kept_expire(p, 0);
+    pthread_mutex_unlock(&p->lock);
 }
 
 void partition_expire_kept(struct partition *p)
@@ -178,8 +203,8 @@ static int bump_epoch(struct partition *p, uint64_t removed, uint64_t frontier_p
     le->before_start = old->start;
     le->nbefore = old->n;
     le->keep_until_ms = now_ms() + p->settings.file_delete_delay_ms;
-    if (p->settings.file_delete_delay_ms <= 0)
-        kept_release(le);
+    if (p->settings.file_delete_delay_ms <= 0 || p->views == 0)
+        kept_release(le); /* nobody could read it */
     relayout(p);
     kept_expire(p, 0);
     return 0;
@@ -978,7 +1003,7 @@ ssize_t partition_view_read(struct partition *p, struct partition_cursor *c,
         r = -ENODATA;
         goto out;
     }
-    if (p->epochs[p->kept_from].nbefore || p->kept_from < p->epoch)
+    if (p->epochs[p->kept_from].nbefore)
         kept_expire(p, 0);
     /* Old layouts are read through a cursor of their own: their segments
      * share base offsets with the current ones. */

@@ -40,6 +40,7 @@ struct handle {
     int jsonl;
     struct partition_view view; /* partitions and hidden views */
     int read_any;               /* a read returned bytes on this handle */
+    int holds_view;             /* view registered with partition_view_hold() */
     /* jsonl: text rendered from next_offset on; jsonl_pos is its file position */
     struct text_buf json;
     uint64_t json_pos, json_next, json_start;
@@ -615,6 +616,8 @@ static void handle_free(struct handle *h)
     if (!h)
         return;
     pending_free(&h->pending);
+    if (h->holds_view)
+        partition_view_release(h->part, &h->view);
     partition_cursor_free(&h->cursor);
     text_buf_free(&h->json);
     if (h->member)
@@ -704,6 +707,10 @@ static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *
     if (r) {
         handle_free(h);
         return r;
+    }
+    if (kind == NODE_PARTITION || (kind == NODE_HIDDEN && !h->jsonl)) {
+        partition_view_hold(h->part, &h->view);
+        h->holds_view = 1;
     }
     fi->fh = (uint64_t)(uintptr_t)h;
     fi->direct_io = 1;
@@ -926,7 +933,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         /* Retention or compaction changed the layout between open() and the
          * first read: a reader at the very start has seen nothing of the old
          * layout and can read the current one. */
+        partition_view_release(h->part, &h->view);
         partition_current_view(h->part, &h->view);
+        partition_view_hold(h->part, &h->view);
         n = partition_view_read(h->part, &h->cursor, &h->view, 0, buf, size);
     }
     if (n > 0)

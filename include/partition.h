@@ -71,6 +71,7 @@ struct partition_view {
 };
 
 struct layout_epoch {
+    uint32_t views;        /* open views of this epoch (partition_view_hold) */
     uint64_t removed;      /* view bytes removed before this epoch began (since open) */
     uint64_t frontier_pos; /* the change touched only positions below this one and
                             * cut everything from cut_pos on (previous epoch's coordinates) */
@@ -93,6 +94,7 @@ struct partition {
     struct layout_epoch *epochs; /* epochs[0 .. epoch] */
     uint32_t epoch;
     uint32_t kept_from; /* no epoch before it keeps an old layout */
+    uint64_t views;     /* open views, all epochs */
     size_t epochs_cap;
 };
 
@@ -143,6 +145,10 @@ int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t of
 
 /* Views (see struct partition_view). */
 void partition_current_view(struct partition *p, struct partition_view *v);
+/* Registers an open view (and lets go of it): old layouts are only kept
+ * while views older than them are open. */
+void partition_view_hold(struct partition *p, const struct partition_view *v);
+void partition_view_release(struct partition *p, const struct partition_view *v);
 uint64_t partition_view_size(struct partition *p, const struct partition_view *v);
 ssize_t partition_view_read(struct partition *p, struct partition_cursor *c,
                             const struct partition_view *v, uint64_t pos, void *buf, size_t len);

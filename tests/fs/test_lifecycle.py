@@ -65,13 +65,14 @@ class RetentionTest(MountTest):
 
     def test_old_reader_never_gets_misplaced_bytes(self):
         # Removed segments are not kept for older readers at all here.
-        set_config(self.m, "orders", file_delete_delay_ms=0)
+        set_config(self.m, "orders", file_delete_delay_ms=0, retention_ms=-1)
         for i in range(100):
             sh("echo 'record %d' >> %s" % (i, self.p0))
         fd = os.open(self.p0, os.O_RDONLY)
         self.addCleanup(os.close, fd)
         first = os.pread(fd, 11, 0)
         self.assertEqual(first, b"record 0\nre")
+        set_config(self.m, "orders", retention_ms=600)
         wait_until(lambda: info(self.m, "orders")["p0"]["start_offset"] > 0, timeout=20,
                    what="retention")
         # Position 0 of this open file is gone: an error, never other bytes.
@@ -88,11 +89,13 @@ class RetentionTest(MountTest):
     def test_old_reader_reads_removed_head_within_delay(self):
         # file.delete.delay.ms (default 60 s): a reader that opened before
         # retention still reads what was there, at the same positions.
+        set_config(self.m, "orders", retention_ms=-1)
         for i in range(100):
             sh("echo 'record %d' >> %s" % (i, self.p0))
         fd = os.open(self.p0, os.O_RDONLY)
         self.addCleanup(os.close, fd)
         self.assertEqual(os.pread(fd, 9, 0), b"record 0\n")
+        set_config(self.m, "orders", retention_ms=600)
         wait_until(lambda: info(self.m, "orders")["p0"]["start_offset"] > 0, timeout=20,
                    what="retention")
         size = os.fstat(fd).st_size
