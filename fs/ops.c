@@ -708,7 +708,7 @@ static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *
         handle_free(h);
         return r;
     }
-    if (kind == NODE_PARTITION || (kind == NODE_HIDDEN && !h->jsonl)) {
+    if ((kind == NODE_PARTITION || (kind == NODE_HIDDEN && !h->jsonl)) && acc != O_WRONLY) {
         partition_view_hold(h->part, &h->view);
         h->holds_view = 1;
     }
