@@ -6,7 +6,11 @@
  *   - a member's window holds the bytes [acked, delivered) of its stream and
  *     recs[] the records they came from, in order, each with its end position;
  *   - committed[p] only moves by an acknowledgement of the owner of p, a
- *     cursor write, or the auto.offset.reset of an unset partition. */
+ *     cursor write, or the auto.offset.reset of an unset partition;
+ *   - gen[p] grows whenever p changes owner or its cursor is written, and a
+ *     record commits only if it was delivered in the current gen[p]: what a
+ *     member received before the partition moved away (and maybe back) or
+ *     before a cursor write is never committed by it. */
 #include "group.h"
 
 #include <errno.h>
@@ -26,6 +30,7 @@
 struct member_record {
     uint32_t partition;
     uint64_t offset;
+    uint64_t gen;        /* the partition's gen when delivered */
     uint64_t start, end; /* stream positions of this record's first byte and just past it */
 };
 
@@ -61,6 +66,7 @@ struct group {
     pthread_mutex_t lock;
     pthread_cond_t woken; /* a wake call finished */
     uint64_t *committed;
+    uint64_t *gen;
     uint8_t *dirty;
     int32_t *owner;
     uint32_t nparts;
@@ -178,6 +184,7 @@ struct topic *group_topic(const struct group *g)
 static void group_free(struct group *g)
 {
     free(g->committed);
+    free(g->gen);
     free(g->dirty);
     free(g->owner);
     free(g->members);
@@ -203,17 +210,26 @@ static int fit_partitions(struct group *g)
     uint64_t *c = realloc(g->committed, n * sizeof(*c));
     if (c)
         g->committed = c;
+    uint64_t *gn = realloc(g->gen, n * sizeof(*gn));
+    if (gn)
+        g->gen = gn;
     uint8_t *d = realloc(g->dirty, n);
     if (d)
         g->dirty = d;
     int32_t *o = realloc(g->owner, n * sizeof(*o));
     if (o)
         g->owner = o;
-    if (!c || !d || !o)
+    if (!c || !gn || !d || !o)
         return -ENOMEM;
     for (uint32_t i = g->nparts; i < n; i++) {
-        g->committed[i] = UNSET;
-        g->dirty[i] = 0;
+        /* A partition added to a live group starts at its beginning: nothing
+         * appended to it before a member noticed is skipped. A new group's
+         * partitions start at auto.offset.reset (group_create). */
+        struct partition_info pi;
+        partition_info(topic_partition(g->topic, i), &pi);
+        g->committed[i] = g->nparts ? pi.start_offset : UNSET;
+        g->gen[i] = 0;
+        g->dirty[i] = g->nparts != 0;
         g->owner[i] = -1;
     }
     g->nparts = n;
@@ -307,6 +323,8 @@ static uint64_t committed(struct group *g, uint32_t p)
  * tombstone, "…=" for all) to __consumer_offsets. Caller holds g->lock. */
 static int persist(struct group *g, int force, int tombstone)
 {
+    if (g->deleted && !tombstone)
+        return 0; /* a commit after the tombstone would bring the group back */
     if (!force && now_ms() - g->persisted_ms < PERSIST_EVERY_MS)
         return 0;
     struct partition *op = topic_partition(g->r->offsets, 0);
@@ -485,6 +503,10 @@ int group_create(struct group_registry *r, struct topic *t, const char *name)
     if ((e = group_name_valid(name)))
         return e;
     pthread_mutex_lock(&r->lock);
+    if (atomic_load(&t->deleted)) {
+        pthread_mutex_unlock(&r->lock);
+        return -ENOENT;
+    }
     ssize_t at = find_index(r, t->name, name, &found);
     if (found) {
         pthread_mutex_unlock(&r->lock);
@@ -506,7 +528,12 @@ int group_create(struct group_registry *r, struct topic *t, const char *name)
     return e;
 }
 
-static int remove_group(struct group_registry *r, ssize_t at, int require_idle)
+static void wake_add(struct wake_list *w, struct group_member *m);
+static void wake_all(struct wake_list *w);
+
+/* Deletes the group at `at`; members waiting in follow are added to w, to be
+ * woken (to end of file with ENOENT) once the registry lock is released. */
+static int remove_group(struct group_registry *r, ssize_t at, int require_idle, struct wake_list *w)
 {
     struct group *g = r->groups[at];
     pthread_mutex_lock(&g->lock);
@@ -514,8 +541,10 @@ static int remove_group(struct group_registry *r, ssize_t at, int require_idle)
         pthread_mutex_unlock(&g->lock);
         return -EBUSY;
     }
-    g->deleted = 1;
     int e = persist(g, 1, 1);
+    g->deleted = 1;
+    for (uint32_t k = 0; k < g->nmembers; k++)
+        wake_add(w, g->members[k]);
     pthread_mutex_unlock(&g->lock);
     memmove(&r->groups[at], &r->groups[at + 1], (r->n - (size_t)at - 1) * sizeof(*r->groups));
     r->n--;
@@ -526,23 +555,27 @@ static int remove_group(struct group_registry *r, ssize_t at, int require_idle)
 int group_delete(struct group_registry *r, struct topic *t, const char *name)
 {
     int found;
+    struct wake_list w = {0};
     pthread_mutex_lock(&r->lock);
     ssize_t at = find_index(r, t->name, name, &found);
-    int e = found ? remove_group(r, at, 1) : -ENOENT;
+    int e = found ? remove_group(r, at, 1, &w) : -ENOENT;
     pthread_mutex_unlock(&r->lock);
+    wake_all(&w);
     return e;
 }
 
-void group_delete_topic(struct group_registry *r, const char *topic)
+void group_delete_topic(struct group_registry *r, struct topic *t)
 {
+    struct wake_list w = {0};
     pthread_mutex_lock(&r->lock);
     for (size_t i = 0; i < r->n;) {
-        if (!strcmp(r->groups[i]->topic->name, topic))
-            remove_group(r, (ssize_t)i, 0);
+        if (r->groups[i]->topic == t)
+            remove_group(r, (ssize_t)i, 0, &w);
         else
             i++;
     }
     pthread_mutex_unlock(&r->lock);
+    wake_all(&w);
 }
 
 struct group *group_find(struct group_registry *r, struct topic *t, const char *name)
@@ -631,7 +664,14 @@ static void wake_all(struct wake_list *w)
 static void rebalance(struct group *g, struct wake_list *w)
 {
     fit_partitions(g);
+    struct group_member **was = malloc((g->nparts ? g->nparts : 1) * sizeof(*was));
+    for (uint32_t p = 0; was && p < g->nparts; p++)
+        was[p] = g->owner[p] >= 0 ? g->members[g->owner[p]] : NULL;
     group_assign(g->owner, g->nparts, g->nmembers);
+    for (uint32_t p = 0; p < g->nparts; p++)
+        if (!was || was[p] != (g->owner[p] >= 0 ? g->members[g->owner[p]] : NULL))
+            g->gen[p]++;
+    free(was);
     for (uint32_t k = 0; k < g->nmembers; k++) {
         struct group_member *m = g->members[k];
         uint32_t n = 0;
@@ -717,10 +757,8 @@ static void ack_to(struct group_member *m, uint64_t pos)
         for (uint32_t i = 0; i < g->nmembers; i++)
             if (g->members[i] == m)
                 k = (int32_t)i;
-        /* A record delivered before the partition moved away and back may be
-         * behind what another member committed since: never move back. */
         if (r->partition < g->nparts && g->owner[r->partition] == k && k >= 0 &&
-            r->offset + 1 > committed(g, r->partition)) {
+            r->gen == g->gen[r->partition]) {
             g->committed[r->partition] = r->offset + 1;
             g->dirty[r->partition] = 1;
         }
@@ -817,6 +855,7 @@ static int window_add(const struct record_view *r, void *arg)
     struct member_record *mr = &m->recs[m->rec_head + m->rec_n++];
     mr->partition = f->partition;
     mr->offset = r->offset;
+    mr->gen = m->g->gen[f->partition];
     mr->start = m->delivered - r->value_len;
     mr->end = m->delivered;
     f->got += r->value_len;
@@ -875,7 +914,8 @@ ssize_t group_member_read(struct group_member *m, uint64_t pos, void *buf, size_
         }
         for (uint32_t i = 0; i < m->nparts; i++) {
             m->next[i] = committed(g, m->parts[i]);
-            if (torn && torn->partition == m->parts[i] && torn->offset + 1 > m->next[i])
+            if (torn && torn->partition == m->parts[i] && torn->gen == g->gen[torn->partition] &&
+                torn->offset + 1 > m->next[i])
                 m->next[i] = torn->offset + 1;
         }
         m->stale = 0;
@@ -895,12 +935,9 @@ ssize_t group_member_read(struct group_member *m, uint64_t pos, void *buf, size_
             break;
     }
     m->waiting = done == 0 && e >= 0;
-    if (done == 0 && e >= 0 && !m->follow) {
-        /* End of file on drain: everything delivered was read. */
-        persist(g, 1, 0);
-    } else {
-        persist(g, 0, 0);
-    }
+    /* Caught up (end of file on drain, waiting on follow): what was read is
+     * committed now, not at the next read that may never come. */
+    persist(g, done == 0 && e >= 0, 0);
     pthread_mutex_unlock(&g->lock);
     return done > 0 ? (ssize_t)done : e;
 }
@@ -909,6 +946,10 @@ int group_member_sync(struct group_member *m)
 {
     struct group *g = m->g;
     pthread_mutex_lock(&g->lock);
+    if (g->deleted) {
+        pthread_mutex_unlock(&g->lock);
+        return -ENOENT;
+    }
     ack_to(m, m->delivered);
     int e = persist(g, 1, 0);
     pthread_mutex_unlock(&g->lock);
@@ -926,8 +967,9 @@ void group_notify_append(struct group_registry *r, struct topic *t, uint32_t par
         pthread_mutex_lock(&g->lock);
         if (partition < g->nparts && g->owner[partition] >= 0)
             wake_add(&w, g->members[g->owner[partition]]);
-        else if (partition >= g->nparts) {
-            /* The topic grew: spread the new partitions. */
+        else if (g->nmembers) {
+            /* The topic grew (maybe seen by .info first): spread the new
+             * partitions. */
             rebalance(g, &w);
         }
         pthread_mutex_unlock(&g->lock);
@@ -980,16 +1022,23 @@ int group_cursor_set(struct group *g, uint32_t partition, const char *spec, int6
     } else {
         return -EINVAL;
     }
+    if (off > pi.end_offset)
+        return -EINVAL;
     struct wake_list w = {0};
     pthread_mutex_lock(&g->lock);
+    if (g->deleted) {
+        pthread_mutex_unlock(&g->lock);
+        return -ENOENT;
+    }
     fit_partitions(g);
     g->committed[partition] = off;
     g->dirty[partition] = 1;
+    g->gen[partition]++;
     int32_t k = g->owner[partition];
     if (k >= 0) {
-        /* The owner restarts from the new position, acknowledging nothing. */
+        /* The owner restarts from the new position; what it received of this
+         * partition before is no longer committed (gen). */
         struct group_member *m = g->members[k];
-        window_clear(m);
         m->stale = 1;
         wake_add(&w, m);
     }

@@ -539,11 +539,12 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
         fuse_reply_err(req, ENOENT);
         return;
     }
-    group_delete_topic(fc->groups, name);
-    topic_put(t);
     int r = store_delete_topic(fc->store, name);
-    if (!r)
+    if (!r) {
+        group_delete_topic(fc->groups, t);
         logger_log(LOG_LEVEL_INFO, "deleted topic %s", name);
+    }
+    topic_put(t);
     fuse_reply_err(req, -r);
 }
 

@@ -44,8 +44,9 @@ void group_registry_close(struct group_registry *r);
 int group_create(struct group_registry *r, struct topic *t, const char *name);
 /* -ENOENT, -EBUSY while members are open. */
 int group_delete(struct group_registry *r, struct topic *t, const char *name);
-/* Deletes every group of a topic (the topic is going away). */
-void group_delete_topic(struct group_registry *r, const char *topic);
+/* Deletes every group of a topic, once store_delete_topic() marked it deleted
+ * (from then on group_create() refuses it). */
+void group_delete_topic(struct group_registry *r, struct topic *t);
 /* A new reference, or NULL. */
 struct group *group_find(struct group_registry *r, struct topic *t, const char *name);
 struct group *group_find_id(struct group_registry *r, uint64_t id);

@@ -286,6 +286,20 @@ class DurabilityTest(GroupTest):
         self.assertEqual(read(self.g("billing", "p0")), "6\n")
         self.assertEqual(os.listdir(self.m.mnt), ["orders"])
 
+    def test_idle_follow_commit_survives_kill9(self):
+        os.mkdir(self.g("f"))
+        out = os.path.join(self.m.base, "f.out")
+        p = self.reader("f", "follow", out)
+        append_lines(self.m.path("orders", "p1"), ["r%d\n" % i for i in range(5)])
+        wait_until(lambda: len(lines_of(out)) == 5, timeout=10, what="the reader")
+        wait_until(lambda: read(self.g("f", "p1")) == "5\n", timeout=10, what="the commit")
+        self.m.kill9()
+        p.kill()
+        p.wait()
+        self.m.start()
+        self.assertEqual(read(self.g("f", "p1")), "5\n")
+        self.assertEqual(read(self.g("f", "drain")), "")
+
 
 class LifecycleTest(GroupTest):
     def test_groups_are_independent(self):
@@ -310,6 +324,17 @@ class LifecycleTest(GroupTest):
         self.assertErrno(errno.ENOENT, os.rmdir, self.g("a"))
         self.m.restart()
         self.assertEqual(os.listdir(self.m.path("orders", ".groups")), [])
+
+    def test_topic_delete_ends_follow_readers(self):
+        os.mkdir(self.g("a"))
+        p = self.spawn(["cat", self.g("a", "follow")], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE)
+        wait_until(lambda: group_info(self.m, "orders", "a")["p0"]["owner"] == str(p.pid),
+                   timeout=10, what="the member to join")
+        os.rmdir(self.m.path("orders"))
+        self.assertNotEqual(p.wait(timeout=10), 0)
+        self.assertIn(b"No such file", p.stderr.read())
+        p.stderr.close()
 
     def test_topic_delete_deletes_groups(self):
         append_lines(self.m.path("orders", "p0"), ["r\n"])

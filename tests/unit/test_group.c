@@ -1066,7 +1066,8 @@ static void test_delete_topic_groups(void **state)
     /* A member still open on a group of the deleted topic reads ENOENT. */
     struct group *ta = group_find(e->r, t, "a");
     struct group_member *m = join_drain(ta, 100);
-    group_delete_topic(e->r, "t");
+    assert_int_equal(store_delete_topic(e->s, "t"), 0);
+    group_delete_topic(e->r, t);
     assert_null(group_find(e->r, t, "a"));
     assert_null(group_find(e->r, t, "b"));
     char buf[64];
@@ -1083,9 +1084,9 @@ static void test_delete_topic_groups(void **state)
     topic_put(u);
 
     env_reopen(e);
-    t = store_find(e->s, "t");
+    assert_null(store_find(e->s, "t"));
+    t = make_topic(e, "t", 2); /* a new topic of the same name has none of them */
     u = store_find(e->s, "u");
-    assert_non_null(t);
     assert_null(group_find(e->r, t, "a"));
     assert_null(group_find(e->r, t, "b"));
     g = group_find(e->r, u, "a");
@@ -1150,6 +1151,223 @@ static void test_group_name_valid(void **state)
         assert_int_equal(group_name_valid(bad[i]), -EINVAL);
 }
 
+/* ---- regressions found in review ---- */
+
+static int wakes;
+static void count_wake(void *arg)
+{
+    (void)arg;
+    wakes++;
+}
+
+/* Partitions added to the topic reach the open member even when .info or a
+ * cursor file was read (which sizes the group) before the first append. */
+static void test_grown_partition_assigned_after_info(void **state)
+{
+    struct env *e = *state;
+    struct topic *t = make_topic(e, "t", 1);
+    struct group *g = make_group(e, t, "g");
+    struct group_member *m;
+    wakes = 0;
+    assert_int_equal(group_join(g, 1, 1, count_wake, NULL, &m), 0);
+    char buf[256], info[512];
+    assert_int_equal(group_member_read(m, 0, buf, sizeof buf), 0); /* waiting */
+    assert_int_equal(topic_config_apply(t, "partitions=2", 12), 0);
+    group_info_text(g, info, sizeof info);
+    append_records(t, 1, 0, 1);
+    group_notify_append(e->r, t, 1);
+    assert_true(wakes > 0);
+    assert_int_equal(group_member_read(m, 0, buf, sizeof buf), REC);
+    assert_memory_equal(buf, "p1r0\n", REC);
+    group_leave(m);
+    group_put(g);
+    topic_put(t);
+}
+
+/* A cursor write on p0 does not throw away what the owner read of p1. */
+static void test_cursor_write_keeps_other_partitions(void **state)
+{
+    struct env *e = *state;
+    struct topic *t = make_topic(e, "t", 2);
+    append_records(t, 0, 0, 2);
+    append_records(t, 1, 0, 2);
+    struct group *g = make_group(e, t, "g");
+    struct group_member *m = join_drain(g, 1);
+    char buf[256];
+    assert_int_equal(group_member_read(m, 0, buf, sizeof buf), 4 * REC);
+    assert_int_equal(group_cursor_set(g, 0, "latest", 0), 0);
+    assert_int_equal(group_member_read(m, 4 * REC, buf, sizeof buf), 0);
+    assert_int_equal(cursor(g, 0), 2);
+    assert_int_equal(cursor(g, 1), 2);
+    group_leave(m);
+    group_put(g);
+    topic_put(t);
+}
+
+/* A cursor write while the reader is inside a record: the record is
+ * finished, then the stream goes on from the new cursor. */
+static void test_cursor_write_does_not_tear(void **state)
+{
+    struct env *e = *state;
+    struct topic *t = make_topic(e, "t", 1);
+    append_records(t, 0, 0, 1);
+    struct group *g = make_group(e, t, "g");
+    struct group_member *m = join_drain(g, 1);
+    char buf[64];
+    assert_int_equal(group_member_read(m, 0, buf, 3), 3);
+    assert_int_equal(group_cursor_set(g, 0, "latest", 0), 0);
+    append_records(t, 0, 1, 1);
+    uint64_t pos = 3;
+    assert_int_equal(read_to_end(m, &pos, buf + 3, sizeof buf - 3), 2 * REC - 3);
+    assert_memory_equal(buf, "p0r0\np0r1\n", 2 * REC);
+    group_leave(m);
+    group_put(g);
+    topic_put(t);
+}
+
+/* A cursor rewind holds when the partition comes back to a member that
+ * still has old records of it. */
+static void test_rewind_kept_when_partition_returns(void **state)
+{
+    struct env *e = *state;
+    struct topic *t = make_topic(e, "t", 2);
+    append_records(t, 0, 0, 2);
+    append_records(t, 1, 0, 2);
+    struct group *g = make_group(e, t, "g");
+    struct group_member *a, *b;
+    assert_int_equal(group_join(g, 1, 1, NULL, NULL, &a), 0);
+    char buf[256];
+    assert_int_equal(group_member_read(a, 0, buf, sizeof buf), 4 * REC);
+    assert_int_equal(group_join(g, 2, 1, NULL, NULL, &b), 0); /* p1 -> b */
+    assert_int_equal(group_cursor_set(g, 1, "earliest", 0), 0);
+    group_leave(b); /* p1 -> a */
+    assert_int_equal(group_member_read(a, 4 * REC, buf, sizeof buf), 2 * REC);
+    assert_memory_equal(buf, "p1r0\np1r1\n", 2 * REC);
+    assert_int_equal(cursor(g, 1), 0);
+    group_leave(a);
+    group_put(g);
+    topic_put(t);
+}
+
+/* Writes through files of a deleted group fail and never bring it back. */
+static void test_deleted_group_stays_deleted(void **state)
+{
+    struct env *e = *state;
+    struct topic *t = make_topic(e, "t", 1);
+    append_records(t, 0, 0, 3);
+    struct group *g = make_group(e, t, "g");
+    struct group_member *m = join_drain(g, 1);
+    char buf[64];
+    assert_int_equal(group_member_read(m, 0, buf, sizeof buf), 3 * REC);
+    assert_int_equal(store_delete_topic(e->s, "t"), 0);
+    group_delete_topic(e->r, t);
+    assert_int_equal(group_member_sync(m), -ENOENT);
+    assert_int_equal(group_cursor_set(g, 0, "2", 0), -ENOENT);
+    group_leave(m);
+    group_put(g);
+    topic_put(t);
+    t = make_topic(e, "t", 1);
+    assert_int_equal(group_create(e->r, t, "h"), 0);
+    g = group_find(e->r, t, "h");
+    assert_int_equal(group_delete(e->r, t, "h"), 0);
+    assert_int_equal(group_cursor_set(g, 0, "0", 0), -ENOENT);
+    group_put(g);
+    topic_put(t);
+    env_reopen(e);
+    t = store_find(e->s, "t");
+    assert_null(group_find(e->r, t, "g"));
+    assert_null(group_find(e->r, t, "h"));
+    topic_put(t);
+}
+
+/* Deleting the topic wakes members waiting in follow; they read ENOENT. */
+static void test_topic_delete_wakes_followers(void **state)
+{
+    struct env *e = *state;
+    struct topic *t = make_topic(e, "t", 1);
+    struct group *g = make_group(e, t, "g");
+    struct group_member *m;
+    wakes = 0;
+    assert_int_equal(group_join(g, 1, 1, count_wake, NULL, &m), 0);
+    char buf[64];
+    assert_int_equal(group_member_read(m, 0, buf, sizeof buf), 0);
+    assert_int_equal(store_delete_topic(e->s, "t"), 0);
+    group_delete_topic(e->r, t);
+    assert_true(wakes > 0);
+    assert_int_equal(group_member_read(m, 0, buf, sizeof buf), -ENOENT);
+    group_leave(m);
+    group_put(g);
+    topic_put(t);
+}
+
+/* A topic marked deleted takes no new group (mkdir racing rmdir). */
+static void test_no_group_on_deleted_topic(void **state)
+{
+    struct env *e = *state;
+    struct topic *t = make_topic(e, "t", 1);
+    assert_int_equal(store_delete_topic(e->s, "t"), 0);
+    assert_int_equal(group_create(e->r, t, "g"), -ENOENT);
+    topic_put(t);
+    t = make_topic(e, "t", 1);
+    assert_int_equal(group_create(e->r, t, "g"), 0);
+    topic_put(t);
+}
+
+/* With auto.offset.reset=latest, a partition added to a live group starts
+ * at its beginning: its first records are not skipped. */
+static void test_new_partition_of_latest_group_from_start(void **state)
+{
+    struct env *e = *state;
+    struct topic *t = make_topic(e, "t", 1);
+    assert_int_equal(topic_config_apply(t, "auto.offset.reset=latest", 24), 0);
+    struct group *g = make_group(e, t, "g");
+    struct group_member *m;
+    assert_int_equal(group_join(g, 1, 1, count_wake, NULL, &m), 0);
+    char buf[64];
+    assert_int_equal(group_member_read(m, 0, buf, sizeof buf), 0);
+    assert_int_equal(topic_config_apply(t, "partitions=2", 12), 0);
+    append_records(t, 1, 0, 1);
+    group_notify_append(e->r, t, 1);
+    assert_int_equal(group_member_read(m, 0, buf, sizeof buf), REC);
+    group_leave(m);
+    group_put(g);
+    topic_put(t);
+}
+
+/* A follow member that read everything and waits has its commit stored at
+ * once (not only at its next read). */
+static void test_idle_follow_commit_is_stored(void **state)
+{
+    struct env *e = *state;
+    struct topic *t = make_topic(e, "t", 1);
+    append_records(t, 0, 0, 1);
+    struct group *g = make_group(e, t, "g");
+    struct group_member *m;
+    assert_int_equal(group_join(g, 1, 1, count_wake, NULL, &m), 0);
+    char buf[64];
+    assert_int_equal(group_member_read(m, 0, buf, sizeof buf), REC);
+    assert_int_equal(group_member_read(m, REC, buf, sizeof buf), 0); /* waits */
+    struct offsets_scan sc;
+    assert_string_equal(stored_offset(e, "t/g/0", &sc), "1");
+    group_leave(m);
+    group_put(g);
+    topic_put(t);
+}
+
+/* A cursor past the end is refused. */
+static void test_cursor_past_end_refused(void **state)
+{
+    struct env *e = *state;
+    struct topic *t = make_topic(e, "t", 1);
+    append_records(t, 0, 0, 2);
+    struct group *g = make_group(e, t, "g");
+    assert_int_equal(group_cursor_set(g, 0, "2", 0), 0);
+    assert_int_equal(group_cursor_set(g, 0, "3", 0), -EINVAL);
+    assert_int_equal(cursor(g, 0), 2);
+    group_put(g);
+    topic_put(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1162,6 +1380,17 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sync_acks_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leave_without_ack_redelivers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_moved_partition_not_committed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_grown_partition_assigned_after_info, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cursor_write_keeps_other_partitions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cursor_write_does_not_tear, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rewind_kept_when_partition_returns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_group_stays_deleted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_topic_delete_wakes_followers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_group_on_deleted_topic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_partition_of_latest_group_from_start, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_idle_follow_commit_is_stored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cursor_past_end_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_never_moves_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_record_finished, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_members_disjoint, setup, teardown),
