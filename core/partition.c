@@ -1,8 +1,9 @@
 /* partition.c - the partition log: segments in offset order (partition.h).
  *
  * Invariants, all re-established by partition_open():
- *   - segs[i+1]->base_offset == segs[i]->next_offset and
- *     segs[i+1]->base_pos == segs[i]->end_pos (no gaps, no overlap);
+ *   - segs[i+1]->base_offset >= segs[i]->next_offset and
+ *     segs[i+1]->base_pos >= segs[i]->end_pos (no overlap; compaction leaves
+ *     gaps);
  *   - only segs[nsegs-1] (the active segment) is written to;
  *   - the recovery point names a segment and a file position below which the
  *     log was on stable storage when it was written; open() verifies every
@@ -81,6 +82,18 @@ static ssize_t segment_for_offset(struct partition *p, uint64_t offset)
         }
     }
     return best;
+}
+
+/* Index of the first segment with a record at or after `offset` (offsets
+ * that compaction removed from a segment's end lead to the next one), or -1. */
+static ssize_t segment_from_offset(struct partition *p, uint64_t offset)
+{
+    ssize_t i = segment_for_offset(p, offset);
+    if (i < 0)
+        i = 0;
+    while ((size_t)i < p->nsegs && (p->segs[i]->next_offset <= offset || p->segs[i]->size == 0))
+        i++;
+    return (size_t)i < p->nsegs ? i : -1;
 }
 
 /* A segment is owned by the partition's list and by every kept layout that
@@ -174,25 +187,31 @@ void partition_expire_kept(struct partition *p)
     pthread_mutex_unlock(&p->lock);
 }
 
+int partition_fail_epoch_grow;
+
+/* Makes room for one more epoch, so that bump_epoch() cannot fail: callers
+ * reserve before they change anything. Caller holds the lock. */
+static int reserve_epoch(struct partition *p)
+{
+    if (p->epoch + 1 < p->epochs_cap)
+        return 0;
+    size_t cap = p->epochs_cap * 2;
+    struct layout_epoch *n =
+        partition_fail_epoch_grow ? NULL : realloc(p->epochs, cap * sizeof(*n));
+    if (!n)
+        return -ENOMEM;
+    p->epochs = n;
+    p->epochs_cap = cap;
+    return 0;
+}
+
 /* Starts a new layout epoch: `removed` view bytes went, every change lies
  * below view position frontier_pos and everything from cut_pos on was cut
  * (both in the old epoch's coordinates); `old` is what lay below
- * frontier_pos before. Caller holds the lock. */
-static int bump_epoch(struct partition *p, uint64_t removed, uint64_t frontier_pos,
-                      uint64_t cut_pos, struct old_layout *old)
+ * frontier_pos before. Caller holds the lock and has reserved the epoch. */
+static void bump_epoch(struct partition *p, uint64_t removed, uint64_t frontier_pos,
+                       uint64_t cut_pos, struct old_layout *old)
 {
-    if (p->epoch + 1 >= p->epochs_cap) {
-        size_t cap = p->epochs_cap * 2;
-        struct layout_epoch *n = realloc(p->epochs, cap * sizeof(*n));
-        if (!n) {
-            struct layout_epoch tmp = {
-                .before = old->segs, .before_start = old->start, .nbefore = old->n};
-            kept_release(&tmp);
-            return -ENOMEM;
-        }
-        p->epochs = n;
-        p->epochs_cap = cap;
-    }
     p->epoch++;
     struct layout_epoch *le = &p->epochs[p->epoch];
     memset(le, 0, sizeof(*le));
@@ -207,7 +226,6 @@ static int bump_epoch(struct partition *p, uint64_t removed, uint64_t frontier_p
         kept_release(le); /* nobody could read it */
     relayout(p);
     kept_expire(p, 0);
-    return 0;
 }
 
 static int read_recovery_point(const char *dir, struct recovery_point *rp)
@@ -518,14 +536,17 @@ int partition_append_batch(struct partition *p, const uint8_t *batch, size_t len
 int partition_truncate(struct partition *p, uint64_t offset)
 {
     int r = 0;
+    /* A cleaner pass must not put back segments it copied before the cut. */
+    pthread_mutex_lock(&p->maintenance);
     pthread_mutex_lock(&p->lock);
     if (offset >= active(p)->next_offset)
         goto out;
+    if ((r = reserve_epoch(p)))
+        goto out;
     /* Positions from the cut on will hold other bytes: older views must not
      * read there, nor keep old layouts that the cut may reach into. */
-    ssize_t i =
-        segment_for_offset(p, offset < p->segs[0]->base_offset ? p->segs[0]->base_offset : offset);
-    uint64_t fp, cut_pos = 0;
+    ssize_t i = segment_from_offset(p, offset);
+    uint64_t fp, cut_pos = i < 0 ? view_end(p) : 0;
     struct batch_header h;
     if (i >= 0 && !segment_find_offset(p->segs[i], offset, &fp, &h))
         cut_pos = p->segs[i]->view_start + (h.base_pos - p->segs[i]->base_pos);
@@ -538,8 +559,7 @@ int partition_truncate(struct partition *p, uint64_t offset)
             goto out;
     }
     struct old_layout none = {0};
-    if ((r = bump_epoch(p, 0, 0, cut_pos, &none)))
-        goto out;
+    bump_epoch(p, 0, 0, cut_pos, &none);
     struct segment *a = active(p);
     if ((r = segment_truncate(a, offset)))
         goto out;
@@ -549,6 +569,7 @@ int partition_truncate(struct partition *p, uint64_t offset)
     r = write_recovery_point(p, &now);
 out:
     pthread_mutex_unlock(&p->lock);
+    pthread_mutex_unlock(&p->maintenance);
     return r;
 }
 
@@ -671,18 +692,27 @@ static int cursor_bytes(struct partition_cursor *c, struct segment *s, uint64_t 
     return 0;
 }
 
-/* Points the cursor at the batch holding stream position pos. */
+/* Drops the cursor's hints and cached bytes (they name segments by base
+ * offset, which an old layout's segments share with the current ones). */
+static void cursor_forget(struct partition_cursor *c)
+{
+    c->seg_base = c->buf_seg_base = c->scratch_batch = UINT64_MAX;
+}
+
+/* Points the cursor at the batch holding stream position pos; with `in`, in
+ * that segment only (which need not be in the current list). -ENODATA if
+ * compaction removed pos. */
 static int cursor_seek(struct partition *p, struct partition_cursor *c, uint64_t pos,
                        struct segment *in, struct segment **seg)
 {
     if (c->layout_epoch != p->epoch) {
         /* Segment files may have been rewritten: forget what was cached. */
-        c->seg_base = c->buf_seg_base = c->scratch_batch = UINT64_MAX;
+        cursor_forget(c);
         c->layout_epoch = p->epoch;
     }
-    struct segment *s = in && c->seg_base == in->base_offset ? in
-                        : c->seg_base != UINT64_MAX          ? segment_by_base(p, c->seg_base)
-                                                             : NULL;
+    struct segment *s = NULL;
+    if (c->seg_base != UINT64_MAX)
+        s = !in ? segment_by_base(p, c->seg_base) : c->seg_base == in->base_offset ? in : NULL;
     if (s && pos >= c->h.base_pos && pos < batch_end_pos(&c->h)) {
         *seg = s;
         return 0;
@@ -692,9 +722,10 @@ static int cursor_seek(struct partition *p, struct partition_cursor *c, uint64_t
         uint64_t fp = c->file_pos + c->h.length;
         for (int hops = 0; hops < 64; hops++) {
             if (fp >= s->size) {
-                s = segment_by_base(p, s->next_offset);
-                if (!s)
+                ssize_t i = in ? -1 : segment_for_offset(p, s->base_offset);
+                if (i < 0 || (size_t)i + 1 >= p->nsegs)
                     break;
+                s = p->segs[i + 1];
                 fp = 0;
                 if (s->size == 0)
                     continue;
@@ -728,6 +759,8 @@ static int cursor_seek(struct partition *p, struct partition_cursor *c, uint64_t
     int r = segment_find_pos(s, pos, &fp, &h);
     if (r)
         return r;
+    if (pos < h.base_pos)
+        return -ENODATA; /* in a gap compaction left */
     c->seg_base = s->base_offset;
     c->file_pos = fp;
     c->h = h;
@@ -815,16 +848,21 @@ ssize_t partition_read(struct partition *p, struct partition_cursor *c, uint64_t
     return r;
 }
 
-static int offset_pos_locked(struct partition *p, uint64_t offset, uint64_t *pos)
+/* Stream position of the first value byte of `offset`, or of the next record
+ * if it is gone, and the index of the segment that holds it (the last one at
+ * the end). */
+static int offset_pos_locked(struct partition *p, uint64_t offset, size_t *seg, uint64_t *pos)
 {
     int r = 0;
     struct segment *a = active(p);
+    ssize_t i;
     if (offset <= p->segs[0]->base_offset) {
+        *seg = 0;
         *pos = p->segs[0]->base_pos;
-    } else if (offset >= a->next_offset) {
+    } else if (offset >= a->next_offset || (i = segment_from_offset(p, offset)) < 0) {
+        *seg = p->nsegs - 1;
         *pos = a->end_pos;
     } else {
-        ssize_t i = segment_for_offset(p, offset);
         struct segment *s = p->segs[i];
         struct partition_cursor c;
         const uint8_t *table, *values;
@@ -846,6 +884,7 @@ static int offset_pos_locked(struct partition *p, uint64_t offset, uint64_t *pos
                 }
                 at += vlen;
             }
+            *seg = (size_t)i;
             *pos = at;
         }
         partition_cursor_free(&c);
@@ -855,8 +894,9 @@ static int offset_pos_locked(struct partition *p, uint64_t offset, uint64_t *pos
 
 int partition_offset_pos(struct partition *p, uint64_t offset, uint64_t *pos)
 {
+    size_t seg;
     pthread_mutex_lock(&p->lock);
-    int r = offset_pos_locked(p, offset, pos);
+    int r = offset_pos_locked(p, offset, &seg, pos);
     pthread_mutex_unlock(&p->lock);
     return r;
 }
@@ -961,13 +1001,18 @@ static ssize_t segment_for_view_pos(struct partition *p, uint64_t y)
 
 /* Where position x of a view of epoch e lies now. Returns 0 with *y its
  * position in the current view; 1 with *j the epoch whose kept old layout
- * holds it (*y unchanged, in that layout's coordinates); or -ENODATA. */
-static int view_locate(struct partition *p, uint32_t e, uint64_t x, uint32_t *j, uint64_t *y)
+ * holds it (*y unchanged, in that layout's coordinates); or -ENODATA.
+ * *room gets how many bytes from x on lie before the next truncation cut. */
+static int view_locate(struct partition *p, uint32_t e, uint64_t x, uint32_t *j, uint64_t *y,
+                       uint64_t *room)
 {
+    *room = UINT64_MAX;
     for (uint32_t k = e + 1; k <= p->epoch; k++) {
         const struct layout_epoch *le = &p->epochs[k];
         if (x >= le->cut_pos)
             return -ENODATA;
+        if (le->cut_pos - x < *room)
+            *room = le->cut_pos - x;
         if (x < le->frontier_pos) {
             if (!le->nbefore)
                 return -ENODATA;
@@ -1005,16 +1050,18 @@ ssize_t partition_view_read(struct partition *p, struct partition_cursor *c,
     }
     if (p->epochs[p->kept_from].nbefore)
         kept_expire(p, 0);
-    /* Old layouts are read through a cursor of their own: their segments
-     * share base offsets with the current ones. */
+    /* Kept segments are read through a cursor of their own, forgotten at
+     * each new one: they share base offsets with the current segments and
+     * with each other. */
     struct partition_cursor old_cursor;
-    int old_used = 0;
+    struct segment *old_seg = NULL;
+    partition_cursor_init(&old_cursor);
     uint64_t x = pos + v->shift, end = view_end(p) + removed_since(p, v->epoch);
     while (done < len && x < end) {
         uint32_t j;
-        uint64_t y, in_seg;
+        uint64_t y, in_seg, room;
         struct segment *s = NULL;
-        int where = view_locate(p, v->epoch, x, &j, &y);
+        int where = view_locate(p, v->epoch, x, &j, &y, &room);
         if (where == 0) {
             ssize_t i = segment_for_view_pos(p, y);
             if (i >= 0) {
@@ -1031,9 +1078,11 @@ ssize_t partition_view_read(struct partition *p, struct partition_cursor *c,
         size_t n = len - done;
         if (n > live_bytes(s) - in_seg)
             n = (size_t)(live_bytes(s) - in_seg);
-        if (where == 1 && !old_used) {
-            partition_cursor_init(&old_cursor);
-            old_used = 1;
+        if (n > room)
+            n = (size_t)room;
+        if (where == 1 && old_seg != s) {
+            cursor_forget(&old_cursor);
+            old_seg = s;
         }
         ssize_t got = read_locked(p, where == 1 ? &old_cursor : c, s, s->base_pos + in_seg,
                                   (char *)buf + done, n);
@@ -1045,8 +1094,7 @@ ssize_t partition_view_read(struct partition *p, struct partition_cursor *c,
         x += (uint64_t)got;
         end = view_end(p) + removed_since(p, v->epoch);
     }
-    if (old_used)
-        partition_cursor_free(&old_cursor);
+    partition_cursor_free(&old_cursor);
 out:
     pthread_mutex_unlock(&p->lock);
     return done > 0 ? (ssize_t)done : r;
@@ -1054,22 +1102,14 @@ out:
 
 int partition_view_at_offset(struct partition *p, uint64_t offset, struct partition_view *v)
 {
-    uint64_t vpos = 0;
-    int r = 0;
+    size_t i;
+    uint64_t pos;
     pthread_mutex_lock(&p->lock);
     v->epoch = p->epoch;
-    struct segment *a = active(p);
-    if (offset >= a->next_offset) {
-        vpos = view_end(p);
-    } else if (offset > p->segs[0]->base_offset) {
-        ssize_t i = segment_for_offset(p, offset);
-        struct segment *s = p->segs[i];
-        uint64_t virt;
-        r = offset_pos_locked(p, offset, &virt);
-        if (!r)
-            vpos = s->view_start + (virt - s->base_pos);
-    }
-    v->shift = vpos;
+    v->shift = 0;
+    int r = offset_pos_locked(p, offset, &i, &pos);
+    if (!r)
+        v->shift = p->segs[i]->view_start + (pos - p->segs[i]->base_pos);
     pthread_mutex_unlock(&p->lock);
     return r;
 }
@@ -1080,9 +1120,9 @@ int partition_delete_head(struct partition *p, size_t n)
     pthread_mutex_lock(&p->lock);
     if (n >= p->nsegs)
         n = p->nsegs - 1;
-    if (n == 0) {
+    if (n == 0 || (r = reserve_epoch(p))) {
         pthread_mutex_unlock(&p->lock);
-        return 0;
+        return r;
     }
     uint64_t removed = 0;
     struct old_layout old;
@@ -1097,9 +1137,9 @@ int partition_delete_head(struct partition *p, size_t n)
     }
     memmove(p->segs, p->segs + n, (p->nsegs - n) * sizeof(*p->segs));
     p->nsegs -= n;
-    int e = bump_epoch(p, removed, frontier_pos, UINT64_MAX, &old);
+    bump_epoch(p, removed, frontier_pos, UINT64_MAX, &old);
     pthread_mutex_unlock(&p->lock);
-    return r ? r : e;
+    return r;
 }
 
 int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t offset,
@@ -1110,7 +1150,7 @@ int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t of
     size_t seen = 0;
     pthread_mutex_lock(&p->lock);
     if (c->layout_epoch != p->epoch) {
-        c->seg_base = c->buf_seg_base = c->scratch_batch = UINT64_MAX;
+        cursor_forget(c);
         c->layout_epoch = p->epoch;
     }
     if (offset < p->segs[0]->base_offset)
@@ -1119,7 +1159,7 @@ int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t of
     ssize_t i = segment_for_offset(p, offset);
     for (; i >= 0 && (size_t)i < p->nsegs && seen < max_records && !r; i++) {
         struct segment *s = p->segs[i];
-        if (offset >= s->next_offset)
+        if (offset >= s->next_offset || s->size == 0)
             continue;
         uint64_t fp;
         if ((r = segment_find_offset(s, offset, &fp, &c->h)))
@@ -1179,9 +1219,9 @@ int partition_reload_segments(struct partition *p, const uint64_t *bases, const 
             (size_t)i + 1 > upto)
             upto = (size_t)i + 1;
     }
-    if (upto == 0) {
+    if (upto == 0 || (r = reserve_epoch(p))) {
         pthread_mutex_unlock(&p->lock);
-        return n ? -ENOENT : 0;
+        return r ? r : n ? -ENOENT : 0;
     }
     uint64_t frontier_pos = p->segs[upto]->view_start;
     struct old_layout old;
@@ -1207,7 +1247,7 @@ int partition_reload_segments(struct partition *p, const uint64_t *bases, const 
         removed += live_bytes(prev) - (s ? live_bytes(s) : 0);
         segment_release(prev);
     }
-    int e = bump_epoch(p, removed, frontier_pos, UINT64_MAX, &old);
+    bump_epoch(p, removed, frontier_pos, UINT64_MAX, &old);
     pthread_mutex_unlock(&p->lock);
-    return r ? r : e;
+    return r;
 }

@@ -112,16 +112,19 @@ int partition_append(struct partition *p, struct batch_builder *b, int64_t times
 /* Follower path: appends a batch encoded by a leader. Its base offset must be
  * next_offset and its base_pos the current end; checksum is verified. */
 int partition_append_batch(struct partition *p, const uint8_t *batch, size_t len);
-/* Removes every record with offset >= offset (leader change). */
+/* Removes every record with offset >= offset (leader change). Takes the
+ * maintenance lock: waits for a cleaner pass to end. */
 int partition_truncate(struct partition *p, uint64_t offset);
 int partition_sync(struct partition *p);
 
 /* Copies up to len stream bytes from absolute position pos. Returns the count
- * (0 at the end of the stream) or a negative errno. */
+ * (0 at the end of the stream; short before a gap compaction left) or a
+ * negative errno: -ENODATA in such a gap. */
 ssize_t partition_read(struct partition *p, struct partition_cursor *c, uint64_t pos, void *buf,
                        size_t len);
 /* Stream position of the first value byte of `offset` (offsets past the end
- * map to end_pos, below the start to start_pos). */
+ * map to end_pos, below the start to start_pos, removed by compaction to the
+ * next record). */
 int partition_offset_pos(struct partition *p, uint64_t offset, uint64_t *pos);
 /* First offset whose timestamp is >= ts (next_offset if none). */
 int partition_time_offset(struct partition *p, int64_t ts, uint64_t *offset);
@@ -153,7 +156,7 @@ uint64_t partition_view_size(struct partition *p, const struct partition_view *v
 ssize_t partition_view_read(struct partition *p, struct partition_cursor *c,
                             const struct partition_view *v, uint64_t pos, void *buf, size_t len);
 /* A view of the current layout starting at `offset` (the log start if below
- * it, the end if past it). */
+ * it, the end if past it, the next record if compaction removed it). */
 int partition_view_at_offset(struct partition *p, uint64_t offset, struct partition_view *v);
 
 /* Replaces closed segments by the files now in their place (after a
@@ -169,5 +172,8 @@ uint64_t partition_end_pos(struct partition *p);
 
 void partition_cursor_init(struct partition_cursor *c);
 void partition_cursor_free(struct partition_cursor *c);
+
+/* Test hook: while non-zero, growing the layout epochs fails (-ENOMEM). */
+extern int partition_fail_epoch_grow;
 
 #endif

@@ -17,7 +17,12 @@
  *   - offset -> position and time -> offset lookups, first/middle/last and
  *     past the end, with one and with many index entries per segment;
  *   - the store: topic names, create/find/delete, the data dir lock, reopen,
- *     and growing partitions through topic_config_apply().
+ *     and growing partitions through topic_config_apply();
+ *   - views across retention, compaction and truncation: old views read
+ *     kept segments (never the compacted ones that replaced them) and stop
+ *     at a truncation cut; offsets and positions compaction removed; a change
+ *     that cannot get its layout epoch changes nothing; and a randomized run
+ *     of all of these with held views (fixed seeds).
  * Every file lives in a mkdtemp() directory that teardown removes. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,12 +33,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "compaction.h"
 #include "logger.h"
 #include "partition.h"
 #include "store.h"
@@ -1511,6 +1520,472 @@ static void test_old_views_across_changes(void **state)
     partition_close(p);
 }
 
+/* ---- old views, compaction gaps and truncation ---- */
+
+static const struct compaction_rules kv_rules = {
+    .key_sep = ":", .key_sep_len = 1, .delete_retention_ms = 1000, .min_dirty_ratio = 0.0};
+
+/* Appends "key:value\n" as one record, keyed unless key is NULL. */
+static void append_kv(struct partition *p, const char *key, const char *value, int64_t ts)
+{
+    char rec[128];
+    struct batch_builder b;
+    int n = key ? snprintf(rec, sizeof(rec), "%s:%s\n", key, value)
+                : snprintf(rec, sizeof(rec), "%s\n", value);
+    batch_builder_init(&b);
+    assert_int_equal(batch_builder_add_record(&b, (uint32_t)n, key ? (int32_t)strlen(key) : -1), 0);
+    assert_int_equal(batch_builder_add_values(&b, rec, (size_t)n), 0);
+    assert_int_equal(partition_append(p, &b, ts, NULL), 0);
+    batch_builder_free(&b);
+}
+
+static struct partition *open_kv(struct fx *f, const char *name, enum batch_codec codec,
+                                 int64_t delay_ms)
+{
+    struct partition_settings st = settings(220, INT64_MAX);
+    st.codec = codec;
+    st.file_delete_delay_ms = delay_ms;
+    partition_close(f->p);
+    f->p = NULL;
+    assert_int_equal(partition_open(sub(f, name), &st, &f->p), 0);
+    return f->p;
+}
+
+/* One read of an old view across several kept segments: its cursor must not
+ * follow base offsets into the compacted segments that replaced them. */
+static void old_view_across_kept(struct fx *f, const char *name, enum batch_codec codec)
+{
+    static const char *const keys[] = {"a", "x", "b", "x", "c", "d", "x", "e", "f", "g"};
+    static const char *const vals[] = {"1", "1", "1", "2", "1", "1", "3", "1", "1", "1"};
+    struct partition *p = open_kv(f, name, codec, 60000);
+    char want[256] = "", got[256];
+    for (int i = 0; i < 10; i++) {
+        append_kv(p, keys[i], vals[i], 1000 + i);
+        snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s:%s\n", keys[i], vals[i]);
+    }
+    size_t len = strlen(want);
+    assert_true(p->nsegs >= 3);
+    struct partition_view old;
+    partition_current_view(p, &old);
+    partition_view_hold(p, &old);
+    struct compaction_result res;
+    assert_int_equal(compaction_run(p, &kv_rules, 2000, &res), 1);
+    assert_true(res.records_after < res.records_before);
+    memset(got, 0, sizeof(got));
+    assert_int_equal(view_read(p, &old, 0, got, sizeof(got)), (ssize_t)len);
+    assert_memory_equal(got, want, len);
+    /* and through one cursor, in small steps */
+    struct partition_cursor c;
+    partition_cursor_init(&c);
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = partition_view_read(p, &c, &old, done, got + done, 5);
+        assert_true(n > 0);
+        done += (size_t)n;
+    }
+    partition_cursor_free(&c);
+    assert_memory_equal(got, want, len);
+    partition_view_release(p, &old);
+}
+
+static void test_old_view_reads_across_kept_segments(void **state)
+{
+    struct fx *f = *state;
+    old_view_across_kept(f, "none", BATCH_CODEC_NONE);
+    old_view_across_kept(f, "lz4", BATCH_CODEC_LZ4);
+}
+
+/* A read that starts below a truncation cut ends there: the bytes appended
+ * after the truncation are not the old view's. */
+static void test_old_view_read_stops_at_cut(void **state)
+{
+    struct fx *f = *state;
+    struct partition *p = open_kv(f, "p", BATCH_CODEC_NONE, 60000);
+    char got[128];
+    append_kv(p, NULL, "old-0", 1000);
+    append_kv(p, NULL, "old-1", 1001);
+    append_kv(p, NULL, "old-2", 1002);
+    struct partition_view old;
+    partition_current_view(p, &old);
+    partition_view_hold(p, &old);
+    assert_int_equal(partition_truncate(p, 2), 0); /* cut at position 12 */
+    append_kv(p, NULL, "NEW-2", 2000);
+    assert_int_equal(view_read(p, &old, 12, got, 6), -ENODATA);
+    assert_int_equal(view_read(p, &old, 0, got, sizeof(got)), 12);
+    assert_memory_equal(got, "old-0\nold-1\n", 12);
+    assert_int_equal(view_read(p, &old, 7, got, sizeof(got)), 5);
+    assert_memory_equal(got, "ld-1\n", 5);
+    partition_view_release(p, &old);
+}
+
+/* Segments {a:1 b:1 x:1} {x:2 c:1 d:1} {e:1}: compaction drops x:1, the last
+ * record of the first segment, which leaves offset 2 and positions [8, 12)
+ * with nothing in them. */
+static struct partition *gap_part(struct fx *f)
+{
+    static const char *const keys[] = {"a", "b", "x", "x", "c", "d", "e"};
+    struct partition *p = open_kv(f, "gap", BATCH_CODEC_NONE, 0);
+    for (int i = 0; i < 7; i++)
+        append_kv(p, keys[i], i == 3 ? "2" : "1", 1000 + i);
+    assert_int_equal(p->nsegs, 3);
+    struct compaction_result res;
+    assert_int_equal(compaction_run(p, &kv_rules, 2000, &res), 1);
+    assert_int_equal(p->nsegs, 3);
+    assert_int_equal(p->segs[0]->next_offset, 2);
+    assert_int_equal(p->segs[0]->end_pos, 8);
+    assert_int_equal(p->segs[1]->base_offset, 3);
+    assert_int_equal(p->segs[1]->base_pos, 12);
+    return p;
+}
+
+/* An offset compaction removed stands for the next record (as `cat p0@2`). */
+static void test_offset_in_compacted_gap(void **state)
+{
+    struct fx *f = *state;
+    struct partition *p = gap_part(f);
+    uint64_t pos;
+    char got[64];
+    assert_int_equal(partition_offset_pos(p, 2, &pos), 0);
+    assert_int_equal(pos, 12);
+    assert_int_equal(partition_offset_pos(p, 1, &pos), 0);
+    assert_int_equal(pos, 4);
+    struct partition_view v;
+    assert_int_equal(partition_view_at_offset(p, 2, &v), 0);
+    assert_int_equal(v.shift, 8);
+    assert_int_equal(partition_view_size(p, &v), 16);
+    assert_int_equal(view_read(p, &v, 0, got, sizeof(got)), 16);
+    assert_memory_equal(got, "x:2\nc:1\nd:1\ne:1\n", 16);
+    assert_int_equal(partition_view_at_offset(p, 1, &v), 0);
+    assert_int_equal(view_read(p, &v, 0, got, sizeof(got)), 20);
+    assert_memory_equal(got, "b:1\nx:2\nc:1\nd:1\ne:1\n", 20);
+    assert_int_equal(partition_view_at_offset(p, 7, &v), 0);
+    assert_int_equal(partition_view_size(p, &v), 0);
+}
+
+/* Stream positions compaction removed hold no bytes: a read there fails, one
+ * before them stops short. */
+static void test_read_in_compacted_gap(void **state)
+{
+    struct fx *f = *state;
+    struct partition *p = gap_part(f);
+    struct partition_cursor *c = &f->c[0];
+    char got[64];
+    for (uint64_t pos = 8; pos < 12; pos++)
+        assert_int_equal(partition_read(p, &f->c[1], pos, got, 4), -ENODATA);
+    assert_int_equal(partition_read(p, c, 0, got, sizeof(got)), 8);
+    assert_memory_equal(got, "a:1\nb:1\n", 8);
+    assert_int_equal(partition_read(p, c, 8, got, sizeof(got)), -ENODATA);
+    assert_int_equal(partition_read(p, c, 10, got, sizeof(got)), -ENODATA);
+    assert_int_equal(partition_read(p, c, 12, got, sizeof(got)), 16);
+    assert_memory_equal(got, "x:2\nc:1\nd:1\ne:1\n", 16);
+    assert_int_equal(partition_read(p, c, 6, got, sizeof(got)), 2);
+    assert_int_equal(partition_read(p, c, 9, got, sizeof(got)), -ENODATA);
+}
+
+/* A change that cannot get its new layout epoch changes nothing. */
+static void test_epoch_grow_failure_changes_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct partition *p = open_kv(f, "p", BATCH_CODEC_NONE, 0);
+    int64_t ts = 1000;
+    while (p->epoch + 1 < p->epochs_cap) {
+        while (p->nsegs < 2)
+            append_kv(p, NULL, "pad", ts++);
+        assert_int_equal(partition_delete_head(p, p->nsegs - 1), 0);
+    }
+    static const char *const keys[] = {"a", "x", "b", "x", "c", "d", "e", "f", "g", "h"};
+    for (int i = 0; i < 10; i++)
+        append_kv(p, keys[i], i == 3 ? "2" : "1", ts++);
+    struct partition_view cur;
+    partition_current_view(p, &cur);
+    char before[512], got[512];
+    ssize_t len = view_read(p, &cur, 0, before, sizeof(before));
+    assert_true(len > 40);
+    uint32_t epoch = p->epoch;
+    size_t nsegs = p->nsegs;
+    struct partition_info pi;
+    partition_info(p, &pi);
+
+    partition_fail_epoch_grow = 1;
+    struct compaction_result res;
+    int r = compaction_run(p, &kv_rules, ts + 10, &res);
+    int d = partition_delete_head(p, 1);
+    int t = partition_truncate(p, pi.end_offset - 1);
+    partition_fail_epoch_grow = 0;
+    assert_int_equal(r, -ENOMEM);
+    assert_int_equal(d, -ENOMEM);
+    assert_int_equal(t, -ENOMEM);
+    assert_int_equal(p->epoch, epoch);
+    assert_int_equal(p->nsegs, nsegs);
+    struct partition_info now;
+    partition_info(p, &now);
+    assert_int_equal(now.end_offset, pi.end_offset);
+    assert_int_equal(now.view_bytes, pi.view_bytes);
+    assert_int_equal(partition_view_size(p, &cur), (uint64_t)len);
+    assert_int_equal(view_read(p, &cur, 0, got, sizeof(got)), len);
+    assert_memory_equal(got, before, (size_t)len);
+
+    /* and works once memory is back (the files on disk were compacted:
+     * the cleaner waits for new records) */
+    while (p->nsegs == nsegs)
+        append_kv(p, "y", "1", ts++);
+    assert_int_equal(compaction_run(p, &kv_rules, ts + 10, &res), 1);
+    assert_int_equal(p->epoch, epoch + 1);
+    partition_current_view(p, &cur);
+    len = view_read(p, &cur, 0, got, sizeof(got));
+    assert_int_equal(len, (ssize_t)partition_view_size(p, &cur));
+    assert_null(memmem(got, (size_t)len, "x:1\n", 4));
+    assert_non_null(memmem(got, (size_t)len, "x:2\nc:1\n", 8));
+}
+
+/* Truncating at the first record a compacted segment still holds leaves it
+ * empty, its first offsets gone: reads from them find nothing until the next
+ * append. */
+static void test_truncate_into_compacted_segment(void **state)
+{
+    struct fx *f = *state;
+    static const char *const keys[] = {"a", "b", "c", "x", "d", "e", "x", "f", "g", "h"};
+    struct partition *p = open_kv(f, "p", BATCH_CODEC_NONE, 0);
+    for (int i = 0; i < 10; i++)
+        append_kv(p, keys[i], i == 6 ? "2" : "1", 1000 + i);
+    assert_int_equal(p->nsegs, 4);
+    struct compaction_result res;
+    assert_int_equal(compaction_run(p, &kv_rules, 2000, &res), 1);
+    assert_int_equal(p->segs[1]->base_offset, 3); /* x:1 went: it starts at 4 */
+    assert_int_equal(partition_truncate(p, 4), 0);
+    assert_int_equal(p->nsegs, 2);
+    struct partition_info pi;
+    partition_info(p, &pi);
+    assert_int_equal(pi.end_offset, 4);
+    struct recs d;
+    fetch_all(p, 3, &d);
+    assert_int_equal(d.n, 0);
+    uint64_t pos;
+    assert_int_equal(partition_offset_pos(p, 3, &pos), 0);
+    assert_int_equal(pos, pi.end_pos);
+    struct partition_view v;
+    assert_int_equal(partition_view_at_offset(p, 3, &v), 0);
+    assert_int_equal(v.shift, pi.view_bytes);
+    assert_int_equal(append1(p, "new\n", 3000), 4);
+    fetch_all(p, 3, &d);
+    assert_dense(&d, 4, 1);
+    assert_memory_equal(d.text, "new\n", 4);
+    char got[16];
+    assert_int_equal(view_read(p, &v, 0, got, sizeof(got)), 4);
+    assert_memory_equal(got, "new\n", 4);
+}
+
+/* ---- randomized: appends, compaction, retention, truncation, views ---- */
+
+#define FUZZ_VIEWS 8
+
+struct held {
+    struct partition_view v;
+    char *snap;
+    size_t len;
+    int cut; /* a truncation happened while held: reads may end early */
+    struct partition_cursor c;
+    int live;
+};
+
+struct fuzz {
+    struct partition *p;
+    unsigned rnd;
+    int lenient; /* old layouts are not kept: old views may get -ENODATA */
+    struct held h[FUZZ_VIEWS];
+    char buf[1 << 16];
+};
+
+static unsigned fuzz_rnd(struct fuzz *z)
+{
+    z->rnd = z->rnd * 1103515245u + 12345u;
+    return (z->rnd >> 16) & 0x7fff;
+}
+
+/* Reads a view from 0 in chunks of `chunk`; returns the bytes read, or -1
+ * on an error. */
+static ssize_t fuzz_read_all(struct fuzz *z, struct partition_cursor *c,
+                             const struct partition_view *v, size_t cap, size_t chunk)
+{
+    size_t done = 0;
+    while (done < cap) {
+        size_t want = chunk < cap - done ? chunk : cap - done;
+        ssize_t n = partition_view_read(z->p, c, v, done, z->buf + done, want);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
+static void fuzz_check_view(struct fuzz *z, struct held *h, const char *where)
+{
+    static const size_t chunks[] = {1 << 16, 7, 100};
+    if (!z->lenient && !h->cut) {
+        for (int k = 0; k < 3; k++) {
+            struct partition_cursor fresh;
+            partition_cursor_init(&fresh);
+            ssize_t n = fuzz_read_all(z, k == 2 ? &h->c : &fresh, &h->v, h->len, chunks[k]);
+            partition_cursor_free(&fresh);
+            if (n != (ssize_t)h->len || memcmp(z->buf, h->snap, h->len)) {
+                print_error("%s: view of epoch %u, chunk %zu: read %zd of %zu\n", where, h->v.epoch,
+                            chunks[k], n, h->len);
+                fail();
+            }
+        }
+        return;
+    }
+    /* Random windows: right bytes, or -ENODATA where they are gone. */
+    for (int t = 0; t < 4 && h->len; t++) {
+        size_t pos = fuzz_rnd(z) % h->len, len = 1 + fuzz_rnd(z) % 400;
+        struct partition_cursor fresh;
+        partition_cursor_init(&fresh);
+        ssize_t n = partition_view_read(z->p, t & 1 ? &h->c : &fresh, &h->v, pos, z->buf, len);
+        partition_cursor_free(&fresh);
+        size_t cmp = n > 0 ? (size_t)n : 0;
+        if (pos + cmp > h->len)
+            cmp = h->len - pos;
+        if ((n < 0 && n != -ENODATA) || (n == 0 && !h->cut) || memcmp(z->buf, h->snap + pos, cmp)) {
+            print_error("%s: view of epoch %u: window %zu+%zu read %zd\n", where, h->v.epoch, pos,
+                        len, n);
+            fail();
+        }
+    }
+}
+
+static int fetch_first(const struct record_view *r, void *arg)
+{
+    struct recs *d = arg;
+    d->offsets[0] = r->offset;
+    d->len = r->value_len;
+    memcpy(d->text, r->value, r->value_len);
+    d->n = 1;
+    return 1;
+}
+
+/* An offset leads to the record partition_fetch() starts at, by position
+ * and by view. */
+static void fuzz_check_offset(struct fuzz *z, uint64_t offset, const char *where)
+{
+    static struct recs d;
+    struct partition_cursor c;
+    uint64_t next, pos;
+    struct partition_view v;
+    d.n = 0;
+    d.len = 0;
+    partition_cursor_init(&c);
+    assert_int_equal(partition_fetch(z->p, &c, offset, 1, fetch_first, &d, &next), 0);
+    int r = partition_offset_pos(z->p, offset, &pos);
+    ssize_t n = r ? r : d.n ? partition_read(z->p, &c, pos, z->buf, d.len) : 0;
+    int ok = n == (ssize_t)d.len && !memcmp(z->buf, d.text, d.len);
+    if (ok && (r = partition_view_at_offset(z->p, offset, &v)) == 0) {
+        n = view_read(z->p, &v, 0, z->buf, d.n ? d.len : 1);
+        ok = n == (ssize_t)(d.n ? d.len : 0) && !memcmp(z->buf, d.text, d.len);
+    }
+    partition_cursor_free(&c);
+    if (!ok || r) {
+        print_error("%s: offset %" PRIu64 " (record %" PRIu64 "): %d %zd\n", where, offset,
+                    d.n ? d.offsets[0] : UINT64_MAX, r, n);
+        fail();
+    }
+}
+
+static void fuzz_take_view(struct fuzz *z, struct held *h)
+{
+    partition_current_view(z->p, &h->v);
+    partition_view_hold(z->p, &h->v);
+    h->len = (size_t)partition_view_size(z->p, &h->v);
+    assert_true(h->len <= sizeof(z->buf));
+    ssize_t n = view_read(z->p, &h->v, 0, z->buf, h->len);
+    assert_int_equal(n, (ssize_t)h->len);
+    h->snap = malloc(h->len + 1);
+    assert_non_null(h->snap);
+    memcpy(h->snap, z->buf, h->len);
+    h->cut = 0;
+    partition_cursor_init(&h->c);
+    h->live = 1;
+}
+
+static void fuzz_drop_view(struct fuzz *z, struct held *h)
+{
+    partition_view_release(z->p, &h->v);
+    free(h->snap);
+    partition_cursor_free(&h->c);
+    h->live = 0;
+}
+
+static void fuzz_run(struct fx *f, struct fuzz *z, unsigned seed, enum batch_codec codec,
+                     int64_t delay_ms, int steps)
+{
+    char name[32], where[96];
+    snprintf(name, sizeof(name), "fuzz-%u", seed);
+    memset(z, 0, sizeof(*z));
+    z->rnd = seed;
+    z->lenient = delay_ms < 1000;
+    z->p = open_kv(f, name, codec, delay_ms);
+    int64_t ts = 1000;
+    for (int step = 0; step < steps; step++) {
+        unsigned op = fuzz_rnd(z) % 20;
+        if (op < 11) {
+            char key[8], val[32];
+            snprintf(key, sizeof(key), "k%u", fuzz_rnd(z) % 6);
+            snprintf(val, sizeof(val), "%d-%.*s", step, (int)(fuzz_rnd(z) % 12), "abcdefghijkl");
+            append_kv(z->p, fuzz_rnd(z) % 8 ? key : NULL, val, ts++);
+        } else if (op < 14) {
+            struct compaction_result res;
+            assert_true(compaction_run(z->p, &kv_rules, ts, &res) >= 0);
+        } else if (op < 16) {
+            assert_int_equal(partition_delete_head(z->p, 1 + fuzz_rnd(z) % 2), 0);
+        } else if (op == 16) {
+            struct partition_info pi;
+            partition_info(z->p, &pi);
+            uint64_t span = pi.end_offset - pi.start_offset;
+            if (span > 2) {
+                uint64_t back = 1 + fuzz_rnd(z) % (span < 20 ? span - 1 : 19);
+                assert_int_equal(partition_truncate(z->p, pi.end_offset - back), 0);
+                for (int i = 0; i < FUZZ_VIEWS; i++)
+                    z->h[i].cut = 1;
+            }
+        } else {
+            struct held *h = &z->h[fuzz_rnd(z) % FUZZ_VIEWS];
+            if (h->live)
+                fuzz_drop_view(z, h);
+            else
+                fuzz_take_view(z, h);
+        }
+        snprintf(where, sizeof(where), "seed %u codec %d step %d op %u", seed, codec, step, op);
+        for (int i = 0; i < FUZZ_VIEWS; i++)
+            if (z->h[i].live)
+                fuzz_check_view(z, &z->h[i], where);
+        struct partition_info pi;
+        partition_info(z->p, &pi);
+        for (int k = 0; k < 3; k++) {
+            uint64_t span = pi.end_offset - pi.start_offset + 3;
+            uint64_t o = pi.start_offset + fuzz_rnd(z) % span;
+            fuzz_check_offset(z, o ? o - 1 : 0, where);
+        }
+    }
+    for (int i = 0; i < FUZZ_VIEWS; i++)
+        if (z->h[i].live)
+            fuzz_drop_view(z, &z->h[i]);
+}
+
+/* Held views keep reading what they read when taken (or fail, never read
+ * other bytes, where old layouts are not kept or a truncation cut them);
+ * offsets, also those compaction removed, lead to the next record. */
+static void test_views_randomized(void **state)
+{
+    struct fx *f = *state;
+    struct fuzz *z = malloc(sizeof(*z));
+    assert_non_null(z);
+    for (unsigned seed = 1; seed <= 6; seed++)
+        fuzz_run(f, z, seed, seed & 1 ? BATCH_CODEC_LZ4 : BATCH_CODEC_NONE, seed % 3 ? 600000 : 0,
+                 200);
+    free(z);
+}
+
 int main(void)
 {
     logger_init("test_segment", 0, LOG_LEVEL_ERROR); /* recovery warnings are expected */
@@ -1538,6 +2013,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lookups_across_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_topics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_views_across_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_view_reads_across_kept_segments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_view_read_stops_at_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_offset_in_compacted_gap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_in_compacted_gap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_epoch_grow_failure_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncate_into_compacted_segment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_randomized, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
