@@ -848,11 +848,23 @@ static void member_wake(void *arg)
 {
     struct handle *h = arg;
     pthread_mutex_lock(&h->lock);
+    fuse_req_t req = h->parked;
+    h->parked = NULL;
+    pthread_mutex_unlock(&h->lock);
+    if (!req)
+        return;
+    /* Once answered, the read's interrupt callback must not run (the file
+     * may be closed and h freed): clear it first. libfuse runs callbacks
+     * under the request's lock, so this also waits for one in progress,
+     * which is why h->lock is not held here. */
+    fuse_req_interrupt_func(req, NULL, NULL);
+    pthread_mutex_lock(&h->lock);
     if (h->parked) {
-        fuse_req_t req = h->parked;
-        h->parked = NULL;
-        if (!member_reply(req, h, h->parked_size, h->parked_off))
-            h->parked = req;
+        fuse_reply_err(req, EBUSY); /* another read parked meanwhile */
+    } else if (!member_reply(req, h, h->parked_size, h->parked_off)) {
+        h->parked = req;
+        /* Runs member_interrupted at once if the read was interrupted. */
+        fuse_req_interrupt_func(req, member_interrupted, h);
     }
     pthread_mutex_unlock(&h->lock);
 }

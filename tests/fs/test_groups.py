@@ -325,6 +325,20 @@ class LifecycleTest(GroupTest):
         self.m.restart()
         self.assertEqual(os.listdir(self.m.path("orders", ".groups")), [])
 
+    def test_ctrl_c_of_waiting_follow_reader(self):
+        os.mkdir(self.g("a"))
+        for _ in range(3):
+            p = self.spawn(["cat", self.g("a", "follow")], stdout=subprocess.DEVNULL)
+            wait_until(lambda: group_info(self.m, "orders", "a")["p0"]["owner"] == str(p.pid),
+                       timeout=10, what="the member to join")
+            p.send_signal(signal.SIGINT)
+            p.wait(timeout=10)
+            wait_until(lambda: group_info(self.m, "orders", "a")["p0"]["owner"] == "-",
+                       timeout=10, what="the member to leave")
+        self.assertAlive()
+        append_lines(self.m.path("orders", "p0"), ["x\n"])
+        self.assertEqual(read(self.g("a", "drain")), "x\n")
+
     def test_topic_delete_ends_follow_readers(self):
         os.mkdir(self.g("a"))
         p = self.spawn(["cat", self.g("a", "follow")], stdout=subprocess.DEVNULL,
