@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "compaction.h"
 #include "logger.h"
 
@@ -143,13 +144,6 @@ struct cleaner {
     void *arg;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void *cleaner_main(void *arg)
 {
     struct cleaner *c = arg;
@@ -168,7 +162,7 @@ static void *cleaner_main(void *arg)
         if (c->stop)
             break;
         pthread_mutex_unlock(&c->lock);
-        cleaner_run_once(c->store, now_ms(), c->changed, c->arg);
+        cleaner_run_once(c->store, clock_now_ms(), c->changed, c->arg);
         pthread_mutex_lock(&c->lock);
     }
     pthread_mutex_unlock(&c->lock);

@@ -22,7 +22,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "logger.h"
+#include "ptr_array.h"
 
 #define UNSET UINT64_MAX
 #define PERSIST_EVERY_MS 100
@@ -80,8 +82,7 @@ struct group_registry {
     struct store *store;
     struct topic *offsets;
     pthread_mutex_t lock;
-    struct group **groups; /* sorted by topic name, then group name */
-    size_t n, cap;
+    struct ptr_array groups; /* struct group *, sorted by topic name, then group name */
     uint64_t next_id;
 };
 
@@ -91,13 +92,6 @@ struct wake_list {
     struct group_member **m;
     size_t n, cap;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int group_name_valid(const char *name)
 {
@@ -257,45 +251,27 @@ static struct group *group_alloc(struct group_registry *r, struct topic *t, cons
     return g;
 }
 
-static int cmp_key(struct group *g, const char *topic, const char *name)
+struct group_key {
+    const char *topic, *name;
+};
+
+static int group_cmp(const void *item, const void *key)
 {
-    int c = strcmp(g->topic->name, topic);
-    return c ? c : strcmp(g->name, name);
+    const struct group *g = item;
+    const struct group_key *k = key;
+    int c = strcmp(g->topic->name, k->topic);
+    return c ? c : strcmp(g->name, k->name);
 }
 
-static ssize_t find_index(struct group_registry *r, const char *topic, const char *name, int *found)
+static size_t find_index(struct group_registry *r, const char *topic, const char *name, int *found)
 {
-    ssize_t lo = 0, hi = (ssize_t)r->n - 1;
-    *found = 0;
-    while (lo <= hi) {
-        ssize_t mid = lo + (hi - lo) / 2;
-        int c = cmp_key(r->groups[mid], topic, name);
-        if (!c) {
-            *found = 1;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid - 1;
-    }
-    return lo;
+    struct group_key k = {topic, name};
+    return ptr_array_search(&r->groups, &k, group_cmp, found);
 }
 
-static int insert_group(struct group_registry *r, struct group *g, ssize_t at)
+static struct group *group_at(struct group_registry *r, size_t i)
 {
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 16;
-        struct group **n = realloc(r->groups, cap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        r->groups = n;
-        r->cap = cap;
-    }
-    memmove(&r->groups[at + 1], &r->groups[at], (r->n - (size_t)at) * sizeof(*r->groups));
-    r->groups[at] = g;
-    r->n++;
-    return 0;
+    return r->groups.items[i];
 }
 
 /* ---- commits ---- */
@@ -325,7 +301,7 @@ static int persist(struct group *g, int force, int tombstone)
 {
     if (g->deleted && !tombstone)
         return 0; /* a commit after the tombstone would bring the group back */
-    if (!force && now_ms() - g->persisted_ms < PERSIST_EVERY_MS)
+    if (!force && clock_now_ms() - g->persisted_ms < PERSIST_EVERY_MS)
         return 0;
     struct partition *op = topic_partition(g->r->offsets, 0);
     struct batch_builder b;
@@ -362,13 +338,13 @@ static int persist(struct group *g, int force, int tombstone)
         }
     }
     if (!r && b.record_count) {
-        r = partition_append(op, &b, now_ms(), NULL);
+        r = partition_append(op, &b, clock_now_ms(), NULL);
         if (!r)
             for (uint32_t p = 0; p < g->nparts; p++)
                 g->dirty[p] = 0;
     }
     if (!r)
-        g->persisted_ms = now_ms();
+        g->persisted_ms = clock_now_ms();
     else
         logger_log(LOG_LEVEL_ERROR, "group %s/%s: cannot store offsets: %s", g->topic->name,
                    g->name, strerror(-r));
@@ -407,13 +383,11 @@ static int replay_record(const struct record_view *rv, void *arg)
     if (*end || group_name_valid(name))
         return 0;
     int found;
-    ssize_t at = find_index(r, topic, name, &found);
+    size_t at = find_index(r, topic, name, &found);
     if (!*value) { /* tombstone: the group was deleted */
         if (found) {
-            struct group *g = r->groups[at];
-            memmove(&r->groups[at], &r->groups[at + 1],
-                    (r->n - (size_t)at - 1) * sizeof(*r->groups));
-            r->n--;
+            struct group *g = group_at(r, at);
+            ptr_array_remove(&r->groups, at);
             group_put(g);
         }
         return 0;
@@ -427,13 +401,13 @@ static int replay_record(const struct record_view *rv, void *arg)
             return 0; /* the topic is gone: so is the group */
         struct group *g = group_alloc(r, t, name);
         topic_put(t);
-        if (!g || insert_group(r, g, at)) {
+        if (!g || ptr_array_insert(&r->groups, at, g)) {
             if (g)
                 group_free(g);
             return -ENOMEM;
         }
     }
-    struct group *g = r->groups[at];
+    struct group *g = group_at(r, at);
     if (p < g->nparts)
         g->committed[p] = off;
     return 0;
@@ -484,14 +458,14 @@ void group_registry_close(struct group_registry *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->n; i++) {
-        struct group *g = r->groups[i];
+    for (size_t i = 0; i < r->groups.n; i++) {
+        struct group *g = group_at(r, i);
         pthread_mutex_lock(&g->lock);
         persist(g, 1, 0);
         pthread_mutex_unlock(&g->lock);
         group_put(g);
     }
-    free(r->groups);
+    ptr_array_free(&r->groups);
     topic_put(r->offsets);
     pthread_mutex_destroy(&r->lock);
     free(r);
@@ -507,13 +481,13 @@ int group_create(struct group_registry *r, struct topic *t, const char *name)
         pthread_mutex_unlock(&r->lock);
         return -ENOENT;
     }
-    ssize_t at = find_index(r, t->name, name, &found);
+    size_t at = find_index(r, t->name, name, &found);
     if (found) {
         pthread_mutex_unlock(&r->lock);
         return -EEXIST;
     }
     struct group *g = group_alloc(r, t, name);
-    if (!g || (e = insert_group(r, g, at))) {
+    if (!g || (e = ptr_array_insert(&r->groups, at, g))) {
         if (g)
             group_free(g);
         pthread_mutex_unlock(&r->lock);
@@ -533,9 +507,9 @@ static void wake_all(struct wake_list *w);
 
 /* Deletes the group at `at`; members waiting in follow are added to w, to be
  * woken (to end of file with ENOENT) once the registry lock is released. */
-static int remove_group(struct group_registry *r, ssize_t at, int require_idle, struct wake_list *w)
+static int remove_group(struct group_registry *r, size_t at, int require_idle, struct wake_list *w)
 {
-    struct group *g = r->groups[at];
+    struct group *g = group_at(r, at);
     pthread_mutex_lock(&g->lock);
     if (require_idle && g->nmembers) {
         pthread_mutex_unlock(&g->lock);
@@ -546,8 +520,7 @@ static int remove_group(struct group_registry *r, ssize_t at, int require_idle, 
     for (uint32_t k = 0; k < g->nmembers; k++)
         wake_add(w, g->members[k]);
     pthread_mutex_unlock(&g->lock);
-    memmove(&r->groups[at], &r->groups[at + 1], (r->n - (size_t)at - 1) * sizeof(*r->groups));
-    r->n--;
+    ptr_array_remove(&r->groups, at);
     group_put(g);
     return e;
 }
@@ -557,7 +530,7 @@ int group_delete(struct group_registry *r, struct topic *t, const char *name)
     int found;
     struct wake_list w = {0};
     pthread_mutex_lock(&r->lock);
-    ssize_t at = find_index(r, t->name, name, &found);
+    size_t at = find_index(r, t->name, name, &found);
     int e = found ? remove_group(r, at, 1, &w) : -ENOENT;
     pthread_mutex_unlock(&r->lock);
     wake_all(&w);
@@ -568,9 +541,9 @@ void group_delete_topic(struct group_registry *r, struct topic *t)
 {
     struct wake_list w = {0};
     pthread_mutex_lock(&r->lock);
-    for (size_t i = 0; i < r->n;) {
-        if (r->groups[i]->topic == t)
-            remove_group(r, (ssize_t)i, 0, &w);
+    for (size_t i = 0; i < r->groups.n;) {
+        if (group_at(r, i)->topic == t)
+            remove_group(r, i, 0, &w);
         else
             i++;
     }
@@ -583,9 +556,9 @@ struct group *group_find(struct group_registry *r, struct topic *t, const char *
     int found;
     struct group *g = NULL;
     pthread_mutex_lock(&r->lock);
-    ssize_t at = find_index(r, t->name, name, &found);
-    if (found && r->groups[at]->topic == t) {
-        g = r->groups[at];
+    size_t at = find_index(r, t->name, name, &found);
+    if (found && group_at(r, at)->topic == t) {
+        g = group_at(r, at);
         atomic_fetch_add(&g->refs, 1);
     }
     pthread_mutex_unlock(&r->lock);
@@ -596,9 +569,9 @@ struct group *group_find_id(struct group_registry *r, uint64_t id)
 {
     struct group *g = NULL;
     pthread_mutex_lock(&r->lock);
-    for (size_t i = 0; i < r->n; i++)
-        if (r->groups[i]->id == id) {
-            g = r->groups[i];
+    for (size_t i = 0; i < r->groups.n; i++)
+        if (group_at(r, i)->id == id) {
+            g = group_at(r, i);
             atomic_fetch_add(&g->refs, 1);
             break;
         }
@@ -611,9 +584,9 @@ int group_foreach(struct group_registry *r, struct topic *t, int (*fn)(struct gr
 {
     int e = 0;
     pthread_mutex_lock(&r->lock);
-    for (size_t i = 0; i < r->n && !e; i++)
-        if (r->groups[i]->topic == t)
-            e = fn(r->groups[i], arg);
+    for (size_t i = 0; i < r->groups.n && !e; i++)
+        if (group_at(r, i)->topic == t)
+            e = fn(group_at(r, i), arg);
     pthread_mutex_unlock(&r->lock);
     return e;
 }
@@ -960,8 +933,8 @@ void group_notify_append(struct group_registry *r, struct topic *t, uint32_t par
 {
     struct wake_list w = {0};
     pthread_mutex_lock(&r->lock);
-    for (size_t i = 0; i < r->n; i++) {
-        struct group *g = r->groups[i];
+    for (size_t i = 0; i < r->groups.n; i++) {
+        struct group *g = group_at(r, i);
         if (g->topic != t)
             continue;
         pthread_mutex_lock(&g->lock);

@@ -66,27 +66,59 @@ static int cut(int fd, size_t *n, size_t newn, size_t esz)
     return 0;
 }
 
-int offset_index_open(struct offset_index *ix, const char *path)
+/* Opens (creating) an index file and loads its whole entries into *arr. */
+static int index_file_open(const char *path, int *fd, void **arr, size_t *n, size_t *cap,
+                           size_t esz)
 {
-    memset(ix, 0, sizeof(*ix));
-    ix->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (ix->fd < 0)
+    *arr = NULL;
+    *n = *cap = 0;
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (*fd < 0)
         return -errno;
-    int r = load(ix->fd, (void **)&ix->e, &ix->n, &ix->cap, sizeof(*ix->e));
+    int r = load(*fd, arr, n, cap, esz);
     if (r) {
-        close(ix->fd);
-        ix->fd = -1;
+        close(*fd);
+        *fd = -1;
     }
     return r;
 }
 
+static void index_file_close(int *fd, void **arr, size_t *n, size_t *cap)
+{
+    if (*fd >= 0)
+        close(*fd);
+    free(*arr);
+    *arr = NULL;
+    *n = *cap = 0;
+    *fd = -1;
+}
+
+/* Index of the last of n sorted entries for which below(entries, i, key)
+ * holds, or -1; below must hold for a prefix of the entries. */
+static ssize_t last_below(const void *entries, size_t n, const void *key,
+                          int (*below)(const void *entries, size_t i, const void *key))
+{
+    ssize_t lo = 0, hi = (ssize_t)n - 1, best = -1;
+    while (lo <= hi) {
+        ssize_t mid = lo + (hi - lo) / 2;
+        if (below(entries, (size_t)mid, key)) {
+            best = mid;
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return best;
+}
+
+int offset_index_open(struct offset_index *ix, const char *path)
+{
+    return index_file_open(path, &ix->fd, (void **)&ix->e, &ix->n, &ix->cap, sizeof(*ix->e));
+}
+
 void offset_index_close(struct offset_index *ix)
 {
-    if (ix->fd >= 0)
-        close(ix->fd);
-    free(ix->e);
-    memset(ix, 0, sizeof(*ix));
-    ix->fd = -1;
+    index_file_close(&ix->fd, (void **)&ix->e, &ix->n, &ix->cap);
 }
 
 int offset_index_append(struct offset_index *ix, const struct offset_index_entry *e)
@@ -99,34 +131,24 @@ int offset_index_truncate(struct offset_index *ix, size_t n)
     return cut(ix->fd, &ix->n, n, sizeof(*ix->e));
 }
 
+static int rel_offset_at_most(const void *entries, size_t i, const void *key)
+{
+    return ((const struct offset_index_entry *)entries)[i].rel_offset <= *(const uint32_t *)key;
+}
+
 ssize_t offset_index_find_offset(const struct offset_index *ix, uint32_t rel)
 {
-    ssize_t lo = 0, hi = (ssize_t)ix->n - 1, best = -1;
-    while (lo <= hi) {
-        ssize_t mid = lo + (hi - lo) / 2;
-        if (ix->e[mid].rel_offset <= rel) {
-            best = mid;
-            lo = mid + 1;
-        } else {
-            hi = mid - 1;
-        }
-    }
-    return best;
+    return last_below(ix->e, ix->n, &rel, rel_offset_at_most);
+}
+
+static int stream_pos_at_most(const void *entries, size_t i, const void *key)
+{
+    return ((const struct offset_index_entry *)entries)[i].stream_pos <= *(const uint64_t *)key;
 }
 
 ssize_t offset_index_find_pos(const struct offset_index *ix, uint64_t pos)
 {
-    ssize_t lo = 0, hi = (ssize_t)ix->n - 1, best = -1;
-    while (lo <= hi) {
-        ssize_t mid = lo + (hi - lo) / 2;
-        if (ix->e[mid].stream_pos <= pos) {
-            best = mid;
-            lo = mid + 1;
-        } else {
-            hi = mid - 1;
-        }
-    }
-    return best;
+    return last_below(ix->e, ix->n, &pos, stream_pos_at_most);
 }
 
 int offset_index_validate(const struct offset_index *ix, uint64_t log_size)
@@ -147,25 +169,12 @@ int offset_index_validate(const struct offset_index *ix, uint64_t log_size)
 
 int time_index_open(struct time_index *ix, const char *path)
 {
-    memset(ix, 0, sizeof(*ix));
-    ix->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (ix->fd < 0)
-        return -errno;
-    int r = load(ix->fd, (void **)&ix->e, &ix->n, &ix->cap, sizeof(*ix->e));
-    if (r) {
-        close(ix->fd);
-        ix->fd = -1;
-    }
-    return r;
+    return index_file_open(path, &ix->fd, (void **)&ix->e, &ix->n, &ix->cap, sizeof(*ix->e));
 }
 
 void time_index_close(struct time_index *ix)
 {
-    if (ix->fd >= 0)
-        close(ix->fd);
-    free(ix->e);
-    memset(ix, 0, sizeof(*ix));
-    ix->fd = -1;
+    index_file_close(&ix->fd, (void **)&ix->e, &ix->n, &ix->cap);
 }
 
 int time_index_append(struct time_index *ix, const struct time_index_entry *e)
@@ -181,19 +190,14 @@ int time_index_truncate(struct time_index *ix, size_t n)
     return cut(ix->fd, &ix->n, n, sizeof(*ix->e));
 }
 
+static int timestamp_before(const void *entries, size_t i, const void *key)
+{
+    return ((const struct time_index_entry *)entries)[i].timestamp < *(const int64_t *)key;
+}
+
 ssize_t time_index_find(const struct time_index *ix, int64_t ts)
 {
-    ssize_t lo = 0, hi = (ssize_t)ix->n - 1, best = -1;
-    while (lo <= hi) {
-        ssize_t mid = lo + (hi - lo) / 2;
-        if (ix->e[mid].timestamp < ts) {
-            best = mid;
-            lo = mid + 1;
-        } else {
-            hi = mid - 1;
-        }
-    }
-    return best;
+    return last_below(ix->e, ix->n, &ts, timestamp_before);
 }
 
 int time_index_validate(const struct time_index *ix)

@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "clock.h"
 #include "compaction.h"
 #include "logger.h"
 
@@ -35,13 +36,6 @@
 struct recovery_point {
     uint64_t seg_base, file_pos, next_offset, end_pos;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct segment *active(struct partition *p)
 {
@@ -146,7 +140,7 @@ static void kept_release(struct layout_epoch *le)
  * no open view is old enough to read (all of them, with force). */
 static void kept_expire(struct partition *p, int force)
 {
-    int64_t now = force ? INT64_MAX : now_ms();
+    int64_t now = force ? INT64_MAX : clock_now_ms();
     uint64_t newer = 0; /* open views of epochs >= j */
     for (uint32_t j = p->epoch + 1; j-- > p->kept_from;) {
         struct layout_epoch *le = &p->epochs[j];
@@ -221,7 +215,7 @@ static void bump_epoch(struct partition *p, uint64_t removed, uint64_t frontier_
     le->before = old->segs;
     le->before_start = old->start;
     le->nbefore = old->n;
-    le->keep_until_ms = now_ms() + p->settings.file_delete_delay_ms;
+    le->keep_until_ms = clock_now_ms() + p->settings.file_delete_delay_ms;
     if (p->settings.file_delete_delay_ms <= 0 || p->views == 0)
         kept_release(le); /* nobody could read it */
     relayout(p);
@@ -414,7 +408,7 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
     }
     if (p->nsegs == 0) {
         struct segment *s;
-        if ((r = segment_create(dir, 0, 0, now_ms(), &s)))
+        if ((r = segment_create(dir, 0, 0, clock_now_ms(), &s)))
             goto fail;
         if ((r = push_segment(p, s))) {
             segment_close(s);

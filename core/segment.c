@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "logger.h"
 
 #define SCAN_CHUNK (1u << 20)
@@ -282,9 +283,7 @@ int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos
         goto fail;
     if (s->size == 0) {
         s->base_pos = s->end_pos = hint;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        s->created_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        s->created_ms = clock_now_ms();
     } else if (s->tix.n > 0) {
         s->created_ms = s->tix.e[0].timestamp;
     }

@@ -59,43 +59,23 @@ static int ensure_dir(const char *path)
     return 0;
 }
 
-static ssize_t find_index(struct store *s, const char *name, int *found)
+static int topic_cmp(const void *item, const void *key)
 {
-    ssize_t lo = 0, hi = (ssize_t)s->ntopics - 1;
-    while (lo <= hi) {
-        ssize_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(s->topics[mid]->name, name);
-        if (c == 0) {
-            *found = 1;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid - 1;
-    }
-    *found = 0;
-    return lo;
+    return strcmp(((const struct topic *)item)->name, key);
+}
+
+static struct topic *topic_at(struct store *s, size_t i)
+{
+    return s->topics.items[i];
 }
 
 static int insert_topic(struct store *s, struct topic *t)
 {
     int found;
-    ssize_t at = find_index(s, t->name, &found);
+    size_t at = ptr_array_search(&s->topics, t->name, topic_cmp, &found);
     if (found)
         return -EEXIST;
-    if (s->ntopics == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 16;
-        struct topic **n = realloc(s->topics, cap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        s->topics = n;
-        s->cap = cap;
-    }
-    memmove(&s->topics[at + 1], &s->topics[at], (s->ntopics - (size_t)at) * sizeof(*s->topics));
-    s->topics[at] = t;
-    s->ntopics++;
-    return 0;
+    return ptr_array_insert(&s->topics, at, t);
 }
 
 int store_open(const char *dir, uint32_t default_partitions, struct store **out)
@@ -173,11 +153,11 @@ void store_close(struct store *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->ntopics; i++) {
-        topic_sync(s->topics[i]);
-        topic_put(s->topics[i]);
+    for (size_t i = 0; i < s->topics.n; i++) {
+        topic_sync(topic_at(s, i));
+        topic_put(topic_at(s, i));
     }
-    free(s->topics);
+    ptr_array_free(&s->topics);
     if (s->lock_fd >= 0)
         close(s->lock_fd);
     pthread_rwlock_destroy(&s->lock);
@@ -195,7 +175,7 @@ int store_create_topic(struct store *s, const char *name, struct topic **out)
     if ((r = topic_name_valid(name)))
         return r;
     pthread_rwlock_wrlock(&s->lock);
-    find_index(s, name, &found);
+    ptr_array_search(&s->topics, name, topic_cmp, &found);
     if (found) {
         r = -EEXIST;
         goto out;
@@ -238,12 +218,12 @@ int store_delete_topic(struct store *s, const char *name)
     char from[4096], to[4096];
     int found, r = 0;
     pthread_rwlock_wrlock(&s->lock);
-    ssize_t i = find_index(s, name, &found);
+    size_t i = ptr_array_search(&s->topics, name, topic_cmp, &found);
     if (!found) {
         pthread_rwlock_unlock(&s->lock);
         return -ENOENT;
     }
-    struct topic *t = s->topics[i];
+    struct topic *t = topic_at(s, i);
     snprintf(from, sizeof(from), "%s/topics/%s", s->dir, name);
     snprintf(to, sizeof(to), "%s/trash/%s.%llu", s->dir, name, (unsigned long long)t->id);
     if (rename(from, to) < 0) {
@@ -251,8 +231,7 @@ int store_delete_topic(struct store *s, const char *name)
         pthread_rwlock_unlock(&s->lock);
         return r;
     }
-    memmove(&s->topics[i], &s->topics[i + 1], (s->ntopics - (size_t)i - 1) * sizeof(*s->topics));
-    s->ntopics--;
+    ptr_array_remove(&s->topics, i);
     atomic_store(&t->deleted, 1);
     pthread_rwlock_unlock(&s->lock);
     remove_tree(to);
@@ -265,9 +244,9 @@ struct topic *store_find(struct store *s, const char *name)
     int found;
     struct topic *t = NULL;
     pthread_rwlock_rdlock(&s->lock);
-    ssize_t i = find_index(s, name, &found);
+    size_t i = ptr_array_search(&s->topics, name, topic_cmp, &found);
     if (found) {
-        t = s->topics[i];
+        t = topic_at(s, i);
         topic_get(t);
     }
     pthread_rwlock_unlock(&s->lock);
@@ -278,9 +257,9 @@ struct topic *store_find_id(struct store *s, uint64_t id)
 {
     struct topic *t = NULL;
     pthread_rwlock_rdlock(&s->lock);
-    for (size_t i = 0; i < s->ntopics; i++)
-        if (s->topics[i]->id == id) {
-            t = s->topics[i];
+    for (size_t i = 0; i < s->topics.n; i++)
+        if (topic_at(s, i)->id == id) {
+            t = topic_at(s, i);
             topic_get(t);
             break;
         }
@@ -292,8 +271,8 @@ int store_foreach(struct store *s, int (*fn)(struct topic *t, void *arg), void *
 {
     int r = 0;
     pthread_rwlock_rdlock(&s->lock);
-    for (size_t i = 0; i < s->ntopics && !r; i++)
-        r = fn(s->topics[i], arg);
+    for (size_t i = 0; i < s->topics.n && !r; i++)
+        r = fn(topic_at(s, i), arg);
     pthread_rwlock_unlock(&s->lock);
     return r;
 }
@@ -301,7 +280,7 @@ int store_foreach(struct store *s, int (*fn)(struct topic *t, void *arg), void *
 size_t store_count(struct store *s)
 {
     pthread_rwlock_rdlock(&s->lock);
-    size_t n = s->ntopics;
+    size_t n = s->topics.n;
     pthread_rwlock_unlock(&s->lock);
     return n;
 }

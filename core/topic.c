@@ -12,14 +12,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "clock.h"
 #include "logger.h"
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int topic_name_valid(const char *name)
 {
@@ -75,7 +69,7 @@ static struct topic *topic_alloc(const char *dir, const char *name, uint64_t id)
     t->dir = strdup(dir);
     t->id = id;
     atomic_init(&t->refs, 1);
-    atomic_init(&t->mtime_ms, now_ms());
+    atomic_init(&t->mtime_ms, clock_now_ms());
     pthread_rwlock_init(&t->lock, NULL);
     if (!t->name || !t->dir) {
         free(t->name);
@@ -200,7 +194,7 @@ int topic_config_apply(struct topic *t, const char *line, size_t len)
     settings_of(&n, &st);
     for (uint32_t i = 0; i < t->nparts; i++)
         partition_set_settings(t->parts[i], &st);
-    atomic_store(&t->mtime_ms, now_ms());
+    atomic_store(&t->mtime_ms, clock_now_ms());
 out:
     pthread_rwlock_unlock(&t->lock);
     return r;

@@ -16,6 +16,7 @@
 
 #include "hidden.h"
 #include "cleaner.h"
+#include "clock.h"
 #include "logger.h"
 #include "ops.h"
 #include "store.h"
@@ -143,13 +144,11 @@ int main(int argc, char *argv[])
         fprintf(stderr, "topicfs: data dir %s: consumer offsets: %s\n", opt.data_dir, strerror(-r));
         goto out;
     }
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
     struct fs_context fc = {
         .store = store,
         .groups = groups,
         .entry_timeout = 3600.0,
-        .started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+        .started_ms = clock_now_ms(),
     };
     se = fuse_session_new(&args, &topicfs_ops, sizeof(topicfs_ops), &fc);
     if (!se)

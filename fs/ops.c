@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "framing.h"
 #include "hidden.h"
 #include "jsonl.h"
@@ -114,13 +115,6 @@ static struct fs_context *the_fs;
 static struct fs_context *ctx(fuse_req_t req)
 {
     return fuse_req_userdata(req);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void set_time(struct timespec *t, int64_t ms)
@@ -977,7 +971,7 @@ static int append_records(struct topic *t, uint32_t index, struct scratch *s,
         if (e)
             return e;
     }
-    int e = partition_append(p, b, now_ms(), NULL);
+    int e = partition_append(p, b, clock_now_ms(), NULL);
     if (!e && the_fs && the_fs->groups)
         group_notify_append(the_fs->groups, t, index);
     return e;
@@ -1022,6 +1016,26 @@ out:
     return r;
 }
 
+/* How the handle's writes become records: the topic's framing, except that
+ * .produce always takes lines. */
+static void handle_framing_rules(const struct handle *h, struct framing_rules *rules)
+{
+    struct topic_config cfg;
+    topic_config_snapshot(h->topic, &cfg);
+    framing_rules_of(&cfg, rules);
+    if (h->kind == NODE_PRODUCE)
+        rules->framing = FRAMING_LINE;
+}
+
+/* Appends the records framed in s->records: to the handle's partition, or
+ * routed by key for .produce. */
+static int store_records(struct handle *h, struct scratch *s)
+{
+    return h->kind == NODE_PARTITION
+               ? append_records(h->topic, h->index, s, s->records.r, s->records.n)
+               : produce_records(h->topic, s, &s->records);
+}
+
 /* Turns the handle's partial line into a record. Caller holds h->lock. */
 static int commit_pending(struct handle *h)
 {
@@ -1030,16 +1044,12 @@ static int commit_pending(struct handle *h)
     struct scratch *s = scratch_get();
     if (!s)
         return -ENOMEM;
-    struct topic_config cfg;
     struct framing_rules rules;
-    topic_config_snapshot(h->topic, &cfg);
-    framing_rules_of(&cfg, &rules);
+    handle_framing_rules(h, &rules);
     s->records.n = 0;
     int r = framing_take_pending(&rules, &h->pending, &s->records);
     if (!r)
-        r = h->kind == NODE_PARTITION
-                ? append_records(h->topic, h->index, s, s->records.r, s->records.n)
-                : produce_records(h->topic, s, &s->records);
+        r = store_records(h, s);
     if (!r)
         h->pending.len = 0;
     return r;
@@ -1050,13 +1060,10 @@ static int write_records(struct handle *h, const char *buf, size_t size, off_t o
     struct scratch *s = scratch_get();
     if (!s)
         return -ENOMEM;
-    struct topic_config cfg;
     struct framing_rules rules;
-    topic_config_snapshot(h->topic, &cfg);
-    framing_rules_of(&cfg, &rules);
-    if (h->kind == NODE_PRODUCE)
-        rules.framing = FRAMING_LINE;
-    else if (!h->append && (uint64_t)off != partition_view_size(h->part, &h->view) + h->pending.len)
+    handle_framing_rules(h, &rules);
+    if (h->kind == NODE_PARTITION && !h->append &&
+        (uint64_t)off != partition_view_size(h->part, &h->view) + h->pending.len)
         return -ESPIPE;
     size_t tail;
     s->records.n = 0;
@@ -1064,9 +1071,7 @@ static int write_records(struct handle *h, const char *buf, size_t size, off_t o
     if (r)
         return r;
     if (s->records.n) {
-        r = h->kind == NODE_PARTITION
-                ? append_records(h->topic, h->index, s, s->records.r, s->records.n)
-                : produce_records(h->topic, s, &s->records);
+        r = store_records(h, s);
         if (r)
             return r;
     }

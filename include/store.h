@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "ptr_array.h"
 #include "topic.h"
 
 struct store {
@@ -18,8 +19,7 @@ struct store {
     int lock_fd;
     uint32_t default_partitions;
     pthread_rwlock_t lock;
-    struct topic **topics; /* sorted by name */
-    size_t ntopics, cap;
+    struct ptr_array topics; /* struct topic *, sorted by name */
     uint64_t next_id;
 };
 

@@ -30,6 +30,7 @@
 #include "config.h"
 #include "index.h"
 #include "murmur2.h"
+#include "ptr_array.h"
 #include "varint.h"
 
 static char tmpdir[64];
@@ -1569,6 +1570,52 @@ static int group_teardown(void **state)
     return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* ---- sorted pointer arrays ---- */
+
+static int str_cmp(const void *item, const void *key)
+{
+    return strcmp(item, key);
+}
+
+static void test_ptr_array_sorted_insert_search_remove(void **state)
+{
+    (void)state;
+    struct ptr_array a = {0};
+    static char names[200][8];
+    int found;
+    /* Insert in a scrambled order (37 is coprime with 200), past several growths. */
+    for (int k = 0; k < 200; k++) {
+        int i = (k * 37) % 200;
+        snprintf(names[i], sizeof(names[i]), "n%03d", i);
+        size_t at = ptr_array_search(&a, names[i], str_cmp, &found);
+        assert_false(found);
+        assert_int_equal(ptr_array_insert(&a, at, names[i]), 0);
+    }
+    assert_int_equal(a.n, 200);
+    for (int i = 0; i < 200; i++) {
+        assert_ptr_equal(a.items[i], names[i]);
+        assert_int_equal(ptr_array_search(&a, names[i], str_cmp, &found), i);
+        assert_true(found);
+    }
+    /* A missing key reports where it belongs. */
+    assert_int_equal(ptr_array_search(&a, "n0505", str_cmp, &found), 51);
+    assert_false(found);
+    assert_int_equal(ptr_array_search(&a, "a", str_cmp, &found), 0);
+    assert_int_equal(ptr_array_search(&a, "z", str_cmp, &found), 200);
+    /* Removing keeps the rest in order. */
+    ptr_array_remove(&a, 0);
+    ptr_array_remove(&a, 100);
+    ptr_array_remove(&a, a.n - 1);
+    assert_int_equal(a.n, 197);
+    ptr_array_search(&a, names[101], str_cmp, &found);
+    assert_false(found);
+    for (size_t i = 1; i < a.n; i++)
+        assert_true(strcmp(a.items[i - 1], a.items[i]) < 0);
+    ptr_array_free(&a);
+    assert_int_equal(a.n, 0);
+    assert_null(a.items);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1598,6 +1645,7 @@ int main(void)
         cmocka_unit_test(test_offset_index_torn_tail),
         cmocka_unit_test(test_offset_index_validate),
         cmocka_unit_test(test_time_index),
+        cmocka_unit_test(test_ptr_array_sorted_insert_search_remove),
         cmocka_unit_test(test_config_defaults),
         cmocka_unit_test(test_config_set_accepts),
         cmocka_unit_test(test_config_set_rejects),
