@@ -6,6 +6,14 @@ set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 ./scripts/build.sh
+# meson's "Ok: N" / "Fail: N" / "Timeout: N" of the given builds' last runs, as one line.
+summary() {
+    what=$1
+    shift
+    for b in "$@"; do cat "$b/meson-logs/testlog.txt"; done |
+        awk -v what="$what" '/^Ok:/ {ok+=$2} /^Fail:/ {fail+=$2} /^Timeout:/ {fail+=$2}
+            END {printf "%s: %d passed, %d failed\n", what, ok, fail}'
+}
 meson test -C build --print-errorlogs
 if [ ! -f build-sanitize/build.ninja ]; then
     meson setup build-sanitize -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
@@ -14,4 +22,4 @@ fi
 ninja -C build-sanitize >/dev/null
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 TOPICFS_TEST_BIG_MB=128 meson test -C build-sanitize --print-errorlogs --suite unit --suite fs
-echo "all tests passed"
+summary all build build-sanitize
