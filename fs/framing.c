@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 void framing_rules_of(const struct topic_config *c, struct framing_rules *r)
 {
@@ -76,6 +77,11 @@ int framing_split(const struct framing_rules *rules, struct pending *pd, const c
         }
         return 0;
     }
+    if (pd->refused)
+        return -EMSGSIZE;
+    if (pd->resend_len && len >= pd->resend_len &&
+        XXH3_64bits(data, pd->resend_len) == pd->resend_hash)
+        return -EMSGSIZE;
     const char *end = data + len;
     const char *nl = memchr(data, '\n', len);
     if (!nl) {
@@ -117,8 +123,30 @@ int framing_split(const struct framing_rules *rules, struct pending *pd, const c
     return 0;
 }
 
+void framing_refuse(const struct framing_rules *rules, struct pending *pd, const char *data,
+                    size_t len)
+{
+    if (rules->framing != FRAMING_LINE)
+        return;
+    const char *first = memchr(data, '\n', len), *last = memrchr(data, '\n', len);
+    size_t open_len;
+    if (last)
+        open_len = len - (size_t)(last + 1 - data);
+    else
+        open_len = pd->refused ? rules->max_record + 1 : pd->len + len;
+    pd->resend_len = 0;
+    if (pd->len && first) {
+        pd->resend_len = (size_t)(first + 1 - data);
+        pd->resend_hash = XXH3_64bits(data, pd->resend_len);
+    }
+    pd->refused = open_len > rules->max_record;
+    pd->len = 0;
+}
+
 int framing_commit(struct pending *pd, const char *data, size_t len, size_t tail, int completed)
 {
+    pd->resend_len = 0;
+    pd->refused = 0; /* a stored write ends a refused line (framing=write) */
     if (completed)
         pd->len = 0;
     size_t n = len - tail;

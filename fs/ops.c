@@ -1068,6 +1068,8 @@ static int write_records(struct handle *h, const char *buf, size_t size, off_t o
     size_t tail;
     s->records.n = 0;
     int r = framing_split(&rules, &h->pending, buf, size, &s->records, &tail);
+    if (r == -EMSGSIZE)
+        framing_refuse(&rules, &h->pending, buf, size);
     if (r)
         return r;
     if (s->records.n) {

@@ -9,6 +9,17 @@
  * framing_split() never changes `pending` (it may use the bytes beyond
  * pending->len as scratch), so a failed append leaves the open file exactly
  * as it was; framing_commit() applies the split once the records are stored.
+ *
+ * A line longer than max_record is refused as a whole, however it arrives:
+ * the write that makes it too long fails with EMSGSIZE (with every other line
+ * of that write), framing_refuse() drops the part held from earlier writes,
+ * and while the line stays open each later write fails too, until one holds
+ * its '\n' (that write is refused whole as well). When the refused write
+ * completed a line begun by an earlier write, the kernel may have told the
+ * writer that the earlier part was written (one big write() cut into
+ * requests returns a short count), and the writer then sends the rest
+ * again: a next write that starts with the refused write's bytes up to its
+ * first '\n' is refused too. So no piece of a refused line is ever a record.
  * A record's key is the bytes before the first key separator, if any. */
 #ifndef TOPICFS_FRAMING_H
 #define TOPICFS_FRAMING_H
@@ -28,6 +39,9 @@ struct framing_rules {
 struct pending {
     char *buf;
     size_t len, cap;
+    int refused;          /* inside a line refused for its size: refuse up to its end */
+    size_t resend_len;    /* refuse a next write that starts with these bytes again */
+    uint64_t resend_hash; /* XXH3-64 of them */
 };
 
 struct record_ref {
@@ -47,6 +61,10 @@ void framing_rules_of(const struct topic_config *c, struct framing_rules *r);
  * exceed max_record; nothing is added then. */
 int framing_split(const struct framing_rules *rules, struct pending *pd, const char *data,
                   size_t len, struct record_list *out, size_t *tail);
+/* After framing_split refused data with -EMSGSIZE: drops the held line, and
+ * remembers whether the refused line is still open after data. */
+void framing_refuse(const struct framing_rules *rules, struct pending *pd, const char *data,
+                    size_t len);
 /* After the records from framing_split are stored: pending becomes the tail
  * (or, if no record was completed, pending grows by data). */
 int framing_commit(struct pending *pd, const char *data, size_t len, size_t tail, int completed);

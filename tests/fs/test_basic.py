@@ -317,14 +317,42 @@ class ErrorTest(MountTest):
             self.assertErrno(errno.EMSGSIZE, os.write, fd, b"y" * 200 + b"\n")
             # A batch with one oversize line among good ones stores none of them.
             self.assertErrno(errno.EMSGSIZE, os.write, fd, b"ok\n" + b"z" * 150 + b"\nok\n")
-            # A partial line that grows past the limit is refused too.
+            # A partial line that grows past the limit is refused whole: the
+            # part held from before too, and the rest of it up to its end.
             os.write(fd, b"p" * 60)
             self.assertErrno(errno.EMSGSIZE, os.write, fd, b"q" * 60)
+            self.assertErrno(errno.EMSGSIZE, os.write, fd, b"rest of it\n")
+            os.write(fd, b"next\n")
         finally:
             os.close(fd)
-        self.assertEqual(read(self.p0), "one\ntwo\n" + "p" * 60)
+        self.assertEqual(read(self.p0), "one\ntwo\nnext\n")
         r = sh("head -c 300 /dev/zero | tr '\\0' x >> %s; echo >> %s" % (self.p0, self.p0))
         self.assertIn("Message too long", r.stderr)
+        self.assertAlive()
+
+    def test_line_over_default_limit_leaves_nothing(self):
+        # Over 1 MiB: the kernel cuts one write() into several requests, and
+        # cat writes 128 KiB at a time; no piece of the line may be stored.
+        big = os.path.join(self.m.base, "long.txt")
+        with open(big, "wb") as f:
+            f.write(b"c" * 2000000 + b"\n")
+        r = sh("cat %s >> %s" % (big, self.p0))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("Message too long", r.stderr)
+        fd = os.open(self.p0, os.O_WRONLY | os.O_APPEND)
+        try:
+            line = b"a" * 1048588 + b"\n"
+            try:
+                n = os.write(fd, line)  # a short count: the first request went through
+                self.assertLess(n, len(line))
+                self.assertErrno(errno.EMSGSIZE, os.write, fd, line[n:])
+            except OSError as e:
+                self.assertEqual(e.errno, errno.EMSGSIZE)
+            os.write(fd, b"three\n")
+        finally:
+            os.close(fd)
+        self.assertEqual(read(self.p0), "one\ntwo\nthree\n")
+        self.assertEqual(info(self.m, "orders")["p0"]["end_offset"], 3)
         self.assertAlive()
 
     def test_info_and_produce_modes(self):

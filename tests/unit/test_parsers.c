@@ -90,13 +90,15 @@ static void recs_free(struct recs *out)
 }
 
 /* One write() on a partition handle, as fs/ops.c does it: split, store the
- * completed records, then commit. */
+ * completed records, then commit; a line refused for its size is dropped. */
 static int feed(const struct framing_rules *rules, struct pending *pd, const char *data, size_t len,
                 struct recs *out)
 {
     struct record_list l = {0};
     size_t tail = 0;
     int r = framing_split(rules, pd, data, len, &l, &tail);
+    if (r == -EMSGSIZE)
+        framing_refuse(rules, pd, data, len);
     if (r) {
         assert_int_equal(l.n, 0);
         record_list_free(&l);
@@ -371,20 +373,57 @@ static void test_line_max_message_bytes(void **state)
     assert_int_equal(framing_split(&rules, &pd, "ab\ncdefg", 8, &l, &tail), -EMSGSIZE);
     assert_int_equal(l.n, 1);
     record_list_free(&l);
-    /* the pending line counts: "ab" + "cd\n" is 5 bytes */
+    /* the pending line counts: "ab" + "cd\n" is 5 bytes; the whole line is
+     * refused, the held "ab" included */
     assert_int_equal(feed(&rules, &pd, "ab", 2, &rs), 0);
     assert_int_equal(feed(&rules, &pd, "cd\n", 3, &rs), -EMSGSIZE);
-    assert_int_equal(pd.len, 2);
-    assert_memory_equal(pd.buf, "ab", 2);
-    assert_int_equal(feed(&rules, &pd, "cde", 3, &rs), -EMSGSIZE);
-    assert_int_equal(pd.len, 2);
-    assert_memory_equal(pd.buf, "ab", 2);
-    assert_int_equal(rs.n, 1);
-    /* after the refusals the handle still works */
-    assert_int_equal(feed(&rules, &pd, "c\n", 2, &rs), 0);
-    assert_int_equal(rs.n, 2);
-    assert_rec(&rs, 1, "abc\n", -1);
     assert_int_equal(pd.len, 0);
+    assert_false(pd.refused); /* its '\n' was in the refused write */
+    close_handle(&rules, &pd, &rs);
+    assert_int_equal(rs.n, 1);
+    /* "ab" may have been reported written (a short count): the rest of the
+     * line sent again is refused too, once; other bytes are a new line */
+    assert_int_equal(feed(&rules, &pd, "cd\nx\n", 5, &rs), -EMSGSIZE);
+    assert_int_equal(feed(&rules, &pd, "cd\nx\n", 5, &rs), 0);
+    assert_int_equal(rs.n, 3);
+    assert_rec(&rs, 1, "cd\n", -1);
+    assert_int_equal(feed(&rules, &pd, "ab", 2, &rs), 0);
+    assert_int_equal(feed(&rules, &pd, "cd\n", 3, &rs), -EMSGSIZE);
+    assert_int_equal(feed(&rules, &pd, "e\n", 2, &rs), 0);
+    assert_int_equal(rs.n, 4);
+    assert_rec(&rs, 3, "e\n", -1);
+    /* a line that outgrows the limit without its '\n' (a big write() the
+     * kernel cut into requests): every write up to its end is refused, the
+     * one with its '\n' too, and nothing of it is ever a record */
+    assert_int_equal(feed(&rules, &pd, "ab", 2, &rs), 0);
+    assert_int_equal(feed(&rules, &pd, "cde", 3, &rs), -EMSGSIZE);
+    assert_int_equal(pd.len, 0);
+    assert_true(pd.refused);
+    assert_int_equal(feed(&rules, &pd, "f", 1, &rs), -EMSGSIZE);
+    close_handle(&rules, &pd, &rs); /* fsync: nothing is held */
+    assert_int_equal(feed(&rules, &pd, "g\nxy\n", 6, &rs), -EMSGSIZE);
+    assert_false(pd.refused);
+    assert_int_equal(rs.n, 4);
+    /* a too long partial tail after good lines: the write is refused and the
+     * open line stays refused */
+    assert_int_equal(feed(&rules, &pd, "ok\nlonger", 9, &rs), -EMSGSIZE);
+    assert_true(pd.refused);
+    assert_int_equal(feed(&rules, &pd, "er\n", 3, &rs), -EMSGSIZE);
+    assert_int_equal(rs.n, 4);
+    /* after the refusals the handle works as new */
+    assert_int_equal(feed(&rules, &pd, "ab", 2, &rs), 0);
+    assert_int_equal(feed(&rules, &pd, "c\n", 2, &rs), 0);
+    assert_int_equal(rs.n, 5);
+    assert_rec(&rs, 4, "abc\n", -1);
+    assert_int_equal(pd.len, 0);
+    /* framing=write ends a refused line: each write is its own record */
+    assert_int_equal(feed(&rules, &pd, "abcde", 5, &rs), -EMSGSIZE);
+    assert_true(pd.refused);
+    struct framing_rules wr = rules;
+    wr.framing = FRAMING_WRITE;
+    assert_int_equal(feed(&wr, &pd, "w", 1, &rs), 0);
+    assert_false(pd.refused);
+    assert_int_equal(rs.n, 6);
     recs_free(&rs);
     pending_free(&pd);
 }
