@@ -25,6 +25,16 @@ int hidden_add(struct hidden_node *n)
     if (!e)
         return -ENOMEM;
     pthread_mutex_lock(&lock);
+    if (n->jsonl) {
+        for (size_t i = 0; i < BUCKETS; i++)
+            for (struct entry *o = table[i]; o; o = o->next)
+                if (o->node.jsonl && o->node.topic_id == n->topic_id &&
+                    o->node.partition == n->partition && o->node.start_offset == n->start_offset &&
+                    o->node.json_next > n->json_next) {
+                    n->json_next = o->node.json_next;
+                    n->json_len = o->node.json_len;
+                }
+    }
     n->slot = next_slot++;
     e->node = *n;
     e->lookups = 1;
@@ -47,6 +57,20 @@ int hidden_get(uint64_t slot, struct hidden_node *out)
         }
     pthread_mutex_unlock(&lock);
     return r;
+}
+
+void hidden_set_json_size(uint64_t slot, uint64_t next, uint64_t len)
+{
+    pthread_mutex_lock(&lock);
+    for (struct entry *e = table[slot % BUCKETS]; e; e = e->next)
+        if (e->node.slot == slot) {
+            if (next > e->node.json_next) {
+                e->node.json_next = next;
+                e->node.json_len = len;
+            }
+            break;
+        }
+    pthread_mutex_unlock(&lock);
 }
 
 void hidden_forget(uint64_t slot, uint64_t count)

@@ -23,6 +23,7 @@
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "clock.h"
 #include "framing.h"
@@ -186,6 +187,45 @@ static char *group_text(struct group *g, enum node_kind kind, uint32_t partition
 }
 
 /* Fills st for node id; 0 or -ENOENT. */
+
+struct json_count {
+    struct text_buf text; /* one record's line at a time */
+    uint64_t len;
+};
+
+static int count_json(const struct record_view *r, void *arg)
+{
+    struct json_count *jc = arg;
+    jc->text.len = 0;
+    int e = jsonl_append(&jc->text, r);
+    jc->len += jc->text.len;
+    return e;
+}
+
+/* A jsonl node's size: the length of its JSON text from its start offset to
+ * the end of the partition. Only records the node has not counted yet are
+ * rendered (as read_jsonl renders them), and the count is kept for the next
+ * stat. */
+static int jsonl_size(struct partition *p, const struct hidden_node *hn, off_t *size)
+{
+    struct partition_cursor c;
+    struct json_count jc = {.len = hn->json_len};
+    uint64_t from, next = hn->json_next;
+    int r;
+    partition_cursor_init(&c);
+    do {
+        from = next;
+        r = partition_fetch(p, &c, from, 4096, count_json, &jc, &next);
+    } while (r >= 0 && next != from);
+    partition_cursor_free(&c);
+    text_buf_free(&jc.text);
+    if (r < 0)
+        return r;
+    hidden_set_json_size(hn->slot, next, jc.len);
+    *size = (off_t)jc.len;
+    return 0;
+}
+
 static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
 {
     memset(st, 0, sizeof(*st));
@@ -237,8 +277,12 @@ static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
         }
         struct partition_info pi;
         partition_info(p, &pi);
+        st->st_ino = hn.ino;
         st->st_mode = S_IFREG | 0444;
-        st->st_size = hn.jsonl ? 0 : (off_t)partition_view_size(p, &hn.view);
+        if (hn.jsonl)
+            r = jsonl_size(p, &hn, &st->st_size);
+        else
+            st->st_size = (off_t)partition_view_size(p, &hn.view);
         if (pi.last_append_ms)
             mtime = pi.last_append_ms;
         break;
@@ -318,9 +362,18 @@ static void reply_entry(fuse_req_t req, uint64_t id)
 }
 
 /* Where a hidden name starts, as a new hidden node. */
-static int64_t make_hidden(struct topic *t, struct partition *p, const struct node_name *nn)
+static int64_t make_hidden(struct topic *t, struct partition *p, const char *name,
+                           const struct node_name *nn)
 {
-    struct hidden_node hn = {.topic_id = t->id, .partition = nn->partition, .jsonl = nn->jsonl};
+    /* The top payload bit keeps these apart from slot-numbered node ids. */
+    uint64_t name_bits = XXH3_64bits(name, strlen(name)) & (NODE_PAYLOAD_MASK >> 1);
+    struct hidden_node hn = {
+        .topic_id = t->id,
+        .partition = nn->partition,
+        .jsonl = nn->jsonl,
+        .ino =
+            node_id(t->id, NODE_HIDDEN, (NODE_PAYLOAD_MASK ^ (NODE_PAYLOAD_MASK >> 1)) | name_bits),
+    };
     struct partition_info pi;
     uint64_t offset = 0;
     int r = 0;
@@ -341,7 +394,7 @@ static int64_t make_hidden(struct topic *t, struct partition *p, const struct no
     }
     if (offset < pi.start_offset)
         offset = pi.start_offset;
-    hn.start_offset = offset;
+    hn.start_offset = hn.json_next = offset;
     if (!r && !nn->jsonl)
         r = partition_view_at_offset(p, offset, &hn.view);
     if (!r)
@@ -408,7 +461,7 @@ static int64_t resolve(struct fs_context *fc, uint64_t parent, const char *name,
     else if (nn.kind == NODE_PARTITION)
         id = (int64_t)node_partition_id(t->id, nn.partition, p->epoch);
     else
-        id = lookup ? make_hidden(t, p, &nn) : -EPERM;
+        id = lookup ? make_hidden(t, p, name, &nn) : -EPERM;
     topic_put(t);
     return id;
 }

@@ -376,6 +376,48 @@ class HiddenNamesTest(MountTest):
         expected = "".join(self.lines[45:]) + "record 50\n"
         wait_until(lambda: read(out) == expected, timeout=10, what="tail -f p0@45")
 
+    def tail(self, *args):
+        out = os.path.join(self.m.base, "tail%d.out" % len(os.listdir(self.m.base)))
+        with open(out, "wb") as f:
+            t = subprocess.Popen(["tail"] + list(args), stdout=f, stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: (t.poll() is None and t.kill(), t.wait()))
+        return out
+
+    def test_stat_is_stable_and_exact(self):
+        # Each stat looks the name up again: st_ino must not change (tail -F),
+        # and a jsonl name's size is the length of its text, growing.
+        for name in ["p0@45", "p0@-3", "p0.jsonl", "p0@40.jsonl"]:
+            path = self.m.path("orders", name)
+            self.assertEqual(len({os.stat(path).st_ino for _ in range(5)}), 1, name)
+            self.assertEqual(os.stat(path).st_size, len(read(path, "rb")), name)
+        self.assertNotEqual(os.stat(self.m.path("orders", "p0@45")).st_ino,
+                            os.stat(self.m.path("orders", "p0@46")).st_ino)
+        self.assertNotEqual(os.stat(self.m.path("orders", "p0@45")).st_ino, os.stat(self.p0).st_ino)
+        jl = self.m.path("orders", "p0.jsonl")
+        before = os.stat(jl).st_size
+        sh("echo 'record 50' >> " + self.p0)
+        self.assertEqual(os.stat(jl).st_size, len(read(jl, "rb")))
+        self.assertGreater(os.stat(jl).st_size, before)
+
+    def test_tail_f_on_jsonl_and_tail_F_on_hidden_names(self):
+        outs = [self.tail("-f", "-s", "0.05", self.m.path("orders", "p0@48.jsonl")),
+                self.tail("-F", "-n", "+1", "-s", "0.05", self.m.path("orders", "p0@47")),
+                self.tail("-F", "-s", "0.05", self.m.path("orders", "p0.jsonl"))]
+        wait_until(lambda: all(os.path.getsize(o) for o in outs), what="tails to start")
+        sh("echo 'record 50' >> " + self.p0)
+
+        def offsets(out):
+            return [json.loads(line)["offset"] for line in read(out).splitlines()]
+        wait_until(lambda: offsets(outs[0]) == [48, 49, 50], what="tail -f of p0@48.jsonl")
+        # tail -F stats the name at every poll: had it taken any lookup for
+        # a new file, it would print the file again before record 51.
+        wait_until(lambda: read(outs[1]).endswith("record 50\n"), what="tail -F of p0@47")
+        sh("echo 'record 51' >> " + self.p0)
+        expected = "".join(self.lines[47:]) + "record 50\nrecord 51\n"
+        wait_until(lambda: read(outs[1]) == expected, what="tail -F of p0@47, each record once")
+        wait_until(lambda: offsets(outs[0]) == [48, 49, 50, 51], what="tail -f of p0@48.jsonl")
+        wait_until(lambda: offsets(outs[2]) == list(range(40, 52)), what="tail -F of p0.jsonl")
+
     def test_jsonl_any_bytes(self):
         p1 = self.m.path("orders", "p1")
         values = [b"plain\n", b"quote \" backslash \\ tab \t\n", b"\x00\x01ctl\x7f\n",
