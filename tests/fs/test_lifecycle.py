@@ -178,7 +178,10 @@ class CompactionTest(MountTest):
             self.assertEqual(r["value"], lines[r["offset"]])
             self.assertEqual(r["key"], lines[r["offset"]].split(":")[0])
         # The partition file is the surviving values in offset order.
-        self.assertEqual(read(self.p0), "".join(r["value"] for r in recs))
+        stream = "".join(r["value"] for r in recs)
+        self.assertEqual(read(self.p0), stream)
+        self.assertEqual(os.stat(self.p0).st_size, len(stream))
+        self.assertEqual(info(self.m, "orders")["p0"]["bytes"], len(stream))
         self.assertEqual(info(self.m, "orders")["p0"]["end_offset"], 300)
 
     def test_tombstone_kept_then_removed(self):
