@@ -38,7 +38,7 @@ static const struct key keys[] = {
     {"max.message.bytes", K_I64, F(max_message_bytes), 0, 32 << 20},
     {"framing", K_FRAMING, F(framing), 0, 0},
     {"key.separator", K_SEP, F(key_separator), 0, 0},
-    {"acks", K_ACKS, F(acks_all), 0, 0},
+    {"acks", K_ACKS, F(acks), 0, 0},
     {"min.insync.replicas", K_I64, F(min_insync_replicas), 1, 1000},
     {"replication.factor", K_I64, F(replication_factor), 1, 1000},
     {"flush.ms", K_I64, F(flush_ms), 0, INT64_MAX},
@@ -61,7 +61,7 @@ void config_defaults(struct topic_config *c, uint32_t partitions)
     c->compression = BATCH_CODEC_NONE;
     c->max_message_bytes = 1048588;
     c->framing = FRAMING_LINE;
-    c->acks_all = 0;
+    c->acks = 1;
     c->min_insync_replicas = 1;
     c->replication_factor = 1;
     c->flush_ms = INT64_MAX;
@@ -144,9 +144,9 @@ int config_set(struct topic_config *c, const char *key, const char *value)
         break;
     case K_ACKS:
         if (!strcmp(value, "all") || !strcmp(value, "-1"))
-            n.acks_all = 1;
+            n.acks = CONFIG_ACKS_ALL;
         else if (!strcmp(value, "1") || !strcmp(value, "0"))
-            n.acks_all = 0;
+            n.acks = value[0] - '0';
         else
             return -EINVAL;
         break;
@@ -218,8 +218,11 @@ size_t config_format(const struct topic_config *c, char *buf, size_t cap)
                      c->segment_ms, policies[c->cleanup_policy & 3], c->min_cleanable_dirty_ratio,
                      c->delete_retention_ms, c->file_delete_delay_ms, codecs[c->compression],
                      c->max_message_bytes, c->framing == FRAMING_LINE ? "line" : "write",
-                     c->key_separator, c->acks_all ? "all" : "1", c->min_insync_replicas,
-                     c->replication_factor, c->flush_ms,
+                     c->key_separator,
+                     c->acks == CONFIG_ACKS_ALL ? "all"
+                     : c->acks                  ? "1"
+                                                : "0",
+                     c->min_insync_replicas, c->replication_factor, c->flush_ms,
                      c->auto_offset_reset == OFFSET_RESET_LATEST ? "latest" : "earliest");
     return n < 0 ? 0 : (size_t)n;
 }

@@ -1302,7 +1302,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
     if (!r && h->kind == NODE_PARTITION) {
         struct topic_config cfg;
         topic_config_snapshot(h->topic, &cfg);
-        if (cfg.acks_all)
+        if (cfg.acks == CONFIG_ACKS_ALL)
             r = partition_sync(h->part);
     }
     pthread_mutex_unlock(&h->lock);

@@ -18,6 +18,8 @@ enum offset_reset { OFFSET_RESET_EARLIEST = 0, OFFSET_RESET_LATEST = 1 };
 
 #define CONFIG_KEY_SEPARATOR_MAX 16
 
+#define CONFIG_ACKS_ALL (-1)
+
 struct topic_config {
     uint32_t partitions;
     int64_t retention_ms;
@@ -32,7 +34,7 @@ struct topic_config {
     int64_t max_message_bytes;
     enum framing framing;
     char key_separator[CONFIG_KEY_SEPARATOR_MAX + 1]; /* "" = no keys */
-    int acks_all;
+    int acks; /* Kafka's: 0, 1, or CONFIG_ACKS_ALL (-1, "all") */
     int64_t min_insync_replicas;
     int64_t replication_factor;
     int64_t flush_ms;

@@ -1088,7 +1088,7 @@ static void assert_config_equal(const struct topic_config *a, const struct topic
     assert_true(a->max_message_bytes == b->max_message_bytes);
     assert_int_equal(a->framing, b->framing);
     assert_string_equal(a->key_separator, b->key_separator);
-    assert_int_equal(a->acks_all, b->acks_all);
+    assert_int_equal(a->acks, b->acks);
     assert_true(a->min_insync_replicas == b->min_insync_replicas);
     assert_true(a->replication_factor == b->replication_factor);
     assert_true(a->flush_ms == b->flush_ms);
@@ -1114,7 +1114,7 @@ static void test_config_defaults(void **state)
     assert_true(c.max_message_bytes == 1048588);
     assert_int_equal(c.framing, FRAMING_LINE);
     assert_string_equal(c.key_separator, "");
-    assert_int_equal(c.acks_all, 0);
+    assert_int_equal(c.acks, 1);
     assert_true(c.min_insync_replicas == 1);
     assert_true(c.replication_factor == 1);
     assert_true(c.flush_ms == INT64_MAX);
@@ -1178,13 +1178,13 @@ static void test_config_set_accepts(void **state)
     assert_int_equal(config_set(&c, "key.separator", ""), 0);
     assert_string_equal(c.key_separator, "");
     assert_int_equal(config_set(&c, "acks", "all"), 0);
-    assert_int_equal(c.acks_all, 1);
+    assert_int_equal(c.acks, CONFIG_ACKS_ALL);
     assert_int_equal(config_set(&c, "acks", "1"), 0);
-    assert_int_equal(c.acks_all, 0);
+    assert_int_equal(c.acks, 1);
     assert_int_equal(config_set(&c, "acks", "-1"), 0);
-    assert_int_equal(c.acks_all, 1);
+    assert_int_equal(c.acks, CONFIG_ACKS_ALL);
     assert_int_equal(config_set(&c, "acks", "0"), 0);
-    assert_int_equal(c.acks_all, 0);
+    assert_int_equal(c.acks, 0);
     assert_int_equal(config_set(&c, "min.insync.replicas", "1000"), 0);
     assert_true(c.min_insync_replicas == 1000);
     assert_int_equal(config_set(&c, "replication.factor", "3"), 0);
@@ -1415,6 +1415,14 @@ static void test_config_format_roundtrip(void **state)
     config_defaults(&d, 1);
     parse_text(&d, buf);
     assert_config_equal(&c, &d);
+    /* acks=0 reads back as set */
+    struct topic_config e = c;
+    char ebuf[2048];
+    assert_int_equal(config_set(&e, "acks", "0"), 0);
+    config_format(&e, ebuf, sizeof(ebuf));
+    assert_non_null(strstr(ebuf, "acks=0\n"));
+    parse_text(&d, ebuf);
+    assert_config_equal(&e, &d);
     /* 18 keys, one line each */
     size_t lines = 0;
     for (const char *p = buf; *p; p++)
