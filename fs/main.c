@@ -80,6 +80,7 @@ int main(int argc, char *argv[])
     struct store *store = NULL;
     struct group_registry *groups = NULL;
     struct fuse_session *se = NULL;
+    struct fs_context fc = {.entry_timeout = 3600.0, .started_ms = clock_now_ms()};
     int ret = 1;
 
     memset(&cli, 0, sizeof(cli));
@@ -133,6 +134,11 @@ int main(int argc, char *argv[])
         opt.data_dir = abs;
     }
     logger_init("topicfs", !cli.foreground, cli.debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+    /* The session first: it refuses unknown options before the data dir is
+     * created. The store is filled in before the session runs. */
+    se = fuse_session_new(&args, &topicfs_ops, sizeof(topicfs_ops), &fc);
+    if (!se)
+        goto out;
     int r = store_open(opt.data_dir, opt.partitions, &store);
     if (r) {
         fprintf(stderr, "topicfs: data dir %s: %s\n", opt.data_dir,
@@ -144,15 +150,8 @@ int main(int argc, char *argv[])
         fprintf(stderr, "topicfs: data dir %s: consumer offsets: %s\n", opt.data_dir, strerror(-r));
         goto out;
     }
-    struct fs_context fc = {
-        .store = store,
-        .groups = groups,
-        .entry_timeout = 3600.0,
-        .started_ms = clock_now_ms(),
-    };
-    se = fuse_session_new(&args, &topicfs_ops, sizeof(topicfs_ops), &fc);
-    if (!se)
-        goto out;
+    fc.store = store;
+    fc.groups = groups;
     if (fuse_set_signal_handlers(se) != 0)
         goto out;
     if (fuse_session_mount(se, cli.mountpoint) != 0) {
