@@ -493,6 +493,7 @@ int group_create(struct group_registry *r, struct topic *t, const char *name)
         pthread_mutex_unlock(&r->lock);
         return -ENOMEM;
     }
+    atomic_store(&t->groups_mtime_ms, clock_now_ms());
     pthread_mutex_lock(&g->lock);
     for (uint32_t p = 0; p < g->nparts; p++)
         committed(g, p);
@@ -521,6 +522,7 @@ static int remove_group(struct group_registry *r, size_t at, int require_idle, s
         wake_add(w, g->members[k]);
     pthread_mutex_unlock(&g->lock);
     ptr_array_remove(&r->groups, at);
+    atomic_store(&g->topic->groups_mtime_ms, clock_now_ms());
     group_put(g);
     return e;
 }

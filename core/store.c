@@ -213,6 +213,16 @@ out:
     return r;
 }
 
+int64_t store_mtime_ms(struct store *s)
+{
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/topics", s->dir);
+    if (stat(path, &st) < 0)
+        return 0;
+    return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
+
 int store_delete_topic(struct store *s, const char *name)
 {
     char from[4096], to[4096];

@@ -70,6 +70,7 @@ static struct topic *topic_alloc(const char *dir, const char *name, uint64_t id)
     t->id = id;
     atomic_init(&t->refs, 1);
     atomic_init(&t->mtime_ms, clock_now_ms());
+    atomic_init(&t->groups_mtime_ms, clock_now_ms());
     pthread_rwlock_init(&t->lock, NULL);
     if (!t->name || !t->dir) {
         free(t->name);
@@ -119,9 +120,11 @@ int topic_open(const char *dir, const char *name, uint64_t id, struct topic **ou
     if ((r = open_partitions(t, t->cfg.partitions)))
         goto fail;
     struct stat st;
-    if (stat(path, &st) == 0)
-        atomic_store(&t->mtime_ms,
-                     (long long)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000);
+    if (stat(path, &st) == 0) {
+        long long ms = (long long)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+        atomic_store(&t->mtime_ms, ms);
+        atomic_store(&t->groups_mtime_ms, ms);
+    }
     *out = t;
     return 0;
 fail:

@@ -186,8 +186,6 @@ static char *group_text(struct group *g, enum node_kind kind, uint32_t partition
     return buf;
 }
 
-/* Fills st for node id; 0 or -ENOENT. */
-
 struct json_count {
     struct text_buf text; /* one record's line at a time */
     uint64_t len;
@@ -226,6 +224,7 @@ static int jsonl_size(struct partition *p, const struct hidden_node *hn, off_t *
     return 0;
 }
 
+/* Fills st for node id; 0 or -ENOENT. */
 static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
 {
     memset(st, 0, sizeof(*st));
@@ -237,7 +236,8 @@ static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
     if (kind == NODE_ROOT) {
         st->st_mode = S_IFDIR | 0755;
         st->st_nlink = 2 + store_count(fc->store);
-        set_time(&st->st_mtim, fc->started_ms);
+        int64_t mtime = store_mtime_ms(fc->store);
+        set_time(&st->st_mtim, mtime ? mtime : fc->started_ms);
         st->st_ctim = st->st_atim = st->st_mtim;
         return 0;
     }
@@ -293,6 +293,7 @@ static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
     case NODE_GROUPS:
         st->st_mode = S_IFDIR | 0755;
         st->st_nlink = 2;
+        mtime = atomic_load(&t->groups_mtime_ms);
         break;
     case NODE_GROUP:
     case NODE_FOLLOW:

@@ -24,6 +24,9 @@ struct store {
 };
 
 int store_open(const char *dir, uint32_t default_partitions, struct store **out);
+/* When a topic was last created or deleted (the mtime of DATA_DIR/topics,
+ * which both rename into or out of), in epoch ms; 0 if it cannot be read. */
+int64_t store_mtime_ms(struct store *s);
 /* Syncs and closes every topic. */
 void store_close(struct store *s);
 

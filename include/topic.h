@@ -25,8 +25,9 @@ struct topic {
     struct topic_config cfg;
     struct partition **parts;
     uint32_t nparts;
-    atomic_uint round_robin; /* keyless records in .produce */
-    atomic_llong mtime_ms;   /* last change of the directory */
+    atomic_uint round_robin;      /* keyless records in .produce */
+    atomic_llong mtime_ms;        /* last change of the directory */
+    atomic_llong groups_mtime_ms; /* last change of .groups (a group made or deleted) */
 };
 
 int topic_create(const char *dir, const char *name, uint64_t id, const struct topic_config *cfg,

@@ -33,6 +33,15 @@ def wait_until(cond, timeout=10.0, interval=0.01, what="condition"):
         time.sleep(interval)
 
 
+def changes_mtime(test, path, change):
+    """Asserts that change() moves path's st_mtime forward (waiting first for
+    the clock to pass the current one, whose resolution is a millisecond)."""
+    before = os.stat(path).st_mtime_ns
+    wait_until(lambda: time.time_ns() > before + 2000000, what="the clock to move")
+    change()
+    test.assertGreater(os.stat(path).st_mtime_ns, before, path)
+
+
 def is_mounted(path):
     path = os.path.realpath(path)
     with open("/proc/self/mounts") as f:

@@ -8,7 +8,8 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Mount, MountTest, TOPICFS, info, is_mounted, read, sh, wait_until  # noqa: E402
+from harness import (Mount, MountTest, TOPICFS, changes_mtime, info, is_mounted, read, sh,  # noqa: E402
+                     wait_until)
 
 
 def kafka_murmur2(data):
@@ -114,6 +115,17 @@ class TopicTest(MountTest):
         self.assertFalse(os.path.exists(topic_dir))
         os.mkdir(self.m.path("orders"))
         self.assertEqual(read(self.m.path("orders", "p0")), "")
+
+    def test_directory_mtimes_follow_their_entries(self):
+        changes_mtime(self, self.m.mnt, lambda: os.mkdir(self.m.path("orders")))
+        changes_mtime(self, self.m.mnt, lambda: os.mkdir(self.m.path("other")))
+        changes_mtime(self, self.m.mnt, lambda: os.rmdir(self.m.path("other")))
+        topic = self.m.path("orders")
+        changes_mtime(self, topic, lambda: sh("echo partitions=4 >> " + self.m.path("orders", ".config")))
+        # The root's time is the data dir's: it survives a remount.
+        before = os.stat(self.m.mnt).st_mtime_ns
+        self.m.restart()
+        self.assertEqual(os.stat(self.m.mnt).st_mtime_ns, before)
 
     def test_bad_names_and_existing_topic(self):
         for name in ["bad name", "a/b" if False else "sp ace", "x" * 250, "ü", "a:b", "a*b"]:

@@ -10,7 +10,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Mount, MountTest, info, read, sh, wait_until  # noqa: E402
+from harness import Mount, MountTest, changes_mtime, info, read, sh, wait_until  # noqa: E402
 
 # A member that prints every line it reads from a group file, flushing each
 # one, so what it printed is what it processed.
@@ -76,6 +76,11 @@ class LayoutTest(GroupTest):
         self.assertErrno(errno.ENOENT, open, self.g("nosuch", "drain"))
         # A group file is not a partition: no appends to member files.
         self.assertErrno(errno.EACCES, open, self.g("billing", "drain"), "a")
+
+    def test_groups_directory_mtime(self):
+        groups = self.m.path("orders", ".groups")
+        changes_mtime(self, groups, lambda: os.mkdir(self.g("billing")))
+        changes_mtime(self, groups, lambda: os.rmdir(self.g("billing")))
 
     def test_bad_group_names(self):
         for name in ["a" * 250, "sp ace", "x*y"]:
