@@ -852,6 +852,7 @@ static ssize_t fetch_more(struct group_member *m, size_t want)
             return e;
         m->next[i] = next > m->next[i] ? next : m->next[i];
         if (f.got) {
+            partition_count_read(p, f.got);
             m->rr = i + 1;
             return (ssize_t)f.got;
         }
@@ -1023,26 +1024,43 @@ int group_cursor_set(struct group *g, uint32_t partition, const char *spec, int6
     return e;
 }
 
-size_t group_info_text(struct group *g, char *buf, size_t cap)
+uint32_t group_partition_states(struct group *g, struct group_partition_state *out, uint32_t cap)
 {
-    size_t len = 0;
     pthread_mutex_lock(&g->lock);
     fit_partitions(g);
-    for (uint32_t p = 0; p < g->nparts && len < cap; p++) {
+    uint32_t n = g->nparts < cap ? g->nparts : cap;
+    for (uint32_t p = 0; p < n; p++) {
         struct partition_info pi;
         partition_info(topic_partition(g->topic, p), &pi);
-        uint64_t c = committed(g, p);
-        char owner[24] = "-";
-        if (g->owner[p] >= 0)
-            snprintf(owner, sizeof(owner), "%d", (int)g->members[g->owner[p]]->pid);
-        int n =
-            snprintf(buf + len, cap - len,
-                     "p%u committed=%" PRIu64 " end_offset=%" PRIu64 " lag=%" PRIu64 " owner=%s\n",
-                     p, c, pi.end_offset, pi.end_offset > c ? pi.end_offset - c : 0, owner);
-        if (n < 0)
-            break;
-        len += (size_t)n;
+        out[p].committed = committed(g, p);
+        out[p].end_offset = pi.end_offset;
+        out[p].lag = pi.end_offset > out[p].committed ? pi.end_offset - out[p].committed : 0;
+        out[p].owner = g->owner[p] >= 0 ? g->members[g->owner[p]]->pid : 0;
     }
     pthread_mutex_unlock(&g->lock);
+    return n;
+}
+
+size_t group_info_text(struct group *g, char *buf, size_t cap)
+{
+    uint32_t want = topic_partition_count(g->topic) + 16; /* room for a grow meanwhile */
+    struct group_partition_state *st = calloc(want, sizeof(*st));
+    if (!st)
+        return 0;
+    uint32_t n = group_partition_states(g, st, want);
+    size_t len = 0;
+    for (uint32_t p = 0; p < n && len < cap; p++) {
+        char owner[24] = "-";
+        if (st[p].owner)
+            snprintf(owner, sizeof(owner), "%d", (int)st[p].owner);
+        int w =
+            snprintf(buf + len, cap - len,
+                     "p%u committed=%" PRIu64 " end_offset=%" PRIu64 " lag=%" PRIu64 " owner=%s\n",
+                     p, st[p].committed, st[p].end_offset, st[p].lag, owner);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+    }
+    free(st);
     return len < cap ? len : cap;
 }

@@ -487,6 +487,12 @@ static int maybe_roll(struct partition *p, size_t incoming, int64_t now)
     return 0;
 }
 
+static void count_in(struct partition *p, const struct batch_header *h)
+{
+    p->records_in += h->record_count;
+    p->bytes_in += h->values_len;
+}
+
 int partition_append(struct partition *p, struct batch_builder *b, int64_t timestamp,
                      uint64_t *base_offset)
 {
@@ -502,6 +508,8 @@ int partition_append(struct partition *p, struct batch_builder *b, int64_t times
         struct batch_header h;
         batch_header_decode(iov[0].iov_base, &h);
         r = segment_append(active(p), iov, iovcnt, &h);
+        if (!r)
+            count_in(p, &h);
         if (!r && base_offset)
             *base_offset = h.base_offset;
     }
@@ -522,6 +530,8 @@ int partition_append_batch(struct partition *p, const uint8_t *batch, size_t len
     } else if ((r = maybe_roll(p, len, h.timestamp)) == 0) {
         struct iovec iov = {.iov_base = (void *)batch, .iov_len = len};
         r = segment_append(active(p), &iov, 1, &h);
+        if (!r)
+            count_in(p, &h);
     }
     pthread_mutex_unlock(&p->lock);
     return r;
@@ -838,8 +848,17 @@ ssize_t partition_read(struct partition *p, struct partition_cursor *c, uint64_t
 {
     pthread_mutex_lock(&p->lock);
     ssize_t r = read_locked(p, c, NULL, pos, buf, len);
+    if (r > 0)
+        p->bytes_out += (uint64_t)r;
     pthread_mutex_unlock(&p->lock);
     return r;
+}
+
+void partition_count_read(struct partition *p, uint64_t bytes)
+{
+    pthread_mutex_lock(&p->lock);
+    p->bytes_out += bytes;
+    pthread_mutex_unlock(&p->lock);
 }
 
 /* Stream position of the first value byte of `offset`, or of the next record
@@ -928,9 +947,13 @@ void partition_info(struct partition *p, struct partition_info *info)
     info->end_offset = a->next_offset;
     info->end_pos = a->end_pos;
     info->segments = (uint32_t)p->nsegs;
+    info->leader_epoch = p->leader_epoch;
     info->view_bytes = view_end(p);
     info->stored_bytes = 0;
     info->last_append_ms = 0;
+    info->records_in = p->records_in;
+    info->bytes_in = p->bytes_in;
+    info->bytes_out = p->bytes_out;
     for (size_t i = 0; i < p->nsegs; i++) {
         info->stored_bytes += p->segs[i]->size;
         if (p->segs[i]->max_timestamp > info->last_append_ms)
@@ -1089,6 +1112,7 @@ ssize_t partition_view_read(struct partition *p, struct partition_cursor *c,
         end = view_end(p) + removed_since(p, v->epoch);
     }
     partition_cursor_free(&old_cursor);
+    p->bytes_out += done;
 out:
     pthread_mutex_unlock(&p->lock);
     return done > 0 ? (ssize_t)done : r;

@@ -32,6 +32,7 @@
 #include "logger.h"
 #include "murmur2.h"
 #include "nodes.h"
+#include "status.h"
 
 struct handle {
     enum node_kind kind;
@@ -146,6 +147,13 @@ static size_t format_info(struct topic *t, char *buf, size_t cap)
     return len;
 }
 
+/* Generated text of .cluster or .metrics, malloc'ed. */
+static char *status_text(struct fs_context *fc, enum node_kind kind, size_t *len)
+{
+    return kind == NODE_CLUSTER ? status_cluster_text(fc->store, len)
+                                : status_metrics_text(fc->store, fc->groups, len);
+}
+
 /* Generated text of a control file, malloc'ed. */
 static char *control_text(struct topic *t, enum node_kind kind, size_t *len)
 {
@@ -238,6 +246,20 @@ static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
         st->st_nlink = 2 + store_count(fc->store);
         int64_t mtime = store_mtime_ms(fc->store);
         set_time(&st->st_mtim, mtime ? mtime : fc->started_ms);
+        st->st_ctim = st->st_atim = st->st_mtim;
+        return 0;
+    }
+    if (kind == NODE_CLUSTER || kind == NODE_METRICS) {
+        size_t len = 0;
+        char *text = status_text(fc, kind, &len);
+        if (!text)
+            return -ENOMEM;
+        free(text);
+        st->st_mode = S_IFREG | 0444;
+        st->st_nlink = 1;
+        st->st_size = (off_t)len;
+        st->st_blocks = (st->st_size + 511) / 512;
+        set_time(&st->st_mtim, clock_now_ms());
         st->st_ctim = st->st_atim = st->st_mtim;
         return 0;
     }
@@ -436,6 +458,10 @@ static int64_t resolve(struct fs_context *fc, uint64_t parent, const char *name,
     if (pk == NODE_ROOT) {
         if (!strcmp(name, GROUP_OFFSETS_TOPIC))
             return -ENOENT; /* internal */
+        if (!strcmp(name, ".cluster"))
+            return (int64_t)node_id(0, NODE_CLUSTER, 0);
+        if (!strcmp(name, ".metrics"))
+            return (int64_t)node_id(0, NODE_METRICS, 0);
         struct topic *t = store_find(fc->store, name);
         if (!t)
             return -ENOENT;
@@ -687,6 +713,14 @@ static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *
     int acc = fi->flags & O_ACCMODE;
     if (kind == NODE_ROOT || kind == NODE_TOPIC || kind == NODE_GROUPS || kind == NODE_GROUP)
         return -EISDIR;
+    if (kind == NODE_CLUSTER || kind == NODE_METRICS) {
+        struct handle *h = acc == O_RDONLY ? handle_new(kind) : NULL;
+        if (!h)
+            return acc == O_RDONLY ? -ENOMEM : -EACCES;
+        fi->fh = (uint64_t)(uintptr_t)h;
+        fi->direct_io = 1;
+        return 0;
+    }
     struct topic *t = store_find_id(fc->store, node_topic(id));
     if (!t)
         return -ENOENT;
@@ -960,11 +994,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         read_group_text(req, h, size, (uint64_t)off);
         return;
     }
-    if (h->kind == NODE_CONFIG || h->kind == NODE_INFO) {
+    if (h->kind == NODE_CONFIG || h->kind == NODE_INFO || h->kind == NODE_CLUSTER ||
+        h->kind == NODE_METRICS) {
         pthread_mutex_lock(&h->lock);
         if (off == 0 || !h->text) {
             free(h->text);
-            h->text = control_text(h->topic, h->kind, &h->text_len);
+            h->text = h->topic ? control_text(h->topic, h->kind, &h->text_len)
+                               : status_text(ctx(req), h->kind, &h->text_len);
         }
         size_t len = h->text ? h->text_len : 0;
         if ((size_t)off >= len)
@@ -1395,6 +1431,14 @@ static int list_topic(struct topic *t, void *arg)
     return listing_add(arg, t->name, node_id(t->id, NODE_TOPIC, 0), S_IFDIR);
 }
 
+static int list_root(struct fs_context *fc, struct listing *l)
+{
+    int r = listing_add(l, ".cluster", node_id(0, NODE_CLUSTER, 0), S_IFREG);
+    if (!r)
+        r = listing_add(l, ".metrics", node_id(0, NODE_METRICS, 0), S_IFREG);
+    return r ? r : store_foreach(fc->store, list_topic, l);
+}
+
 static int list_group(struct group *g, void *arg)
 {
     return listing_add(arg, group_name(g),
@@ -1467,7 +1511,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     if (!r)
         r = listing_add(&l, "..", NODE_ROOT_ID, S_IFDIR);
     if (!r)
-        r = kind == NODE_ROOT ? store_foreach(fc->store, list_topic, &l) : list_dir(fc, ino, &l);
+        r = kind == NODE_ROOT ? list_root(fc, &l) : list_dir(fc, ino, &l);
     if (r) {
         free(l.buf);
         handle_free(h);

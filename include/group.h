@@ -77,6 +77,12 @@ int group_cursor_get(struct group *g, uint32_t partition, uint64_t *offset);
 /* spec: "N", "earliest", "latest", "-N", "@<ms>" (time already parsed by the
  * caller into *time_ms when spec[0] == '@'). -EINVAL changes nothing. */
 int group_cursor_set(struct group *g, uint32_t partition, const char *spec, int64_t time_ms);
+struct group_partition_state {
+    uint64_t committed, end_offset, lag;
+    pid_t owner; /* pid of the member that owns the partition, 0 if none */
+};
+/* The state of the group's partitions 0 .. n-1; returns n (at most cap). */
+uint32_t group_partition_states(struct group *g, struct group_partition_state *out, uint32_t cap);
 /* One line a partition: committed offset, end offset, lag, owner pid. */
 size_t group_info_text(struct group *g, char *buf, size_t cap);
 

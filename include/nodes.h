@@ -30,12 +30,14 @@ enum node_kind {
     NODE_CONFIG = 4,
     NODE_INFO = 5,
     NODE_HIDDEN = 6,
-    NODE_GROUPS = 7,     /* <topic>/.groups */
-    NODE_GROUP = 8,      /* payload: group id */
-    NODE_FOLLOW = 9,     /* payload: group id */
-    NODE_DRAIN = 10,     /* payload: group id */
-    NODE_CURSOR = 11,    /* payload: group id << 16 | partition */
-    NODE_GROUP_INFO = 12 /* payload: group id */
+    NODE_GROUPS = 7,      /* <topic>/.groups */
+    NODE_GROUP = 8,       /* payload: group id */
+    NODE_FOLLOW = 9,      /* payload: group id */
+    NODE_DRAIN = 10,      /* payload: group id */
+    NODE_CURSOR = 11,     /* payload: group id << 16 | partition */
+    NODE_GROUP_INFO = 12, /* payload: group id */
+    NODE_CLUSTER = 13,    /* MOUNTPOINT/.cluster (topic id 0) */
+    NODE_METRICS = 14     /* MOUNTPOINT/.metrics (topic id 0) */
 };
 
 #define NODE_ROOT_ID 1u

@@ -35,7 +35,11 @@ struct partition_info {
     uint64_t stored_bytes;
     uint64_t view_bytes; /* length of the stream as `cat` shows it now */
     uint32_t segments;
+    uint32_t leader_epoch;
     int64_t last_append_ms;
+    /* since the partition was opened (for .metrics) */
+    uint64_t records_in, bytes_in; /* appended: records and their value bytes */
+    uint64_t bytes_out;            /* partition-stream bytes read */
 };
 
 /* Where a reader is: a hint that makes sequential reads O(1). */
@@ -93,8 +97,9 @@ struct partition {
     pthread_mutex_t maintenance; /* one cleaner or truncation at a time */
     struct layout_epoch *epochs; /* epochs[0 .. epoch] */
     uint32_t epoch;
-    uint32_t kept_from; /* no epoch before it keeps an old layout */
-    uint64_t views;     /* open views, all epochs */
+    uint32_t kept_from;                       /* no epoch before it keeps an old layout */
+    uint64_t views;                           /* open views, all epochs */
+    uint64_t records_in, bytes_in, bytes_out; /* partition_info() */
     size_t epochs_cap;
 };
 
@@ -122,6 +127,9 @@ int partition_sync(struct partition *p);
  * negative errno: -ENODATA in such a gap. */
 ssize_t partition_read(struct partition *p, struct partition_cursor *c, uint64_t pos, void *buf,
                        size_t len);
+/* Counts bytes handed to a reader by way of partition_fetch (group members)
+ * in bytes_out; partition_read and partition_view_read count their own. */
+void partition_count_read(struct partition *p, uint64_t bytes);
 /* Stream position of the first value byte of `offset` (offsets past the end
  * map to end_pos, below the start to start_pos, removed by compaction to the
  * next record). */

@@ -49,7 +49,7 @@ class MountCommandTest(unittest.TestCase):
         self.assertEqual(m.stop(), 0)
         self.assertFalse(is_mounted(m.mnt))
         m.start()
-        self.assertEqual(sorted(os.listdir(m.mnt)), ["audit", "orders"])
+        self.assertEqual(sorted(os.listdir(m.mnt)), [".cluster", ".metrics", "audit", "orders"])
         self.assertEqual(read(m.path("orders", "p1")), "one\n")
         self.assertEqual(read(m.path("audit", "p0")), "two\n")
 
@@ -232,6 +232,75 @@ class InfoTest(MountTest):
         for p in i.values():
             self.assertEqual(p["segments"], 1)
             self.assertIn("stored_bytes", p)
+
+
+def parse_metrics(text):
+    """Prometheus text format: {(name, labels): value}; checks that every
+    sample follows its family's # HELP and # TYPE lines, each family once."""
+    samples, families, current = {}, [], None
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            current = line.split()[2]
+            assert current not in families, "family %s twice" % current
+            families.append(current)
+        elif line.startswith("# TYPE "):
+            assert line.split()[2] == current and line.split()[3] in ("gauge", "counter"), line
+        else:
+            name, value = line.rsplit(" ", 1)
+            metric = name.split("{")[0]
+            assert metric == current, "%s outside its family" % line
+            labels = tuple(sorted(kv.split("=") for kv in name[len(metric) + 1:-1].split(",")
+                                  if kv)) if "{" in name else ()
+            samples[(metric, tuple((k, v.strip('"')) for k, v in labels))] = int(value)
+    return samples
+
+
+class StatusFilesTest(MountTest):
+    OPTS = "partitions=2"
+
+    def test_cluster_and_metrics(self):
+        self.assertEqual(sh("ls -a " + self.m.mnt).stdout.split(), [".", "..", ".cluster", ".metrics"])
+        self.assertEqual(sh("ls " + self.m.mnt).stdout.split(), [])
+        os.mkdir(self.m.path("orders"))
+        for i in range(5):
+            sh("echo 'order %d' >> %s" % (i, self.m.path("orders", "p1")))
+        lines = read(self.m.path(".cluster")).splitlines()
+        self.assertEqual(lines[:2], ["broker id=0 self=1", "controller id=0"])
+        self.assertEqual(lines[2:], ["partition topic=orders partition=%d leader=0 replicas=0 isr=0 "
+                                     "leader_epoch=0" % p for p in range(2)])
+        os.mkdir(self.m.path("orders", ".groups", "billing"))
+        self.assertEqual(len(read(self.m.path("orders", ".groups", "billing", "drain"))), 40)
+        self.assertEqual(read(self.m.path("orders", "p1")), "".join("order %d\n" % i for i in range(5)))
+        sh("echo late >> " + self.m.path("orders", "p1"))
+        m = parse_metrics(read(self.m.path(".metrics")))
+
+        def part(name, p):
+            return m[(name, (("partition", str(p)), ("topic", "orders")))]
+
+        def grp(name, p):
+            return m[(name, (("group", "billing"), ("partition", str(p)), ("topic", "orders")))]
+        self.assertEqual(m[("topicfs_topics", ())], 1)
+        inf = info(self.m, "orders")
+        for p in range(2):
+            self.assertEqual(part("topicfs_partition_end_offset", p), inf["p%d" % p]["end_offset"])
+            self.assertEqual(part("topicfs_partition_bytes", p), inf["p%d" % p]["bytes"])
+            self.assertEqual(part("topicfs_partition_stored_bytes", p), inf["p%d" % p]["stored_bytes"])
+            self.assertEqual(part("topicfs_partition_segments", p), 1)
+        self.assertEqual(part("topicfs_partition_records_in_total", 1), 6)
+        self.assertEqual(part("topicfs_partition_bytes_in_total", 1), 45)
+        self.assertEqual(part("topicfs_partition_bytes_out_total", 1), 80)  # drain + cat
+        self.assertEqual(part("topicfs_partition_records_in_total", 0), 0)
+        self.assertEqual(grp("topicfs_group_committed_offset", 1), 5)
+        self.assertEqual(grp("topicfs_group_lag", 1), 1)
+        self.assertEqual(grp("topicfs_group_lag", 0), 0)
+        # The internal topic stays out; the files are read-only and stay.
+        self.assertNotIn("__consumer_offsets", read(self.m.path(".metrics")))
+        self.assertEqual(os.stat(self.m.path(".metrics")).st_size, len(read(self.m.path(".metrics"))))
+        for name in (".cluster", ".metrics"):
+            self.assertErrno(errno.EACCES, open, self.m.path(name), "a")
+            self.assertErrno(errno.EPERM, os.unlink, self.m.path(name))
+            self.assertErrno(errno.EEXIST, os.mkdir, self.m.path(name))
+        self.assertAlive()
 
 
 class ProduceTest(MountTest):

@@ -1,0 +1,217 @@
+/* status.c - .cluster and .metrics (status.h).
+ *
+ * Both start from a snapshot: the topics (referenced, so a concurrent rmdir
+ * cannot free them) with each partition's partition_info, taken under the
+ * store's lock; the groups are then visited with no store lock held. */
+#include "status.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct topic_snapshot {
+    struct topic *topic;
+    uint32_t nparts;
+    struct partition_info *parts;
+};
+
+struct snapshot {
+    struct topic_snapshot *topics;
+    size_t n, cap;
+};
+
+static int take_topic(struct topic *t, void *arg)
+{
+    struct snapshot *s = arg;
+    if (!strcmp(t->name, GROUP_OFFSETS_TOPIC))
+        return 0;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        struct topic_snapshot *n = realloc(s->topics, cap * sizeof(*n));
+        if (!n)
+            return -1;
+        s->topics = n;
+        s->cap = cap;
+    }
+    struct topic_snapshot *ts = &s->topics[s->n];
+    ts->nparts = topic_partition_count(t);
+    ts->parts = calloc(ts->nparts ? ts->nparts : 1, sizeof(*ts->parts));
+    if (!ts->parts)
+        return -1;
+    for (uint32_t i = 0; i < ts->nparts; i++)
+        partition_info(topic_partition(t, i), &ts->parts[i]);
+    topic_get(t);
+    ts->topic = t;
+    s->n++;
+    return 0;
+}
+
+static void snapshot_free(struct snapshot *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->topics[i].parts);
+        topic_put(s->topics[i].topic);
+    }
+    free(s->topics);
+}
+
+static int snapshot_take(struct store *st, struct snapshot *s)
+{
+    memset(s, 0, sizeof(*s));
+    if (store_foreach(st, take_topic, s)) {
+        snapshot_free(s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Closes f, an open_memstream() of buf, and hands out buf (NULL on failure). */
+static char *text_of(FILE *f, char *const *buf, int failed)
+{
+    if (fclose(f) != 0 || failed) {
+        free(*buf);
+        return NULL;
+    }
+    return *buf;
+}
+
+char *status_cluster_text(struct store *st, size_t *len)
+{
+    struct snapshot s;
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (!f)
+        return NULL;
+    int failed = snapshot_take(st, &s) != 0;
+    if (!failed) {
+        fprintf(f, "broker id=0 self=1\ncontroller id=0\n");
+        for (size_t i = 0; i < s.n; i++)
+            for (uint32_t p = 0; p < s.topics[i].nparts; p++)
+                fprintf(f,
+                        "partition topic=%s partition=%u leader=0 replicas=0 isr=0 "
+                        "leader_epoch=%u\n",
+                        s.topics[i].topic->name, p, s.topics[i].parts[p].leader_epoch);
+        snapshot_free(&s);
+    }
+    return text_of(f, &buf, failed);
+}
+
+/* A per-partition metric family: `value` picks the number out of the info. */
+static void partition_family(FILE *f, const struct snapshot *s, const char *name, const char *type,
+                             const char *help, uint64_t (*value)(const struct partition_info *pi))
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    for (size_t i = 0; i < s->n; i++)
+        for (uint32_t p = 0; p < s->topics[i].nparts; p++)
+            fprintf(f, "%s{topic=\"%s\",partition=\"%u\"} %" PRIu64 "\n", name,
+                    s->topics[i].topic->name, p, value(&s->topics[i].parts[p]));
+}
+
+static uint64_t start_offset(const struct partition_info *pi)
+{
+    return pi->start_offset;
+}
+static uint64_t end_offset(const struct partition_info *pi)
+{
+    return pi->end_offset;
+}
+static uint64_t stream_bytes(const struct partition_info *pi)
+{
+    return pi->view_bytes;
+}
+static uint64_t stored_bytes(const struct partition_info *pi)
+{
+    return pi->stored_bytes;
+}
+static uint64_t segments(const struct partition_info *pi)
+{
+    return pi->segments;
+}
+static uint64_t records_in(const struct partition_info *pi)
+{
+    return pi->records_in;
+}
+static uint64_t bytes_in(const struct partition_info *pi)
+{
+    return pi->bytes_in;
+}
+static uint64_t bytes_out(const struct partition_info *pi)
+{
+    return pi->bytes_out;
+}
+
+static const struct {
+    const char *name, *type, *help;
+    uint64_t (*value)(const struct partition_info *pi);
+} partition_metrics[] = {
+    {"topicfs_partition_start_offset", "gauge", "First offset of the log.", start_offset},
+    {"topicfs_partition_end_offset", "gauge", "Offset the next record gets.", end_offset},
+    {"topicfs_partition_high_watermark", "gauge", "End of the records readers see.", end_offset},
+    {"topicfs_partition_bytes", "gauge", "Length of the partition stream.", stream_bytes},
+    {"topicfs_partition_stored_bytes", "gauge", "Bytes its segments take on disk.", stored_bytes},
+    {"topicfs_partition_segments", "gauge", "Segments of the log.", segments},
+    {"topicfs_partition_records_in_total", "counter", "Records appended since the mount.",
+     records_in},
+    {"topicfs_partition_bytes_in_total", "counter", "Value bytes appended since the mount.",
+     bytes_in},
+    {"topicfs_partition_bytes_out_total", "counter",
+     "Partition-stream bytes read since the mount (partitions, hidden names, group members).",
+     bytes_out},
+};
+
+/* The groups' samples of one family, for every topic of the snapshot. */
+struct group_family {
+    FILE *f;
+    const char *name;
+    int lag; /* else the committed offset */
+};
+
+static int group_samples(struct group *g, void *arg)
+{
+    struct group_family *gf = arg;
+    struct topic *t = group_topic(g);
+    uint32_t cap = topic_partition_count(t) + 16;
+    struct group_partition_state *st = calloc(cap, sizeof(*st));
+    if (!st)
+        return -1;
+    uint32_t n = group_partition_states(g, st, cap);
+    for (uint32_t p = 0; p < n; p++)
+        fprintf(gf->f, "%s{topic=\"%s\",group=\"%s\",partition=\"%u\"} %" PRIu64 "\n", gf->name,
+                t->name, group_name(g), p, gf->lag ? st[p].lag : st[p].committed);
+    free(st);
+    return 0;
+}
+
+char *status_metrics_text(struct store *st, struct group_registry *groups, size_t *len)
+{
+    struct snapshot s;
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (!f)
+        return NULL;
+    int failed = snapshot_take(st, &s) != 0;
+    if (!failed) {
+        fprintf(f,
+                "# HELP topicfs_topics Topics of the mount.\n# TYPE topicfs_topics gauge\n"
+                "topicfs_topics %zu\n",
+                s.n);
+        for (size_t m = 0; m < sizeof(partition_metrics) / sizeof(partition_metrics[0]); m++)
+            partition_family(f, &s, partition_metrics[m].name, partition_metrics[m].type,
+                             partition_metrics[m].help, partition_metrics[m].value);
+        struct group_family families[] = {
+            {f, "topicfs_group_committed_offset", 0},
+            {f, "topicfs_group_lag", 1},
+        };
+        const char *help[] = {"Offset the group will read next in the partition.",
+                              "Records of the partition the group has not consumed."};
+        for (size_t k = 0; k < 2 && !failed; k++) {
+            fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", families[k].name, help[k],
+                    families[k].name);
+            for (size_t i = 0; i < s.n && !failed; i++)
+                failed = group_foreach(groups, s.topics[i].topic, group_samples, &families[k]) != 0;
+        }
+        snapshot_free(&s);
+    }
+    return text_of(f, &buf, failed);
+}

@@ -1,0 +1,29 @@
+/* status.h - the mount-wide status files MOUNTPOINT/.cluster and .metrics.
+ *
+ * .cluster: who serves what, one line each, as `key=value` fields:
+ *   broker id=0 self=1
+ *   controller id=0
+ *   partition topic=orders partition=0 leader=0 replicas=0 isr=0 leader_epoch=0
+ * A single node is broker 0, its own controller, and leads every partition
+ * with itself as the only replica.
+ *
+ * .metrics: Prometheus' text exposition format (version 0.0.4): per
+ * partition its offsets and sizes and the records and bytes in and out since
+ * the mount, per group and partition the committed offset and the lag. Each
+ * metric family is written whole, after its # HELP and # TYPE lines.
+ *
+ * The internal topic __consumer_offsets is left out of both, as it is out of
+ * `ls`. Texts are made anew at each open (and each read at offset 0). */
+#ifndef TOPICFS_STATUS_H
+#define TOPICFS_STATUS_H
+
+#include <stddef.h>
+
+#include "group.h"
+#include "store.h"
+
+/* malloc'ed text and its length in *len, or NULL (out of memory). */
+char *status_cluster_text(struct store *s, size_t *len);
+char *status_metrics_text(struct store *s, struct group_registry *groups, size_t *len);
+
+#endif
