@@ -6,6 +6,7 @@
 #include "status.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,17 +67,12 @@ static int snapshot_take(struct store *st, struct snapshot *s)
     return 0;
 }
 
-/* Closes f, an open_memstream() of buf, and hands out buf (NULL on failure). */
-static char *text_of(FILE *f, char *const *buf, int failed)
-{
-    if (fclose(f) != 0 || failed) {
-        free(*buf);
-        return NULL;
-    }
-    return *buf;
-}
+/* Writes one status file from a snapshot; 0 or -1. */
+typedef int (*status_writer)(FILE *f, const struct snapshot *s, struct group_registry *groups);
 
-char *status_cluster_text(struct store *st, size_t *len)
+/* The text a writer makes of a fresh snapshot, malloc'ed, or NULL. */
+static char *render(struct store *st, struct group_registry *groups, status_writer write,
+                    size_t *len)
 {
     struct snapshot s;
     char *buf = NULL;
@@ -85,80 +81,80 @@ char *status_cluster_text(struct store *st, size_t *len)
         return NULL;
     int failed = snapshot_take(st, &s) != 0;
     if (!failed) {
-        fprintf(f, "broker id=0 self=1\ncontroller id=0\n");
-        for (size_t i = 0; i < s.n; i++)
-            for (uint32_t p = 0; p < s.topics[i].nparts; p++)
-                fprintf(f,
-                        "partition topic=%s partition=%u leader=0 replicas=0 isr=0 "
-                        "leader_epoch=%u\n",
-                        s.topics[i].topic->name, p, s.topics[i].parts[p].leader_epoch);
+        failed = write(f, &s, groups) != 0;
         snapshot_free(&s);
     }
-    return text_of(f, &buf, failed);
+    if (fclose(f) != 0 || failed) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
 }
 
-/* A per-partition metric family: `value` picks the number out of the info. */
-static void partition_family(FILE *f, const struct snapshot *s, const char *name, const char *type,
-                             const char *help, uint64_t (*value)(const struct partition_info *pi))
+static int write_cluster(FILE *f, const struct snapshot *s, struct group_registry *groups)
 {
-    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    (void)groups;
+    fprintf(f, "broker id=0 self=1\ncontroller id=0\n");
     for (size_t i = 0; i < s->n; i++)
         for (uint32_t p = 0; p < s->topics[i].nparts; p++)
-            fprintf(f, "%s{topic=\"%s\",partition=\"%u\"} %" PRIu64 "\n", name,
-                    s->topics[i].topic->name, p, value(&s->topics[i].parts[p]));
+            fprintf(f,
+                    "partition topic=%s partition=%u leader=0 replicas=0 isr=0 leader_epoch=%u\n",
+                    s->topics[i].topic->name, p, s->topics[i].parts[p].leader_epoch);
+    return 0;
 }
 
-static uint64_t start_offset(const struct partition_info *pi)
+char *status_cluster_text(struct store *st, size_t *len)
 {
-    return pi->start_offset;
-}
-static uint64_t end_offset(const struct partition_info *pi)
-{
-    return pi->end_offset;
-}
-static uint64_t stream_bytes(const struct partition_info *pi)
-{
-    return pi->view_bytes;
-}
-static uint64_t stored_bytes(const struct partition_info *pi)
-{
-    return pi->stored_bytes;
-}
-static uint64_t segments(const struct partition_info *pi)
-{
-    return pi->segments;
-}
-static uint64_t records_in(const struct partition_info *pi)
-{
-    return pi->records_in;
-}
-static uint64_t bytes_in(const struct partition_info *pi)
-{
-    return pi->bytes_in;
-}
-static uint64_t bytes_out(const struct partition_info *pi)
-{
-    return pi->bytes_out;
+    return render(st, NULL, write_cluster, len);
 }
 
-static const struct {
+/* A per-partition metric: a number field of struct partition_info. */
+struct partition_metric {
     const char *name, *type, *help;
-    uint64_t (*value)(const struct partition_info *pi);
-} partition_metrics[] = {
-    {"topicfs_partition_start_offset", "gauge", "First offset of the log.", start_offset},
-    {"topicfs_partition_end_offset", "gauge", "Offset the next record gets.", end_offset},
-    {"topicfs_partition_high_watermark", "gauge", "End of the records readers see.", end_offset},
-    {"topicfs_partition_bytes", "gauge", "Length of the partition stream.", stream_bytes},
-    {"topicfs_partition_stored_bytes", "gauge", "Bytes its segments take on disk.", stored_bytes},
-    {"topicfs_partition_segments", "gauge", "Segments of the log.", segments},
+    size_t offset, size; /* of the field: uint64_t or uint32_t */
+};
+
+#define FIELD(f) offsetof(struct partition_info, f), sizeof(((struct partition_info *)0)->f)
+
+static const struct partition_metric partition_metrics[] = {
+    {"topicfs_partition_start_offset", "gauge", "First offset of the log.", FIELD(start_offset)},
+    {"topicfs_partition_end_offset", "gauge", "Offset the next record gets.", FIELD(end_offset)},
+    {"topicfs_partition_high_watermark", "gauge", "End of the records readers see.",
+     FIELD(end_offset)},
+    {"topicfs_partition_bytes", "gauge", "Length of the partition stream.", FIELD(view_bytes)},
+    {"topicfs_partition_stored_bytes", "gauge", "Bytes its segments take on disk.",
+     FIELD(stored_bytes)},
+    {"topicfs_partition_segments", "gauge", "Segments of the log.", FIELD(segments)},
     {"topicfs_partition_records_in_total", "counter", "Records appended since the mount.",
-     records_in},
+     FIELD(records_in)},
     {"topicfs_partition_bytes_in_total", "counter", "Value bytes appended since the mount.",
-     bytes_in},
+     FIELD(bytes_in)},
     {"topicfs_partition_bytes_out_total", "counter",
      "Partition-stream bytes read since the mount (partitions, hidden names, group members).",
-     bytes_out},
+     FIELD(bytes_out)},
 };
+
+static uint64_t metric_value(const struct partition_metric *m, const struct partition_info *pi)
+{
+    const char *field = (const char *)pi + m->offset;
+    if (m->size == sizeof(uint32_t)) {
+        uint32_t v;
+        memcpy(&v, field, sizeof(v));
+        return v;
+    }
+    uint64_t v;
+    memcpy(&v, field, sizeof(v));
+    return v;
+}
+
+static void partition_family(FILE *f, const struct snapshot *s, const struct partition_metric *m)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, m->type);
+    for (size_t i = 0; i < s->n; i++)
+        for (uint32_t p = 0; p < s->topics[i].nparts; p++)
+            fprintf(f, "%s{topic=\"%s\",partition=\"%u\"} %" PRIu64 "\n", m->name,
+                    s->topics[i].topic->name, p, metric_value(m, &s->topics[i].parts[p]));
+}
 
 /* The groups' samples of one family, for every topic of the snapshot. */
 struct group_family {
@@ -183,35 +179,30 @@ static int group_samples(struct group *g, void *arg)
     return 0;
 }
 
+static int write_metrics(FILE *f, const struct snapshot *s, struct group_registry *groups)
+{
+    fprintf(f,
+            "# HELP topicfs_topics Topics of the mount.\n# TYPE topicfs_topics gauge\n"
+            "topicfs_topics %zu\n",
+            s->n);
+    for (size_t m = 0; m < sizeof(partition_metrics) / sizeof(partition_metrics[0]); m++)
+        partition_family(f, s, &partition_metrics[m]);
+    struct group_family families[] = {
+        {f, "topicfs_group_committed_offset", 0},
+        {f, "topicfs_group_lag", 1},
+    };
+    const char *help[] = {"Offset the group will read next in the partition.",
+                          "Records of the partition the group has not consumed."};
+    for (size_t k = 0; k < 2; k++) {
+        fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", families[k].name, help[k], families[k].name);
+        for (size_t i = 0; i < s->n; i++)
+            if (group_foreach(groups, s->topics[i].topic, group_samples, &families[k]))
+                return -1;
+    }
+    return 0;
+}
+
 char *status_metrics_text(struct store *st, struct group_registry *groups, size_t *len)
 {
-    struct snapshot s;
-    char *buf = NULL;
-    FILE *f = open_memstream(&buf, len);
-    if (!f)
-        return NULL;
-    int failed = snapshot_take(st, &s) != 0;
-    if (!failed) {
-        fprintf(f,
-                "# HELP topicfs_topics Topics of the mount.\n# TYPE topicfs_topics gauge\n"
-                "topicfs_topics %zu\n",
-                s.n);
-        for (size_t m = 0; m < sizeof(partition_metrics) / sizeof(partition_metrics[0]); m++)
-            partition_family(f, &s, partition_metrics[m].name, partition_metrics[m].type,
-                             partition_metrics[m].help, partition_metrics[m].value);
-        struct group_family families[] = {
-            {f, "topicfs_group_committed_offset", 0},
-            {f, "topicfs_group_lag", 1},
-        };
-        const char *help[] = {"Offset the group will read next in the partition.",
-                              "Records of the partition the group has not consumed."};
-        for (size_t k = 0; k < 2 && !failed; k++) {
-            fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", families[k].name, help[k],
-                    families[k].name);
-            for (size_t i = 0; i < s.n && !failed; i++)
-                failed = group_foreach(groups, s.topics[i].topic, group_samples, &families[k]) != 0;
-        }
-        snapshot_free(&s);
-    }
-    return text_of(f, &buf, failed);
+    return render(st, groups, write_metrics, len);
 }
