@@ -1107,12 +1107,12 @@ out:
 }
 
 /* How the handle's writes become records: the topic's framing, except that
- * .produce always takes lines. */
-static void handle_framing_rules(const struct handle *h, struct framing_rules *rules)
+ * .produce always takes lines. rules points into cfg, the caller's. */
+static void handle_framing_rules(const struct handle *h, struct topic_config *cfg,
+                                 struct framing_rules *rules)
 {
-    struct topic_config cfg;
-    topic_config_snapshot(h->topic, &cfg);
-    framing_rules_of(&cfg, rules);
+    topic_config_snapshot(h->topic, cfg);
+    framing_rules_of(cfg, rules);
     if (h->kind == NODE_PRODUCE)
         rules->framing = FRAMING_LINE;
 }
@@ -1134,8 +1134,9 @@ static int commit_pending(struct handle *h)
     struct scratch *s = scratch_get();
     if (!s)
         return -ENOMEM;
+    struct topic_config cfg;
     struct framing_rules rules;
-    handle_framing_rules(h, &rules);
+    handle_framing_rules(h, &cfg, &rules);
     s->records.n = 0;
     int r = framing_take_pending(&rules, &h->pending, &s->records);
     if (!r)
@@ -1150,8 +1151,9 @@ static int write_records(struct handle *h, const char *buf, size_t size, off_t o
     struct scratch *s = scratch_get();
     if (!s)
         return -ENOMEM;
+    struct topic_config cfg;
     struct framing_rules rules;
-    handle_framing_rules(h, &rules);
+    handle_framing_rules(h, &cfg, &rules);
     if (h->kind == NODE_PARTITION && !h->append &&
         (uint64_t)off != partition_view_size(h->part, &h->view) + h->pending.len)
         return -ESPIPE;

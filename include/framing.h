@@ -31,7 +31,7 @@
 
 struct framing_rules {
     enum framing framing;
-    const char *key_sep;
+    const char *key_sep; /* points into the topic_config the rules were made from */
     size_t key_sep_len;
     size_t max_record;
 };
