@@ -1532,20 +1532,28 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
     (void)ino;
     struct handle *h = handle_of(fi);
+    /* Replies from h->text under h->lock, which releasedir takes before it
+     * frees h: the process may close the directory as soon as the kernel
+     * has the reply, before fuse_reply_buf() returns here. */
+    pthread_mutex_lock(&h->lock);
     if ((size_t)off >= h->text_len) {
         fuse_reply_buf(req, NULL, 0);
-        return;
+    } else {
+        /* The kernel keeps the whole entries of a cut reply and asks again
+         * from the offset of the last one. */
+        size_t n = h->text_len - (size_t)off;
+        fuse_reply_buf(req, h->text + off, n < size ? n : size);
     }
-    /* The kernel keeps the whole entries of a cut reply and asks again from
-     * the offset of the last one. */
-    size_t n = h->text_len - (size_t)off;
-    fuse_reply_buf(req, h->text + off, n < size ? n : size);
+    pthread_mutex_unlock(&h->lock);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino;
-    handle_free(handle_of(fi));
+    struct handle *h = handle_of(fi);
+    pthread_mutex_lock(&h->lock); /* a readdir reply still being sent */
+    pthread_mutex_unlock(&h->lock);
+    handle_free(h);
     fuse_reply_err(req, 0);
 }
 
