@@ -1493,6 +1493,53 @@ static void test_hidden_table(void **state)
     hidden_clear();
 }
 
+/* A jsonl node's known size is kept per node, only ever grows, and is
+ * handed to a new node of the same partition and start offset. */
+static void test_hidden_json_size(void **state)
+{
+    (void)state;
+    hidden_clear();
+    struct hidden_node a = {
+        .topic_id = 7, .partition = 1, .jsonl = 1, .start_offset = 10, .json_next = 10};
+    struct hidden_node got;
+    assert_int_equal(hidden_add(&a), 0);
+    hidden_set_json_size(a.slot, 50, 4000);
+    hidden_set_json_size(a.slot, 40, 3000); /* behind what it knew: ignored */
+    assert_int_equal(hidden_get(a.slot, &got), 0);
+    assert_int_equal(got.json_next, 50);
+    assert_int_equal(got.json_len, 4000);
+    /* same partition and start: starts from what a knows */
+    struct hidden_node b = a;
+    b.json_next = 10;
+    b.json_len = 0;
+    assert_int_equal(hidden_add(&b), 0);
+    assert_int_not_equal(b.slot, a.slot);
+    assert_int_equal(b.json_next, 50);
+    assert_int_equal(b.json_len, 4000);
+    /* another start offset, partition, topic, or a non-jsonl node: nothing */
+    struct hidden_node others[] = {
+        {.topic_id = 7, .partition = 1, .jsonl = 1, .start_offset = 11, .json_next = 11},
+        {.topic_id = 7, .partition = 2, .jsonl = 1, .start_offset = 10, .json_next = 10},
+        {.topic_id = 8, .partition = 1, .jsonl = 1, .start_offset = 10, .json_next = 10},
+        {.topic_id = 7, .partition = 1, .jsonl = 0, .start_offset = 10, .json_next = 10},
+    };
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        uint64_t next = others[i].json_next;
+        assert_int_equal(hidden_add(&others[i]), 0);
+        assert_int_equal(others[i].json_next, next);
+        assert_int_equal(others[i].json_len, 0);
+    }
+    /* once every node that knew is forgotten, a new one starts over */
+    hidden_forget(a.slot, 1);
+    hidden_forget(b.slot, 1);
+    struct hidden_node c = a;
+    c.json_next = 10;
+    c.json_len = 0;
+    assert_int_equal(hidden_add(&c), 0);
+    assert_int_equal(c.json_len, 0);
+    hidden_clear();
+}
+
 /* More nodes than hash buckets: chains hold them all, each found by slot. */
 static void test_hidden_many(void **state)
 {
@@ -1556,6 +1603,7 @@ int main(void)
         cmocka_unit_test(test_group_child_names),
         cmocka_unit_test(test_node_ids),
         cmocka_unit_test(test_hidden_table),
+        cmocka_unit_test(test_hidden_json_size),
         cmocka_unit_test(test_hidden_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
