@@ -32,6 +32,9 @@
 
 #define READ_AHEAD (256u << 10)
 #define DIRECT_COPY_MIN (64u << 10)
+/* Finding the next batch reads this much: enough for many small batches,
+ * little of a big one's values, which a large read takes from the file. */
+#define HEADER_READ_AHEAD (8u << 10)
 
 struct recovery_point {
     uint64_t seg_base, file_pos, next_offset, end_pos;
@@ -659,14 +662,14 @@ void partition_cursor_free(struct partition_cursor *c)
 /* Returns a pointer to file bytes [file_pos, file_pos+len) of segment s,
  * from the cursor's read-ahead buffer, refilling it if needed. */
 static int cursor_bytes(struct partition_cursor *c, struct segment *s, uint64_t file_pos,
-                        size_t len, const uint8_t **out)
+                        size_t len, size_t read_ahead, const uint8_t **out)
 {
     if (c->buf_seg_base == s->base_offset && file_pos >= c->buf_file_pos &&
         file_pos + len <= c->buf_file_pos + c->buf_len) {
         *out = c->buf + (file_pos - c->buf_file_pos);
         return 0;
     }
-    size_t want = len > READ_AHEAD ? len : READ_AHEAD;
+    size_t want = len > read_ahead ? len : read_ahead;
     if (file_pos + want > s->size)
         want = (size_t)(s->size - file_pos);
     if (want < len)
@@ -736,7 +739,8 @@ static int cursor_seek(struct partition *p, struct partition_cursor *c, uint64_t
             }
             const uint8_t *hb;
             struct batch_header h;
-            if (cursor_bytes(c, s, fp, BATCH_HEADER_SIZE, &hb) || batch_header_decode(hb, &h))
+            if (cursor_bytes(c, s, fp, BATCH_HEADER_SIZE, HEADER_READ_AHEAD, &hb) ||
+                batch_header_decode(hb, &h))
                 break;
             if (pos < h.base_pos)
                 break;
@@ -777,7 +781,7 @@ static int cursor_body(struct partition_cursor *c, struct segment *s, const uint
                        const uint8_t **values)
 {
     const uint8_t *batch;
-    int r = cursor_bytes(c, s, c->file_pos, c->h.length, &batch);
+    int r = cursor_bytes(c, s, c->file_pos, c->h.length, READ_AHEAD, &batch);
     if (r)
         return r;
     if (c->h.codec == BATCH_CODEC_NONE)
@@ -792,10 +796,11 @@ static int cursor_body(struct partition_cursor *c, struct segment *s, const uint
     return r;
 }
 
-/* Copies stream bytes from virtual position pos; with `in`, only from that
- * segment. Caller holds the lock. */
-static ssize_t read_locked(struct partition *p, struct partition_cursor *c, struct segment *in,
-                           uint64_t pos, void *buf, size_t len)
+/* Hands out the stream bytes from position pos on, up to len, as pieces;
+ * with `in`, only from that segment. Returns the bytes handed out (short
+ * before a compaction gap) or a negative errno. Caller holds the lock. */
+static ssize_t visit_locked(struct partition *p, struct partition_cursor *c, struct segment *in,
+                            uint64_t pos, size_t len, const struct stream_sink *sink)
 {
     size_t done = 0;
     int r = 0;
@@ -812,35 +817,70 @@ static ssize_t read_locked(struct partition *p, struct partition_cursor *c, stru
         size_t n = (size_t)(batch_end_pos(&c->h) - pos);
         if (n > len - done)
             n = len - done;
+        struct stream_piece pc = {.fd = -1, .len = n};
         if (c->h.codec == BATCH_CODEC_NONE) {
             uint64_t fp = c->file_pos + BATCH_HEADER_SIZE + c->h.table_len + in_batch;
-            if (n >= DIRECT_COPY_MIN &&
-                !(c->buf_seg_base == s->base_offset && fp >= c->buf_file_pos &&
-                  fp + n <= c->buf_file_pos + c->buf_len)) {
-                ssize_t got = pread(s->fd, (char *)buf + done, n, (off_t)fp);
-                if (got <= 0) {
-                    r = got < 0 ? -errno : -EIO;
-                    break;
-                }
-                n = (size_t)got;
+            if (c->buf_seg_base == s->base_offset && fp >= c->buf_file_pos &&
+                fp + n <= c->buf_file_pos + c->buf_len) {
+                pc.mem = c->buf + (fp - c->buf_file_pos);
+            } else if (n >= DIRECT_COPY_MIN) {
+                pc.fd = s->fd;
+                pc.file_pos = fp;
             } else {
                 const uint8_t *src;
-                if ((r = cursor_bytes(c, s, fp, n, &src)))
+                if ((r = cursor_bytes(c, s, fp, n, READ_AHEAD, &src)))
                     break;
-                memcpy((char *)buf + done, src, n);
+                pc.mem = src;
             }
         } else {
             const uint8_t *table, *values;
             if ((r = cursor_body(c, s, &table, &values)))
                 break;
-            memcpy((char *)buf + done, values + in_batch, n);
+            pc.mem = values + in_batch;
         }
+        if ((r = sink->piece(&pc, sink->arg)))
+            break;
         done += n;
         pos += n;
     }
     if (done > 0)
         return (ssize_t)done;
     return r;
+}
+
+/* A sink that copies the pieces into a buffer. */
+struct copy_target {
+    char *buf;
+    size_t done;
+};
+
+static int copy_piece(const struct stream_piece *pc, void *arg)
+{
+    struct copy_target *t = arg;
+    char *dst = t->buf + t->done;
+    if (pc->fd < 0) {
+        memcpy(dst, pc->mem, pc->len);
+    } else {
+        size_t got = 0;
+        while (got < pc->len) {
+            ssize_t r = pread(pc->fd, dst + got, pc->len - got, (off_t)(pc->file_pos + got));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                return r < 0 ? -errno : -EIO;
+            got += (size_t)r;
+        }
+    }
+    t->done += pc->len;
+    return 0;
+}
+
+static ssize_t read_locked(struct partition *p, struct partition_cursor *c, struct segment *in,
+                           uint64_t pos, void *buf, size_t len)
+{
+    struct copy_target t = {.buf = buf};
+    struct stream_sink sink = {.piece = copy_piece, .arg = &t};
+    return visit_locked(p, c, in, pos, len, &sink);
 }
 
 ssize_t partition_read(struct partition *p, struct partition_cursor *c, uint64_t pos, void *buf,
@@ -1055,16 +1095,16 @@ static struct segment *kept_segment(struct partition *p, uint32_t j, uint64_t y,
     return NULL;
 }
 
-ssize_t partition_view_read(struct partition *p, struct partition_cursor *c,
-                            const struct partition_view *v, uint64_t pos, void *buf, size_t len)
+/* The view's bytes from pos on, up to len, as pieces (see visit_locked).
+ * Caller holds the lock. */
+static ssize_t view_visit_locked(struct partition *p, struct partition_cursor *c,
+                                 const struct partition_view *v, uint64_t pos, size_t len,
+                                 const struct stream_sink *sink)
 {
     size_t done = 0;
     int r = 0;
-    pthread_mutex_lock(&p->lock);
-    if (v->epoch > p->epoch) {
-        r = -ENODATA;
-        goto out;
-    }
+    if (v->epoch > p->epoch)
+        return -ENODATA;
     if (p->epochs[p->kept_from].nbefore)
         kept_expire(p, 0);
     /* Kept segments are read through a cursor of their own, forgotten at
@@ -1101,8 +1141,8 @@ ssize_t partition_view_read(struct partition *p, struct partition_cursor *c,
             cursor_forget(&old_cursor);
             old_seg = s;
         }
-        ssize_t got = read_locked(p, where == 1 ? &old_cursor : c, s, s->base_pos + in_seg,
-                                  (char *)buf + done, n);
+        ssize_t got =
+            visit_locked(p, where == 1 ? &old_cursor : c, s, s->base_pos + in_seg, n, sink);
         if (got <= 0) {
             r = got < 0 ? (int)got : -EIO;
             break;
@@ -1113,9 +1153,33 @@ ssize_t partition_view_read(struct partition *p, struct partition_cursor *c,
     }
     partition_cursor_free(&old_cursor);
     p->bytes_out += done;
-out:
-    pthread_mutex_unlock(&p->lock);
     return done > 0 ? (ssize_t)done : r;
+}
+
+ssize_t partition_view_read(struct partition *p, struct partition_cursor *c,
+                            const struct partition_view *v, uint64_t pos, void *buf, size_t len)
+{
+    struct copy_target t = {.buf = buf};
+    struct stream_sink sink = {.piece = copy_piece, .arg = &t};
+    pthread_mutex_lock(&p->lock);
+    ssize_t n = view_visit_locked(p, c, v, pos, len, &sink);
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+ssize_t partition_view_send(struct partition *p, struct partition_cursor *c,
+                            const struct partition_view *v, uint64_t pos, size_t len,
+                            const struct stream_sink *sink)
+{
+    pthread_mutex_lock(&p->lock);
+    ssize_t n = view_visit_locked(p, c, v, pos, len, sink);
+    if (n > 0) {
+        int r = sink->deliver(sink->arg);
+        if (r)
+            n = r;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return n;
 }
 
 int partition_view_at_offset(struct partition *p, uint64_t offset, struct partition_view *v)
@@ -1184,7 +1248,7 @@ int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t of
             break;
         while (fp < s->size && seen < max_records && !r) {
             const uint8_t *hb, *table, *values;
-            if ((r = cursor_bytes(c, s, fp, BATCH_HEADER_SIZE, &hb)))
+            if ((r = cursor_bytes(c, s, fp, BATCH_HEADER_SIZE, READ_AHEAD, &hb)))
                 break;
             if (batch_header_decode(hb, &c->h)) {
                 r = -EIO;

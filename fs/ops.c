@@ -60,12 +60,16 @@ struct handle {
     size_t text_len;
 };
 
+/* Buffers of a read reply made of pieces (reply_pieces). */
+#define REPLY_PIECES 64
+
 /* Per-thread buffers, so the hot paths do not allocate. */
 struct scratch {
     struct batch_builder builder;
     struct record_list records;
     char *buf;
     size_t buf_cap;
+    struct fuse_bufvec *bv; /* room for REPLY_PIECES buffers */
 };
 
 static pthread_key_t scratch_key;
@@ -77,6 +81,7 @@ static void scratch_free(void *p)
     batch_builder_free(&s->builder);
     record_list_free(&s->records);
     free(s->buf);
+    free(s->bv);
     free(s);
 }
 
@@ -94,6 +99,7 @@ static struct scratch *scratch_get(void)
         if (!s)
             return NULL;
         batch_builder_init(&s->builder);
+        s->bv = calloc(1, sizeof(*s->bv) + REPLY_PIECES * sizeof(struct fuse_buf));
         pthread_setspecific(scratch_key, s);
     }
     return s;
@@ -500,6 +506,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
         conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+    /* Partition reads splice segment files to the kernel (reply_pieces). */
+    if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+        conn->want |= FUSE_CAP_SPLICE_WRITE;
     conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
     conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 }
@@ -981,6 +990,73 @@ static void read_group_text(fuse_req_t req, struct handle *h, size_t size, uint6
     pthread_mutex_unlock(&h->lock);
 }
 
+/* A read reply made of partition pieces: spans of segment files are sent
+ * with splice (no copy through the daemon; libfuse falls back to copying
+ * where the kernel cannot splice), bytes in memory are copied to `mem`. */
+struct reply_pieces {
+    fuse_req_t req;
+    struct fuse_bufvec *bv; /* room for REPLY_PIECES buffers */
+    char *mem;              /* as large as the read */
+    size_t mem_used;
+    int sent; /* the reply is sent (or failed): req is gone */
+};
+
+/* bv->buf[i]: the vector is allocated with room for more than its one. */
+static struct fuse_buf *bv_buf(struct fuse_bufvec *bv, size_t i)
+{
+    return (struct fuse_buf *)((char *)bv + offsetof(struct fuse_bufvec, buf)) + i;
+}
+
+static int add_piece(const struct stream_piece *pc, void *arg)
+{
+    struct reply_pieces *rp = arg;
+    struct fuse_bufvec *bv = rp->bv;
+    /* Keep one slot for a memory piece after the last file piece. */
+    if (pc->fd >= 0 && bv->count + 1 < REPLY_PIECES) {
+        *bv_buf(bv, bv->count++) = (struct fuse_buf){
+            .size = pc->len,
+            .flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY,
+            .fd = pc->fd,
+            .pos = (off_t)pc->file_pos,
+        };
+        return 0;
+    }
+    char *dst = rp->mem + rp->mem_used;
+    if (pc->fd < 0) {
+        memcpy(dst, pc->mem, pc->len);
+    } else {
+        for (size_t got = 0; got < pc->len;) {
+            ssize_t r = pread(pc->fd, dst + got, pc->len - got, (off_t)(pc->file_pos + got));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                return r < 0 ? -errno : -EIO;
+            got += (size_t)r;
+        }
+    }
+    rp->mem_used += pc->len;
+    struct fuse_buf *last = bv->count ? bv_buf(bv, bv->count - 1) : NULL;
+    if (last && !(last->flags & FUSE_BUF_IS_FD) && (char *)last->mem + last->size == dst)
+        last->size += pc->len; /* one memory piece after another */
+    else if (bv->count < REPLY_PIECES)
+        *bv_buf(bv, bv->count++) = (struct fuse_buf){.size = pc->len, .mem = dst};
+    else
+        return -EIO; /* cannot happen: a slot is kept */
+    return 0;
+}
+
+static int send_pieces(void *arg)
+{
+    struct reply_pieces *rp = arg;
+    rp->sent = 1;
+    rp->bv->idx = 0;
+    rp->bv->off = 0;
+    int r = fuse_reply_data(rp->req, rp->bv, FUSE_BUF_SPLICE_NONBLOCK);
+    if (r)
+        logger_log(LOG_LEVEL_WARN, "read reply not sent: %s", strerror(-r));
+    return 0; /* the request is answered either way */
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
@@ -1020,12 +1096,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     }
     struct scratch *s = scratch_get();
     char *buf = s ? scratch_buf(s, size) : NULL;
-    if (!buf) {
+    if (!buf || !s->bv) {
         fuse_reply_err(req, ENOMEM);
         return;
     }
+    struct reply_pieces rp = {.req = req, .bv = s->bv, .mem = buf};
+    struct stream_sink sink = {.piece = add_piece, .deliver = send_pieces, .arg = &rp};
+    rp.bv->count = 0;
     pthread_mutex_lock(&h->lock);
-    ssize_t n = partition_view_read(h->part, &h->cursor, &h->view, (uint64_t)off, buf, size);
+    ssize_t n = partition_view_send(h->part, &h->cursor, &h->view, (uint64_t)off, size, &sink);
     if (n == -ENODATA && off == 0 && !h->read_any && h->kind == NODE_PARTITION) {
         /* Retention or compaction changed the layout between open() and the
          * first read: a reader at the very start has seen nothing of the old
@@ -1033,15 +1112,19 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         partition_view_release(h->part, &h->view);
         partition_current_view(h->part, &h->view);
         partition_view_hold(h->part, &h->view);
-        n = partition_view_read(h->part, &h->cursor, &h->view, 0, buf, size);
+        rp.bv->count = 0;
+        rp.mem_used = 0;
+        n = partition_view_send(h->part, &h->cursor, &h->view, 0, size, &sink);
     }
     if (n > 0)
         h->read_any = 1;
     pthread_mutex_unlock(&h->lock);
-    if (n < 0)
-        fuse_reply_err(req, (int)-n);
-    else
-        fuse_reply_buf(req, buf, (size_t)n);
+    if (!rp.sent) {
+        if (n < 0)
+            fuse_reply_err(req, (int)-n);
+        else
+            fuse_reply_buf(req, NULL, 0);
+    }
 }
 
 /* Stores a list of records as one batch in partition `index` of t, then

@@ -163,6 +163,29 @@ void partition_view_release(struct partition *p, const struct partition_view *v)
 uint64_t partition_view_size(struct partition *p, const struct partition_view *v);
 ssize_t partition_view_read(struct partition *p, struct partition_cursor *c,
                             const struct partition_view *v, uint64_t pos, void *buf, size_t len);
+/* Zero-copy reads. A piece of the partition stream is `len` bytes either at
+ * `file_pos` in the segment file `fd` (uncompressed values), or, with fd <
+ * 0, in memory at `mem` (decompressed, or already read ahead); a memory
+ * piece is valid only during the call that hands it out. */
+struct stream_piece {
+    int fd;
+    uint64_t file_pos;
+    const void *mem;
+    size_t len;
+};
+struct stream_sink {
+    int (*piece)(const struct stream_piece *pc, void *arg); /* 0 or a negative errno */
+    int (*deliver)(void *arg); /* partition_view_send: sends what the pieces made */
+    void *arg;
+};
+/* partition_view_read, handing the bytes to sink->piece in order; then, if
+ * there were any, calls sink->deliver with the partition still locked, so
+ * that the files of the pieces stay open and unchanged while it sends them.
+ * Returns the bytes handed out, 0 at the end, or a negative errno (from a
+ * piece, from deliver, or as partition_view_read's). */
+ssize_t partition_view_send(struct partition *p, struct partition_cursor *c,
+                            const struct partition_view *v, uint64_t pos, size_t len,
+                            const struct stream_sink *sink);
 /* A view of the current layout starting at `offset` (the log start if below
  * it, the end if past it, the next record if compaction removed it). */
 int partition_view_at_offset(struct partition *p, uint64_t offset, struct partition_view *v);
