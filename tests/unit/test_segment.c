@@ -1986,11 +1986,107 @@ static void test_views_randomized(void **state)
     free(z);
 }
 
+/* ---- pieces (zero-copy reads) ---- */
+
+struct piece_log {
+    char *out; /* the bytes the pieces stand for, in order */
+    size_t len;
+    int fd_pieces, mem_pieces, delivered;
+    int fail_after; /* piece() fails once this many were taken (-1: never) */
+};
+
+static int take_piece(const struct stream_piece *pc, void *arg)
+{
+    struct piece_log *l = arg;
+    if (l->fail_after >= 0 && l->fd_pieces + l->mem_pieces >= l->fail_after)
+        return -EIO;
+    if (pc->fd >= 0) {
+        assert_int_equal(pread(pc->fd, l->out + l->len, pc->len, (off_t)pc->file_pos),
+                         (ssize_t)pc->len);
+        l->fd_pieces++;
+    } else {
+        memcpy(l->out + l->len, pc->mem, pc->len);
+        l->mem_pieces++;
+    }
+    l->len += pc->len;
+    return 0;
+}
+
+static int deliver_pieces(void *arg)
+{
+    ((struct piece_log *)arg)->delivered++;
+    return 0;
+}
+
+/* partition_view_send hands out, as file and memory pieces, exactly the
+ * bytes partition_view_read copies, at every position: big uncompressed
+ * batches as file spans, small ones and lz4 ones from memory. */
+static void test_view_pieces_match_reads(void **state)
+{
+    struct fx *f = *state;
+    f->p = open_part(sub(f, "pieces"), 1 << 20, 1LL << 40);
+    static char big[200000];
+    for (size_t i = 0; i < sizeof(big) - 1; i++)
+        big[i] = (char)('a' + i % 26);
+    const char *small[] = {"one\n", "two\n", "three\n"};
+    append1(f->p, big, 1);
+    append_vals(f->p, small, 3, 2);
+    struct partition_settings st = settings(1 << 20, 1LL << 40);
+    st.codec = BATCH_CODEC_LZ4;
+    partition_set_settings(f->p, &st);
+    append1(f->p, big, 3);
+    struct partition_view v;
+    partition_current_view(f->p, &v);
+    size_t total = 2 * (sizeof(big) - 1) + 14;
+    char *want = malloc(total), *got = malloc(total);
+    assert_non_null(want);
+    assert_non_null(got);
+    assert_int_equal(partition_view_read(f->p, &f->c[0], &v, 0, want, total), (ssize_t)total);
+    int fd_seen = 0;
+    const uint64_t starts[] = {0, 1, 70000, 199990, 199999, 200003, 200013, 300000, total - 1};
+    const size_t lens[] = {1, 4096, 131072, 400014};
+    for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++)
+        for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+            struct piece_log l = {.out = got, .fail_after = -1};
+            struct stream_sink sink = {.piece = take_piece, .deliver = deliver_pieces, .arg = &l};
+            size_t len = lens[k] < total - starts[i] ? lens[k] : total - starts[i];
+            /* A fresh cursor: one that read ahead has the bytes in memory. */
+            partition_cursor_free(&f->c[1]);
+            partition_cursor_init(&f->c[1]);
+            ssize_t n = partition_view_send(f->p, &f->c[1], &v, starts[i], lens[k], &sink);
+            assert_int_equal(n, (ssize_t)len);
+            assert_int_equal(l.len, len);
+            assert_memory_equal(got, want + starts[i], len);
+            assert_int_equal(l.delivered, 1);
+            fd_seen += l.fd_pieces;
+        }
+    assert_true(fd_seen > 0); /* the big uncompressed batch went as a file span */
+    /* At the end: nothing handed out, nothing delivered. */
+    struct piece_log end = {.out = got, .fail_after = -1};
+    struct stream_sink sink = {.piece = take_piece, .deliver = deliver_pieces, .arg = &end};
+    assert_int_equal(partition_view_send(f->p, &f->c[1], &v, total, 100, &sink), 0);
+    assert_int_equal(end.delivered, 0);
+    /* A piece that fails: what came before it is delivered; nothing, an error. */
+    struct piece_log fail = {.out = got, .fail_after = 1};
+    sink.arg = &fail;
+    ssize_t n = partition_view_send(f->p, &f->c[1], &v, 199990, 100, &sink);
+    assert_int_equal(n, (ssize_t)fail.len);
+    assert_true(n > 0 && n < 100);
+    assert_int_equal(fail.delivered, 1);
+    struct piece_log fail0 = {.out = got, .fail_after = 0};
+    sink.arg = &fail0;
+    assert_int_equal(partition_view_send(f->p, &f->c[1], &v, 0, 100, &sink), -EIO);
+    assert_int_equal(fail0.delivered, 0);
+    free(want);
+    free(got);
+}
+
 int main(void)
 {
     logger_init("test_segment", 0, LOG_LEVEL_ERROR); /* recovery warnings are expected */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_torn_tail_every_length, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_view_pieces_match_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_unsynced_batch_every_byte, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail_indexed_last_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_middle_batch_drops_rest, setup, teardown),
