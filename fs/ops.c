@@ -1051,7 +1051,7 @@ static int send_pieces(void *arg)
     rp->sent = 1;
     rp->bv->idx = 0;
     rp->bv->off = 0;
-    int r = fuse_reply_data(rp->req, rp->bv, FUSE_BUF_SPLICE_NONBLOCK);
+    int r = fuse_reply_data(rp->req, rp->bv, 0);
     if (r)
         logger_log(LOG_LEVEL_WARN, "read reply not sent: %s", strerror(-r));
     return 0; /* the request is answered either way */
