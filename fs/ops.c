@@ -9,7 +9,13 @@
  *
  * A partition handle carries the partial line its writer left (framing.h)
  * and a read cursor (partition.h). Handles of the same file share nothing
- * but the partition, whose own lock serializes appends. */
+ * but the partition, whose own lock serializes appends.
+ *
+ * Partition reads reply with the pieces partition_view_send hands out:
+ * spans of segment files go to libfuse as file buffers, which it splices to
+ * the kernel (FUSE_CAP_SPLICE_WRITE), so the values are never copied
+ * through the daemon; the reply is sent under the partition's lock, while
+ * those files are sure to stay open. */
 #include "ops.h"
 
 #include <errno.h>
