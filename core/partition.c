@@ -854,25 +854,30 @@ struct copy_target {
     size_t done;
 };
 
+int stream_piece_copy(const struct stream_piece *pc, void *dst)
+{
+    if (pc->fd < 0) {
+        memcpy(dst, pc->mem, pc->len);
+        return 0;
+    }
+    for (size_t got = 0; got < pc->len;) {
+        ssize_t r = pread(pc->fd, (char *)dst + got, pc->len - got, (off_t)(pc->file_pos + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r < 0 ? -errno : -EIO;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
 static int copy_piece(const struct stream_piece *pc, void *arg)
 {
     struct copy_target *t = arg;
-    char *dst = t->buf + t->done;
-    if (pc->fd < 0) {
-        memcpy(dst, pc->mem, pc->len);
-    } else {
-        size_t got = 0;
-        while (got < pc->len) {
-            ssize_t r = pread(pc->fd, dst + got, pc->len - got, (off_t)(pc->file_pos + got));
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0)
-                return r < 0 ? -errno : -EIO;
-            got += (size_t)r;
-        }
-    }
-    t->done += pc->len;
-    return 0;
+    int r = stream_piece_copy(pc, t->buf + t->done);
+    if (!r)
+        t->done += pc->len;
+    return r;
 }
 
 static ssize_t read_locked(struct partition *p, struct partition_cursor *c, struct segment *in,

@@ -1028,18 +1028,9 @@ static int add_piece(const struct stream_piece *pc, void *arg)
         return 0;
     }
     char *dst = rp->mem + rp->mem_used;
-    if (pc->fd < 0) {
-        memcpy(dst, pc->mem, pc->len);
-    } else {
-        for (size_t got = 0; got < pc->len;) {
-            ssize_t r = pread(pc->fd, dst + got, pc->len - got, (off_t)(pc->file_pos + got));
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0)
-                return r < 0 ? -errno : -EIO;
-            got += (size_t)r;
-        }
-    }
+    int r = stream_piece_copy(pc, dst);
+    if (r)
+        return r;
     rp->mem_used += pc->len;
     struct fuse_buf *last = bv->count ? bv_buf(bv, bv->count - 1) : NULL;
     if (last && !(last->flags & FUSE_BUF_IS_FD) && (char *)last->mem + last->size == dst)

@@ -178,6 +178,8 @@ struct stream_sink {
     int (*deliver)(void *arg); /* partition_view_send: sends what the pieces made */
     void *arg;
 };
+/* Copies a piece's bytes to dst (pread for a file piece): 0 or a negative errno. */
+int stream_piece_copy(const struct stream_piece *pc, void *dst);
 /* partition_view_read, handing the bytes to sink->piece in order; then, if
  * there were any, calls sink->deliver with the partition still locked, so
  * that the files of the pieces stay open and unchanged while it sends them.

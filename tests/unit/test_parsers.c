@@ -1493,6 +1493,15 @@ static void test_hidden_table(void **state)
     hidden_clear();
 }
 
+/* A node for the same name as n, knowing nothing of its size yet. */
+static struct hidden_node unsized_like(const struct hidden_node *n)
+{
+    struct hidden_node c = *n;
+    c.json_next = n->start_offset;
+    c.json_len = 0;
+    return c;
+}
+
 /* A jsonl node's known size is kept per node, only ever grows, and is
  * handed to a new node of the same partition and start offset. */
 static void test_hidden_json_size(void **state)
@@ -1509,9 +1518,7 @@ static void test_hidden_json_size(void **state)
     assert_int_equal(got.json_next, 50);
     assert_int_equal(got.json_len, 4000);
     /* same partition and start: starts from what a knows */
-    struct hidden_node b = a;
-    b.json_next = 10;
-    b.json_len = 0;
+    struct hidden_node b = unsized_like(&a);
     assert_int_equal(hidden_add(&b), 0);
     assert_int_not_equal(b.slot, a.slot);
     assert_int_equal(b.json_next, 50);
@@ -1532,9 +1539,7 @@ static void test_hidden_json_size(void **state)
     /* once every node that knew is forgotten, a new one starts over */
     hidden_forget(a.slot, 1);
     hidden_forget(b.slot, 1);
-    struct hidden_node c = a;
-    c.json_next = 10;
-    c.json_len = 0;
+    struct hidden_node c = unsized_like(&a);
     assert_int_equal(hidden_add(&c), 0);
     assert_int_equal(c.json_len, 0);
     hidden_clear();
