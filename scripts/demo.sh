@@ -23,9 +23,15 @@ set -x
 ls -a "$MNT/orders"
 { set +x; } 2>/dev/null
 echo "--- consumer: tail -f $MNT/orders/p0"
-tail -n 0 -s 0.1 -f "$MNT/orders/p0" > >(sed -u 's/^/    consumer got: /') &
+GOT=$PWD/demo/consumer.out
+: > "$GOT"
+tail -n 0 -s 0.1 -f "$MNT/orders/p0" > >(tee -a "$GOT" | sed -u 's/^/    consumer got: /') &
 TAIL=$!
-sleep 0.3
+# Produce once tail has the partition open (tail -n 0 starts at its end).
+for _ in $(seq 100); do
+    ls -l "/proc/$TAIL/fd" 2>/dev/null | grep -q "orders/p0" && break
+    sleep 0.05
+done
 echo "--- producer: echo ... >> $MNT/orders/p0"
 for i in 1 2 3; do
     echo "order $i placed at $(date +%T.%N)" >> "$MNT/orders/p0"
@@ -40,7 +46,11 @@ wc -l "$MNT"/orders/p*
 cat "$MNT/orders/.groups/billing/drain"
 cat "$MNT/orders/.groups/billing/.info"
 { set +x; } 2>/dev/null
-sleep 0.3
+# The consumer has printed the three orders (deadline 5 s) before it stops.
+for _ in $(seq 100); do
+    [ "$(grep -c '^order ' "$GOT")" -ge 3 ] && break
+    sleep 0.05
+done
 kill "$TAIL" 2>/dev/null || true
 [ "${KEEP:-0}" = 1 ] && echo "--- left mounted at $MNT (fusermount3 -u $MNT to stop)"
 exit 0

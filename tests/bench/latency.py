@@ -6,16 +6,38 @@ usage: latency.py tail FILE N      a `tail -f FILE` reader
                                    records appended to APPEND_TO
 Prints: median p90 max (ms) over N appends, one at a time."""
 import os
+import select
 import statistics
 import subprocess
 import sys
 import time
 
 
-def measure(reader_out, append_path, n):
+def reach_end(reader_out, fd, poll_s, deadline_s=60):
+    """Appends marker lines until the reader shows one (it is then at the
+    end and following), and reads up to the last marker written."""
+    end = time.monotonic() + deadline_s
+    k = 0
+    while True:
+        k += 1
+        os.write(fd, b"ready %d\n" % k)
+        if select.select([reader_out], [], [], poll_s)[0]:
+            break
+        if time.monotonic() > end:
+            raise SystemExit("the reader never showed an appended line")
+    while True:
+        line = reader_out.readline()
+        if not line:
+            raise SystemExit("the reader ended")
+        if line == b"ready %d\n" % k:
+            return
+
+
+def measure(reader_out, append_path, n, poll_s):
     lat = []
     fd = os.open(append_path, os.O_WRONLY | os.O_APPEND)
     try:
+        reach_end(reader_out, fd, poll_s)
         for i in range(n):
             line = ("lat %d\n" % i).encode()
             t0 = time.perf_counter()
@@ -43,8 +65,7 @@ def main():
                               "    sys.stdout.buffer.write(l); sys.stdout.flush()\n", path],
                              stdout=subprocess.PIPE)
     try:
-        time.sleep(0.5 if mode == "follow" else 1.5)  # let the reader reach the end
-        lat = measure(p.stdout, append_to, n)
+        lat = measure(p.stdout, append_to, n, 0.2 if mode == "follow" else 1.5)
     finally:
         p.kill()
         p.wait()

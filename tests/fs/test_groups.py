@@ -261,8 +261,8 @@ class CursorTest(GroupTest):
         self.assertEqual(sorted(gi), ["p0", "p1", "p2"])
         self.assertEqual(gi["p1"], {"committed": "0", "end_offset": "4", "lag": "4", "owner": "-"})
         holder = self.spawn([sys.executable, "-c",
-                             "import sys, time\nf = open(sys.argv[1])\nprint('ok', flush=True)\n"
-                             "time.sleep(60)\n", self.g("c", "follow")], stdout=subprocess.PIPE)
+                             "import signal, sys\nf = open(sys.argv[1])\nprint('ok', flush=True)\n"
+                             "signal.pause()\n", self.g("c", "follow")], stdout=subprocess.PIPE)
         self.assertEqual(holder.stdout.readline(), b"ok\n")
         gi = group_info(self.m, "orders", "c")
         self.assertEqual({v["owner"] for v in gi.values()}, {str(holder.pid)})

@@ -43,10 +43,14 @@ class RetentionTest(MountTest):
         n = 300
         for i in range(n):
             sh("echo 'record %d' >> %s" % (i, self.p0))
-            time.sleep(0.01)
+            if i == n // 2:
+                # The second half is appended once retention removed part of
+                # the first, while the tails run.
+                wait_until(lambda: info(self.m, "orders")["p0"]["start_offset"] > 0, timeout=20,
+                           what="retention to remove the head")
         expected = "".join("record %d\n" % i for i in range(n))
         wait_until(lambda: info(self.m, "orders")["p0"]["start_offset"] > 100, timeout=20,
-                   what="retention to remove the head")
+                   what="retention to remove more of the head")
         for t, out in tails:
             wait_until(lambda: os.path.getsize(out) >= len(expected), timeout=20,
                        what="tail output")
@@ -342,10 +346,12 @@ class HiddenNamesTest(MountTest):
         for i, l in enumerate(self.lines):
             os.write(fd, l.encode())
             if i == 24:
+                # t_mid: a millisecond after record 24, before record 25.
                 os.close(fd)
-                time.sleep(0.05)
-                self.t_mid = int(time.time() * 1000)
-                time.sleep(0.05)
+                before = time.time_ns() // 1000000
+                wait_until(lambda: time.time_ns() // 1000000 > before, what="the clock to move")
+                self.t_mid = time.time_ns() // 1000000
+                wait_until(lambda: time.time_ns() // 1000000 > self.t_mid, what="the clock to move")
                 fd = os.open(self.p0, os.O_WRONLY | os.O_APPEND)
         os.close(fd)
 

@@ -8,7 +8,6 @@ import random
 import re
 import subprocess
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -82,8 +81,9 @@ class RecoveryTest(MountTest):
                 code = WRITER
             w = subprocess.Popen([sys.executable, "-c", code, self.p0, state])
             self.addCleanup(lambda w=w: (w.poll() is None and w.kill(), w.wait()))
-            wait_until(lambda: os.stat(self.p0).st_size > 200000, timeout=30, what="appends")
-            time.sleep(rnd.uniform(0.0, 0.3))  # crash at an arbitrary moment
+            # Crash at an arbitrary moment: after a random amount of appends.
+            target = os.stat(self.p0).st_size + 200000 + rnd.randint(0, 2000000)
+            wait_until(lambda: os.stat(self.p0).st_size > target, timeout=60, what="appends")
             self.m.kill9()
             w.wait(timeout=30)
             synced_total = int(read(state))
