@@ -1024,11 +1024,16 @@ int group_cursor_set(struct group *g, uint32_t partition, const char *spec, int6
     return e;
 }
 
-uint32_t group_partition_states(struct group *g, struct group_partition_state *out, uint32_t cap)
+struct group_partition_state *group_partition_states(struct group *g, uint32_t *n_out)
 {
     pthread_mutex_lock(&g->lock);
     fit_partitions(g);
-    uint32_t n = g->nparts < cap ? g->nparts : cap;
+    uint32_t n = g->nparts;
+    struct group_partition_state *out = calloc(n ? n : 1, sizeof(*out));
+    if (!out) {
+        pthread_mutex_unlock(&g->lock);
+        return NULL;
+    }
     for (uint32_t p = 0; p < n; p++) {
         struct partition_info pi;
         partition_info(topic_partition(g->topic, p), &pi);
@@ -1038,16 +1043,16 @@ uint32_t group_partition_states(struct group *g, struct group_partition_state *o
         out[p].owner = g->owner[p] >= 0 ? g->members[g->owner[p]]->pid : 0;
     }
     pthread_mutex_unlock(&g->lock);
-    return n;
+    *n_out = n;
+    return out;
 }
 
 size_t group_info_text(struct group *g, char *buf, size_t cap)
 {
-    uint32_t want = topic_partition_count(g->topic) + 16; /* room for a grow meanwhile */
-    struct group_partition_state *st = calloc(want, sizeof(*st));
+    uint32_t n;
+    struct group_partition_state *st = group_partition_states(g, &n);
     if (!st)
         return 0;
-    uint32_t n = group_partition_states(g, st, want);
     size_t len = 0;
     for (uint32_t p = 0; p < n && len < cap; p++) {
         char owner[24] = "-";

@@ -492,8 +492,8 @@ static int maybe_roll(struct partition *p, size_t incoming, int64_t now)
 
 static void count_in(struct partition *p, const struct batch_header *h)
 {
-    p->records_in += h->record_count;
-    p->bytes_in += h->values_len;
+    atomic_fetch_add_explicit(&p->records_in, h->record_count, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->bytes_in, h->values_len, memory_order_relaxed);
 }
 
 int partition_append(struct partition *p, struct batch_builder *b, int64_t timestamp,
@@ -661,11 +661,18 @@ void partition_cursor_free(struct partition_cursor *c)
 
 /* Returns a pointer to file bytes [file_pos, file_pos+len) of segment s,
  * from the cursor's read-ahead buffer, refilling it if needed. */
+/* Whether the cursor's read-ahead holds len bytes at file_pos of s. */
+static int cursor_holds(const struct partition_cursor *c, const struct segment *s,
+                        uint64_t file_pos, size_t len)
+{
+    return c->buf_seg_base == s->base_offset && file_pos >= c->buf_file_pos &&
+           file_pos + len <= c->buf_file_pos + c->buf_len;
+}
+
 static int cursor_bytes(struct partition_cursor *c, struct segment *s, uint64_t file_pos,
                         size_t len, size_t read_ahead, const uint8_t **out)
 {
-    if (c->buf_seg_base == s->base_offset && file_pos >= c->buf_file_pos &&
-        file_pos + len <= c->buf_file_pos + c->buf_len) {
+    if (cursor_holds(c, s, file_pos, len)) {
         *out = c->buf + (file_pos - c->buf_file_pos);
         return 0;
     }
@@ -820,10 +827,7 @@ static ssize_t visit_locked(struct partition *p, struct partition_cursor *c, str
         struct stream_piece pc = {.fd = -1, .len = n};
         if (c->h.codec == BATCH_CODEC_NONE) {
             uint64_t fp = c->file_pos + BATCH_HEADER_SIZE + c->h.table_len + in_batch;
-            if (c->buf_seg_base == s->base_offset && fp >= c->buf_file_pos &&
-                fp + n <= c->buf_file_pos + c->buf_len) {
-                pc.mem = c->buf + (fp - c->buf_file_pos);
-            } else if (n >= DIRECT_COPY_MIN) {
+            if (n >= DIRECT_COPY_MIN && !cursor_holds(c, s, fp, n)) {
                 pc.fd = s->fd;
                 pc.file_pos = fp;
             } else {
@@ -894,16 +898,14 @@ ssize_t partition_read(struct partition *p, struct partition_cursor *c, uint64_t
     pthread_mutex_lock(&p->lock);
     ssize_t r = read_locked(p, c, NULL, pos, buf, len);
     if (r > 0)
-        p->bytes_out += (uint64_t)r;
+        partition_count_read(p, (uint64_t)r);
     pthread_mutex_unlock(&p->lock);
     return r;
 }
 
 void partition_count_read(struct partition *p, uint64_t bytes)
 {
-    pthread_mutex_lock(&p->lock);
-    p->bytes_out += bytes;
-    pthread_mutex_unlock(&p->lock);
+    atomic_fetch_add_explicit(&p->bytes_out, bytes, memory_order_relaxed);
 }
 
 /* Stream position of the first value byte of `offset`, or of the next record
@@ -996,9 +998,9 @@ void partition_info(struct partition *p, struct partition_info *info)
     info->view_bytes = view_end(p);
     info->stored_bytes = 0;
     info->last_append_ms = 0;
-    info->records_in = p->records_in;
-    info->bytes_in = p->bytes_in;
-    info->bytes_out = p->bytes_out;
+    info->records_in = atomic_load_explicit(&p->records_in, memory_order_relaxed);
+    info->bytes_in = atomic_load_explicit(&p->bytes_in, memory_order_relaxed);
+    info->bytes_out = atomic_load_explicit(&p->bytes_out, memory_order_relaxed);
     for (size_t i = 0; i < p->nsegs; i++) {
         info->stored_bytes += p->segs[i]->size;
         if (p->segs[i]->max_timestamp > info->last_append_ms)
@@ -1157,7 +1159,7 @@ static ssize_t view_visit_locked(struct partition *p, struct partition_cursor *c
         end = view_end(p) + removed_since(p, v->epoch);
     }
     partition_cursor_free(&old_cursor);
-    p->bytes_out += done;
+    partition_count_read(p, done);
     return done > 0 ? (ssize_t)done : r;
 }
 
@@ -1178,11 +1180,8 @@ ssize_t partition_view_send(struct partition *p, struct partition_cursor *c,
 {
     pthread_mutex_lock(&p->lock);
     ssize_t n = view_visit_locked(p, c, v, pos, len, sink);
-    if (n > 0) {
-        int r = sink->deliver(sink->arg);
-        if (r)
-            n = r;
-    }
+    if (n > 0)
+        sink->deliver(sink->arg);
     pthread_mutex_unlock(&p->lock);
     return n;
 }

@@ -1004,7 +1004,6 @@ struct reply_pieces {
     struct fuse_bufvec *bv; /* room for REPLY_PIECES buffers */
     char *mem;              /* as large as the read */
     size_t mem_used;
-    int sent; /* the reply is sent (or failed): req is gone */
 };
 
 /* bv->buf[i]: the vector is allocated with room for more than its one. */
@@ -1042,16 +1041,15 @@ static int add_piece(const struct stream_piece *pc, void *arg)
     return 0;
 }
 
-static int send_pieces(void *arg)
+/* Answers the request (on failure too: libfuse then replies an error). */
+static void send_pieces(void *arg)
 {
     struct reply_pieces *rp = arg;
-    rp->sent = 1;
     rp->bv->idx = 0;
     rp->bv->off = 0;
     int r = fuse_reply_data(rp->req, rp->bv, 0);
     if (r)
         logger_log(LOG_LEVEL_WARN, "read reply not sent: %s", strerror(-r));
-    return 0; /* the request is answered either way */
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -1109,19 +1107,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         partition_view_release(h->part, &h->view);
         partition_current_view(h->part, &h->view);
         partition_view_hold(h->part, &h->view);
-        rp.bv->count = 0;
-        rp.mem_used = 0;
         n = partition_view_send(h->part, &h->cursor, &h->view, 0, size, &sink);
     }
     if (n > 0)
         h->read_any = 1;
     pthread_mutex_unlock(&h->lock);
-    if (!rp.sent) {
-        if (n < 0)
-            fuse_reply_err(req, (int)-n);
-        else
-            fuse_reply_buf(req, NULL, 0);
-    }
+    if (n < 0) /* n > 0: send_pieces answered */
+        fuse_reply_err(req, (int)-n);
+    else if (n == 0)
+        fuse_reply_buf(req, NULL, 0);
 }
 
 /* Stores a list of records as one batch in partition `index` of t, then

@@ -167,11 +167,10 @@ static int group_samples(struct group *g, void *arg)
 {
     struct group_family *gf = arg;
     struct topic *t = group_topic(g);
-    uint32_t cap = topic_partition_count(t) + 16;
-    struct group_partition_state *st = calloc(cap, sizeof(*st));
+    uint32_t n;
+    struct group_partition_state *st = group_partition_states(g, &n);
     if (!st)
         return -1;
-    uint32_t n = group_partition_states(g, st, cap);
     for (uint32_t p = 0; p < n; p++)
         fprintf(gf->f, "%s{topic=\"%s\",group=\"%s\",partition=\"%u\"} %" PRIu64 "\n", gf->name,
                 t->name, group_name(g), p, gf->lag ? st[p].lag : st[p].committed);

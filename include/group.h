@@ -81,8 +81,9 @@ struct group_partition_state {
     uint64_t committed, end_offset, lag;
     pid_t owner; /* pid of the member that owns the partition, 0 if none */
 };
-/* The state of the group's partitions 0 .. n-1; returns n (at most cap). */
-uint32_t group_partition_states(struct group *g, struct group_partition_state *out, uint32_t cap);
+/* The state of each of the group's partitions, malloc'ed (*n of them), or
+ * NULL when out of memory. */
+struct group_partition_state *group_partition_states(struct group *g, uint32_t *n);
 /* One line a partition: committed offset, end offset, lag, owner pid. */
 size_t group_info_text(struct group *g, char *buf, size_t cap);
 

@@ -15,6 +15,7 @@
 #define TOPICFS_PARTITION_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -97,9 +98,10 @@ struct partition {
     pthread_mutex_t maintenance; /* one cleaner or truncation at a time */
     struct layout_epoch *epochs; /* epochs[0 .. epoch] */
     uint32_t epoch;
-    uint32_t kept_from;                       /* no epoch before it keeps an old layout */
-    uint64_t views;                           /* open views, all epochs */
-    uint64_t records_in, bytes_in, bytes_out; /* partition_info() */
+    uint32_t kept_from; /* no epoch before it keeps an old layout */
+    uint64_t views;     /* open views, all epochs */
+    /* partition_info(); atomic, so member reads count without the lock */
+    atomic_uint_fast64_t records_in, bytes_in, bytes_out;
     size_t epochs_cap;
 };
 
@@ -175,7 +177,7 @@ struct stream_piece {
 };
 struct stream_sink {
     int (*piece)(const struct stream_piece *pc, void *arg); /* 0 or a negative errno */
-    int (*deliver)(void *arg); /* partition_view_send: sends what the pieces made */
+    void (*deliver)(void *arg); /* partition_view_send: sends what the pieces made */
     void *arg;
 };
 /* Copies a piece's bytes to dst (pread for a file piece): 0 or a negative errno. */
@@ -183,8 +185,8 @@ int stream_piece_copy(const struct stream_piece *pc, void *dst);
 /* partition_view_read, handing the bytes to sink->piece in order; then, if
  * there were any, calls sink->deliver with the partition still locked, so
  * that the files of the pieces stay open and unchanged while it sends them.
- * Returns the bytes handed out, 0 at the end, or a negative errno (from a
- * piece, from deliver, or as partition_view_read's). */
+ * Returns the bytes handed out (and delivered), 0 at the end, or a negative
+ * errno (from the first piece, or as partition_view_read's). */
 ssize_t partition_view_send(struct partition *p, struct partition_cursor *c,
                             const struct partition_view *v, uint64_t pos, size_t len,
                             const struct stream_sink *sink);

@@ -2012,10 +2012,9 @@ static int take_piece(const struct stream_piece *pc, void *arg)
     return 0;
 }
 
-static int deliver_pieces(void *arg)
+static void deliver_pieces(void *arg)
 {
     ((struct piece_log *)arg)->delivered++;
-    return 0;
 }
 
 /* partition_view_send hands out, as file and memory pieces, exactly the
