@@ -244,20 +244,36 @@ static int read_recovery_point(const char *dir, struct recovery_point *rp)
     return 0;
 }
 
+static int sync_dir(const char *dir);
+
+/* Writes the recovery point in place (one 40-byte write, inside one disk
+ * sector) and makes it stable; a torn one fails its checksum and counts as
+ * missing. A file created here gets its directory entry synced too. */
 static int write_recovery_point(struct partition *p, const struct recovery_point *rp)
 {
     char path[4096];
     uint64_t v[5] = {rp->seg_base, rp->file_pos, rp->next_offset, rp->end_pos, 0};
     v[4] = XXH3_64bits(v, 4 * sizeof(uint64_t));
     snprintf(path, sizeof(path), "%s/recovery-point", p->dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    int created = 0;
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        created = 1;
+    }
     if (fd < 0)
         return -errno;
     ssize_t n = pwrite(fd, v, sizeof(v), 0);
-    int e = errno;
+    int e = n < 0 ? errno : EIO;
+    if (n == (ssize_t)sizeof(v) && fdatasync(fd) < 0) {
+        n = -1;
+        e = errno;
+    }
     close(fd);
     if (n != (ssize_t)sizeof(v))
-        return n < 0 ? -e : -EIO;
+        return -e;
+    if (created && (e = sync_dir(p->dir)))
+        return e;
     p->recovery_offset = rp->next_offset;
     return 0;
 }
@@ -417,7 +433,8 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
             segment_close(s);
             goto fail;
         }
-        sync_dir(dir);
+        if ((r = sync_dir(dir)))
+            goto fail;
         verified = 1;
     }
     free(bases);
@@ -427,14 +444,22 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
     /* What was verified may be only in the page cache: make it stable before
      * the recovery point moves past it. */
     struct segment *a = active(p);
+    for (size_t i = 0; i < p->nsegs; i++)
+        if (have_rp && p->segs[i]->base_offset < rp.seg_base)
+            p->segs[i]->synced_size = p->segs[i]->size;
     if (verified) {
-        for (size_t i = 0; i < p->nsegs; i++)
-            if (!have_rp || p->segs[i]->base_offset >= rp.seg_base)
-                segment_sync(p->segs[i]);
+        int synced = 1;
+        for (size_t i = 0; i < p->nsegs; i++) {
+            struct segment *s = p->segs[i];
+            if (s->synced_size < s->size && !segment_sync(s))
+                s->synced_size = s->size;
+            synced &= s->synced_size == s->size;
+        }
         struct recovery_point now = {a->base_offset, a->size, a->next_offset, a->end_pos};
-        if ((r = write_recovery_point(p, &now)))
+        if (synced && (r = write_recovery_point(p, &now)))
             goto fail;
     } else {
+        a->synced_size = rp.file_pos < a->size ? rp.file_pos : a->size;
         p->recovery_offset = rp.next_offset;
     }
     *out = p;
@@ -486,7 +511,7 @@ static int maybe_roll(struct partition *p, size_t incoming, int64_t now)
         segment_delete(s);
         return r;
     }
-    sync_dir(p->dir);
+    p->dir_dirty = 1; /* partition_sync() makes the new files' entries stable */
     return 0;
 }
 
@@ -567,10 +592,15 @@ int partition_truncate(struct partition *p, uint64_t offset)
     }
     struct old_layout none = {0};
     bump_epoch(p, 0, 0, cut_pos, &none);
+    p->truncations++;
     struct segment *a = active(p);
     if ((r = segment_truncate(a, offset)))
         goto out;
     if ((r = segment_sync(a)))
+        goto out;
+    a->synced_size = a->size;
+    /* The removed segments must not come back after a crash. */
+    if ((r = sync_dir(p->dir)))
         goto out;
     struct recovery_point now = {a->base_offset, a->size, a->next_offset, a->end_pos};
     r = write_recovery_point(p, &now);
@@ -582,39 +612,74 @@ out:
 
 int partition_sync(struct partition *p)
 {
-    int fds[64], nfds = 0, r = 0;
+    int r = 0;
     pthread_mutex_lock(&p->lock);
     struct segment *a = active(p);
     struct recovery_point now = {a->base_offset, a->size, a->next_offset, a->end_pos};
-    if (a->next_offset == p->recovery_offset) {
+    /* Every segment with bytes not yet on stable storage: the recovery point
+     * may only move over synced bytes. Kept alive by a reference while the
+     * lock is let go. */
+    size_t n = 0;
+    for (size_t i = 0; i < p->nsegs; i++)
+        n += p->segs[i]->synced_size < p->segs[i]->size;
+    if (n == 0 && !p->dir_dirty && now.next_offset == p->recovery_offset) {
         pthread_mutex_unlock(&p->lock);
         return 0;
     }
-    /* Segments that may hold unsynced data: from the recovery point on. */
-    for (size_t i = p->nsegs; i-- > 0 && nfds < 64;) {
-        struct segment *s = p->segs[i];
-        int fd = dup(s->fd);
-        if (fd < 0) {
-            r = -errno;
-            break;
-        }
-        fds[nfds++] = fd;
-        if (s->base_offset <= p->recovery_offset)
-            break;
+    struct segment **dirty = n ? malloc(n * sizeof(*dirty)) : NULL;
+    uint64_t *sizes = n ? malloc(n * sizeof(*sizes)) : NULL;
+    if (n && (!dirty || !sizes)) {
+        free(dirty);
+        free(sizes);
+        pthread_mutex_unlock(&p->lock);
+        return -ENOMEM;
     }
+    n = 0;
+    for (size_t i = 0; i < p->nsegs; i++) {
+        struct segment *s = p->segs[i];
+        if (s->synced_size < s->size) {
+            s->refs++;
+            dirty[n] = s;
+            sizes[n++] = s->size;
+        }
+    }
+    int dir_dirty = p->dir_dirty;
+    uint32_t truncations = p->truncations;
+    p->dir_dirty = 0;
     pthread_mutex_unlock(&p->lock);
     /* fdatasync outside the lock: appends go on meanwhile. */
-    for (int i = 0; i < nfds; i++) {
-        if (!r && fdatasync(fds[i]) < 0)
-            r = -errno;
-        close(fds[i]);
+    int *ok = n ? calloc(n, sizeof(*ok)) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        int e = segment_sync(dirty[i]);
+        if (e && !r)
+            r = e;
+        if (ok)
+            ok[i] = !e;
     }
-    if (r)
-        return r;
+    /* The directory entries of segments created since the last sync. */
+    if (dir_dirty) {
+        int e = sync_dir(p->dir);
+        if (e && !r)
+            r = e;
+    }
     pthread_mutex_lock(&p->lock);
-    if (now.next_offset > p->recovery_offset)
+    if (r && dir_dirty)
+        p->dir_dirty = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (ok && ok[i] && dirty[i]->synced_size < sizes[i])
+            dirty[i]->synced_size = sizes[i];
+        segment_release(dirty[i]);
+    }
+    if (!r && !ok && n)
+        r = -ENOMEM;
+    /* A truncation meanwhile wrote its own recovery point: `now` may lie
+     * past its cut. */
+    if (!r && now.next_offset > p->recovery_offset && truncations == p->truncations)
         r = write_recovery_point(p, &now);
     pthread_mutex_unlock(&p->lock);
+    free(ok);
+    free(dirty);
+    free(sizes);
     return r;
 }
 

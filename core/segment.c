@@ -511,6 +511,8 @@ int segment_truncate(struct segment *s, uint64_t offset)
     if ((r = time_index_truncate(&s->tix, t)))
         return r;
     s->size = fp;
+    if (s->synced_size > fp)
+        s->synced_size = fp;
     s->next_offset = h.base_offset;
     s->end_pos = h.base_pos;
     s->bytes_since_index = n ? fp - s->oix.e[n - 1].file_pos : INDEX_INTERVAL_BYTES;

@@ -94,6 +94,8 @@ struct partition {
     size_t nsegs, cap;
     struct partition_settings settings;
     uint64_t recovery_offset; /* everything below is on stable storage */
+    int dir_dirty;            /* segment files created since the last directory fsync */
+    uint32_t truncations;     /* partition_truncate() calls, so a sync notices one */
     uint32_t leader_epoch;
     pthread_mutex_t maintenance; /* one cleaner or truncation at a time */
     struct layout_epoch *epochs; /* epochs[0 .. epoch] */

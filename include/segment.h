@@ -21,6 +21,7 @@ struct segment {
     uint64_t next_offset; /* one past the last record */
     uint64_t end_pos;     /* one past the last value byte */
     uint64_t size;        /* bytes of valid batches in the .log */
+    uint64_t synced_size; /* the first synced_size bytes are on stable storage */
     int64_t created_ms;   /* time of the first batch (or creation) */
     int64_t max_timestamp;
     uint64_t bytes_since_index;

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "compaction.h"
@@ -47,6 +48,76 @@
 #include "partition.h"
 #include "store.h"
 #include "topic.h"
+
+/* ---- fsync spy: the test binary's fdatasync/fsync take the place of
+ * libc's for the core code linked into it, and note the files they sync ---- */
+
+static pthread_mutex_t spy_lock = PTHREAD_MUTEX_INITIALIZER;
+static int spy_on;
+static char **spy_paths;
+static size_t spy_n, spy_cap;
+
+static void spy_note(int fd)
+{
+    char link[64], path[512];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof(path) - 1);
+    if (n < 0)
+        return;
+    path[n] = 0;
+    pthread_mutex_lock(&spy_lock);
+    if (spy_on) {
+        if (spy_n == spy_cap) {
+            spy_cap = spy_cap ? spy_cap * 2 : 64;
+            spy_paths = realloc(spy_paths, spy_cap * sizeof(*spy_paths));
+        }
+        spy_paths[spy_n++] = strdup(path);
+    }
+    pthread_mutex_unlock(&spy_lock);
+}
+
+int fdatasync(int fd)
+{
+    spy_note(fd);
+    return (int)syscall(SYS_fdatasync, fd);
+}
+
+int fsync(int fd)
+{
+    spy_note(fd);
+    return (int)syscall(SYS_fsync, fd);
+}
+
+static void spy_start(void)
+{
+    pthread_mutex_lock(&spy_lock);
+    for (size_t i = 0; i < spy_n; i++)
+        free(spy_paths[i]);
+    spy_n = 0;
+    spy_on = 1;
+    pthread_mutex_unlock(&spy_lock);
+}
+
+static void spy_stop(void)
+{
+    pthread_mutex_lock(&spy_lock);
+    spy_on = 0;
+    pthread_mutex_unlock(&spy_lock);
+}
+
+/* Whether a file whose real path is `path` was synced since spy_start(). */
+static int spy_synced(const char *path)
+{
+    char real[512];
+    int hit = 0;
+    if (!realpath(path, real))
+        return 0;
+    pthread_mutex_lock(&spy_lock);
+    for (size_t i = 0; i < spy_n && !hit; i++)
+        hit = !strcmp(spy_paths[i], real);
+    pthread_mutex_unlock(&spy_lock);
+    return hit;
+}
 
 /* ---- files ---- */
 
@@ -608,6 +679,42 @@ static void test_recovery_across_segments(void **state)
     assert_int_equal(append1(p, "seg-05\n", 3000), 5);
     assert_stream(p, expect, 42);
     partition_close(p);
+}
+
+/* One partition_sync() after appends over hundreds of segments makes every
+ * one of them stable, and the directory entries of the new files, before the
+ * recovery point moves past them. */
+static void test_sync_covers_every_segment(void **state)
+{
+    struct fx *f = *state;
+    char dir[256], log[512];
+    snprintf(dir, sizeof(dir), "%s", sub(f, "many"));
+    f->p = open_part(dir, 2048, INT64_MAX);
+    assert_int_equal(partition_sync(f->p), 0);
+    spy_start();
+    for (int i = 0; i < 12001; i++) {
+        char v[32];
+        snprintf(v, sizeof(v), "record-%05d\n", i);
+        append1(f->p, v, 1000 + i);
+    }
+    struct partition_info pi;
+    partition_info(f->p, &pi);
+    assert_true(pi.segments > 300);
+    assert_int_equal(partition_sync(f->p), 0);
+    spy_stop();
+    size_t unsynced = 0;
+    for (uint32_t i = 0; i < pi.segments; i++) {
+        seg_file(log, sizeof(log), dir, f->p->segs[i]->base_offset, ".log");
+        unsynced += !spy_synced(log);
+    }
+    assert_int_equal(unsynced, 0);
+    assert_true(spy_synced(dir));
+    assert_int_equal(f->p->recovery_offset, 12001);
+    /* Nothing left to sync: the next sync syncs nothing. */
+    spy_start();
+    assert_int_equal(partition_sync(f->p), 0);
+    spy_stop();
+    assert_int_equal(spy_n, 0);
 }
 
 /* ---- 1b. indexes ---- */
@@ -2090,6 +2197,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_tail_indexed_last_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_middle_batch_drops_rest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_across_segments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_covers_every_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_time_index_rebuilt_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_garbled_but_ordered, setup, teardown),
