@@ -6,12 +6,26 @@
  *     gaps);
  *   - only segs[nsegs-1] (the active segment) is written to;
  *   - the recovery point names a segment and a file position below which the
- *     log was on stable storage when it was written; open() verifies every
- *     batch from there on and cuts the log at the first that fails.
+ *     log is on stable storage: partition_sync() moves it only after every
+ *     segment with unsynced bytes was fdatasync'd and the directory entries
+ *     of the segments created since the last sync were fsync'd (each segment
+ *     knows its synced_size).
+ *
+ * Open: the log from the recovery point on (never synced) is verified batch
+ * by batch and cut at the first bad one, and the segments after a cut go.
+ * Below it nothing is ever cut or dropped: damage there (bad checksums, header
+ * fields that do not follow on, a segment truncated, zeroed, emptied or
+ * missing where no compaction ran) becomes bad ranges of the segments, logged
+ * and counted (partition_info's bad_batches); every read path (reads, views,
+ * fetch, offset and time lookups, so group members, hidden names and the
+ * compaction input too) fails with EIO on them and serves everything else.
+ * Every other batch is verified before it is first served (segment_verify).
  *
  * The recovery point lives in "recovery-point": five little-endian u64
  * (segment base, file position, next offset, end position, XXH3 of the
- * first four). A torn or missing file means "verify everything". */
+ * first four), rewritten in place and fdatasync'd. A torn or missing file
+ * means: every closed segment counts as synced, the active one is verified
+ * whole and cut at its first bad batch. */
 #include "partition.h"
 
 #include <dirent.h>
@@ -88,7 +102,8 @@ static ssize_t segment_from_offset(struct partition *p, uint64_t offset)
     ssize_t i = segment_for_offset(p, offset);
     if (i < 0)
         i = 0;
-    while ((size_t)i < p->nsegs && (p->segs[i]->next_offset <= offset || p->segs[i]->size == 0))
+    while ((size_t)i < p->nsegs &&
+           (p->segs[i]->next_offset <= offset || (p->segs[i]->size == 0 && !p->segs[i]->nbad)))
         i++;
     return (size_t)i < p->nsegs ? i : -1;
 }
@@ -370,7 +385,7 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
     struct partition *p = calloc(1, sizeof(*p));
     uint64_t *bases = NULL;
     size_t nbases = 0;
-    struct recovery_point rp;
+    struct recovery_point rp = {0};
     int r, have_rp;
 
     if (!p)
@@ -399,31 +414,63 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
     int verified = 0;
 
     for (size_t i = 0; i < nbases; i++) {
-        uint64_t validate_from = 0;
+        struct segment_trust t = {UINT64_MAX, UINT64_MAX, UINT64_MAX,
+                                  i + 1 < nbases ? bases[i + 1] : UINT64_MAX};
         uint64_t expect_pos = i ? p->segs[i - 1]->end_pos : UINT64_MAX;
         struct segment *s;
         if (have_rp) {
-            if (bases[i] < rp.seg_base)
-                validate_from = UINT64_MAX;
-            else if (bases[i] == rp.seg_base)
-                validate_from = rp.file_pos;
+            if (bases[i] > rp.seg_base) {
+                t.synced_to = 0;
+            } else if (bases[i] == rp.seg_base) {
+                t.synced_to = rp.file_pos;
+                t.synced_next_offset = rp.next_offset;
+                t.synced_end_pos = rp.end_pos;
+            }
+        } else if (i + 1 == nbases) {
+            /* No recovery point: the closed segments count as synced (a
+             * crash cannot tear them all), the last one is checked whole. */
+            t.synced_to = 0;
         }
         /* Offsets may jump (compaction), never go back; after a segment
-         * that recovery had to cut, nothing that follows can be trusted. */
+         * whose unsynced tail recovery had to cut, nothing that follows can
+         * be trusted (it was never synced either). */
         if (i && (bases[i] < p->segs[i - 1]->next_offset || p->segs[i - 1]->was_cut)) {
             drop_tail_files(dir, bases, i, nbases);
             break;
         }
-        if ((r = segment_open(dir, bases[i], expect_pos, validate_from, &s)))
+        if ((r = segment_open(dir, bases[i], expect_pos, &t, &s)))
             goto fail;
-        if (i == 0 && s->size == 0 && have_rp && rp.seg_base == bases[0])
+        if (i == 0 && s->size == 0 && s->nbad == 0 && have_rp && rp.seg_base == bases[0])
             s->base_pos = s->end_pos = rp.end_pos;
-        if (validate_from != UINT64_MAX)
+        if (t.synced_to != UINT64_MAX)
             verified = 1;
         if ((r = push_segment(p, s))) {
             segment_close(s);
             goto fail;
         }
+    }
+    /* A synced segment whose damage ran to its end, a closed one found
+     * empty, or one that ends short of the next one where compaction never
+     * ran (only compaction leaves gaps; it writes cleaner-checkpoint, see
+     * compaction.c) held what lies up to the next segment's start: those
+     * offsets and positions are damaged, never skipped silently. */
+    char cpath[4096];
+    snprintf(cpath, sizeof(cpath), "%s/cleaner-checkpoint", dir);
+    int compacted = access(cpath, F_OK) == 0;
+    for (size_t i = 0; i < p->nsegs; i++) {
+        struct segment *s = p->segs[i];
+        if (i + 1 == p->nsegs) {
+            segment_close_bad_range(
+                s, have_rp && rp.next_offset > s->next_offset ? rp.next_offset : s->next_offset,
+                have_rp && rp.end_pos > s->end_pos ? rp.end_pos : s->end_pos);
+            break;
+        }
+        struct segment *nx = p->segs[i + 1];
+        segment_close_bad_range(s, nx->base_offset, nx->base_pos);
+        int gap = s->next_offset < nx->base_offset || s->end_pos < nx->base_pos;
+        if (((s->size == 0 && !s->nbad) || (gap && !compacted)) &&
+            (r = segment_mark_lost(s, nx->base_offset, nx->base_pos)))
+            goto fail;
     }
     if (p->nsegs == 0) {
         struct segment *s;
@@ -808,7 +855,11 @@ static int cursor_seek(struct partition *p, struct partition_cursor *c, uint64_t
                 fp = 0;
                 if (s->size == 0)
                     continue;
+                if (segment_verify(s))
+                    break;
             }
+            if (segment_bad_at(s, SEG_BY_FILE, fp))
+                break; /* the lookup below refuses or skips it */
             const uint8_t *hb;
             struct batch_header h;
             if (cursor_bytes(c, s, fp, BATCH_HEADER_SIZE, HEADER_READ_AHEAD, &hb) ||
@@ -1066,7 +1117,9 @@ void partition_info(struct partition *p, struct partition_info *info)
     info->records_in = atomic_load_explicit(&p->records_in, memory_order_relaxed);
     info->bytes_in = atomic_load_explicit(&p->bytes_in, memory_order_relaxed);
     info->bytes_out = atomic_load_explicit(&p->bytes_out, memory_order_relaxed);
+    info->bad_batches = 0;
     for (size_t i = 0; i < p->nsegs; i++) {
+        info->bad_batches += p->segs[i]->nbad;
         info->stored_bytes += p->segs[i]->size;
         if (p->segs[i]->max_timestamp > info->last_append_ms)
             info->last_append_ms = p->segs[i]->max_timestamp;
@@ -1308,15 +1361,25 @@ int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t of
         offset = p->segs[0]->base_offset;
     *next = offset;
     ssize_t i = segment_for_offset(p, offset);
-    for (; i >= 0 && (size_t)i < p->nsegs && seen < max_records && !r; i++) {
+    int damaged = 0;
+    for (; i >= 0 && (size_t)i < p->nsegs && seen < max_records && !r && !damaged; i++) {
         struct segment *s = p->segs[i];
-        if (offset >= s->next_offset || s->size == 0)
+        if (offset >= s->next_offset || (s->size == 0 && !s->nbad))
             continue;
         uint64_t fp;
         if ((r = segment_find_offset(s, offset, &fp, &c->h)))
             break;
-        while (fp < s->size && seen < max_records && !r) {
+        while (fp < s->size && seen < max_records && !r && !damaged) {
             const uint8_t *hb, *table, *values;
+            const struct bad_range *b = segment_bad_at(s, SEG_BY_FILE, fp);
+            if (b && offset < b->offset_end) {
+                damaged = 1;
+                break;
+            }
+            if (b) {
+                fp = b->file_end;
+                continue;
+            }
             if ((r = cursor_bytes(c, s, fp, BATCH_HEADER_SIZE, READ_AHEAD, &hb)))
                 break;
             if (batch_header_decode(hb, &c->h)) {
@@ -1351,7 +1414,14 @@ int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t of
                 offset = batch_next_offset(&c->h);
             fp += c->h.length;
         }
+        /* Records lost from the segment's end (found short at open). */
+        if (!r && seen < max_records && segment_bad_at(s, SEG_BY_OFFSET, offset))
+            damaged = 1;
     }
+    /* Damaged records: hand out what came before them; the fetch that
+     * starts at them fails. */
+    if (damaged && seen == 0)
+        r = -EIO;
     pthread_mutex_unlock(&p->lock);
     return r > 0 ? 0 : r;
 }
@@ -1385,7 +1455,7 @@ int partition_reload_segments(struct partition *p, const uint64_t *bases, const 
         }
         struct segment *prev = p->segs[i], *s = NULL;
         if (!deleted[k]) {
-            int e = segment_open(p->dir, prev->base_offset, prev->base_pos, UINT64_MAX, &s);
+            int e = segment_open(p->dir, prev->base_offset, prev->base_pos, NULL, &s);
             if (e) {
                 r = e;
                 continue;

@@ -2,12 +2,24 @@
  *
  * Appends go to the end with one pwritev of the sealed batch; the indexes are
  * updated after the log write, so an index entry never points past the log.
- * Opening a segment rebuilds whatever the indexes lost: scanning starts at the
- * last index entry that lies in the trusted (already validated) part of the
- * file, re-adds entries by the same rule appends use, and from the caller's
- * validation point on also verifies each batch's checksum and continuity
- * (base offset and base position follow the previous batch). The first batch
- * that fails is cut off with everything after it. */
+ *
+ * Opening a segment is told by the partition which part of the .log was on
+ * stable storage (struct segment_trust):
+ *   - the unsynced part (from synced_to on) is verified batch by batch
+ *     (checksum, and base offset / stream position follow on from the previous
+ *     batch) and cut at the first that fails, with everything after it: only
+ *     such a tail can be torn by a crash;
+ *   - the synced part is never cut. Its headers are walked from the last index
+ *     entry that can be trusted (checksums wait), and must end where the
+ *     partition says (recovery point, next segment). If they do not, the whole
+ *     synced part is verified at once: each run of batches that fails becomes
+ *     a bad range (file bytes, offsets, stream positions), the scan goes on at
+ *     the next batch that verifies and follows on, and nothing is dropped.
+ * Before any lookup serves a segment, segment_verify() has checked every
+ * batch of it once since the open (lazily, under the partition lock): a bad
+ * range is logged once and counted, and lookups of its offsets or positions
+ * fail with EIO; walks skip it. Bytes appended since the open were checked
+ * when they were sealed. */
 #include "segment.h"
 
 #include <errno.h>
@@ -138,79 +150,291 @@ static ssize_t read_at(int fd, uint8_t **buf, size_t *cap, uint64_t pos, size_t 
     return (ssize_t)done;
 }
 
-/* Scans batches from file_pos to file_size, indexing them; checksums are
- * verified from verify_from on. Cuts the file at the first bad batch. */
-static int scan_and_recover(struct segment *s, uint64_t file_pos, uint64_t file_size,
-                            uint64_t verify_from)
-{
-    uint8_t *buf = NULL;
-    size_t cap = 0;
-    uint64_t chunk_pos = 0, chunk_len = 0;
-    int err = 0;
+/* A reader of a .log in chunks (whole batches when they are larger). */
+struct chunk_reader {
+    int fd;
+    uint8_t *buf;
+    size_t cap;
+    uint64_t pos, len;
+};
 
-    while (file_pos < file_size) {
+/* Points *out at [at, at+len) of the file, reading ahead; 1 if the file ends
+ * before, or a negative errno. */
+static int chunk_get(struct chunk_reader *cr, uint64_t at, uint64_t len, uint64_t file_size,
+                     const uint8_t **out)
+{
+    if (at + len > file_size)
+        return 1;
+    if (at < cr->pos || at + len > cr->pos + cr->len) {
+        uint64_t want = len > SCAN_CHUNK ? len : SCAN_CHUNK;
+        if (want > file_size - at)
+            want = file_size - at;
+        ssize_t n = read_at(cr->fd, &cr->buf, &cr->cap, at, (size_t)want);
+        if (n < 0)
+            return (int)n;
+        cr->pos = at;
+        cr->len = (uint64_t)n;
+        if ((uint64_t)n < len)
+            return 1;
+    }
+    *out = cr->buf + (at - cr->pos);
+    return 0;
+}
+
+/* What the batch at a file position must be to follow on from the last good
+ * one: offsets only grow (compaction leaves gaps) and stay below max_offset;
+ * positions are contiguous (pos_exact) or, after damage, only grow. */
+struct batch_rule {
+    uint64_t next_offset, end_pos, max_offset, limit;
+    int pos_exact, verify;
+};
+
+/* 0 and *h if the batch at fp obeys the rule (and its checksum, with
+ * verify), 1 if not, or a negative errno. */
+static int check_batch(struct chunk_reader *cr, uint64_t fp, const struct batch_rule *rule,
+                       struct batch_header *h)
+{
+    const uint8_t *p;
+    int r = chunk_get(cr, fp, BATCH_HEADER_SIZE, rule->limit, &p);
+    if (r)
+        return r;
+    if (batch_header_decode(p, h) || fp + h->length > rule->limit ||
+        h->base_offset < rule->next_offset || batch_next_offset(h) < h->base_offset ||
+        batch_next_offset(h) > rule->max_offset || batch_end_pos(h) < h->base_pos ||
+        (rule->pos_exact ? h->base_pos != rule->end_pos : h->base_pos < rule->end_pos))
+        return 1;
+    if (!rule->verify)
+        return 0;
+    if ((r = chunk_get(cr, fp, h->length, rule->limit, &p)))
+        return r;
+    return batch_verify(p, h->length) ? 1 : 0;
+}
+
+/* The first position from fp on where a whole, verified batch that follows
+ * on loosely (positions may jump: a gap of lost records) from the rule
+ * starts; *y = rule->limit if none. */
+static int resync(struct chunk_reader *cr, uint64_t fp, const struct batch_rule *rule, uint64_t *y,
+                  struct batch_header *h)
+{
+    struct batch_rule loose = *rule;
+    loose.pos_exact = 0;
+    loose.verify = 1;
+    static const uint8_t magic[4] = {BATCH_MAGIC & 0xff, (BATCH_MAGIC >> 8) & 0xff,
+                                     (BATCH_MAGIC >> 16) & 0xff, BATCH_MAGIC >> 24};
+    for (uint64_t at = fp; at + BATCH_HEADER_SIZE <= rule->limit;) {
+        const uint8_t *p;
+        uint64_t n = rule->limit - at < SCAN_CHUNK ? rule->limit - at : SCAN_CHUNK;
+        int r = chunk_get(cr, at, n, rule->limit, &p);
+        if (r < 0)
+            return r;
+        if (r)
+            break;
+        const uint8_t *m = memmem(p, (size_t)n, magic, sizeof(magic));
+        if (!m) {
+            at += n > 3 ? n - 3 : 1;
+            continue;
+        }
+        uint64_t cand = at + (uint64_t)(m - p);
+        r = check_batch(cr, cand, &loose, h);
+        if (r < 0)
+            return r;
+        if (r == 0) {
+            *y = cand;
+            return 0;
+        }
+        at = cand + 1;
+    }
+    *y = rule->limit;
+    return 0;
+}
+
+static int add_bad(struct segment *s, const struct bad_range *b)
+{
+    struct bad_range *n = realloc(s->bad, (s->nbad + 1) * sizeof(*n));
+    if (!n)
+        return -ENOMEM;
+    s->bad = n;
+    s->bad[s->nbad++] = *b;
+    return 0;
+}
+
+static void log_bad(const struct segment *s, const struct bad_range *b)
+{
+    logger_log(LOG_LEVEL_ERROR,
+               "%s: segment %" PRIu64 ": damaged batches at file positions %" PRIu64 "..%" PRIu64
+               ", offsets %" PRIu64 "..%" PRIu64 ", stream positions %" PRIu64 "..%" PRIu64
+               ": reads of them fail with EIO",
+               s->dir, s->base_offset, b->file_pos, b->file_end, b->offset, b->offset_end, b->pos,
+               b->pos_end);
+}
+
+/* Verifies every batch of [0, limit): checksums and header fields. A run of
+ * batches that fails is recorded as a bad range and skipped to the next
+ * batch that verifies and follows on. With `rebuild`, the segment's fields
+ * and indexes are made from the good batches (open of a damaged segment);
+ * else they stand and bound what the batches may hold. */
+static int verify_scan(struct segment *s, uint64_t limit, int rebuild, uint64_t max_offset)
+{
+    struct chunk_reader cr = {.fd = s->fd};
+    struct batch_rule rule = {
+        .next_offset = s->base_offset,
+        .end_pos = s->base_pos,
+        .max_offset = rebuild ? max_offset : s->next_offset,
+        .limit = limit,
+        .pos_exact = !rebuild,
+        .verify = 1,
+    };
+    int err = 0;
+    uint64_t fp = 0;
+    while (fp < limit && !err) {
         struct batch_header h;
-        uint64_t need = BATCH_HEADER_SIZE;
-        if (file_size - file_pos < need)
+        int r = check_batch(&cr, fp, &rule, &h);
+        if (r < 0) {
+            err = r;
             break;
-        if (file_pos < chunk_pos || file_pos + need > chunk_pos + chunk_len) {
-            size_t want =
-                (size_t)(file_size - file_pos < SCAN_CHUNK ? file_size - file_pos : SCAN_CHUNK);
-            ssize_t n = read_at(s->fd, &buf, &cap, file_pos, want);
-            if (n < 0) {
-                err = (int)n;
-                break;
-            }
-            chunk_pos = file_pos;
-            chunk_len = (uint64_t)n;
-            if (chunk_len < need)
-                break;
         }
-        const uint8_t *p = buf + (file_pos - chunk_pos);
-        /* Offsets only grow (compaction leaves gaps); positions are contiguous. */
-        if (batch_header_decode(p, &h) || h.base_offset < s->next_offset ||
-            h.base_pos != s->end_pos || file_pos + h.length > file_size)
+        if (r == 0) {
+            if (rebuild) {
+                if (fp == 0)
+                    s->base_pos = s->end_pos = h.base_pos;
+                note_index(s, &h, fp, &err);
+                note_batch(s, &h, fp);
+            }
+            rule.next_offset = batch_next_offset(&h);
+            rule.end_pos = batch_end_pos(&h);
+            rule.pos_exact = 1;
+            fp += h.length;
+            continue;
+        }
+        uint64_t y;
+        if ((err = resync(&cr, fp, &rule, &y, &h)))
             break;
-        if (file_pos + h.length > verify_from) {
-            if (file_pos + h.length > chunk_pos + chunk_len) {
-                ssize_t n = read_at(s->fd, &buf, &cap, file_pos,
-                                    h.length > SCAN_CHUNK ? h.length : SCAN_CHUNK);
-                if (n < 0) {
-                    err = (int)n;
-                    break;
-                }
-                chunk_pos = file_pos;
-                chunk_len = (uint64_t)n;
-                if (chunk_len < h.length)
-                    break;
-                p = buf;
-            }
-            if (batch_verify(p, h.length))
-                break;
+        struct bad_range b = {
+            .file_pos = fp,
+            .file_end = y,
+            .offset = rule.next_offset,
+            .offset_end = y < limit ? h.base_offset : BAD_OPEN,
+            .pos = rule.end_pos,
+            .pos_end = y < limit ? h.base_pos : BAD_OPEN,
+        };
+        if (!rebuild && y == limit) {
+            b.offset_end = s->next_offset;
+            b.pos_end = s->end_pos;
         }
+        if ((err = add_bad(s, &b)))
+            break;
+        if (y < limit) {
+            rule.next_offset = h.base_offset;
+            rule.end_pos = h.base_pos;
+        } else if (rebuild) {
+            s->size = limit;
+        }
+        fp = y;
+    }
+    free(cr.buf);
+    return err;
+}
+
+/* Walks the headers from file_pos to `limit` (no checksums below
+ * verify_from), indexing them. Returns 0 when the walk reached limit, 1 when
+ * a batch failed (*at = where), or a negative errno. */
+static int walk(struct segment *s, uint64_t file_pos, uint64_t limit, uint64_t verify_from,
+                uint64_t max_offset, uint64_t *at)
+{
+    struct chunk_reader cr = {.fd = s->fd};
+    int err = 0, r = 0;
+    while (file_pos < limit && !err) {
+        struct batch_header h;
+        struct batch_rule rule = {
+            .next_offset = s->next_offset,
+            .end_pos = s->end_pos,
+            .max_offset = max_offset,
+            .limit = limit,
+            .pos_exact = 1,
+            .verify = file_pos >= verify_from,
+        };
+        r = check_batch(&cr, file_pos, &rule, &h);
+        if (r)
+            break;
         note_index(s, &h, file_pos, &err);
         note_batch(s, &h, file_pos);
         file_pos += h.length;
     }
-    free(buf);
-    if (err)
-        return err;
-    if (file_pos < file_size) {
-        s->was_cut = 1;
-        logger_log(LOG_LEVEL_WARN,
-                   "%s: segment %" PRIu64 ": cutting %" PRIu64 " bytes at file position %" PRIu64
-                   " (first batch that failed validation)",
-                   s->dir, s->base_offset, file_size - file_pos, file_pos);
-        if (ftruncate(s->fd, (off_t)file_pos) < 0)
-            return -errno;
-    }
+    free(cr.buf);
+    *at = file_pos;
+    return err ? err : r;
+}
+
+/* Cuts the unsynced tail from file_pos on (it failed validation). */
+static int cut_tail(struct segment *s, uint64_t file_pos, uint64_t file_size)
+{
+    s->was_cut = 1;
+    logger_log(LOG_LEVEL_WARN,
+               "%s: segment %" PRIu64 ": cutting %" PRIu64
+               " unsynced bytes at file position %" PRIu64 " (first batch that failed validation)",
+               s->dir, s->base_offset, file_size - file_pos, file_pos);
+    if (ftruncate(s->fd, (off_t)file_pos) < 0)
+        return -errno;
     s->size = file_pos;
     return 0;
 }
 
-int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos,
-                 uint64_t validate_from, struct segment **out)
+/* Starts the segment's fields and indexes over, for a scan from 0. */
+static int reset_scan(struct segment *s, uint64_t hint)
 {
+    int r = offset_index_truncate(&s->oix, 0);
+    if (!r)
+        r = time_index_truncate(&s->tix, 0);
+    s->next_offset = s->base_offset;
+    s->base_pos = s->end_pos = hint;
+    s->size = 0;
+    s->max_timestamp = 0;
+    s->bytes_since_index = INDEX_INTERVAL_BYTES;
+    return r;
+}
+
+/* The synced part of a segment did not walk cleanly: verifies all of it,
+ * recording bad ranges (never cutting), and makes it end where the trust
+ * says the synced log ended. */
+static int open_damaged(struct segment *s, const struct segment_trust *t, uint64_t hint,
+                        uint64_t synced_limit)
+{
+    int r = reset_scan(s, hint);
+    if (r)
+        return r;
+    if ((r = verify_scan(s, synced_limit, 1, t->max_offset)))
+        return r;
+    if (s->size < synced_limit)
+        s->size = synced_limit;
+    /* Records the trust says were synced but the file no longer has. */
+    int open_end = s->nbad && s->bad[s->nbad - 1].offset_end == BAD_OPEN;
+    if (!open_end && t->synced_next_offset != UINT64_MAX &&
+        s->next_offset < t->synced_next_offset) {
+        struct bad_range b = {s->size, s->size, s->next_offset, BAD_OPEN, s->end_pos, BAD_OPEN};
+        if ((r = add_bad(s, &b)))
+            return r;
+    }
+    /* What ends open reaches the synced end, when known. */
+    for (size_t i = 0; i < s->nbad; i++) {
+        struct bad_range *b = &s->bad[i];
+        if (b->offset_end == BAD_OPEN && t->synced_next_offset != UINT64_MAX) {
+            b->offset_end = t->synced_next_offset;
+            b->pos_end = t->synced_end_pos > b->pos ? t->synced_end_pos : b->pos;
+        }
+        if (b->offset_end != BAD_OPEN && b->offset_end > s->next_offset) {
+            s->next_offset = b->offset_end;
+            s->end_pos = b->pos_end;
+        }
+    }
+    s->verified = 1;
+    return 0;
+}
+
+int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos,
+                 const struct segment_trust *trust, struct segment **out)
+{
+    static const struct segment_trust all_synced = {UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX};
+    const struct segment_trust *t = trust ? trust : &all_synced;
     struct segment *s = segment_alloc(dir, base_offset, expect_base_pos);
     struct stat st;
     int r;
@@ -223,11 +447,15 @@ int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos
         goto fail;
     }
     uint64_t file_size = (uint64_t)st.st_size;
-    uint64_t trusted = validate_from < file_size ? validate_from : file_size;
+    uint64_t synced_limit = t->synced_to < file_size ? t->synced_to : file_size;
+    /* Synced bytes the file lost: index entries point past its end. */
+    int damaged = t->synced_to > file_size && t->synced_to != UINT64_MAX;
+    for (size_t i = 0; i < s->oix.n && !damaged; i++)
+        damaged = s->oix.e[i].file_pos >= file_size && s->oix.e[i].file_pos < t->synced_to;
 
-    /* Index entries are only trusted inside the validated prefix. */
+    /* Index entries are only trusted inside the synced prefix. */
     size_t keep = s->oix.n;
-    while (keep > 0 && s->oix.e[keep - 1].file_pos >= trusted)
+    while (keep > 0 && s->oix.e[keep - 1].file_pos >= synced_limit)
         keep--;
     if (offset_index_validate(&s->oix, file_size) || time_index_validate(&s->tix))
         keep = 0;
@@ -279,19 +507,119 @@ int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos
         if (s->tix.e[i].timestamp > s->max_timestamp)
             s->max_timestamp = s->tix.e[i].timestamp;
     s->bytes_since_index = INDEX_INTERVAL_BYTES; /* index the first scanned batch */
-    if ((r = scan_and_recover(s, start, file_size, validate_from)))
+
+    /* The synced part: headers walked (checksums are verified lazily, by
+     * segment_verify), never cut. It must end where the trust says. */
+    uint64_t at = start;
+    uint64_t max_offset =
+        t->synced_next_offset < t->max_offset ? t->synced_next_offset : t->max_offset;
+    if (!damaged && start < synced_limit) {
+        r = walk(s, start, synced_limit, UINT64_MAX, max_offset, &at);
+        if (r < 0)
+            goto fail;
+        damaged = r == 1;
+    }
+    if (!damaged && t->synced_to != UINT64_MAX && t->synced_next_offset != UINT64_MAX &&
+        (s->next_offset != t->synced_next_offset || s->end_pos != t->synced_end_pos))
+        damaged = 1;
+    if (damaged && (r = open_damaged(s, t, hint, synced_limit)))
         goto fail;
-    if (s->size == 0) {
+    if (synced_limit == 0 && t->synced_to == 0)
+        s->verified = 1; /* all of it is checked below */
+    /* The unsynced tail: every batch verified, cut at the first that fails. */
+    if (t->synced_to < file_size) {
+        r = walk(s, s->size, file_size, 0, t->max_offset, &at);
+        if (r < 0)
+            goto fail;
+        if (at < file_size && (r = cut_tail(s, at, file_size)))
+            goto fail;
+    }
+    s->synced_size = 0;
+    if (s->size == 0 && s->nbad == 0) {
         s->base_pos = s->end_pos = hint;
         s->created_ms = clock_now_ms();
     } else if (s->tix.n > 0) {
         s->created_ms = s->tix.e[0].timestamp;
     }
+    for (size_t i = 0; i < s->nbad; i++)
+        if (s->bad[i].offset_end != BAD_OPEN)
+            log_bad(s, &s->bad[i]);
     *out = s;
     return 0;
 fail:
     segment_close(s);
     return r;
+}
+
+int segment_close_bad_range(struct segment *s, uint64_t next_base_offset, uint64_t next_base_pos)
+{
+    int changed = 0;
+    for (size_t i = 0; i < s->nbad; i++) {
+        struct bad_range *b = &s->bad[i];
+        if (b->offset_end != BAD_OPEN)
+            continue;
+        b->offset_end = next_base_offset;
+        b->pos_end = next_base_pos > b->pos ? next_base_pos : b->pos;
+        s->next_offset = b->offset_end;
+        s->end_pos = b->pos_end;
+        log_bad(s, b);
+        changed = 1;
+    }
+    return changed;
+}
+
+int segment_mark_lost(struct segment *s, uint64_t next_base_offset, uint64_t next_base_pos)
+{
+    struct bad_range b = {s->size,        s->size,
+                          s->next_offset, next_base_offset,
+                          s->end_pos,     next_base_pos > s->end_pos ? next_base_pos : s->end_pos};
+    int r = add_bad(s, &b);
+    if (r)
+        return r;
+    s->next_offset = b.offset_end;
+    s->end_pos = b.pos_end;
+    s->verified = 1;
+    log_bad(s, &b);
+    return 0;
+}
+
+int segment_verify(struct segment *s)
+{
+    if (s->verified)
+        return 0;
+    size_t before = s->nbad;
+    int r = verify_scan(s, s->size, 0, s->next_offset);
+    if (r) {
+        s->nbad = before;
+        return r;
+    }
+    for (size_t i = before; i < s->nbad; i++)
+        log_bad(s, &s->bad[i]);
+    s->verified = 1;
+    return 0;
+}
+
+const struct bad_range *segment_bad_at(const struct segment *s, enum segment_key key,
+                                       uint64_t value)
+{
+    for (size_t i = 0; i < s->nbad; i++) {
+        const struct bad_range *b = &s->bad[i];
+        int in = 0;
+        switch (key) {
+        case SEG_BY_FILE:
+            in = value >= b->file_pos && value < b->file_end;
+            break;
+        case SEG_BY_OFFSET:
+            in = value >= b->offset && value < b->offset_end;
+            break;
+        case SEG_BY_POS:
+            in = value >= b->pos && value < b->pos_end;
+            break;
+        }
+        if (in)
+            return b;
+    }
+    return NULL;
 }
 
 void segment_close(struct segment *s)
@@ -302,6 +630,7 @@ void segment_close(struct segment *s)
         close(s->fd);
     offset_index_close(&s->oix);
     time_index_close(&s->tix);
+    free(s->bad);
     free(s->dir);
     free(s);
 }
@@ -393,6 +722,11 @@ static int scan_headers_from(struct segment *s, uint64_t file_pos, enum scan_key
     uint64_t chunk_pos = 0, chunk_len = 0;
     while (file_pos < s->size) {
         struct batch_header h;
+        const struct bad_range *b = segment_bad_at(s, SEG_BY_FILE, file_pos);
+        if (b) {
+            file_pos = b->file_end;
+            continue;
+        }
         if (file_pos < chunk_pos || file_pos + BATCH_HEADER_SIZE > chunk_pos + chunk_len) {
             size_t want = sizeof(buf);
             if (s->size - file_pos < want)
@@ -434,7 +768,14 @@ static int scan_headers_from(struct segment *s, uint64_t file_pos, enum scan_key
 static int scan_headers(struct segment *s, uint64_t file_pos, enum scan_key key, uint64_t value,
                         uint64_t *out_pos, struct batch_header *out)
 {
-    int r = scan_headers_from(s, file_pos, key, value, out_pos, out);
+    int r = segment_verify(s);
+    if (r)
+        return r;
+    /* Damaged offsets and positions are refused, never looked for. */
+    if ((key == BY_POS && segment_bad_at(s, SEG_BY_POS, value)) ||
+        (key == BY_OFFSET && segment_bad_at(s, SEG_BY_OFFSET, value)))
+        return -EIO;
+    r = scan_headers_from(s, file_pos, key, value, out_pos, out);
     if (file_pos == 0 || (r != -EIO && !(r == 0 && *out_pos == file_pos)))
         return r;
     if (r == 0) {

@@ -147,9 +147,10 @@ static size_t format_info(struct topic *t, char *buf, size_t cap)
         int w =
             snprintf(buf ? buf + len : NULL, buf ? cap - len : 0,
                      "p%u start_offset=%" PRIu64 " end_offset=%" PRIu64 " high_watermark=%" PRIu64
-                     " bytes=%" PRIu64 " stored_bytes=%" PRIu64 " segments=%u leader=0 isr=0\n",
+                     " bytes=%" PRIu64 " stored_bytes=%" PRIu64
+                     " segments=%u leader=0 isr=0 bad_batches=%" PRIu64 "\n",
                      i, pi.start_offset, pi.end_offset, pi.end_offset, pi.view_bytes,
-                     pi.stored_bytes, pi.segments);
+                     pi.stored_bytes, pi.segments, pi.bad_batches);
         if (w < 0)
             break;
         len += (size_t)w;

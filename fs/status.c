@@ -125,6 +125,8 @@ static const struct partition_metric partition_metrics[] = {
     {"topicfs_partition_stored_bytes", "gauge", "Bytes its segments take on disk.",
      FIELD(stored_bytes)},
     {"topicfs_partition_segments", "gauge", "Segments of the log.", FIELD(segments)},
+    {"topicfs_partition_bad_batches", "gauge",
+     "Damaged runs of batches found in the log (reads of them fail with EIO).", FIELD(bad_batches)},
     {"topicfs_partition_records_in_total", "counter", "Records appended since the mount.",
      FIELD(records_in)},
     {"topicfs_partition_bytes_in_total", "counter", "Value bytes appended since the mount.",

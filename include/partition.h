@@ -9,8 +9,11 @@
  * below end_pos is immutable, so readers never see a torn batch.
  *
  * Durability: an append is written to the segment file (page cache) before it
- * returns; partition_sync() makes it stable and advances the recovery point,
- * a small checksummed file from which the next open validates the log. */
+ * returns; partition_sync() makes every byte appended before it stable (all
+ * segments, and the directory entries of new ones) and then advances the
+ * recovery point, a small checksummed file from which the next open validates
+ * the log. Damage below the recovery point is never cut: reads of it fail
+ * with EIO (see partition.c). */
 #ifndef TOPICFS_PARTITION_H
 #define TOPICFS_PARTITION_H
 
@@ -41,6 +44,7 @@ struct partition_info {
     /* since the partition was opened (for .metrics) */
     uint64_t records_in, bytes_in; /* appended: records and their value bytes */
     uint64_t bytes_out;            /* partition-stream bytes read */
+    uint64_t bad_batches;          /* damaged runs of batches found so far (reads fail EIO) */
 };
 
 /* Where a reader is: a hint that makes sequential reads O(1). */

@@ -3,7 +3,9 @@
  *
  * Only the last segment of a partition (the active one) is appended to; the
  * others are immutable. The in-memory fields below always describe the
- * validated prefix of the .log: bytes past `size` are never read. */
+ * validated prefix of the .log: bytes past `size` are never read. No batch is
+ * served before segment_verify() checked it (see segment.c); damaged runs are
+ * kept as bad ranges, refused with EIO, never cut from a synced segment. */
 #ifndef TOPICFS_SEGMENT_H
 #define TOPICFS_SEGMENT_H
 
@@ -12,6 +14,15 @@
 
 #include "batch.h"
 #include "index.h"
+
+/* A run of a segment's .log that failed verification: its bytes, and the
+ * offsets and stream positions it held. Reads of them fail with EIO. */
+struct bad_range {
+    uint64_t file_pos, file_end;
+    uint64_t offset, offset_end;
+    uint64_t pos, pos_end;
+};
+#define BAD_OPEN UINT64_MAX /* end not known yet (segment_close_bad_range) */
 
 struct segment {
     char *dir;
@@ -25,9 +36,12 @@ struct segment {
     int64_t created_ms;   /* time of the first batch (or creation) */
     int64_t max_timestamp;
     uint64_t bytes_since_index;
-    uint64_t view_start; /* stream position of base_pos in the partition's current view */
-    int was_cut;         /* recovery cut bad bytes off its end */
-    int refs;            /* the partition's list and kept old layouts (partition.c) */
+    uint64_t view_start;   /* stream position of base_pos in the partition's current view */
+    int was_cut;           /* recovery cut bad bytes off its end */
+    int verified;          /* every batch below size was verified since open */
+    struct bad_range *bad; /* what verification found damaged */
+    size_t nbad;
+    int refs; /* the partition's list and kept old layouts (partition.c) */
     struct offset_index oix;
     struct time_index tix;
 };
@@ -35,13 +49,42 @@ struct segment {
 /* Creates an empty segment file set. */
 int segment_create(const char *dir, uint64_t base_offset, uint64_t base_pos, int64_t now_ms,
                    struct segment **out);
-/* Opens an existing segment. Batches from file position `validate_from` on
- * are checked one by one; the log is cut at the first bad one and the
- * indexes are rebuilt from there. Before that point the log is trusted and
- * the indexes are rebuilt only if they fail validation. `expect_base_pos`
- * is the stream position the segment must start at (for empty segments). */
+/* What the partition knows of a segment it opens. */
+struct segment_trust {
+    /* File position where bytes that may not be on stable storage begin:
+     * from there every batch is verified and the log cut at the first that
+     * fails. Below it the log was synced: its headers are walked (checksums
+     * wait for segment_verify) and damage there is recorded, never cut.
+     * UINT64_MAX: all synced. */
+    uint64_t synced_to;
+    /* The next offset and end position of the log at synced_to, if known
+     * (else UINT64_MAX): the synced part must end there. */
+    uint64_t synced_next_offset, synced_end_pos;
+    /* No record may reach this offset: the next segment's base. */
+    uint64_t max_offset;
+};
+
+/* Opens an existing segment (trust NULL: all synced, nothing known).
+ * `expect_base_pos` is the stream position the segment must start at (for
+ * empty or damaged segments). A synced part whose headers do not walk to
+ * where the trust says is verified whole at once, and its bad ranges
+ * recorded (the segment is then `verified`). */
 int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos,
-                 uint64_t validate_from, struct segment **out);
+                 const struct segment_trust *trust, struct segment **out);
+/* Verifies every batch not verified yet (checksum, and header fields follow
+ * on: base offset and stream position), recording and logging bad ranges.
+ * Every lookup below calls it first: nothing unverified is ever served. */
+int segment_verify(struct segment *s);
+enum segment_key { SEG_BY_FILE, SEG_BY_OFFSET, SEG_BY_POS };
+/* The bad range holding a file position, offset or stream position, or NULL. */
+const struct bad_range *segment_bad_at(const struct segment *s, enum segment_key key,
+                                       uint64_t value);
+/* Ends the bad ranges whose end open could not find at the next segment's
+ * start; returns whether there were any. */
+int segment_close_bad_range(struct segment *s, uint64_t next_base_offset, uint64_t next_base_pos);
+/* Records that the segment lost records up to the next segment's start (a
+ * closed segment found empty or short): a bad range at its end. */
+int segment_mark_lost(struct segment *s, uint64_t next_base_offset, uint64_t next_base_pos);
 void segment_close(struct segment *s);
 /* Closes and removes the segment's files. */
 int segment_delete(struct segment *s);

@@ -528,7 +528,7 @@ static void torn_tail(struct fx *f, const char *const *vals)
     uint64_t starts[8], end;
     snprintf(orig, sizeof(orig), "%s", sub(f, "orig"));
     snprintf(work, sizeof(work), "%s", sub(f, "work"));
-    make_three_batches(orig, vals, 3);
+    make_three_batches(orig, vals, 2); /* a crash tears only what was not synced */
     three_starts(orig, starts, &end);
 
     seg_file(log, sizeof(log), work, 0, ".log");
@@ -620,9 +620,10 @@ static void test_corrupt_middle_batch_drops_rest(void **state)
     check_recovered(work, SMALL, 2, starts[1]);
 }
 
-/* Recovery across segments: a torn first batch of the active segment leaves
- * it empty (and in place); a bad batch in an older segment cuts there and
- * drops every later segment. */
+/* Recovery across segments: a torn first batch of the unsynced active
+ * segment leaves it empty (and in place); a bad batch in an older, synced
+ * segment is refused (EIO) and nothing after it is dropped, even without a
+ * recovery point. */
 static void test_recovery_across_segments(void **state)
 {
     struct fx *f = *state;
@@ -634,10 +635,11 @@ static void test_recovery_across_segments(void **state)
     for (int i = 0; i < 10; i++) {
         char v[24];
         snprintf(v, sizeof(v), "seg-%02d\n", i);
+        if (i == 8)
+            assert_int_equal(partition_sync(p), 0); /* 8-9 stay unsynced */
         append1(p, v, 1000 + i);
         memcpy(expect + 7 * i, v, 7);
     }
-    assert_int_equal(partition_sync(p), 0);
     partition_info(p, &pi);
     assert_int_equal(pi.segments, 3); /* 0-3, 4-7, 8-9 */
     partition_close(p);
@@ -670,14 +672,25 @@ static void test_recovery_across_segments(void **state)
     flip_byte(log, 73 + 70); /* a value byte of offset 5 */
     p = open_part(work, 300, INT64_MAX);
     partition_info(p, &pi);
-    assert_int_equal(pi.segments, 2);
-    assert_int_equal(pi.end_offset, 5);
-    assert_int_equal(count_logs(work), 2);
-    seg_file(log, sizeof(log), work, 8, ".log");
-    assert_int_equal(access(log, F_OK), -1);
-    assert_stream(p, expect, 35);
-    assert_int_equal(append1(p, "seg-05\n", 3000), 5);
-    assert_stream(p, expect, 42);
+    assert_int_equal(pi.segments, 3);
+    assert_int_equal(pi.end_offset, 10);
+    assert_int_equal(count_logs(work), 3);
+    char buf[128];
+    struct partition_cursor c;
+    partition_cursor_init(&c);
+    assert_int_equal(partition_read(p, &c, 0, buf, 35), 35);
+    assert_memory_equal(buf, expect, 35);
+    assert_int_equal(partition_read(p, &c, 35, buf, 7), -EIO);
+    assert_int_equal(partition_read(p, &c, 38, buf, 7), -EIO);
+    assert_int_equal(partition_read(p, &c, 42, buf, 28), 28);
+    assert_memory_equal(buf, expect + 42, 28);
+    partition_cursor_free(&c);
+    partition_info(p, &pi);
+    assert_int_equal(pi.bad_batches, 1);
+    struct recs d;
+    fetch_all(p, 6, &d);
+    assert_dense(&d, 6, 4);
+    assert_int_equal(append1(p, "seg-10\n", 3000), 10);
     partition_close(p);
 }
 
@@ -715,6 +728,174 @@ static void test_sync_covers_every_segment(void **state)
     assert_int_equal(partition_sync(f->p), 0);
     spy_stop();
     assert_int_equal(spy_n, 0);
+}
+
+/* ---- 1a. damage below the recovery point ---- */
+
+/* 20 one-record batches "rec-NNN\n" (74 bytes each, 8 value bytes), four
+ * per segment: 0, 4, 8, 12, 16. Synced after 18 records, so the active
+ * segment 16 holds two synced batches and two unsynced ones. */
+#define DMG_RECS 20
+
+static void make_damage_orig(const char *dir)
+{
+    struct partition *p = open_part(dir, 300, INT64_MAX);
+    for (int i = 0; i < DMG_RECS; i++) {
+        char v[16];
+        snprintf(v, sizeof(v), "rec-%03d\n", i);
+        if (i == 18)
+            assert_int_equal(partition_sync(p), 0);
+        append1(p, v, 1000 + i);
+    }
+    partition_close(p);
+}
+
+enum damage {
+    FLIP_VALUE,    /* a value byte of a record */
+    FLIP_OFFSET,   /* the high byte of a header's base offset */
+    FLIP_MAGIC,    /* a header's magic */
+    ZERO_LOG,      /* the whole .log */
+    TRUNCATE_LOG,  /* to `at` bytes */
+    DELETE_INDEX,  /* .index */
+    DMG_GARBLE_INDEX,  /* .index filled with 0x5a */
+    DMG_GARBLE_TIME, /* .timeindex */
+    DELETE_RP,     /* recovery-point */
+    GARBLE_RP,
+};
+
+struct damage_case {
+    enum damage kind;
+    uint64_t seg, record; /* segment, and the record (its batch) or byte count */
+    uint64_t bad_lo, bad_hi; /* offsets that must fail with EIO */
+    uint64_t end_offset;     /* of the log after the open */
+};
+
+static void apply_damage(const char *dir, const struct damage_case *dc)
+{
+    char path[512];
+    uint64_t batch = (dc->record - dc->seg) * 74;
+    switch (dc->kind) {
+    case FLIP_VALUE:
+        seg_file(path, sizeof(path), dir, dc->seg, ".log");
+        flip_byte(path, batch + 74 - 3);
+        break;
+    case FLIP_OFFSET:
+        seg_file(path, sizeof(path), dir, dc->seg, ".log");
+        flip_byte(path, batch + 16 + 7);
+        break;
+    case FLIP_MAGIC:
+        seg_file(path, sizeof(path), dir, dc->seg, ".log");
+        flip_byte(path, batch);
+        break;
+    case ZERO_LOG:
+        seg_file(path, sizeof(path), dir, dc->seg, ".log");
+        fill_file(path, 0);
+        break;
+    case TRUNCATE_LOG:
+        seg_file(path, sizeof(path), dir, dc->seg, ".log");
+        assert_int_equal(truncate(path, (off_t)dc->record), 0);
+        break;
+    case DELETE_INDEX:
+        seg_file(path, sizeof(path), dir, dc->seg, ".index");
+        assert_int_equal(unlink(path), 0);
+        break;
+    case DMG_GARBLE_INDEX:
+    case DMG_GARBLE_TIME:
+        seg_file(path, sizeof(path), dir, dc->seg,
+                 dc->kind == DMG_GARBLE_INDEX ? ".index" : ".timeindex");
+        fill_file(path, 0x5a);
+        break;
+    case DELETE_RP:
+    case GARBLE_RP:
+        snprintf(path, sizeof(path), "%s/recovery-point", dir);
+        if (dc->kind == DELETE_RP)
+            assert_int_equal(unlink(path), 0);
+        else
+            fill_file(path, 0x5a);
+        break;
+    }
+}
+
+/* Every record of the damaged copy: the bad ones fail with EIO by offset
+ * and by position, the others read back exactly. */
+static void check_damaged(struct partition *p, const struct damage_case *dc)
+{
+    struct partition_info pi;
+    struct partition_cursor c;
+    char buf[16], want[16];
+    partition_info(p, &pi);
+    assert_int_equal(pi.segments, 5);
+    assert_int_equal(pi.end_offset, dc->end_offset);
+    assert_int_equal(pi.end_pos, dc->end_offset * 8);
+    partition_cursor_init(&c);
+    for (uint64_t o = 0; o < dc->end_offset; o++) {
+        int bad = o >= dc->bad_lo && o < dc->bad_hi;
+        struct recs d;
+        uint64_t next;
+        memset(&d, 0, sizeof(d));
+        int r = partition_fetch(p, &c, o, 1, collect, &d, &next);
+        snprintf(want, sizeof(want), "rec-%03d\n", (int)o);
+        if (bad) {
+            assert_int_equal(r, -EIO);
+            assert_int_equal(partition_read(p, &c, o * 8, buf, 8), -EIO);
+            continue;
+        }
+        if (r)
+            print_message("offset %" PRIu64 ": %d\n", o, r);
+        assert_int_equal(r, 0);
+        assert_int_equal(d.n, 1);
+        assert_int_equal(d.offsets[0], o);
+        assert_int_equal(partition_read(p, &c, o * 8, buf, 8), 8);
+        assert_memory_equal(buf, want, 8);
+    }
+    partition_cursor_free(&c);
+    partition_info(p, &pi);
+    assert_int_equal(pi.bad_batches, dc->bad_hi > dc->bad_lo);
+}
+
+static void test_damage_below_recovery_point(void **state)
+{
+    struct fx *f = *state;
+    char orig[256], work[256];
+    static const struct damage_case cases[] = {
+        {FLIP_VALUE, 4, 5, 5, 6, 20},
+        {FLIP_OFFSET, 4, 6, 6, 7, 20},
+        {FLIP_MAGIC, 0, 0, 0, 1, 20},
+        {FLIP_MAGIC, 8, 9, 9, 10, 20},
+        {ZERO_LOG, 4, 0, 4, 8, 20},
+        {TRUNCATE_LOG, 4, 0, 4, 8, 20},
+        {TRUNCATE_LOG, 4, 100, 5, 8, 20},
+        {TRUNCATE_LOG, 12, 148, 14, 16, 20},
+        {FLIP_VALUE, 16, 17, 17, 18, 20},  /* synced part of the active segment */
+        {FLIP_OFFSET, 16, 16, 16, 17, 20},
+        {FLIP_OFFSET, 16, 17, 17, 18, 20},
+        {FLIP_VALUE, 16, 18, 0, 0, 18},    /* unsynced: cut there */
+        {TRUNCATE_LOG, 16, 74, 17, 18, 18}, /* lost synced bytes, and the tail */
+        {DELETE_INDEX, 4, 0, 0, 0, 20},
+        {DMG_GARBLE_INDEX, 8, 0, 0, 0, 20},
+        {DMG_GARBLE_TIME, 12, 0, 0, 0, 20},
+        {DELETE_RP, 0, 0, 0, 0, 20},
+        {GARBLE_RP, 0, 0, 0, 0, 20},
+    };
+    snprintf(orig, sizeof(orig), "%s", sub(f, "orig"));
+    snprintf(work, sizeof(work), "%s", sub(f, "work"));
+    make_damage_orig(orig);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct damage_case *dc = &cases[i];
+        print_message("damage case %zu\n", i);
+        rmtree(work);
+        copy_dir(orig, work);
+        apply_damage(work, dc);
+        f->p = open_part(work, 300, INT64_MAX);
+        check_damaged(f->p, dc);
+        partition_close(f->p);
+        /* Again after a remount: the later segments are all still there. */
+        f->p = open_part(work, 300, INT64_MAX);
+        assert_int_equal(count_logs(work), 5);
+        check_damaged(f->p, dc);
+        partition_close(f->p);
+        f->p = NULL;
+    }
 }
 
 /* ---- 1b. indexes ---- */
@@ -2198,6 +2379,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_middle_batch_drops_rest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_across_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_covers_every_segment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damage_below_recovery_point, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_time_index_rebuilt_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_garbled_but_ordered, setup, teardown),
