@@ -2,8 +2,13 @@
  *
  * Entries live in a growable array and are appended to the file with
  * pwrite; a crash can leave a torn last entry, which open() drops (the file
- * size is rounded down to whole entries) and validation catches the rest. */
+ * size is rounded down to whole entries) and validation catches the rest.
+ * The arrays are exactly as large as the file at open (a closed segment's
+ * never grow), and only an active segment keeps its index files open
+ * (segment.c closes them, fd = -1): appends and cuts need the file. */
 #include "index.h"
+
+#include "segment.h" /* segment_open_fd */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +23,7 @@ static int load(int fd, void **arr, size_t *n, size_t *cap, size_t esz)
     if (fstat(fd, &st) < 0)
         return -errno;
     size_t count = (size_t)st.st_size / esz;
-    size_t c = count < 64 ? 64 : count;
+    size_t c = count ? count : 1; /* exact: closed segments never grow */
     void *a = malloc(c * esz);
     if (!a)
         return -ENOMEM;
@@ -40,8 +45,20 @@ static int load(int fd, void **arr, size_t *n, size_t *cap, size_t esz)
     return 0;
 }
 
-static int push(int fd, void **arr, size_t *n, size_t *cap, size_t esz, const void *e)
+/* Appends an entry. Entries the file already holds there (an open that
+ * re-adds what it rewound over) are not written again. */
+static int push(int fd, void **arr, size_t *n, size_t *cap, size_t *file_n, size_t esz,
+                const void *e)
 {
+    if (*n < *file_n && !memcmp((char *)*arr + *n * esz, e, esz)) {
+        (*n)++;
+        return 0;
+    }
+    if (*n < *file_n) {
+        if (ftruncate(fd, (off_t)(*n * esz)) < 0)
+            return -errno;
+        *file_n = *n;
+    }
     if (*n == *cap) {
         void *a = realloc(*arr, *cap * 2 * esz);
         if (!a)
@@ -53,33 +70,49 @@ static int push(int fd, void **arr, size_t *n, size_t *cap, size_t esz, const vo
         return errno ? -errno : -EIO;
     memcpy((char *)*arr + *n * esz, e, esz);
     (*n)++;
+    *file_n = *n;
     return 0;
 }
 
-static int cut(int fd, size_t *n, size_t newn, size_t esz)
+static int cut(int fd, size_t *n, size_t *file_n, size_t newn, size_t esz)
 {
-    if (newn >= *n)
+    if (newn >= *file_n) {
+        if (newn < *n)
+            *n = newn;
         return 0;
+    }
     if (ftruncate(fd, (off_t)(newn * esz)) < 0)
         return -errno;
-    *n = newn;
+    *n = *file_n = newn;
+    return 0;
+}
+
+/* The file keeps only the first n entries (after a rewind). */
+static int settle(int fd, size_t n, size_t *file_n, size_t esz)
+{
+    if (*file_n <= n)
+        return 0;
+    if (ftruncate(fd, (off_t)(n * esz)) < 0)
+        return -errno;
+    *file_n = n;
     return 0;
 }
 
 /* Opens (creating) an index file and loads its whole entries into *arr. */
 static int index_file_open(const char *path, int *fd, void **arr, size_t *n, size_t *cap,
-                           size_t esz)
+                           size_t *file_n, size_t esz)
 {
     *arr = NULL;
-    *n = *cap = 0;
-    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    *n = *cap = *file_n = 0;
+    *fd = segment_open_fd(path, O_RDWR | O_CREAT);
     if (*fd < 0)
-        return -errno;
+        return *fd;
     int r = load(*fd, arr, n, cap, esz);
     if (r) {
         close(*fd);
         *fd = -1;
     }
+    *file_n = *n;
     return r;
 }
 
@@ -113,7 +146,19 @@ static ssize_t last_below(const void *entries, size_t n, const void *key,
 
 int offset_index_open(struct offset_index *ix, const char *path)
 {
-    return index_file_open(path, &ix->fd, (void **)&ix->e, &ix->n, &ix->cap, sizeof(*ix->e));
+    return index_file_open(path, &ix->fd, (void **)&ix->e, &ix->n, &ix->cap, &ix->file_n,
+                           sizeof(*ix->e));
+}
+
+void offset_index_rewind(struct offset_index *ix, size_t n)
+{
+    if (n < ix->n)
+        ix->n = n;
+}
+
+int offset_index_settle(struct offset_index *ix)
+{
+    return settle(ix->fd, ix->n, &ix->file_n, sizeof(*ix->e));
 }
 
 void offset_index_close(struct offset_index *ix)
@@ -123,12 +168,12 @@ void offset_index_close(struct offset_index *ix)
 
 int offset_index_append(struct offset_index *ix, const struct offset_index_entry *e)
 {
-    return push(ix->fd, (void **)&ix->e, &ix->n, &ix->cap, sizeof(*e), e);
+    return push(ix->fd, (void **)&ix->e, &ix->n, &ix->cap, &ix->file_n, sizeof(*e), e);
 }
 
 int offset_index_truncate(struct offset_index *ix, size_t n)
 {
-    return cut(ix->fd, &ix->n, n, sizeof(*ix->e));
+    return cut(ix->fd, &ix->n, &ix->file_n, n, sizeof(*ix->e));
 }
 
 static int rel_offset_at_most(const void *entries, size_t i, const void *key)
@@ -169,7 +214,19 @@ int offset_index_validate(const struct offset_index *ix, uint64_t log_size)
 
 int time_index_open(struct time_index *ix, const char *path)
 {
-    return index_file_open(path, &ix->fd, (void **)&ix->e, &ix->n, &ix->cap, sizeof(*ix->e));
+    return index_file_open(path, &ix->fd, (void **)&ix->e, &ix->n, &ix->cap, &ix->file_n,
+                           sizeof(*ix->e));
+}
+
+void time_index_rewind(struct time_index *ix, size_t n)
+{
+    if (n < ix->n)
+        ix->n = n;
+}
+
+int time_index_settle(struct time_index *ix)
+{
+    return settle(ix->fd, ix->n, &ix->file_n, sizeof(*ix->e));
 }
 
 void time_index_close(struct time_index *ix)
@@ -182,12 +239,12 @@ int time_index_append(struct time_index *ix, const struct time_index_entry *e)
     if (ix->n && (e->timestamp <= ix->e[ix->n - 1].timestamp ||
                   e->rel_offset <= ix->e[ix->n - 1].rel_offset))
         return 0;
-    return push(ix->fd, (void **)&ix->e, &ix->n, &ix->cap, sizeof(*e), e);
+    return push(ix->fd, (void **)&ix->e, &ix->n, &ix->cap, &ix->file_n, sizeof(*e), e);
 }
 
 int time_index_truncate(struct time_index *ix, size_t n)
 {
-    return cut(ix->fd, &ix->n, n, sizeof(*ix->e));
+    return cut(ix->fd, &ix->n, &ix->file_n, n, sizeof(*ix->e));
 }
 
 static int timestamp_before(const void *entries, size_t i, const void *key)

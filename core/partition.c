@@ -245,9 +245,9 @@ static int read_recovery_point(const char *dir, struct recovery_point *rp)
     char path[4096];
     uint64_t v[5];
     snprintf(path, sizeof(path), "%s/recovery-point", dir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = segment_open_fd(path, O_RDONLY);
     if (fd < 0)
-        return -errno;
+        return fd;
     ssize_t n = pread(fd, v, sizeof(v), 0);
     close(fd);
     if (n != (ssize_t)sizeof(v) || XXH3_64bits(v, 4 * sizeof(uint64_t)) != v[4])
@@ -271,13 +271,13 @@ static int write_recovery_point(struct partition *p, const struct recovery_point
     v[4] = XXH3_64bits(v, 4 * sizeof(uint64_t));
     snprintf(path, sizeof(path), "%s/recovery-point", p->dir);
     int created = 0;
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) {
-        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    int fd = segment_open_fd(path, O_WRONLY);
+    if (fd == -ENOENT) {
+        fd = segment_open_fd(path, O_WRONLY | O_CREAT);
         created = 1;
     }
     if (fd < 0)
-        return -errno;
+        return fd;
     ssize_t n = pwrite(fd, v, sizeof(v), 0);
     int e = n < 0 ? errno : EIO;
     if (n == (ssize_t)sizeof(v) && fdatasync(fd) < 0) {
@@ -357,9 +357,9 @@ static int list_segments(const char *dir, uint64_t **out, size_t *n)
 
 static int sync_dir(const char *dir)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = segment_open_fd(dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0)
-        return -errno;
+        return fd;
     int r = fsync(fd) < 0 ? -errno : 0;
     close(fd);
     return r;
@@ -411,7 +411,6 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
     if ((r = list_segments(dir, &bases, &nbases)))
         goto fail;
     have_rp = read_recovery_point(dir, &rp) == 0;
-    int verified = 0;
 
     for (size_t i = 0; i < nbases; i++) {
         struct segment_trust t = {UINT64_MAX, UINT64_MAX, UINT64_MAX,
@@ -442,8 +441,6 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
             goto fail;
         if (i == 0 && s->size == 0 && s->nbad == 0 && have_rp && rp.seg_base == bases[0])
             s->base_pos = s->end_pos = rp.end_pos;
-        if (t.synced_to != UINT64_MAX)
-            verified = 1;
         if ((r = push_segment(p, s))) {
             segment_close(s);
             goto fail;
@@ -482,33 +479,32 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
         }
         if ((r = sync_dir(dir)))
             goto fail;
-        verified = 1;
     }
     free(bases);
     bases = NULL;
     relayout(p);
+    if (!active(p)->active && (r = segment_set_active(active(p), 1)))
+        goto fail;
 
     /* What was verified may be only in the page cache: make it stable before
-     * the recovery point moves past it. */
+     * the recovery point moves past it (and rewrite it only if it moves). */
     struct segment *a = active(p);
-    for (size_t i = 0; i < p->nsegs; i++)
-        if (have_rp && p->segs[i]->base_offset < rp.seg_base)
-            p->segs[i]->synced_size = p->segs[i]->size;
-    if (verified) {
-        int synced = 1;
-        for (size_t i = 0; i < p->nsegs; i++) {
-            struct segment *s = p->segs[i];
-            if (s->synced_size < s->size && !segment_sync(s))
-                s->synced_size = s->size;
-            synced &= s->synced_size == s->size;
-        }
-        struct recovery_point now = {a->base_offset, a->size, a->next_offset, a->end_pos};
-        if (synced && (r = write_recovery_point(p, &now)))
-            goto fail;
-    } else {
-        a->synced_size = rp.file_pos < a->size ? rp.file_pos : a->size;
-        p->recovery_offset = rp.next_offset;
+    int synced = 1;
+    for (size_t i = 0; i < p->nsegs; i++) {
+        struct segment *s = p->segs[i];
+        if (have_rp && s->base_offset < rp.seg_base)
+            s->synced_size = s->size;
+        else if (have_rp && s->base_offset == rp.seg_base)
+            s->synced_size = rp.file_pos < s->size ? rp.file_pos : s->size;
+        if (s->synced_size < s->size && !segment_sync(s))
+            s->synced_size = s->size;
+        synced &= s->synced_size == s->size;
     }
+    struct recovery_point now = {a->base_offset, a->size, a->next_offset, a->end_pos};
+    p->recovery_offset = have_rp ? rp.next_offset : 0;
+    if (synced && (!have_rp || memcmp(&now, &rp, sizeof(now))) &&
+        (r = write_recovery_point(p, &now)))
+        goto fail;
     *out = p;
     return 0;
 fail:
@@ -558,6 +554,7 @@ static int maybe_roll(struct partition *p, size_t incoming, int64_t now)
         segment_delete(s);
         return r;
     }
+    segment_set_active(a, 0);
     p->dir_dirty = 1; /* partition_sync() makes the new files' entries stable */
     return 0;
 }
@@ -641,6 +638,8 @@ int partition_truncate(struct partition *p, uint64_t offset)
     bump_epoch(p, 0, 0, cut_pos, &none);
     p->truncations++;
     struct segment *a = active(p);
+    if (!a->active && (r = segment_set_active(a, 1)))
+        goto out;
     if ((r = segment_truncate(a, offset)))
         goto out;
     if ((r = segment_sync(a)))
@@ -801,16 +800,24 @@ static int cursor_bytes(struct partition_cursor *c, struct segment *s, uint64_t 
         c->buf_cap = want;
     }
     size_t done = 0;
+    int fd = segment_fd(s);
+    if (fd < 0) {
+        c->buf_seg_base = UINT64_MAX;
+        return fd;
+    }
     while (done < want) {
-        ssize_t r = pread(s->fd, c->buf + done, want - done, (off_t)(file_pos + done));
+        ssize_t r = pread(fd, c->buf + done, want - done, (off_t)(file_pos + done));
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
+            int e = r < 0 ? -errno : -EIO;
+            segment_fd_put(s);
             c->buf_seg_base = UINT64_MAX;
-            return r < 0 ? -errno : -EIO;
+            return e;
         }
         done += (size_t)r;
     }
+    segment_fd_put(s);
     c->buf_seg_base = s->base_offset;
     c->buf_file_pos = file_pos;
     c->buf_len = want;
@@ -919,11 +926,48 @@ static int cursor_body(struct partition_cursor *c, struct segment *s, const uint
     return r;
 }
 
+/* Segments whose descriptors handed-out file pieces use: pinned (the fd
+ * LRU cannot close them, whichever partition needs room) until the reply
+ * that carries the pieces was sent, then let go by pins_release. */
+struct pin_list {
+    struct segment **v;
+    size_t n, cap;
+};
+
+/* The pinned descriptor of s for one more file piece, or -1 (then the piece
+ * is copied through memory instead). */
+static int pin_piece(struct pin_list *pl, struct segment *s)
+{
+    if (pl->n == pl->cap) {
+        size_t cap = pl->cap ? pl->cap * 2 : 8;
+        struct segment **v = realloc(pl->v, cap * sizeof(*v));
+        if (!v)
+            return -1;
+        pl->v = v;
+        pl->cap = cap;
+    }
+    int fd = segment_fd(s);
+    if (fd >= 0)
+        pl->v[pl->n++] = s;
+    return fd;
+}
+
+static void pins_release(struct pin_list *pl)
+{
+    for (size_t i = 0; i < pl->n; i++)
+        segment_fd_put(pl->v[i]);
+    free(pl->v);
+    pl->v = NULL;
+    pl->n = pl->cap = 0;
+}
+
 /* Hands out the stream bytes from position pos on, up to len, as pieces;
  * with `in`, only from that segment. Returns the bytes handed out (short
- * before a compaction gap) or a negative errno. Caller holds the lock. */
+ * before a compaction gap) or a negative errno. Caller holds the lock and
+ * releases `pins` once the pieces are used. */
 static ssize_t visit_locked(struct partition *p, struct partition_cursor *c, struct segment *in,
-                            uint64_t pos, size_t len, const struct stream_sink *sink)
+                            uint64_t pos, size_t len, const struct stream_sink *sink,
+                            struct pin_list *pins)
 {
     size_t done = 0;
     int r = 0;
@@ -943,10 +987,11 @@ static ssize_t visit_locked(struct partition *p, struct partition_cursor *c, str
         struct stream_piece pc = {.fd = -1, .len = n};
         if (c->h.codec == BATCH_CODEC_NONE) {
             uint64_t fp = c->file_pos + BATCH_HEADER_SIZE + c->h.table_len + in_batch;
-            if (n >= DIRECT_COPY_MIN && !cursor_holds(c, s, fp, n)) {
-                pc.fd = s->fd;
+            if (n >= DIRECT_COPY_MIN && !cursor_holds(c, s, fp, n) &&
+                (pc.fd = pin_piece(pins, s)) >= 0) {
                 pc.file_pos = fp;
             } else {
+                pc.fd = -1;
                 const uint8_t *src;
                 if ((r = cursor_bytes(c, s, fp, n, READ_AHEAD, &src)))
                     break;
@@ -1005,7 +1050,10 @@ static ssize_t read_locked(struct partition *p, struct partition_cursor *c, stru
 {
     struct copy_target t = {.buf = buf};
     struct stream_sink sink = {.piece = copy_piece, .arg = &t};
-    return visit_locked(p, c, in, pos, len, &sink);
+    struct pin_list pins = {0};
+    ssize_t n = visit_locked(p, c, in, pos, len, &sink, &pins);
+    pins_release(&pins);
+    return n;
 }
 
 ssize_t partition_read(struct partition *p, struct partition_cursor *c, uint64_t pos, void *buf,
@@ -1224,7 +1272,7 @@ static struct segment *kept_segment(struct partition *p, uint32_t j, uint64_t y,
  * Caller holds the lock. */
 static ssize_t view_visit_locked(struct partition *p, struct partition_cursor *c,
                                  const struct partition_view *v, uint64_t pos, size_t len,
-                                 const struct stream_sink *sink)
+                                 const struct stream_sink *sink, struct pin_list *pins)
 {
     size_t done = 0;
     int r = 0;
@@ -1267,7 +1315,7 @@ static ssize_t view_visit_locked(struct partition *p, struct partition_cursor *c
             old_seg = s;
         }
         ssize_t got =
-            visit_locked(p, where == 1 ? &old_cursor : c, s, s->base_pos + in_seg, n, sink);
+            visit_locked(p, where == 1 ? &old_cursor : c, s, s->base_pos + in_seg, n, sink, pins);
         if (got <= 0) {
             r = got < 0 ? (int)got : -EIO;
             break;
@@ -1286,8 +1334,10 @@ ssize_t partition_view_read(struct partition *p, struct partition_cursor *c,
 {
     struct copy_target t = {.buf = buf};
     struct stream_sink sink = {.piece = copy_piece, .arg = &t};
+    struct pin_list pins = {0};
     pthread_mutex_lock(&p->lock);
-    ssize_t n = view_visit_locked(p, c, v, pos, len, &sink);
+    ssize_t n = view_visit_locked(p, c, v, pos, len, &sink, &pins);
+    pins_release(&pins);
     pthread_mutex_unlock(&p->lock);
     return n;
 }
@@ -1296,10 +1346,12 @@ ssize_t partition_view_send(struct partition *p, struct partition_cursor *c,
                             const struct partition_view *v, uint64_t pos, size_t len,
                             const struct stream_sink *sink)
 {
+    struct pin_list pins = {0};
     pthread_mutex_lock(&p->lock);
-    ssize_t n = view_visit_locked(p, c, v, pos, len, sink);
+    ssize_t n = view_visit_locked(p, c, v, pos, len, sink, &pins);
     if (n > 0)
         sink->deliver(sink->arg);
+    pins_release(&pins); /* the reply is sent: its descriptors may go */
     pthread_mutex_unlock(&p->lock);
     return n;
 }

@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,194 @@
 void segment_path(char *buf, size_t cap, const char *dir, uint64_t base, const char *suffix)
 {
     snprintf(buf, cap, "%s/%020" PRIu64 "%s", dir, base, suffix);
+}
+
+/* ---- open descriptors ----
+ * The .log of every active segment is open while it is active. Closed
+ * segments' .log descriptors live in one LRU across all partitions, at most
+ * segment_fd_cap of them: a reader pins the descriptor it uses (segment_fd),
+ * and only unpinned ones are closed to make room. A descriptor whose file
+ * holds bytes not known to be synced is fdatasync'd before it goes (an error
+ * is kept and reported by the next segment_sync). Index files are read into
+ * memory at open and only the active segment keeps them open (it appends). */
+
+size_t segment_fd_cap = SEGMENT_FD_CAP_DEFAULT;
+static pthread_mutex_t fd_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct segment *lru_first, *lru_last; /* most recently used first */
+static size_t lru_count;
+
+static void lru_remove(struct segment *s)
+{
+    if (!s->in_lru)
+        return;
+    if (s->lru_prev)
+        s->lru_prev->lru_next = s->lru_next;
+    else
+        lru_first = s->lru_next;
+    if (s->lru_next)
+        s->lru_next->lru_prev = s->lru_prev;
+    else
+        lru_last = s->lru_prev;
+    s->lru_prev = s->lru_next = NULL;
+    s->in_lru = 0;
+    lru_count--;
+}
+
+static void lru_push(struct segment *s)
+{
+    s->lru_prev = NULL;
+    s->lru_next = lru_first;
+    if (lru_first)
+        lru_first->lru_prev = s;
+    lru_first = s;
+    if (!lru_last)
+        lru_last = s;
+    s->in_lru = 1;
+    lru_count++;
+}
+
+/* Closes the least recently used unpinned descriptor: 1 if one went. Caller
+ * holds fd_lock. */
+static int evict_one(void)
+{
+    for (struct segment *s = lru_last; s; s = s->lru_prev) {
+        if (s->pins)
+            continue;
+        if (s->unsynced && fdatasync(s->fd) < 0 && !s->sync_err)
+            s->sync_err = -errno;
+        s->unsynced = 0;
+        lru_remove(s);
+        close(s->fd);
+        s->fd = -1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Caller holds fd_lock. */
+static void evict_over_cap(void)
+{
+    while (lru_count > segment_fd_cap && evict_one())
+        ;
+}
+
+/* open(2) that, when the process is out of descriptors, closes unpinned
+ * segment descriptors and tries again. Caller holds fd_lock. */
+static int open_locked(const char *path, int flags)
+{
+    for (;;) {
+        int fd = open(path, flags | O_CLOEXEC, 0644);
+        if (fd >= 0)
+            return fd;
+        int e = errno;
+        if ((e != EMFILE && e != ENFILE) || !evict_one())
+            return -e;
+    }
+}
+
+int segment_open_fd(const char *path, int flags)
+{
+    pthread_mutex_lock(&fd_lock);
+    int fd = open_locked(path, flags);
+    pthread_mutex_unlock(&fd_lock);
+    return fd;
+}
+
+size_t segment_fds_open(void)
+{
+    pthread_mutex_lock(&fd_lock);
+    size_t n = lru_count;
+    pthread_mutex_unlock(&fd_lock);
+    return n;
+}
+
+int segment_fd(struct segment *s)
+{
+    int r = 0;
+    pthread_mutex_lock(&fd_lock);
+    if (s->fd < 0) {
+        char path[4096];
+        segment_path(path, sizeof(path), s->dir, s->base_offset, ".log");
+        r = open_locked(path, O_RDWR);
+        if (r >= 0) {
+            s->fd = r;
+            r = 0;
+        }
+    }
+    if (!r) {
+        s->pins++;
+        if (!s->active) {
+            lru_remove(s);
+            lru_push(s);
+            evict_over_cap();
+        }
+        r = s->fd;
+    }
+    pthread_mutex_unlock(&fd_lock);
+    return r;
+}
+
+void segment_fd_put(struct segment *s)
+{
+    pthread_mutex_lock(&fd_lock);
+    if (--s->pins == 0)
+        evict_over_cap(); /* what pins held past the cap goes now */
+    pthread_mutex_unlock(&fd_lock);
+}
+
+static int open_indexes(struct segment *s)
+{
+    char path[4096];
+    segment_path(path, sizeof(path), s->dir, s->base_offset, ".index");
+    int fd = segment_open_fd(path, O_RDWR | O_CREAT);
+    if (fd < 0)
+        return fd;
+    s->oix.fd = fd;
+    segment_path(path, sizeof(path), s->dir, s->base_offset, ".timeindex");
+    if ((fd = segment_open_fd(path, O_RDWR | O_CREAT)) < 0)
+        return fd;
+    s->tix.fd = fd;
+    return 0;
+}
+
+static void close_indexes(struct segment *s)
+{
+    if (s->oix.fd >= 0)
+        close(s->oix.fd);
+    if (s->tix.fd >= 0)
+        close(s->tix.fd);
+    s->oix.fd = s->tix.fd = -1;
+}
+
+int segment_set_active(struct segment *s, int active)
+{
+    if (active) {
+        int fd = segment_fd(s);
+        if (fd < 0)
+            return fd;
+        int r = open_indexes(s);
+        pthread_mutex_lock(&fd_lock);
+        s->pins--;
+        if (!r) {
+            s->active = 1;
+            lru_remove(s);
+        }
+        pthread_mutex_unlock(&fd_lock);
+        if (r)
+            close_indexes(s);
+        return r;
+    }
+    close_indexes(s);
+    pthread_mutex_lock(&fd_lock);
+    if (s->active && s->fd >= 0) {
+        s->active = 0;
+        s->unsynced = s->synced_size < s->size;
+        lru_push(s);
+        evict_over_cap();
+    }
+    s->active = 0;
+    pthread_mutex_unlock(&fd_lock);
+    return 0;
 }
 
 static void note_index(struct segment *s, const struct batch_header *h, uint64_t file_pos, int *err)
@@ -95,9 +284,9 @@ static int open_files(struct segment *s, int create)
     char path[4096];
     int r;
     segment_path(path, sizeof(path), s->dir, s->base_offset, ".log");
-    s->fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0644);
-    if (s->fd < 0)
-        return -errno;
+    if ((r = segment_open_fd(path, O_RDWR | (create ? O_CREAT | O_TRUNC : 0))) < 0)
+        return r;
+    s->fd = r;
     segment_path(path, sizeof(path), s->dir, s->base_offset, ".index");
     if (create)
         unlink(path);
@@ -120,6 +309,8 @@ int segment_create(const char *dir, uint64_t base_offset, uint64_t base_pos, int
         segment_close(s);
         return r;
     }
+    s->active = 1;
+    s->verified = 1;
     s->created_ms = now_ms;
     *out = s;
     return 0;
@@ -382,9 +573,9 @@ static int cut_tail(struct segment *s, uint64_t file_pos, uint64_t file_size)
 /* Starts the segment's fields and indexes over, for a scan from 0. */
 static int reset_scan(struct segment *s, uint64_t hint)
 {
-    int r = offset_index_truncate(&s->oix, 0);
-    if (!r)
-        r = time_index_truncate(&s->tix, 0);
+    int r = 0;
+    offset_index_rewind(&s->oix, 0);
+    time_index_rewind(&s->tix, 0);
     s->next_offset = s->base_offset;
     s->base_pos = s->end_pos = hint;
     s->size = 0;
@@ -496,13 +687,11 @@ int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos
         }
     }
     uint32_t cut_rel = keep > 0 ? s->oix.e[keep].rel_offset : 0;
-    if ((r = offset_index_truncate(&s->oix, keep)))
-        goto fail;
+    offset_index_rewind(&s->oix, keep);
     size_t tkeep = s->tix.n;
     while (tkeep > 0 && (keep == 0 || s->tix.e[tkeep - 1].rel_offset >= cut_rel))
         tkeep--;
-    if ((r = time_index_truncate(&s->tix, tkeep)))
-        goto fail;
+    time_index_rewind(&s->tix, tkeep);
     for (size_t i = 0; i < tkeep; i++)
         if (s->tix.e[i].timestamp > s->max_timestamp)
             s->max_timestamp = s->tix.e[i].timestamp;
@@ -544,6 +733,16 @@ int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos
     for (size_t i = 0; i < s->nbad; i++)
         if (s->bad[i].offset_end != BAD_OPEN)
             log_bad(s, &s->bad[i]);
+    /* The index files end where the rescan ended them. */
+    if ((r = offset_index_settle(&s->oix)) || (r = time_index_settle(&s->tix)))
+        goto fail;
+    /* Closed until the partition makes it active: indexes in memory only,
+     * the .log descriptor in the LRU. */
+    close_indexes(s);
+    pthread_mutex_lock(&fd_lock);
+    lru_push(s);
+    evict_over_cap();
+    pthread_mutex_unlock(&fd_lock);
     *out = s;
     return 0;
 fail:
@@ -588,7 +787,11 @@ int segment_verify(struct segment *s)
     if (s->verified)
         return 0;
     size_t before = s->nbad;
+    int fd = segment_fd(s);
+    if (fd < 0)
+        return fd;
     int r = verify_scan(s, s->size, 0, s->next_offset);
+    segment_fd_put(s);
     if (r) {
         s->nbad = before;
         return r;
@@ -626,6 +829,9 @@ void segment_close(struct segment *s)
 {
     if (!s)
         return;
+    pthread_mutex_lock(&fd_lock);
+    lru_remove(s);
+    pthread_mutex_unlock(&fd_lock);
     if (s->fd >= 0)
         close(s->fd);
     offset_index_close(&s->oix);
@@ -706,9 +912,14 @@ int segment_read_header(struct segment *s, uint64_t file_pos, struct batch_heade
     uint8_t hb[BATCH_HEADER_SIZE];
     if (file_pos + BATCH_HEADER_SIZE > s->size)
         return -ENOENT;
-    ssize_t r = pread(s->fd, hb, sizeof(hb), (off_t)file_pos);
+    int fd = segment_fd(s);
+    if (fd < 0)
+        return fd;
+    ssize_t r = pread(fd, hb, sizeof(hb), (off_t)file_pos);
+    int e = errno;
+    segment_fd_put(s);
     if (r != (ssize_t)sizeof(hb))
-        return r < 0 ? -errno : -EIO;
+        return r < 0 ? -e : -EIO;
     return batch_header_decode(hb, h) ? -EIO : 0;
 }
 
@@ -761,6 +972,9 @@ static int scan_headers_from(struct segment *s, uint64_t file_pos, enum scan_key
     return -ENOENT;
 }
 
+static int scan_headers_pinned(struct segment *s, uint64_t file_pos, enum scan_key key,
+                               uint64_t value, uint64_t *out_pos, struct batch_header *out);
+
 /* Scans from an index entry's file_pos. An index that passes validation can
  * still point into the middle of a batch or past the target (a damaged but
  * ordered file): then the segment is scanned from its start, so a bad index
@@ -775,7 +989,18 @@ static int scan_headers(struct segment *s, uint64_t file_pos, enum scan_key key,
     if ((key == BY_POS && segment_bad_at(s, SEG_BY_POS, value)) ||
         (key == BY_OFFSET && segment_bad_at(s, SEG_BY_OFFSET, value)))
         return -EIO;
-    r = scan_headers_from(s, file_pos, key, value, out_pos, out);
+    int fd = segment_fd(s);
+    if (fd < 0)
+        return fd;
+    r = scan_headers_pinned(s, file_pos, key, value, out_pos, out);
+    segment_fd_put(s);
+    return r;
+}
+
+static int scan_headers_pinned(struct segment *s, uint64_t file_pos, enum scan_key key,
+                               uint64_t value, uint64_t *out_pos, struct batch_header *out)
+{
+    int r = scan_headers_from(s, file_pos, key, value, out_pos, out);
     if (file_pos == 0 || (r != -EIO && !(r == 0 && *out_pos == file_pos)))
         return r;
     if (r == 0) {
@@ -862,7 +1087,17 @@ int segment_truncate(struct segment *s, uint64_t offset)
 
 int segment_sync(struct segment *s)
 {
-    if (fdatasync(s->fd) < 0)
-        return -errno;
-    return 0;
+    int fd = segment_fd(s);
+    if (fd < 0)
+        return fd;
+    int r = fdatasync(fd) < 0 ? -errno : 0;
+    pthread_mutex_lock(&fd_lock);
+    if (!r && s->sync_err)
+        r = s->sync_err; /* an evicted descriptor's sync failed: never forgotten */
+    if (!r)
+        s->unsynced = 0;
+    if (--s->pins == 0)
+        evict_over_cap();
+    pthread_mutex_unlock(&fd_lock);
+    return r;
 }

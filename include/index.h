@@ -36,12 +36,14 @@ struct offset_index {
     int fd;
     struct offset_index_entry *e;
     size_t n, cap;
+    size_t file_n; /* entries in the file (more than n after a rewind) */
 };
 
 struct time_index {
     int fd;
     struct time_index_entry *e;
     size_t n, cap;
+    size_t file_n;
 };
 
 int offset_index_open(struct offset_index *ix, const char *path);
@@ -49,6 +51,11 @@ void offset_index_close(struct offset_index *ix);
 int offset_index_append(struct offset_index *ix, const struct offset_index_entry *e);
 /* Drops entries from n on, in memory and in the file. */
 int offset_index_truncate(struct offset_index *ix, size_t n);
+/* Drops entries from n on in memory only: appends that re-add what the file
+ * holds there write nothing; offset_index_settle() then cuts the file to
+ * the entries in memory (an open that rescans the end of a segment). */
+void offset_index_rewind(struct offset_index *ix, size_t n);
+int offset_index_settle(struct offset_index *ix);
 /* Index of the last entry with rel_offset <= rel, or -1. */
 ssize_t offset_index_find_offset(const struct offset_index *ix, uint32_t rel);
 /* Index of the last entry with stream_pos <= pos, or -1. */
@@ -61,6 +68,8 @@ void time_index_close(struct time_index *ix);
 /* Appends only if e->timestamp is above the last entry's; else a no-op. */
 int time_index_append(struct time_index *ix, const struct time_index_entry *e);
 int time_index_truncate(struct time_index *ix, size_t n);
+void time_index_rewind(struct time_index *ix, size_t n);
+int time_index_settle(struct time_index *ix);
 /* Index of the last entry with timestamp < ts, or -1: the scan for the first
  * record at or after ts starts at that entry's offset. */
 ssize_t time_index_find(const struct time_index *ix, int64_t ts);

@@ -42,11 +42,32 @@ struct segment {
     struct bad_range *bad; /* what verification found damaged */
     size_t nbad;
     int refs; /* the partition's list and kept old layouts (partition.c) */
+    /* descriptors (segment.c): fd is -1 while closed; guarded by the fd lock */
+    int active; /* the .log and the index files stay open */
+    int pins;   /* users of fd right now: it is not closed under them */
+    int in_lru, unsynced, sync_err;
+    struct segment *lru_prev, *lru_next;
     struct offset_index oix;
     struct time_index tix;
 };
 
-/* Creates an empty segment file set. */
+/* Descriptors: at most segment_fd_cap .log files of closed segments stay
+ * open (an LRU over all partitions); active segments keep theirs. */
+#define SEGMENT_FD_CAP_DEFAULT 512
+extern size_t segment_fd_cap;
+/* The .log descriptor, opened if needed and pinned (not closed by the LRU)
+ * until segment_fd_put(); or a negative errno (EMFILE when none is free). */
+int segment_fd(struct segment *s);
+void segment_fd_put(struct segment *s);
+/* Makes a segment active (it will be appended to: index files reopened) or
+ * closed (indexes in memory only, its .log descriptor in the LRU). */
+int segment_set_active(struct segment *s, int active);
+/* open(2) with O_CLOEXEC that closes LRU descriptors when none is left. */
+int segment_open_fd(const char *path, int flags);
+/* .log descriptors of closed segments open now (tests, metrics). */
+size_t segment_fds_open(void);
+
+/* Creates an empty, active segment file set. */
 int segment_create(const char *dir, uint64_t base_offset, uint64_t base_pos, int64_t now_ms,
                    struct segment **out);
 /* What the partition knows of a segment it opens. */

@@ -898,6 +898,122 @@ static void test_damage_below_recovery_point(void **state)
     }
 }
 
+/* ---- 1c. descriptors ---- */
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *de;
+    int n = -1; /* the DIR's own */
+    assert_non_null(d);
+    while ((de = readdir(d)))
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* A file piece keeps its descriptor until the reply is delivered. */
+struct late_reads {
+    int fds[16];
+    uint64_t pos[16];
+    size_t len[16], n, total;
+    char *out;
+    int failed;
+};
+
+static int keep_piece(const struct stream_piece *pc, void *arg)
+{
+    struct late_reads *l = arg;
+    assert_true(l->n < 16);
+    l->fds[l->n] = pc->fd;
+    l->pos[l->n] = pc->file_pos;
+    l->len[l->n] = pc->len;
+    if (pc->fd < 0)
+        memcpy(l->out + l->total, pc->mem, pc->len);
+    l->total += pc->len;
+    l->n++;
+    return 0;
+}
+
+static void read_late(void *arg)
+{
+    struct late_reads *l = arg;
+    size_t at = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->fds[i] >= 0 &&
+            pread(l->fds[i], l->out + at, l->len[i], (off_t)l->pos[i]) != (ssize_t)l->len[i])
+            l->failed++;
+        at += l->len[i];
+    }
+}
+
+/* Closed segments share one LRU of .log descriptors (segment_fd_cap); the
+ * active one and pinned ones stay open; everything is served. */
+static void test_fd_lru_bounded(void **state)
+{
+    struct fx *f = *state;
+    size_t cap_before = segment_fd_cap;
+    segment_fd_cap = 4;
+    int base = count_fds();
+    char dir[256];
+    snprintf(dir, sizeof(dir), "%s", sub(f, "fds"));
+    f->p = open_part(dir, 1024, INT64_MAX);
+    static char expect[3000 * 10];
+    for (int i = 0; i < 3000; i++) {
+        char v[16];
+        snprintf(v, sizeof(v), "val-%05d\n", i);
+        memcpy(expect + 10 * i, v, 10);
+        append1(f->p, v, 1000 + i);
+    }
+    struct partition_info pi;
+    partition_info(f->p, &pi);
+    assert_true(pi.segments > 200);
+    assert_true(count_fds() <= base + 4 + 3);
+    assert_int_equal(partition_sync(f->p), 0);
+    assert_true(count_fds() <= base + 4 + 3);
+    partition_close(f->p);
+    f->p = open_part(dir, 1024, INT64_MAX);
+    assert_true(count_fds() <= base + 4 + 3);
+    assert_stream(f->p, expect, sizeof(expect));
+    struct recs d;
+    fetch_all(f->p, 0, &d);
+    assert_dense(&d, 0, 3000);
+    assert_true(segment_fds_open() <= 4);
+    assert_true(count_fds() <= base + 4 + 3);
+    partition_close(f->p);
+
+    /* Big values, one segment each: a reply of file pieces from several
+     * segments, with room for one descriptor, reads them all at delivery. */
+    segment_fd_cap = 1;
+    f->p = open_part(sub(f, "pinned"), 100000, INT64_MAX);
+    static char big[5][70001];
+    for (int i = 0; i < 5; i++) {
+        memset(big[i], 'a' + i, 70000);
+        append1(f->p, big[i], 1 + i);
+    }
+    partition_close(f->p);
+    f->p = open_part(f->path, 100000, INT64_MAX);
+    partition_info(f->p, &pi);
+    assert_int_equal(pi.segments, 5);
+    struct partition_view v;
+    partition_current_view(f->p, &v);
+    char *out = malloc(5 * 70000);
+    assert_non_null(out);
+    struct late_reads l = {.out = out};
+    struct stream_sink sink = {.piece = keep_piece, .deliver = read_late, .arg = &l};
+    assert_int_equal(partition_view_send(f->p, &f->c[0], &v, 0, 5 * 70000, &sink), 5 * 70000);
+    assert_int_equal(l.failed, 0);
+    size_t file_pieces = 0;
+    for (size_t i = 0; i < l.n; i++)
+        file_pieces += l.fds[i] >= 0;
+    assert_true(file_pieces >= 4);
+    for (int i = 0; i < 5; i++)
+        assert_memory_equal(out + 70000 * i, big[i], 70000);
+    free(out);
+    assert_true(segment_fds_open() <= 1);
+    segment_fd_cap = cap_before;
+}
+
 /* ---- 1b. indexes ---- */
 
 #define IX_RECS 300
@@ -2380,6 +2496,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recovery_across_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_covers_every_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damage_below_recovery_point, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fd_lru_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_time_index_rebuilt_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_garbled_but_ordered, setup, teardown),
