@@ -2,11 +2,18 @@
  * roll, the follower path, truncation, lookups and the store.
  *
  * Covers:
- *   - crash recovery: a .log cut at every byte of its last batch, or with any
- *     one byte of an unsynced batch flipped, reopens cut at the start of the
- *     first bad batch, serves exactly the records before it and takes new
- *     appends; a bad batch in an older segment drops every later segment;
- *     lost, torn or garbled .index/.timeindex files are rebuilt;
+ *   - crash recovery: a .log cut at every byte of its unsynced last batch, or
+ *     with any one byte of an unsynced batch flipped, reopens cut at the start
+ *     of the first bad batch, serves exactly the records before it and takes
+ *     new appends; lost, torn or garbled .index/.timeindex files are rebuilt;
+ *   - durability: one partition_sync() syncs every segment with unsynced
+ *     bytes and the directory (an fdatasync/fsync spy in this binary);
+ *   - damage below the recovery point (flipped value, header offset or magic,
+ *     zeroed, truncated or emptied segments, lost indexes or recovery point)
+ *     is refused with EIO by offset and by position, counted, never cut, and
+ *     every later segment stays over remounts;
+ *   - descriptors: the .log LRU stays under its cap over hundreds of
+ *     segments, and a zero-copy reply's file pieces stay open until sent;
  *   - roll by segment.bytes and by segment.ms (timestamps are injected, so
  *     no test sleeps), reads that cross segment boundaries, reopen;
  *   - the follower path: partition_append_batch() takes leader-sealed batches
