@@ -662,8 +662,12 @@ int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos
             s->base_pos = h.base_pos;
         s->end_pos = s->base_pos;
     }
-    if (keep > 0 && s->oix.e[0].stream_pos != s->base_pos)
+    if (keep > 0 && s->oix.e[0].stream_pos != s->base_pos) {
+        /* The index and the first header disagree on where the segment
+         * starts: in the synced part, trust neither before verifying. */
+        damaged |= synced_limit > 0;
         keep = 0;
+    }
     /* Both indexes get an entry for the first batch: a time index without it
      * was lost or cut, and is rebuilt with the offset index. */
     if (keep > 0 && (s->tix.n == 0 || s->tix.e[0].rel_offset != s->oix.e[0].rel_offset))

@@ -761,6 +761,7 @@ enum damage {
     FLIP_VALUE,    /* a value byte of a record */
     FLIP_OFFSET,   /* the high byte of a header's base offset */
     FLIP_MAGIC,    /* a header's magic */
+    FLIP_POS,      /* the high byte of a header's stream position */
     ZERO_LOG,      /* the whole .log */
     TRUNCATE_LOG,  /* to `at` bytes */
     DELETE_INDEX,  /* .index */
@@ -793,6 +794,10 @@ static void apply_damage(const char *dir, const struct damage_case *dc)
     case FLIP_MAGIC:
         seg_file(path, sizeof(path), dir, dc->seg, ".log");
         flip_byte(path, batch);
+        break;
+    case FLIP_POS:
+        seg_file(path, sizeof(path), dir, dc->seg, ".log");
+        flip_byte(path, batch + 24 + 7);
         break;
     case ZERO_LOG:
         seg_file(path, sizeof(path), dir, dc->seg, ".log");
@@ -869,6 +874,8 @@ static void test_damage_below_recovery_point(void **state)
         {FLIP_OFFSET, 4, 6, 6, 7, 20},
         {FLIP_MAGIC, 0, 0, 0, 1, 20},
         {FLIP_MAGIC, 8, 9, 9, 10, 20},
+        {FLIP_POS, 8, 8, 8, 9, 20},
+        {FLIP_POS, 12, 13, 13, 14, 20},
         {ZERO_LOG, 4, 0, 4, 8, 20},
         {TRUNCATE_LOG, 4, 0, 4, 8, 20},
         {TRUNCATE_LOG, 4, 100, 5, 8, 20},
