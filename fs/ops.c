@@ -244,17 +244,44 @@ static int jsonl_size(struct partition *p, const struct hidden_node *hn, off_t *
     return 0;
 }
 
+/* Type and permission bits of a node of this kind: 0777 for directories,
+ * 0666 for files one may write, 0444 for read-only ones, less the umask.
+ * Reading a group member (follow, drain) commits the group's offsets, a
+ * change: its r bits are the w bits of the group's cursor files. */
+static mode_t node_mode(const struct fs_context *fc, enum node_kind kind)
+{
+    mode_t um = fc->umask & 0777;
+    switch (kind) {
+    case NODE_ROOT:
+    case NODE_TOPIC:
+    case NODE_GROUPS:
+    case NODE_GROUP:
+        return S_IFDIR | (0777 & ~um);
+    case NODE_PARTITION:
+    case NODE_PRODUCE:
+    case NODE_CONFIG:
+    case NODE_CURSOR:
+        return S_IFREG | (0666 & ~um);
+    case NODE_FOLLOW:
+    case NODE_DRAIN:
+        return S_IFREG | ((0222 & ~um) << 1);
+    default:
+        return S_IFREG | (0444 & ~um);
+    }
+}
+
 /* Fills st for node id; 0 or -ENOENT. */
 static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
 {
     memset(st, 0, sizeof(*st));
     st->st_ino = id;
-    st->st_uid = getuid();
-    st->st_gid = getgid();
+    st->st_uid = fc->uid;
+    st->st_gid = fc->gid;
     st->st_blksize = 128 * 1024;
     enum node_kind kind = node_kind_of(id);
+    st->st_mode = node_mode(fc, kind);
+    st->st_nlink = S_ISDIR(st->st_mode) ? 2 : 1;
     if (kind == NODE_ROOT) {
-        st->st_mode = S_IFDIR | 0755;
         st->st_nlink = 2 + store_count(fc->store);
         int64_t mtime = store_mtime_ms(fc->store);
         set_time(&st->st_mtim, mtime ? mtime : fc->started_ms);
@@ -267,8 +294,6 @@ static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
         if (!text)
             return -ENOMEM;
         free(text);
-        st->st_mode = S_IFREG | 0444;
-        st->st_nlink = 1;
         st->st_size = (off_t)len;
         st->st_blocks = (st->st_size + 511) / 512;
         set_time(&st->st_mtim, clock_now_ms());
@@ -280,11 +305,8 @@ static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
         return -ENOENT;
     int64_t mtime = atomic_load(&t->mtime_ms);
     int r = 0;
-    st->st_nlink = 1;
     switch (kind) {
     case NODE_TOPIC:
-        st->st_mode = S_IFDIR | 0755;
-        st->st_nlink = 2;
         break;
     case NODE_PARTITION: {
         struct partition *p = topic_partition(t, node_index(id));
@@ -296,7 +318,6 @@ static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
         partition_info(p, &pi);
         struct partition_view v = {.epoch = node_epoch(id, p->epoch), .shift = 0};
         st->st_ino = node_partition_id(t->id, node_index(id), 0);
-        st->st_mode = S_IFREG | 0644;
         st->st_size = (off_t)partition_view_size(p, &v);
         if (pi.last_append_ms)
             mtime = pi.last_append_ms;
@@ -312,7 +333,6 @@ static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
         struct partition_info pi;
         partition_info(p, &pi);
         st->st_ino = hn.ino;
-        st->st_mode = S_IFREG | 0444;
         if (hn.jsonl)
             r = jsonl_size(p, &hn, &st->st_size);
         else
@@ -322,11 +342,8 @@ static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
         break;
     }
     case NODE_PRODUCE:
-        st->st_mode = S_IFREG | 0200;
         break;
     case NODE_GROUPS:
-        st->st_mode = S_IFDIR | 0755;
-        st->st_nlink = 2;
         mtime = atomic_load(&t->groups_mtime_ms);
         break;
     case NODE_GROUP:
@@ -340,12 +357,7 @@ static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
             r = -ENOENT;
             break;
         }
-        if (kind == NODE_GROUP) {
-            st->st_mode = S_IFDIR | 0755;
-            st->st_nlink = 2;
-        } else if (kind == NODE_FOLLOW || kind == NODE_DRAIN) {
-            st->st_mode = S_IFREG | 0444;
-        } else {
+        if (kind == NODE_CURSOR || kind == NODE_GROUP_INFO) {
             uint32_t p = node_cursor_partition(id);
             size_t len = 0;
             char *text = NULL;
@@ -354,7 +366,6 @@ static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
             else
                 text = group_text(g, kind, p, &len);
             free(text);
-            st->st_mode = S_IFREG | (kind == NODE_CURSOR ? 0644 : 0444);
             st->st_size = (off_t)len;
         }
         group_put(g);
@@ -365,7 +376,6 @@ static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
         size_t len = 0;
         char *text = control_text(t, kind, &len);
         free(text);
-        st->st_mode = S_IFREG | (kind == NODE_CONFIG ? 0644 : 0444);
         st->st_size = (off_t)len;
         break;
     }
@@ -377,6 +387,19 @@ static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
     st->st_ctim = st->st_atim = st->st_mtim;
     topic_put(t);
     return r;
+}
+
+/* How long the kernel may keep a node's attributes. Files: not at all
+ * (sizes move). The root, topic and .groups directories: as long as names,
+ * so that the permission checks of every path walk (default_permissions)
+ * cost no request. What changes their attributes is a mkdir or rmdir in
+ * them, after which the kernel drops them itself, or a .config line (the
+ * topic's mtime), after which config_apply drops them. Group directories
+ * show the topic's mtime and are not cached. */
+static double attr_timeout(const struct fs_context *fc, uint64_t id)
+{
+    enum node_kind kind = node_kind_of(id);
+    return kind == NODE_ROOT || kind == NODE_TOPIC || kind == NODE_GROUPS ? fc->entry_timeout : 0;
 }
 
 static void reply_entry(fuse_req_t req, uint64_t id)
@@ -391,7 +414,7 @@ static void reply_entry(fuse_req_t req, uint64_t id)
     e.ino = id;
     e.generation = 1;
     e.entry_timeout = node_kind_of(id) == NODE_HIDDEN ? 0 : ctx(req)->entry_timeout;
-    e.attr_timeout = 0;
+    e.attr_timeout = attr_timeout(ctx(req), id);
     if (fuse_reply_entry(req, &e) != 0 && node_kind_of(id) == NODE_HIDDEN)
         hidden_forget(node_payload(id), 1);
 }
@@ -536,7 +559,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     if (r)
         fuse_reply_err(req, -r);
     else
-        fuse_reply_attr(req, &st, 0);
+        fuse_reply_attr(req, &st, attr_timeout(ctx(req), ino));
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -1335,8 +1358,13 @@ static int config_check(struct handle *h, void *trial, const char *line, size_t 
 static int config_apply(struct handle *h, const char *line, size_t len)
 {
     int r = topic_config_apply(h->topic, line, len);
-    if (!r)
+    if (!r) {
         logger_log(LOG_LEVEL_INFO, "topic %s: %.*s", h->topic->name, (int)len, line);
+        /* The topic directory's mtime moved (attr_timeout); attributes only. */
+        if (the_fs && the_fs->se)
+            fuse_lowlevel_notify_inval_inode(the_fs->se, node_id(h->topic->id, NODE_TOPIC, 0), -1,
+                                             0);
+    }
     return r;
 }
 

@@ -1,4 +1,8 @@
-/* ops.h - the FUSE low-level operations of the topicfs daemon. */
+/* ops.h - the FUSE low-level operations of the topicfs daemon.
+ *
+ * Every node shows the owner and group in fs_context and a mode made from
+ * its kind and the umask (ops.c, node_mode); the kernel checks them
+ * (main.c always mounts with default_permissions). */
 #ifndef TOPICFS_OPS_H
 #define TOPICFS_OPS_H
 
@@ -13,6 +17,9 @@ struct fs_context {
     struct fuse_session *se;
     struct group_registry *groups;
     double entry_timeout; /* names are stable: cache lookups */
+    uid_t uid;            /* owner of every node (-o uid=, default: the mounting user) */
+    gid_t gid;            /* group of every node (-o gid=) */
+    mode_t umask;         /* taken from 0666/0444 files and 0777 directories (-o umask=) */
     int64_t started_ms;
 };
 
