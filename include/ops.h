@@ -25,8 +25,4 @@ struct fs_context {
 
 extern const struct fuse_lowlevel_ops topicfs_ops;
 
-/* Tells the kernel that partition `partition` of t has a new layout: the
- * cached name is dropped so the next open gets a node of the new layout. */
-void fs_partition_changed(void *fs_context, struct topic *t, uint32_t partition);
-
 #endif
