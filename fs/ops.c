@@ -3,9 +3,32 @@
  *
  * Caching policy (the part that makes `tail -f` correct): every file is
  * opened with direct_io, so the kernel keeps no pages of it and every read
- * reaches the daemon; attributes are never cached (attr timeout 0), so each
- * stat() sees the exact size. Names are stable, so lookups are cached
- * (entry timeout), which keeps `echo >> p0` at open, write and release.
+ * reaches the daemon; file attributes are never cached (attr timeout 0), so
+ * each stat() sees the exact size. Names are stable, so lookups are cached
+ * (entry timeout), which keeps `echo >> p0` at open, write and release (and
+ * the GETATTR of the permission check, see below). The attributes of the
+ * root, topic and .groups directories are cached as long as names
+ * (attr_timeout), so the kernel's permission checks along a path cost no
+ * request.
+ *
+ * Permissions: every node shows fs_context's owner and group and a mode
+ * from its kind and the umask (node_mode); the kernel enforces them
+ * (default_permissions), so the operations here need no checks of their own.
+ *
+ * A partition keeps one node id for its life (nodes.h), so the kernel keeps
+ * one inode for it and inotify watches survive retention and compaction.
+ * Each open file has its own view of the layout (struct handle.view; a
+ * reader that opened before a pass keeps its positions). The kernel's
+ * stat/fstat GETATTR carries no file handle, so open partitions and text
+ * files are kept in a registry by node (open_files), and stat answers as
+ * the caller's own open file would (stat_view, open_text_size): the price
+ * is that while a reader opened before a pass is open, a stat of the name
+ * by a process with no open file of it shows that reader's larger size.
+ *
+ * Text files (.cluster, .metrics, .info, .config, cursor files, a group's
+ * .info) are rendered at open: fstat shows that text's length and the first
+ * read returns it, so tar, rsync and cp read exactly st_size bytes; a later
+ * read from offset 0 renders the current state again.
  *
  * A partition handle carries the partial line its writer left (framing.h)
  * and a read cursor (partition.h). Handles of the same file share nothing
@@ -15,7 +38,10 @@
  * spans of segment files go to libfuse as file buffers, which it splices to
  * the kernel (FUSE_CAP_SPLICE_WRITE), so the values are never copied
  * through the daemon; the reply is sent under the partition's lock, while
- * those files are sure to stay open. */
+ * those files are sure to stay open.
+ *
+ * Lock order: a handle's lock, then open_lock; nothing is taken under
+ * open_lock. */
 #include "ops.h"
 
 #include <errno.h>
