@@ -218,7 +218,7 @@ int main(int argc, char *argv[])
     }
     fuse_daemonize(cli.foreground);
     fc.se = se;
-    r = cleaner_start(store, opt.check_interval_ms, NULL, NULL, &cleaner);
+    r = cleaner_start(store, opt.check_interval_ms, fs_partition_changed, &fc, &cleaner);
     if (r) {
         logger_log(LOG_LEVEL_ERROR, "cannot start the cleaner: %s", strerror(-r));
         goto out_unmount;

@@ -3,13 +3,18 @@
  *
  * Caching policy (the part that makes `tail -f` correct): every file is
  * opened with direct_io, so the kernel keeps no pages of it and every read
- * reaches the daemon; file attributes are never cached (attr timeout 0), so
- * each stat() sees the exact size. Names are stable, so lookups are cached
- * (entry timeout), which keeps `echo >> p0` at open, write and release (and
- * the GETATTR of the permission check, see below). The attributes of the
- * root, topic and .groups directories are cached as long as names
- * (attr_timeout), so the kernel's permission checks along a path cost no
- * request.
+ * reaches the daemon. Names are stable, so lookups are cached (entry
+ * timeout). Attributes: the kernel checks permissions (below) against
+ * attributes it holds, and asks again for stale ones, so caching them keeps
+ * `echo >> p0` at OPEN, WRITE and RELEASE. The root, topic and .groups
+ * directories keep theirs as long as names (node_attr says what drops
+ * them). A partition keeps its own for PARTITION_ATTR_TIMEOUT while every
+ * open file of it has the current layout (then stat's answer is the same
+ * for every caller), and they are dropped at every change of its size or
+ * mtime: a WRITE to it makes the kernel drop them itself; anything else
+ * (appends through .produce or at close/fsync, retention, compaction) calls
+ * fs_partition_changed. So each stat() sees the exact size. Other files'
+ * attributes are not cached (their text changes with no write to them).
  *
  * Permissions: every node shows fs_context's owner and group and a mode
  * from its kind and the umask (node_mode); the kernel enforces them
@@ -211,16 +216,24 @@ struct attr_query {
  * file's; else the oldest of the caller's own open files of the node; else
  * the oldest held by any open file that has read (a `tail -f` whose file
  * was opened by another process must never see its file shrink); else the
- * current layout. */
-static void stat_view(struct partition *p, uint64_t id, const struct attr_query *q,
-                      struct partition_view *v)
+ * current layout. Returns 1 if every open file of the node has the current
+ * layout, so that the answer is the same for any caller (attr_timeout). */
+static int stat_view(struct partition *p, uint64_t id, const struct attr_query *q,
+                     struct partition_view *v)
 {
     uint32_t own = UINT32_MAX, old = UINT32_MAX;
+    struct partition_view now;
+    partition_current_view(p, &now);
     pthread_mutex_lock(&open_lock);
+    int uniform = !q->fh || q->fh->view.epoch == now.epoch;
     if (q->fh)
         own = q->fh->view.epoch;
-    for (struct handle *o = open_files[open_bucket(id)]; o && !q->fh; o = o->open_next) {
+    for (struct handle *o = open_files[open_bucket(id)]; o; o = o->open_next) {
         if (o->node != id)
+            continue;
+        if (o->view.epoch != now.epoch)
+            uniform = 0;
+        if (q->fh)
             continue;
         if (o->pid == q->pid && o->view.epoch < own)
             own = o->view.epoch;
@@ -229,11 +242,12 @@ static void stat_view(struct partition *p, uint64_t id, const struct attr_query 
     }
     pthread_mutex_unlock(&open_lock);
     if (own == UINT32_MAX && old == UINT32_MAX) {
-        partition_current_view(p, v);
-        return;
+        *v = now;
+        return uniform;
     }
     v->epoch = own != UINT32_MAX ? own : old;
     v->shift = 0;
+    return uniform;
 }
 
 /* A text file's size and render time as the caller's open file of it shows
@@ -414,9 +428,16 @@ static mode_t node_mode(const struct fs_context *fc, enum node_kind kind)
     }
 }
 
-/* Fills st for node id as q's caller sees it; 0 or -ENOENT. */
+/* How long the kernel may keep attributes (see the top comment): a
+ * partition's size and mtime change only by WRITEs to it, after which the
+ * kernel drops them itself, or by what fs_partition_changed reports. The
+ * short time bounds what a change reported nowhere could cost. */
+#define PARTITION_ATTR_TIMEOUT 1.0
+
+/* Fills st for node id as q's caller sees it, and *timeout with how long
+ * the kernel may keep it; 0 or -ENOENT. */
 static int node_attr(struct fs_context *fc, uint64_t id, const struct attr_query *q,
-                     struct stat *st)
+                     struct stat *st, double *timeout)
 {
     enum node_kind kind = node_kind_of(id);
     memset(st, 0, sizeof(*st));
@@ -427,6 +448,12 @@ static int node_attr(struct fs_context *fc, uint64_t id, const struct attr_query
     st->st_mode = node_mode(fc, kind);
     st->st_nlink = S_ISDIR(st->st_mode) ? 2 : 1;
     int64_t mtime = fc->started_ms;
+    /* The root, topic and .groups directories change by a mkdir or rmdir
+     * in them, after which the kernel drops their attributes itself, or by
+     * a .config line (the topic's mtime), after which config_apply does.
+     * Group directories show the topic's mtime and are not cached. */
+    *timeout =
+        kind == NODE_ROOT || kind == NODE_TOPIC || kind == NODE_GROUPS ? fc->entry_timeout : 0;
     struct topic *t = NULL;
     struct group *g = NULL;
     uint32_t index = 0;
@@ -455,7 +482,8 @@ static int node_attr(struct fs_context *fc, uint64_t id, const struct attr_query
             break;
         }
         partition_info(p, &pi);
-        stat_view(p, id, q, &v);
+        if (stat_view(p, id, q, &v))
+            *timeout = PARTITION_ATTR_TIMEOUT;
         st->st_size = (off_t)partition_view_size(p, &v);
         if (pi.last_append_ms)
             mtime = pi.last_append_ms;
@@ -524,25 +552,12 @@ static int node_attr(struct fs_context *fc, uint64_t id, const struct attr_query
     return r;
 }
 
-/* How long the kernel may keep a node's attributes. Files: not at all
- * (sizes move). The root, topic and .groups directories: as long as names,
- * so that the permission checks of every path walk (default_permissions)
- * cost no request. What changes their attributes is a mkdir or rmdir in
- * them, after which the kernel drops them itself, or a .config line (the
- * topic's mtime), after which config_apply drops them. Group directories
- * show the topic's mtime and are not cached. */
-static double attr_timeout(const struct fs_context *fc, uint64_t id)
-{
-    enum node_kind kind = node_kind_of(id);
-    return kind == NODE_ROOT || kind == NODE_TOPIC || kind == NODE_GROUPS ? fc->entry_timeout : 0;
-}
-
 static void reply_entry(fuse_req_t req, uint64_t id)
 {
     struct fuse_entry_param e;
     memset(&e, 0, sizeof(e));
     struct attr_query q = {.pid = fuse_req_ctx(req)->pid};
-    int r = node_attr(ctx(req), id, &q, &e.attr);
+    int r = node_attr(ctx(req), id, &q, &e.attr, &e.attr_timeout);
     if (r) {
         fuse_reply_err(req, -r);
         return;
@@ -550,7 +565,6 @@ static void reply_entry(fuse_req_t req, uint64_t id)
     e.ino = id;
     e.generation = 1;
     e.entry_timeout = node_kind_of(id) == NODE_HIDDEN ? 0 : ctx(req)->entry_timeout;
-    e.attr_timeout = attr_timeout(ctx(req), id);
     if (fuse_reply_entry(req, &e) != 0 && node_kind_of(id) == NODE_HIDDEN)
         hidden_forget(node_payload(id), 1);
 }
@@ -700,11 +714,12 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
     struct stat st;
     struct attr_query q = attr_query_of(req, fi);
-    int r = node_attr(ctx(req), ino, &q, &st);
+    double timeout;
+    int r = node_attr(ctx(req), ino, &q, &st, &timeout);
     if (r)
         fuse_reply_err(req, -r);
     else
-        fuse_reply_attr(req, &st, attr_timeout(ctx(req), ino));
+        fuse_reply_attr(req, &st, timeout);
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -713,7 +728,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     struct stat st;
     enum node_kind kind = node_kind_of(ino);
     struct attr_query q = attr_query_of(req, fi);
-    int r = node_attr(ctx(req), ino, &q, &st);
+    double timeout;
+    int r = node_attr(ctx(req), ino, &q, &st, &timeout);
     if (r) {
         fuse_reply_err(req, -r);
         return;
@@ -729,7 +745,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
         fuse_reply_err(req, EPERM);
         return;
     }
-    fuse_reply_attr(req, &st, 0);
+    fuse_reply_attr(req, &st, timeout);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -1028,7 +1044,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     struct fuse_entry_param e;
     memset(&e, 0, sizeof(e));
     struct attr_query q = {.pid = fuse_req_ctx(req)->pid};
-    int r = node_attr(fc, (uint64_t)id, &q, &e.attr);
+    int r = node_attr(fc, (uint64_t)id, &q, &e.attr, &e.attr_timeout);
     if (!r)
         r = open_node(fc, (uint64_t)id, fi, fuse_req_ctx(req)->pid);
     if (r) {
@@ -1301,9 +1317,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 /* Stores a list of records as one batch in partition `index` of t, then
- * wakes consumers waiting on it. */
+ * wakes consumers waiting on it. `by_write`: the append is a WRITE to the
+ * partition's own file, after which the kernel drops its cached size
+ * itself; else it is told (fs_partition_changed). */
 static int append_records(struct topic *t, uint32_t index, struct scratch *s,
-                          const struct record_ref *r, size_t n)
+                          const struct record_ref *r, size_t n, int by_write)
 {
     struct partition *p = topic_partition(t, index);
     if (!p)
@@ -1318,6 +1336,8 @@ static int append_records(struct topic *t, uint32_t index, struct scratch *s,
             return e;
     }
     int e = partition_append(p, b, clock_now_ms(), NULL);
+    if (!e && !by_write)
+        fs_partition_changed(the_fs, t, index);
     if (!e && the_fs && the_fs->groups)
         group_notify_append(the_fs->groups, t, index);
     return e;
@@ -1352,7 +1372,7 @@ static int produce_records(struct topic *t, struct scratch *s, struct record_lis
         for (size_t j = i; j < l->n; j++)
             if (dest[j] == part)
                 sel[k++] = l->r[j];
-        r = append_records(t, part, s, sel, k);
+        r = append_records(t, part, s, sel, k, 0);
         done += k;
     }
 out:
@@ -1374,11 +1394,11 @@ static void handle_framing_rules(const struct handle *h, struct topic_config *cf
 }
 
 /* Appends the records framed in s->records: to the handle's partition, or
- * routed by key for .produce. */
-static int store_records(struct handle *h, struct scratch *s)
+ * routed by key for .produce. by_write: see append_records. */
+static int store_records(struct handle *h, struct scratch *s, int by_write)
 {
     return h->kind == NODE_PARTITION
-               ? append_records(h->topic, h->index, s, s->records.r, s->records.n)
+               ? append_records(h->topic, h->index, s, s->records.r, s->records.n, by_write)
                : produce_records(h->topic, s, &s->records);
 }
 
@@ -1396,7 +1416,7 @@ static int commit_pending(struct handle *h)
     s->records.n = 0;
     int r = framing_take_pending(&rules, &h->pending, &s->records);
     if (!r)
-        r = store_records(h, s);
+        r = store_records(h, s, 0);
     if (!r)
         h->pending.len = 0;
     return r;
@@ -1421,7 +1441,7 @@ static int write_records(struct handle *h, const char *buf, size_t size, off_t o
     if (r)
         return r;
     if (s->records.n) {
-        r = store_records(h, s);
+        r = store_records(h, s, 1);
         if (r)
             return r;
     }
@@ -1826,6 +1846,14 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
         fuse_reply_err(req, errno);
     else
         fuse_reply_statfs(req, &sv);
+}
+
+void fs_partition_changed(void *fs_context, struct topic *t, uint32_t partition)
+{
+    struct fs_context *fc = fs_context;
+    /* Attributes only: there are no pages (direct_io). */
+    if (fc && fc->se)
+        fuse_lowlevel_notify_inval_inode(fc->se, node_partition_id(t->id, partition), -1, 0);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)

@@ -25,4 +25,10 @@ struct fs_context {
 
 extern const struct fuse_lowlevel_ops topicfs_ops;
 
+/* Tells the kernel that the size or mtime of partition `partition` of t
+ * changed other than by a WRITE to its file (retention, compaction, appends
+ * through .produce or at close): it drops the attributes it cached. Every
+ * such change must be reported (ops.c, caching policy). */
+void fs_partition_changed(void *fs_context, struct topic *t, uint32_t partition);
+
 #endif

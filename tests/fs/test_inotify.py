@@ -1,7 +1,8 @@
-"""inotify on a partition (issue 8, defect 10): a watch keeps reporting
-appends across retention and compaction passes (inotifywait, lnav), because
-a partition keeps one inode for its life; readers still see what design.md's
-Fetching promises."""
+"""A partition's one inode (issue 8, defect 10): an inotify watch keeps
+reporting appends across retention and compaction passes (inotifywait,
+lnav), readers still see what design.md's Fetching promises, and the
+attributes the kernel caches for the inode are dropped at every change it
+did not make itself, so stat stays exact."""
 import json
 import os
 import subprocess
@@ -79,6 +80,29 @@ class InotifyTest(MountTest):
                    what="a compaction pass")
         self.expect_event(out, "after compaction")
         self.assertEqual(os.stat(self.p0).st_ino, ino)
+
+
+    def test_stat_exact_after_every_kind_of_append(self):
+        size = lambda: os.stat(self.p0).st_size  # noqa: E731
+        content = lambda: len(read(self.p0))  # noqa: E731
+        self.append(3)
+        self.assertEqual(size(), content())
+        # Through .produce: the kernel wrote another file.
+        before = size()
+        with open(self.m.path("orders", ".produce"), "a") as f:
+            f.write("k:via produce\n")
+        self.assertEqual(size(), before + len("k:via produce\n"))
+        # A partial line becomes a record at fsync, not in a WRITE.
+        fd = os.open(self.p0, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, b"partial")
+            before = os.fstat(fd).st_size
+            self.assertEqual(size(), before)
+            os.fsync(fd)
+            self.assertEqual(os.fstat(fd).st_size, before + len("partial"))
+            self.assertEqual(size(), content())
+        finally:
+            os.close(fd)
 
 
 if __name__ == "__main__":
