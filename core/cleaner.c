@@ -3,7 +3,12 @@
  * One thread wakes every interval, takes a reference on every topic, and
  * cleans their partitions one by one with no store lock held, so mkdir,
  * rmdir, producers and consumers go on meanwhile. Each partition's own
- * locks keep readers consistent: a segment is deleted or swapped whole. */
+ * locks keep readers consistent: a segment is deleted or swapped whole.
+ *
+ * A failed pass on one partition is logged and changes nothing for the
+ * others; what it left is finished by compaction_finish() before the next
+ * compaction or retention of that partition. Time limits are compared as
+ * saturating ages (satmath.h): retention.ms = INT64_MAX never expires. */
 #include "cleaner.h"
 
 #include <errno.h>
@@ -43,6 +48,13 @@ static int apply_retention(struct partition *p, const struct topic_config *cfg, 
 {
     partition_expire_kept(p);
     pthread_mutex_lock(&p->maintenance);
+    /* A manifest left by a failed compaction pass names closed segments:
+     * finish it before any of them can go. */
+    int finished = compaction_finish(p);
+    if (finished < 0) {
+        pthread_mutex_unlock(&p->maintenance);
+        return finished;
+    }
     pthread_mutex_lock(&p->lock);
     size_t n = p->nsegs;
     struct segment_stat *st = calloc(n, sizeof(*st));
@@ -56,10 +68,10 @@ static int apply_retention(struct partition *p, const struct topic_config *cfg, 
     if (st) {
         size_t k = retention_count(st, n, now, cfg->retention_ms, cfg->retention_bytes);
         r = k ? partition_delete_head(p, k) : 0;
-        if (!r && k) {
+        if (!r && k)
             logger_log(LOG_LEVEL_INFO, "%s: retention removed %zu segment(s)", p->dir, k);
+        if (!r && (k || finished))
             r = 1;
-        }
     }
     free(st);
     pthread_mutex_unlock(&p->maintenance);

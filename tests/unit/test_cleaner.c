@@ -7,11 +7,15 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleaner.h"
@@ -92,6 +96,7 @@ static int teardown(void **state)
     nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(f);
     compaction_crash_point = 0;
+    compaction_fault_at = 0;
     return 0;
 }
 
@@ -258,6 +263,148 @@ static void test_crash_while_moving(void **state)
     crash_at(state, 3, 1);
 }
 
+static int cleaning_exists(const char *dir)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/cleaning", dir);
+    return access(path, F_OK) == 0;
+}
+
+/* What a clean pass over fill() leaves, from a partition of its own. */
+static void reference_after(const struct partition_settings *st, struct dump *d)
+{
+    char dir[64] = "/tmp/topicfs-cleaner-ref-XXXXXX";
+    struct partition *p;
+    struct compaction_result res;
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(partition_open(dir, st, &p), 0);
+    fill(p);
+    assert_int_equal(compaction_run(p, &rules, 2000, &res), 1);
+    dump_all(p, d);
+    partition_close(p);
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void assert_same(const struct dump *a, const struct dump *b)
+{
+    assert_int_equal(a->n, b->n);
+    assert_int_equal(a->len, b->len);
+    assert_memory_equal(a->text, b->text, a->len);
+    assert_memory_equal(a->offsets, b->offsets, a->n * sizeof(a->offsets[0]));
+}
+
+/* Out of descriptors in the middle of a pass (as in issue 8): the pass fails
+ * with EMFILE and leaves no cleaning/ behind, a pass still short of
+ * descriptors fails with EMFILE too (not EEXIST), and once descriptors are
+ * back the next pass cleans the log as if nothing had happened. */
+static void test_failed_pass_out_of_fds(void **state)
+{
+    struct fixture *f = *state;
+    struct compaction_result res;
+    static struct dump before, got, after;
+    reference_after(&f->st, &after);
+    fill(f->p);
+    dump_all(f->p, &before);
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(lowest >= 0);
+    close(lowest);
+    low.rlim_cur = (rlim_t)lowest;
+    low.rlim_max = old.rlim_max;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int r1 = compaction_run(f->p, &rules, 2000, &res);
+    int left = cleaning_exists(f->dir);
+    int r2 = compaction_run(f->p, &rules, 2000, &res);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_int_equal(r1, -EMFILE);
+    assert_false(left);
+    assert_int_equal(r2, -EMFILE);
+    dump_all(f->p, &got);
+    assert_same(&got, &before);
+    assert_int_equal(compaction_run(f->p, &rules, 2000, &res), 1);
+    assert_false(cleaning_exists(f->dir));
+    dump_all(f->p, &got);
+    assert_same(&got, &after);
+    partition_close(f->p);
+    assert_int_equal(partition_open(f->dir, &f->st, &f->p), 0);
+    dump_all(f->p, &got);
+    assert_same(&got, &after);
+}
+
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* Every file step of a pass fails once in turn (EIO or ENOSPC): the pass
+ * fails (or, past the point where the new layout is served, reports it),
+ * holds no descriptor more, the partition serves the log as before or as
+ * after, and a second pass runs normally and leaves exactly what an
+ * uninterrupted pass leaves, on disk as in memory, with no cleaning/ left. */
+static void test_fail_each_step(void **state)
+{
+    struct fixture *f = *state;
+    struct compaction_result res;
+    static struct dump before, got, after;
+    reference_after(&f->st, &after);
+    int steps = 0, fds_after = 0;
+    for (int at = 1;; at++) {
+        fill(f->p);
+        dump_all(f->p, &before);
+        int fds = open_fds();
+        int err = at % 2 ? EIO : ENOSPC;
+        compaction_fault_count = 0;
+        compaction_fault_errno = err;
+        compaction_fault_at = at;
+        int r = compaction_run(f->p, &rules, 2000, &res);
+        compaction_fault_at = 0;
+        if (compaction_fault_count < at) {
+            assert_int_equal(r, 1); /* every step is covered */
+            break;
+        }
+        steps++;
+        assert_true(r == -err || r == 1);
+        assert_true(open_fds() <= fds);
+        dump_all(f->p, &got);
+        if (got.n != after.n)
+            assert_same(&got, &before);
+        else
+            assert_same(&got, &after);
+        if (r < 0 && got.n == before.n) {
+            /* Failed and still served as before: cleaning/ is gone unless the
+             * pass had committed (then the next pass finishes it). */
+            char commit[128];
+            snprintf(commit, sizeof(commit), "%s/cleaning/COMMIT", f->dir);
+            if (cleaning_exists(f->dir))
+                assert_int_equal(access(commit, F_OK), 0);
+        }
+        assert_true(compaction_run(f->p, &rules, 2000, &res) >= 0);
+        assert_false(cleaning_exists(f->dir));
+        dump_all(f->p, &got);
+        assert_same(&got, &after);
+        if (!fds_after)
+            fds_after = open_fds();
+        assert_int_equal(open_fds(), fds_after);
+        partition_close(f->p);
+        assert_int_equal(partition_open(f->dir, &f->st, &f->p), 0);
+        dump_all(f->p, &got);
+        assert_same(&got, &after);
+        /* A fresh partition for the next step. */
+        partition_close(f->p);
+        nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        assert_int_equal(mkdir(f->dir, 0700), 0);
+        assert_int_equal(partition_open(f->dir, &f->st, &f->p), 0);
+    }
+    assert_true(steps > 60);
+}
+
 static void test_time_index(void **state)
 {
     struct fixture *f = *state;
@@ -316,6 +463,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crash_before_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_while_moving, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_pass_out_of_fds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fail_each_step, setup, teardown),
         cmocka_unit_test_setup_teardown(test_time_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lz4_path, setup, teardown),
     };
