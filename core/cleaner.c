@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "compaction.h"
 #include "logger.h"
+#include "satmath.h"
 
 size_t retention_count(const struct segment_stat *segs, size_t n, int64_t now_ms,
                        int64_t retention_ms, int64_t retention_bytes)
@@ -28,13 +29,14 @@ size_t retention_count(const struct segment_stat *segs, size_t n, int64_t now_ms
     size_t by_time = 0, by_size = 0;
     if (n < 2)
         return 0;
+    /* Kafka: a segment goes once now - its newest timestamp > retention.ms. */
     if (retention_ms >= 0)
-        while (by_time < n - 1 && segs[by_time].max_timestamp < now_ms - retention_ms)
+        while (by_time < n - 1 && sat_sub_i64(now_ms, segs[by_time].max_timestamp) > retention_ms)
             by_time++;
     if (retention_bytes >= 0) {
         uint64_t total = 0;
         for (size_t i = 0; i < n; i++)
-            total += segs[i].bytes;
+            total = sat_add_u64(total, segs[i].bytes);
         /* Kafka: delete a segment while the log stays at or above the limit without it. */
         while (by_size < n - 1 && total - segs[by_size].bytes >= (uint64_t)retention_bytes) {
             total -= segs[by_size].bytes;
@@ -163,7 +165,7 @@ static void *cleaner_main(void *arg)
     while (!c->stop) {
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += c->interval_ms / 1000;
+        until.tv_sec = (time_t)sat_add_i64(until.tv_sec, c->interval_ms / 1000);
         until.tv_nsec += (c->interval_ms % 1000) * 1000000;
         if (until.tv_nsec >= 1000000000) {
             until.tv_sec++;

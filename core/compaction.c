@@ -206,6 +206,13 @@ static int write_file_atomic(const char *dir, const char *name, const char *text
     return fsync_dir(dir);
 }
 
+/* A tombstone goes once it is older than delete.retention.ms; the age
+ * saturates, so with INT64_MAX it never does. */
+static int tombstone_expired(int64_t ts, int64_t retention_ms, int64_t now)
+{
+    return sat_sub_i64(now, ts) > retention_ms;
+}
+
 /* ---- checkpoint ---- */
 
 struct checkpoint {
@@ -630,7 +637,7 @@ static int copy_record(const struct record_view *r, void *arg)
         uint64_t latest = map_get(&ps->map, key_hash(r->value, (size_t)r->key_len));
         keep = latest == r->offset;
         if (keep && compaction_is_tombstone(r, ps->rules->key_sep_len)) {
-            if (r->timestamp + ps->rules->delete_retention_ms <= ps->now)
+            if (tombstone_expired(r->timestamp, ps->rules->delete_retention_ms, ps->now))
                 keep = 0;
             else if (r->timestamp < ps->oldest_tombstone)
                 ps->oldest_tombstone = r->timestamp;
@@ -643,11 +650,12 @@ static int copy_record(const struct record_view *r, void *arg)
         if ((ps->err = flush_run(ps)))
             return 1;
     }
-    if (ps->vals_len + r->value_len > ps->vals_cap) {
+    size_t need = sat_add_u64(ps->vals_len, r->value_len);
+    if (need > ps->vals_cap) {
         size_t cap = ps->vals_cap ? ps->vals_cap : 65536;
-        while (cap < ps->vals_len + r->value_len)
-            cap *= 2;
-        uint8_t *n = realloc(ps->vals, cap);
+        while (cap < need)
+            cap = sat_mul_u64(cap, 2);
+        uint8_t *n = cap < SIZE_MAX ? realloc(ps->vals, cap) : NULL;
         if (!n) {
             ps->err = -ENOMEM;
             return 1;
@@ -724,10 +732,10 @@ int compaction_run(struct partition *p, const struct compaction_rules *rules, in
         m.bases[i] = s->base_offset;
         nexts[i] = s->next_offset;
         sizes[i] = s->size;
-        total += s->size;
+        total = sat_add_u64(total, s->size);
         if (s->next_offset > cp.offset)
-            dirty += s->size;
-        records += s->next_offset - s->base_offset;
+            dirty = sat_add_u64(dirty, s->size);
+        records = sat_add_u64(records, s->next_offset - s->base_offset);
     }
     enum batch_codec codec = p->settings.codec;
     pthread_mutex_unlock(&p->lock);
@@ -735,8 +743,8 @@ int compaction_run(struct partition *p, const struct compaction_rules *rules, in
         r = -ENOMEM;
         goto out;
     }
-    int tombstones_due =
-        cp.tombstone_ms != INT64_MAX && cp.tombstone_ms + rules->delete_retention_ms <= now_ms;
+    int tombstones_due = cp.tombstone_ms != INT64_MAX &&
+                         tombstone_expired(cp.tombstone_ms, rules->delete_retention_ms, now_ms);
     if (n == 0 || total == 0 ||
         (!tombstones_due && (dirty == 0 || (double)dirty / (double)total < rules->min_dirty_ratio)))
         goto out;
@@ -745,7 +753,8 @@ int compaction_run(struct partition *p, const struct compaction_rules *rules, in
     ps.now = now_ms;
     ps.codec = codec;
     ps.oldest_tombstone = INT64_MAX;
-    if ((r = map_init(&ps.map, records < 1024 ? 1024 : (size_t)records)))
+    /* Offsets may have gaps: the map starts at most this big and grows. */
+    if ((r = map_init(&ps.map, records < (1u << 20) ? (size_t)records : (1u << 20))))
         goto out;
     uint64_t end = nexts[n - 1];
     if ((r = visit(p, m.bases[0], end, note_key, &ps)))

@@ -87,5 +87,64 @@ class FailedPassTest(MountTest):
         self.assertEqual(records(self.m, "t"), after)
 
 
+class ForeverConfigTest(MountTest):
+    OPTS = "partitions=1,retention.check.interval.ms=50"
+
+    def test_int64_max_keeps_everything(self):
+        # Long.MAX_VALUE, Kafka's "forever", for every time and size: the
+        # config takes it, and passes of retention and compaction delete
+        # nothing they should keep (the tombstone included), nor overflow.
+        os.mkdir(self.m.path("t"))
+        forever = dict(retention_ms=INT64_MAX, retention_bytes=INT64_MAX, segment_ms=INT64_MAX,
+                       delete_retention_ms=INT64_MAX, file_delete_delay_ms=INT64_MAX,
+                       flush_ms=INT64_MAX)
+        set_config(self.m, "t", key_separator=":", segment_bytes=200,
+                   cleanup_policy="compact,delete", min_cleanable_dirty_ratio="0.01", **forever)
+        config = read(self.m.path("t", ".config"))
+        for k, v in forever.items():
+            self.assertIn("%s=%d\n" % (k.replace("_", "."), v), config)
+        # A jsonl read past the start on a fresh handle, with nothing
+        # rendered yet (UBSan: memmove with NULL before the fix).
+        fd = os.open(self.m.path("t", "p0.jsonl"), os.O_RDONLY)
+        self.assertEqual(os.pread(fd, 100, 50), b"")
+        os.close(fd)
+        p0 = self.m.path("t", "p0")
+        lines = []
+
+        def append(new):
+            fd = os.open(p0, os.O_WRONLY | os.O_APPEND)
+            for line in new:  # one batch each, so that segments roll
+                os.write(fd, line.encode())
+            os.close(fd)
+            lines.extend(new)
+
+        append(["keep%d:%d\n" % (i, i) for i in range(20)] + ["dead:x\n", "dead:\n"])
+        old_reader = open(p0)  # its layout must stay readable: delay is forever
+        for rnd in range(3):
+            log_at = daemon_log(self.m).count("compacted")
+            append(["churn:%d.%d\n" % (rnd, i) for i in range(30)])
+            wait_until(lambda: daemon_log(self.m).count("compacted") > log_at, timeout=20,
+                       what="compaction pass %d" % rnd)
+            self.assertAlive()
+            recs = records(self.m, "t")
+            values = [r["value"] for r in recs]
+            for i in range(20):
+                self.assertIn("keep%d:%d\n" % (i, i), values)
+            self.assertIn("dead:\n", values)  # the tombstone stays
+            self.assertNotIn("dead:x\n", values)
+            self.assertEqual(len([v for v in values if v.startswith("churn:")]) > 0, True)
+            self.assertEqual(info(self.m, "t")["p0"]["start_offset"], 0)
+            self.assertEqual(info(self.m, "t")["p0"]["end_offset"], len(lines))
+            for r in recs:
+                self.assertEqual(r["value"], lines[r["offset"]])
+        first = "".join(lines[:22])
+        self.assertEqual(old_reader.read(len(first)), first)
+        old_reader.close()
+        self.m.restart()
+        values = [r["value"] for r in records(self.m, "t")]
+        self.assertIn("dead:\n", values)
+        self.assertEqual(info(self.m, "t")["p0"]["start_offset"], 0)
+
+
 if __name__ == "__main__":
     unittest.main()

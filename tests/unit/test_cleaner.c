@@ -405,6 +405,94 @@ static void test_fail_each_step(void **state)
     assert_true(steps > 60);
 }
 
+/* ---- configs at the ends of Kafka's int64 range (issue 8, defect 7) ---- */
+
+static void test_retention_forever(void **state)
+{
+    (void)state;
+    struct segment_stat s[4] = {{100, INT64_MIN}, {100, -1}, {100, 0}, {100, INT64_MAX}};
+    /* retention.ms = Long.MAX_VALUE: nothing is ever old enough */
+    assert_int_equal(retention_count(s, 4, 10000, INT64_MAX, -1), 0);
+    assert_int_equal(retention_count(s, 4, INT64_MAX, INT64_MAX, -1), 0);
+    assert_int_equal(retention_count(s, 4, INT64_MIN, INT64_MAX, -1), 0);
+    /* retention.bytes = Long.MAX_VALUE: nothing is ever big enough */
+    assert_int_equal(retention_count(s, 4, 10000, -1, INT64_MAX), 0);
+    /* ages that do not fit saturate: a clock far behind deletes nothing */
+    assert_int_equal(retention_count(s, 4, INT64_MIN, 0, -1), 0);
+    assert_int_equal(retention_count(s, 4, INT64_MAX, 0, -1), 3);
+}
+
+static void test_tombstone_kept_forever(void **state)
+{
+    struct fixture *f = *state;
+    struct compaction_result res;
+    struct dump d;
+    struct compaction_rules forever = rules;
+    forever.delete_retention_ms = INT64_MAX;
+    for (int i = 0; i < 20; i++)
+        append(f->p, "dead", "x", 1000);
+    append(f->p, "dead", "", 5000); /* tombstone */
+    for (int i = 0; i < 40; i++)
+        append(f->p, "live", "y", 6000);
+    assert_int_equal(compaction_run(f->p, &forever, 7000, &res), 1);
+    dump_all(f->p, &d);
+    assert_non_null(strstr(d.text, "dead:\n"));
+    assert_null(strstr(d.text, "dead:x\n"));
+    /* however late it is, and after more passes */
+    for (int i = 0; i < 20; i++)
+        append(f->p, "live", "z", 8000);
+    assert_true(compaction_run(f->p, &forever, INT64_MAX - 1, &res) >= 0);
+    assert_true(compaction_run(f->p, &forever, INT64_MAX, &res) >= 0);
+    dump_all(f->p, &d);
+    assert_non_null(strstr(d.text, "dead:\n"));
+    /* a tombstone with a timestamp far in the past, too */
+    append(f->p, "old", "", INT64_MIN + 1);
+    for (int i = 0; i < 40; i++)
+        append(f->p, "live", "w", 9000);
+    assert_true(compaction_run(f->p, &forever, INT64_MAX, &res) >= 0);
+    dump_all(f->p, &d);
+    assert_non_null(strstr(d.text, "dead:\n"));
+    partition_close(f->p);
+    assert_int_equal(partition_open(f->dir, &f->st, &f->p), 0);
+    dump_all(f->p, &d);
+    assert_non_null(strstr(d.text, "dead:\n"));
+}
+
+/* segment.ms = INT64_MAX, file.delete.delay.ms = INT64_MAX and timestamps at
+ * both ends: segments roll by size only, and a view held across a pass keeps
+ * reading the layout it was made in. */
+static void test_segment_and_delay_forever(void **state)
+{
+    struct fixture *f = *state;
+    struct compaction_result res;
+    struct dump d;
+    static char before[65536], got[65536];
+    f->st.segment_ms = INT64_MAX;
+    f->st.file_delete_delay_ms = INT64_MAX;
+    partition_set_settings(f->p, &f->st);
+    append(f->p, "k0", "first", INT64_MIN + 1);
+    append(f->p, "k0", "second", INT64_MAX);
+    fill(f->p);
+    dump_all(f->p, &d);
+    assert_int_equal(d.n, 68);
+    struct partition_info pi;
+    partition_info(f->p, &pi);
+    assert_true(pi.segments > 3);
+    struct partition_view v;
+    partition_current_view(f->p, &v);
+    partition_view_hold(f->p, &v);
+    struct partition_cursor c;
+    partition_cursor_init(&c);
+    ssize_t len = partition_view_read(f->p, &c, &v, 0, before, sizeof(before));
+    assert_true(len > 0);
+    assert_int_equal(compaction_run(f->p, &rules, 2000, &res), 1);
+    partition_expire_kept(f->p);
+    assert_int_equal(partition_view_read(f->p, &c, &v, 0, got, sizeof(got)), len);
+    assert_memory_equal(got, before, (size_t)len);
+    partition_cursor_free(&c);
+    partition_view_release(f->p, &v);
+}
+
 static void test_time_index(void **state)
 {
     struct fixture *f = *state;
@@ -465,6 +553,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crash_while_moving, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_pass_out_of_fds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fail_each_step, setup, teardown),
+        cmocka_unit_test(test_retention_forever),
+        cmocka_unit_test_setup_teardown(test_tombstone_kept_forever, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_segment_and_delay_forever, setup, teardown),
         cmocka_unit_test_setup_teardown(test_time_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lz4_path, setup, teardown),
     };
