@@ -7,10 +7,11 @@ import json
 import os
 import resource
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import MountTest, info, read, wait_until  # noqa: E402
+from harness import Mount, MountTest, failsys_env, info, read, wait_until  # noqa: E402
 
 INT64_MAX = 9223372036854775807
 
@@ -144,6 +145,79 @@ class ForeverConfigTest(MountTest):
         values = [r["value"] for r in records(self.m, "t")]
         self.assertIn("dead:\n", values)
         self.assertEqual(info(self.m, "t")["p0"]["start_offset"], 0)
+
+
+class FailedMoveTest(unittest.TestCase):
+    """Moves into place failing after the commit point (the fault shim fails
+    every rename in cleaning/ after the first, COMMIT's): the manifest stays
+    and readers keep the old layout, each later pass retries, a crash then
+    is rolled forward at mount, and once renames work again the next pass
+    finishes the move."""
+
+    def test_moves_fail_after_commit_then_finish(self):
+        base = tempfile.mkdtemp(prefix="topicfs-compaction-")
+        arm = os.path.join(base, "ARM")
+        env = failsys_env("rename", nth=2, count=0, errno="EIO", path="cleaning", arm=arm)
+        m = Mount(base=base, opts="partitions=1,retention.check.interval.ms=50", env=env).start()
+        self.addCleanup(m.cleanup)
+        os.mkdir(m.path("t"))
+        set_config(m, "t", key_separator=":", segment_bytes=300, cleanup_policy="delete",
+                   retention_ms=-1, min_cleanable_dirty_ratio="0.01")
+        lines = ["k%d:v%d\n" % (i % 7, i) for i in range(300)]
+        p0 = m.path("t", "p0")
+        fd = os.open(p0, os.O_WRONLY | os.O_APPEND)
+        for line in lines:  # one batch each, so that segments roll
+            os.write(fd, line.encode())
+        os.close(fd)
+        # One pass over all of it, its moves failing.
+        open(arm, "w").close()
+        set_config(m, "t", cleanup_policy="compact")
+        commit = os.path.join(m.data, "topics", "t", "0", "cleaning", "COMMIT")
+        wait_until(lambda: daemon_log(m).count("compaction failed") >= 3, timeout=20,
+                   what="passes failing after their commit")
+        # The manifest waits to be finished; readers still get every record.
+        self.assertTrue(os.path.exists(commit), daemon_log(m))
+        self.assertNotIn("File exists", daemon_log(m))
+        self.assertEqual(read(p0), "".join(lines))
+        # A crash now: the mount rolls the manifest forward.
+        m.kill9()
+        os.unlink(arm)
+        m.start()
+        self.assertIn("finishing an interrupted compaction", daemon_log(m))
+        self.assertFalse(os.path.exists(commit))
+        self.check_compacted(m, lines)
+        # The same with the daemon alive: renames work again, the next pass
+        # finishes and cleans up.
+        open(arm, "w").close()  # the shim counts on: every rename fails
+        fd = os.open(p0, os.O_WRONLY | os.O_APPEND)
+        more = ["k%d:w%d\n" % (i % 7, i) for i in range(300, 400)]
+        for line in more:
+            os.write(fd, line.encode())
+        os.close(fd)
+        lines += more
+        at = len(daemon_log(m))
+        wait_until(lambda: "compaction" in daemon_log(m)[at:] and "failed" in daemon_log(m)[at:],
+                   timeout=20, what="a failing pass")
+        os.unlink(arm)
+        wait_until(lambda: not os.path.exists(os.path.dirname(commit)) and
+                   len(records(m, "t")) < 100, timeout=20, what="the next pass finishing")
+        self.check_compacted(m, lines)
+        m.restart()
+        self.check_compacted(m, lines)
+
+    def check_compacted(self, m, lines):
+        recs = records(m, "t")
+        offs = [r["offset"] for r in recs]
+        self.assertEqual(offs, sorted(set(offs)))
+        self.assertLess(len(recs), len(lines) // 2)
+        for r in recs:
+            self.assertEqual(r["value"], lines[r["offset"]])
+        latest = {}
+        for off, line in enumerate(lines):
+            latest[line.split(":")[0]] = off
+        for key, off in latest.items():
+            self.assertIn(off, offs, key)
+        self.assertEqual(read(m.path("t", "p0")), "".join(r["value"] for r in recs))
 
 
 if __name__ == "__main__":
