@@ -358,7 +358,7 @@ static int format_manifest(const struct compaction_manifest *m, char **text, siz
     return 0;
 }
 
-/* Reads cleaning/COMMIT: -ENOENT if there is none. */
+/* Reads cleaning/COMMIT: -ENOENT if there is none, or a damaged one. */
 static int read_manifest(const char *pdir, struct compaction_manifest *m)
 {
     char path[4200];
@@ -389,8 +389,16 @@ static int read_manifest(const char *pdir, struct compaction_manifest *m)
     if (!r)
         r = compaction_manifest_parse(text, len, m);
     free(text);
-    if (r == -EBADMSG)
-        logger_log(LOG_LEVEL_ERROR, "%s: unreadable compaction manifest", path);
+    if (r == -EBADMSG) {
+        /* Files move in offset order, so what is in place is the old log
+         * with a prefix of its segments cleaned: a whole log. The rest of
+         * the pass is dropped with cleaning/. */
+        logger_log(LOG_LEVEL_ERROR,
+                   "%s: damaged compaction manifest: the files it moved stay, the rest of its pass "
+                   "is dropped",
+                   path);
+        r = -ENOENT;
+    }
     return r;
 }
 

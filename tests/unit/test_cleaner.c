@@ -493,6 +493,75 @@ static void test_segment_and_delay_forever(void **state)
     partition_view_release(f->p, &v);
 }
 
+static void test_manifest_parse(void **state)
+{
+    (void)state;
+    struct compaction_manifest m;
+    static const char good[] = "replace 0\ndelete 12\nreplace 18446744073709551615\n"
+                               "checkpoint 40 -9223372036854775808\n";
+    assert_int_equal(compaction_manifest_parse(good, strlen(good), &m), 0);
+    assert_int_equal(m.n, 3);
+    assert_true(m.bases[2] == UINT64_MAX && m.deleted[1] && !m.deleted[0]);
+    assert_true(m.checkpoint_offset == 40 && m.checkpoint_tombstone_ms == INT64_MIN);
+    compaction_manifest_free(&m);
+    assert_int_equal(compaction_manifest_parse("checkpoint 0 9223372036854775807\n", 33, &m), 0);
+    assert_int_equal(m.n, 0);
+    compaction_manifest_free(&m);
+    static const char *const bad[] = {
+        "",
+        "replace 1\n",                                    /* no checkpoint */
+        "checkpoint 1 2",                                 /* no newline */
+        "checkpoint 1 2\nreplace 3\n",                    /* checkpoint not last */
+        "replace 3\nreplace 3\ncheckpoint 1 2\n",         /* bases not increasing */
+        "replace 18446744073709551616\ncheckpoint 1 2\n", /* too big */
+        "checkpoint 1 9223372036854775808\n",
+        "replace -1\ncheckpoint 1 2\n",
+        "replace  1\ncheckpoint 1 2\n",
+        "replace 1 \ncheckpoint 1 2\n",
+        "move 1\ncheckpoint 1 2\n",
+        "checkpoint 1\n",
+        "checkpoint 1 2 3\n",
+        "checkpoint 1 -\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(compaction_manifest_parse(bad[i], strlen(bad[i]), &m), -EBADMSG);
+}
+
+/* A damaged COMMIT after half of the files moved: the mount goes on with
+ * what is in place (a prefix of the segments cleaned), a whole log. */
+static void test_damaged_manifest(void **state)
+{
+    struct fixture *f = *state;
+    struct compaction_result res;
+    static struct dump before, got;
+    fill(f->p);
+    dump_all(f->p, &before);
+    compaction_crash_point = 3;
+    assert_int_equal(compaction_run(f->p, &rules, 2000, &res), -ECANCELED);
+    compaction_crash_point = 0;
+    partition_close(f->p);
+    char commit[128];
+    snprintf(commit, sizeof(commit), "%s/cleaning/COMMIT", f->dir);
+    assert_int_equal(truncate(commit, 9), 0);
+    assert_int_equal(partition_open(f->dir, &f->st, &f->p), 0);
+    assert_false(cleaning_exists(f->dir));
+    dump_all(f->p, &got);
+    /* Offsets increase, each record is the one written there, and the
+     * latest of every key is there. */
+    size_t j = 0;
+    for (size_t i = 0; i < got.n; i++) {
+        while (j < before.n && before.offsets[j] < got.offsets[i])
+            j++;
+        assert_true(j < before.n && before.offsets[j] == got.offsets[i]);
+    }
+    for (const char *const *k =
+             (const char *const[]){"k0:v56\n", "k1:v57\n", "k2:v58\n", "k3:v59\n", NULL};
+         *k; k++)
+        assert_non_null(strstr(got.text, *k));
+    assert_true(compaction_run(f->p, &rules, 2000, &res) >= 0);
+    assert_false(cleaning_exists(f->dir));
+}
+
 static void test_time_index(void **state)
 {
     struct fixture *f = *state;
@@ -556,6 +625,8 @@ int main(void)
         cmocka_unit_test(test_retention_forever),
         cmocka_unit_test_setup_teardown(test_tombstone_kept_forever, setup, teardown),
         cmocka_unit_test_setup_teardown(test_segment_and_delay_forever, setup, teardown),
+        cmocka_unit_test(test_manifest_parse),
+        cmocka_unit_test_setup_teardown(test_damaged_manifest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_time_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lz4_path, setup, teardown),
     };
