@@ -40,9 +40,11 @@ int group_registry_open(struct store *s, struct group_registry **out);
 /* Persists pending commits and frees everything. */
 void group_registry_close(struct group_registry *r);
 
-/* -EINVAL bad name, -EEXIST exists. */
+/* -EINVAL bad name, -EEXIST exists; durable when it returns 0, and on any
+ * error (say -ENOSPC) nothing of the group is left, in memory or on disk. */
 int group_create(struct group_registry *r, struct topic *t, const char *name);
-/* -ENOENT, -EBUSY while members are open. */
+/* -ENOENT, -EBUSY while members are open; durable, and all or nothing as
+ * group_create. */
 int group_delete(struct group_registry *r, struct topic *t, const char *name);
 /* Deletes every group of a topic, once store_delete_topic() marked it deleted
  * (from then on group_create() refuses it). */
