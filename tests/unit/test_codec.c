@@ -1495,21 +1495,21 @@ static void test_config_save_load(void **state)
     /* a damaged file is refused whole and changes nothing: a bad value, a
      * line without '=', a key no version would use, no partitions= line, a
      * NUL byte, a directory */
-#define TEXT(s) {s, sizeof(s) - 1}
-    static const struct {
-        const char *text;
-        size_t len;
-    } damaged[] = {
-        TEXT("partitions=1\nretention.ms=oops\n"), TEXT("partitions=1\nno equals sign\n"),
-        TEXT("partitions=1\n\x01\x02=3\n"),        TEXT("retention.ms=5\n"),
-        TEXT(""),                                   TEXT("partitions=1\nsegment.bytes=40\0"
-                                                         "96\n"),
+    static const char nul[] = "partitions=1\nsegment.bytes=40\0"
+                              "96\n";
+    static const char *damaged[] = {
+        "partitions=1\nretention.ms=oops\n",
+        "partitions=1\nno equals sign\n",
+        "partitions=1\n\x01\x02=3\n",
+        "retention.ms=5\n",
+        "",
+        nul,
     };
-#undef TEXT
     for (size_t i = 0; i < sizeof(damaged) / sizeof(damaged[0]); i++) {
+        size_t len = damaged[i] == nul ? sizeof(nul) - 1 : strlen(damaged[i]);
         f = fopen(path, "w");
         assert_non_null(f);
-        assert_int_equal(fwrite(damaged[i].text, 1, damaged[i].len, f), damaged[i].len);
+        assert_int_equal(fwrite(damaged[i], 1, len, f), len);
         fclose(f);
         assert_int_equal(config_load(&d, path), -EINVAL);
         assert_config_equal(&c, &d);
