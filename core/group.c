@@ -312,6 +312,8 @@ static uint64_t committed(struct group *g, uint32_t p)
  * was appended after it). */
 static int append_offsets(struct group_registry *r, struct batch_builder *b, int durable)
 {
+    if (!r->offsets)
+        return -EIO; /* __consumer_offsets failed at open */
     struct partition *op = topic_partition(r->offsets, 0);
     struct partition_info before, after;
     pthread_mutex_lock(&r->append_lock);
@@ -463,11 +465,13 @@ int group_registry_open(struct store *s, struct group_registry **out)
     pthread_mutex_init(&r->append_lock, NULL);
     r->offsets = store_find(s, GROUP_OFFSETS_TOPIC);
     if (!r->offsets && (e = store_failed_error(s, GROUP_OFFSETS_TOPIC))) {
+        /* The topics serve; groups cannot (append_offsets: -EIO). */
         logger_log(LOG_LEVEL_ERROR,
-                   "topic %s cannot be opened (%s): consumer groups need it; repair or move "
-                   "%s/topics/%s away",
-                   GROUP_OFFSETS_TOPIC, strerror(-e), s->dir, GROUP_OFFSETS_TOPIC);
-        goto fail;
+                   "topic %s failed (%s): no consumer groups until it is repaired or moved "
+                   "away from %s/topics/ and the data dir mounted again",
+                   GROUP_OFFSETS_TOPIC, strerror(-e), s->dir);
+        *out = r;
+        return 0;
     }
     if (!r->offsets) {
         /* Created with its whole config at once: a crash cannot leave it
@@ -492,8 +496,13 @@ int group_registry_open(struct store *s, struct group_registry **out)
         at = next;
     }
     partition_cursor_free(&c);
-    if (e)
-        goto fail;
+    if (e) {
+        /* Commits replayed so far stand; later ones are lost, which means
+         * records delivered again (at-least-once), not a data dir that no
+         * longer mounts. */
+        logger_log(LOG_LEVEL_ERROR, "%s: replay stopped at offset %" PRIu64 ": %s",
+                   GROUP_OFFSETS_TOPIC, at, strerror(-e));
+    }
     *out = r;
     return 0;
 fail:
@@ -615,7 +624,7 @@ void group_delete_topic(struct group_registry *r, struct topic *t)
     pthread_mutex_unlock(&r->lock);
     /* One sync for all the tombstones: a topic made again with this name
      * must not get the old groups back after a crash. */
-    if (removed)
+    if (removed && r->offsets)
         partition_sync(topic_partition(r->offsets, 0));
     wake_all(&w);
 }

@@ -59,11 +59,10 @@ static int take_topic(struct topic *t, void *arg)
     return 0;
 }
 
+/* A failed __consumer_offsets is shown too: without it there are no groups. */
 static int take_failed(const char *name, int err, void *arg)
 {
     struct snapshot *s = arg;
-    if (!strcmp(name, GROUP_OFFSETS_TOPIC))
-        return 0;
     if (s->nfailed == s->failed_cap) {
         size_t cap = s->failed_cap ? s->failed_cap * 2 : 4;
         struct failed_snapshot *n = realloc(s->failed, cap * sizeof(*n));

@@ -36,6 +36,10 @@ struct group_registry;
 struct group;
 struct group_member;
 
+/* Replays __consumer_offsets (creating it if missing). If that topic failed
+ * to open (store.h), the registry opens without groups and every group
+ * create or commit fails with -EIO, so the other topics still serve; a
+ * replay cut short by a read error keeps what it replayed (logged). */
 int group_registry_open(struct store *s, struct group_registry **out);
 /* Persists pending commits and frees everything. */
 void group_registry_close(struct group_registry *r);

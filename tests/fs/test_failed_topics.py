@@ -157,5 +157,33 @@ class FailedTopicsTest(unittest.TestCase):
         self.assertTrue(self.m.alive())
 
 
+class FailedOffsetsTopicTest(unittest.TestCase):
+    """A damaged __consumer_offsets: the topics serve, groups cannot."""
+
+    def test_topics_serve_without_groups(self):
+        m = Mount(opts="partitions=1")
+        self.addCleanup(m.cleanup)
+        m.start()
+        os.mkdir(m.path("alpha"))
+        sh("echo one >> " + m.path("alpha", "p0"))
+        m.stop()
+        with open(os.path.join(m.data, "topics", "__consumer_offsets", "config"), "wb") as f:
+            f.write(b"\x00garbage\n")
+        m.start()
+        self.assertEqual(read(m.path("alpha", "p0")), "one\n")
+        sh("echo two >> " + m.path("alpha", "p0"))
+        self.assertEqual(read(m.path("alpha", "p0")), "one\ntwo\n")
+        with self.assertRaises(OSError) as cm:
+            os.mkdir(m.path("alpha", ".groups", "billing"))
+        self.assertEqual(cm.exception.errno, errno.EIO)
+        self.assertEqual(os.listdir(m.path("alpha", ".groups")), [])
+        self.assertIn("topic name=__consumer_offsets state=failed error=EINVAL",
+                      read(m.path(".cluster")))
+        self.assertIn('topicfs_topic_failed{topic="__consumer_offsets"} 1',
+                      read(m.path(".metrics")))
+        self.assertRegex(m.log_text(), "__consumer_offsets failed.*no consumer groups")
+        self.assertTrue(m.alive())
+
+
 if __name__ == "__main__":
     unittest.main()

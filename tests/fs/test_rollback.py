@@ -6,7 +6,11 @@ leave nothing on disk: no tmp/ leftovers, the config unchanged, no extra
 partition directories, no group after a remount. The daemon keeps serving,
 and the same operations succeed once the resource is back. Leftovers of a
 crash (tmp/, trash/, partition dirs past the committed count, config.tmp)
-are removed at the next mount."""
+are removed at the next mount. Under the syscall fault shim, each mkdir,
+open, write, fsync, rename, unlink and ftruncate of topic and group creation
+and deletion and of partition growth is made to fail (EIO) and, separately,
+made a crash point: the operation is whole or absent, in the mount and after
+a remount."""
 import errno
 import os
 import shutil
@@ -16,7 +20,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Mount, read  # noqa: E402
+from harness import Mount, failsys_env, read  # noqa: E402
 
 
 def visible(path):
@@ -24,9 +28,13 @@ def visible(path):
 
 
 def write_config(m, topic, line):
-    """Appends a line to .config; the line is applied at close."""
-    with open(m.path(topic, ".config"), "a") as f:
-        f.write(line + "\n")
+    """Appends a line to .config, in one write(2) as `echo >>` does (a
+    buffered python file would write it again at close after an error)."""
+    fd = os.open(m.path(topic, ".config"), os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
 
 
 def config_value(m, topic, key):
@@ -233,6 +241,147 @@ class CrashLeftoversTest(RollbackTest):
         write_config(self.m, "orders", "partitions=4")
         self.assert_nothing_left({"orders": 4})
         self.assertEqual(read(self.m.path("orders", "p3")), "")
+
+
+class FaultPointTest(unittest.TestCase):
+    """One data dir prepared once; each case runs on a fresh copy of it."""
+    NTH = (1, 2, 5)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="topicfs-faultpoint-")
+        m = Mount(base=os.path.join(cls.base, "seed"), opts="partitions=2")
+        m.start()
+        try:
+            for t in ("orders", "doomed"):
+                os.mkdir(m.path(t))
+            with open(m.path("orders", "p0"), "a") as f:
+                f.write("first\n")
+            os.mkdir(m.path("orders", ".groups", "kept"))
+        finally:
+            m.stop()
+        cls.seed = m.data
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def state(self, m):
+        """What the mount shows and the data dir holds."""
+        out = {"tmp": os.listdir(os.path.join(m.data, "tmp"))}
+        for t in visible(m.mnt):
+            out[t] = (visible(m.path(t)), config_value(m, t, "partitions"),
+                      sorted(os.listdir(os.path.join(m.data, "topics", t))),
+                      sorted(os.listdir(m.path(t, ".groups"))))
+        out["topics"] = sorted(os.listdir(os.path.join(m.data, "topics")))
+        return out
+
+    def run_point(self, action, op, nth, crash):
+        """Runs action on a fresh copy of the seed with the nth `op` call in
+        the data dir failing (or crashing). Returns whether a fault was
+        injected."""
+        case = tempfile.mkdtemp(dir=self.base)
+        data = os.path.join(case, "data")
+        shutil.copytree(self.seed, data)
+        arm, log = os.path.join(case, "ARM"), os.path.join(case, "faults")
+        m = Mount(base=case, data=data, opts="partitions=2",
+                  env=failsys_env(op, nth=nth, errno="EIO", path=data, arm=arm, crash=crash, log=log))
+        self.addCleanup(m.cleanup)
+        m.start()
+        before = self.state(m)
+        open(arm, "w").close()
+        try:
+            action(m)
+            err = None
+        except OSError as e:
+            err = e.errno
+        os.unlink(arm)
+        injected = os.path.exists(log)
+        what = "%s call %d%s: %s" % (op, nth, " (crash)" if crash else "", action.__name__)
+        if crash:
+            if not injected:
+                self.assertIsNone(err, what)
+                return False
+            m.kill9()
+            m.env = None
+            m.start()
+            now = self.state(m)
+            self.assertEqual(now["tmp"], [], what)
+            if now != before:
+                self.after_check(m, what)
+        else:
+            self.assertTrue(m.alive(), what)
+            now = self.state(m)
+            if err is not None:
+                self.assertEqual(err, errno.EIO, what)
+                self.assertEqual(now, before, what)
+            else:
+                self.after_check(m, what)
+            m.stop()
+            m.env = None
+            m.start()
+            self.assertEqual(self.state(m), now, what + ", after a remount")
+        # A removal cut short is finished at the mount.
+        self.assertEqual(os.listdir(os.path.join(data, "trash")), [], what)
+        self.assertEqual(read(m.path("orders", "p0")), "first\n", what)
+        m.stop()
+        shutil.rmtree(case, ignore_errors=True)
+        return injected
+
+    def sweep(self, action, ops, after_check, crash_too=True):
+        self.after_check = after_check
+        for crash in ((False, True) if crash_too else (False,)):
+            for op in ops:
+                for nth in self.NTH:
+                    if not self.run_point(action, op, nth, crash):
+                        break
+
+    def test_partition_growth(self):
+        def grow(m):
+            write_config(m, "orders", "partitions=3")
+
+        def whole(m, what):
+            self.assertEqual(visible(m.path("orders")), ["p0", "p1", "p2"], what)
+            self.assertEqual(config_value(m, "orders", "partitions"), "3", what)
+            self.assertEqual(sorted(os.listdir(os.path.join(m.data, "topics", "orders"))),
+                             ["0", "1", "2", "config"], what)
+        self.sweep(grow, ("mkdir", "open", "write", "fsync", "rename"), whole)
+
+    def test_group_mkdir(self):
+        def mkdir_group(m):
+            os.mkdir(m.path("orders", ".groups", "fresh"))
+
+        def whole(m, what):
+            self.assertEqual(sorted(os.listdir(m.path("orders", ".groups"))), ["fresh", "kept"], what)
+            self.assertEqual(read(m.path("orders", ".groups", "fresh", "p0")), "0\n", what)
+        self.sweep(mkdir_group, ("open", "write", "fsync", "ftruncate"), whole)
+
+    def test_topic_mkdir_rmdir_and_group_rmdir(self):
+        # (Alone, the topic sweeps passed before issue 8 too: a single failed
+        # call of the old create and delete already undid itself.)
+        def mkdir_topic(m):
+            os.mkdir(m.path("fresh"))
+
+        def whole(m, what):
+            self.assertEqual(visible(m.path("fresh")), ["p0", "p1"], what)
+            self.assertEqual(sorted(os.listdir(os.path.join(m.data, "topics", "fresh"))),
+                             ["0", "1", "config"], what)
+        self.sweep(mkdir_topic, ("mkdir", "open", "write", "fsync", "rename"), whole)
+
+        def rmdir_topic(m):
+            os.rmdir(m.path("doomed"))
+
+        def topic_gone(m, what):
+            self.assertNotIn("doomed", visible(m.mnt), what)
+            self.assertNotIn("doomed", os.listdir(os.path.join(m.data, "topics")), what)
+        self.sweep(rmdir_topic, ("rename", "fsync", "unlink"), topic_gone, crash_too=False)
+
+        def rmdir_group(m):
+            os.rmdir(m.path("orders", ".groups", "kept"))
+
+        def group_gone(m, what):
+            self.assertEqual(os.listdir(m.path("orders", ".groups")), [], what)
+        self.sweep(rmdir_group, ("write", "fsync"), group_gone, crash_too=False)
 
 
 if __name__ == "__main__":
