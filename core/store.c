@@ -174,7 +174,7 @@ int store_open(const char *dir, uint32_t default_partitions, struct store **out)
         r = -ENOMEM;
         goto fail;
     }
-    if ((r = fsutil_ensure_dir(dir)) < 0)
+    if ((r = fsutil_ensure_dir(dir)) < 0 || (r == 1 && (r = fsutil_sync_parent(dir))))
         goto fail;
     snprintf(path, sizeof(path), "%s/.lock", dir);
     s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
