@@ -16,7 +16,8 @@
  * metric family is written whole, after its # HELP and # TYPE lines.
  *
  * The internal topic __consumer_offsets is left out of both, as it is out of
- * `ls`, unless it failed (then no group works, and both files say so). Texts are made anew at each open (and each read at offset 0). */
+ * `ls`, unless it failed (then no group works, and both files say so).
+ * Texts are made anew at each open (and each read at offset 0). */
 #ifndef TOPICFS_STATUS_H
 #define TOPICFS_STATUS_H
 
