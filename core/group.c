@@ -20,7 +20,9 @@
  * group whose mkdir failed is not in memory and does not come back at the
  * next open, a group whose rmdir failed is still there. Members never see a
  * group before its records are durable (it is published under the registry
- * lock only). */
+ * lock only). A cursor write and a member's fsync are durable the same way
+ * when they return; a refused cursor write leaves the committed offset as
+ * it was. */
 #include "group.h"
 
 #include <errno.h>
@@ -306,10 +308,10 @@ static uint64_t committed(struct group *g, uint32_t p)
     return g->committed[p];
 }
 
-/* Appends batch b to __consumer_offsets, and with `durable` syncs it, all or
- * nothing: when the append or the sync fails, whatever of it reached the log
- * is cut off again (appends are serialized by append_lock, so nothing else
- * was appended after it). */
+/* Appends batch b (if it has records) to __consumer_offsets, and with
+ * `durable` syncs the log, all or nothing: when the append or the sync fails,
+ * whatever of b reached the log is cut off again (appends are serialized by
+ * append_lock, so nothing else was appended after it). */
 static int append_offsets(struct group_registry *r, struct batch_builder *b, int durable)
 {
     if (!r->offsets)
@@ -318,7 +320,7 @@ static int append_offsets(struct group_registry *r, struct batch_builder *b, int
     struct partition_info before, after;
     pthread_mutex_lock(&r->append_lock);
     partition_info(op, &before);
-    int e = partition_append(op, b, clock_now_ms(), NULL);
+    int e = b->record_count ? partition_append(op, b, clock_now_ms(), NULL) : 0;
     if (!e && durable)
         e = partition_sync(op);
     if (e) {
@@ -377,7 +379,7 @@ static int persist(struct group *g, int force, int tombstone, int durable)
                 r = -ENOMEM;
         }
     }
-    if (!r && b.record_count) {
+    if (!r && (b.record_count || durable)) {
         r = append_offsets(g->r, &b, durable);
         if (!r)
             for (uint32_t p = 0; p < g->nparts; p++)
@@ -1003,7 +1005,7 @@ int group_member_sync(struct group_member *m)
         return -ENOENT;
     }
     ack_to(m, m->delivered);
-    int e = persist(g, 1, 0, 0);
+    int e = persist(g, 1, 0, 1); /* fsync: durable when it returns */
     pthread_mutex_unlock(&g->lock);
     return e;
 }
@@ -1082,9 +1084,22 @@ int group_cursor_set(struct group *g, uint32_t partition, const char *spec, int6
         pthread_mutex_unlock(&g->lock);
         return -ENOENT;
     }
-    fit_partitions(g);
+    if (fit_partitions(g) < 0 || partition >= g->nparts) {
+        pthread_mutex_unlock(&g->lock);
+        return -ENOMEM;
+    }
+    /* Durable before anyone acts on it; refused, it changes nothing. */
+    uint64_t was = g->committed[partition];
+    uint8_t was_dirty = g->dirty[partition];
     g->committed[partition] = off;
     g->dirty[partition] = 1;
+    int e = persist(g, 1, 0, 1);
+    if (e) {
+        g->committed[partition] = was;
+        g->dirty[partition] = was_dirty;
+        pthread_mutex_unlock(&g->lock);
+        return e;
+    }
     g->gen[partition]++;
     int32_t k = g->owner[partition];
     if (k >= 0) {
@@ -1094,10 +1109,9 @@ int group_cursor_set(struct group *g, uint32_t partition, const char *spec, int6
         m->stale = 1;
         wake_add(&w, m);
     }
-    int e = persist(g, 1, 0, 0);
     pthread_mutex_unlock(&g->lock);
     wake_all(&w);
-    return e;
+    return 0;
 }
 
 struct group_partition_state *group_partition_states(struct group *g, uint32_t *n_out)

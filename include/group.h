@@ -81,7 +81,8 @@ void group_notify_append(struct group_registry *r, struct topic *t, uint32_t par
 /* Cursor files. */
 int group_cursor_get(struct group *g, uint32_t partition, uint64_t *offset);
 /* spec: "N", "earliest", "latest", "-N", "@<ms>" (time already parsed by the
- * caller into *time_ms when spec[0] == '@'). -EINVAL changes nothing. */
+ * caller into *time_ms when spec[0] == '@'). Durable when it returns 0; any
+ * error (-EINVAL, or the errno of a failed append or sync) changes nothing. */
 int group_cursor_set(struct group *g, uint32_t partition, const char *spec, int64_t time_ms);
 struct group_partition_state {
     uint64_t committed, end_offset, lag;

@@ -27,14 +27,18 @@ def visible(path):
     return sorted(n for n in os.listdir(path) if not n.startswith("."))
 
 
-def write_config(m, topic, line):
-    """Appends a line to .config, in one write(2) as `echo >>` does (a
+def write_config_line(path, line):
+    """Appends a line to a control file, in one write(2) as `echo >>` does (a
     buffered python file would write it again at close after an error)."""
-    fd = os.open(m.path(topic, ".config"), os.O_WRONLY | os.O_APPEND)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
     try:
         os.write(fd, (line + "\n").encode())
     finally:
         os.close(fd)
+
+
+def write_config(m, topic, line):
+    write_config_line(m.path(topic, ".config"), line)
 
 
 def config_value(m, topic, key):
@@ -382,6 +386,42 @@ class FaultPointTest(unittest.TestCase):
         def group_gone(m, what):
             self.assertEqual(os.listdir(m.path("orders", ".groups")), [], what)
         self.sweep(rmdir_group, ("write", "fsync"), group_gone, crash_too=False)
+
+
+class GroupSyncTest(unittest.TestCase):
+    """A member's fsync and a cursor write return only once the commit is
+    on stable storage: a failing sync of __consumer_offsets is reported (and
+    the refused cursor write changes nothing)."""
+
+    def test_member_fsync_and_cursor_write_sync_the_offsets(self):
+        base = tempfile.mkdtemp(prefix="topicfs-groupsync-")
+        arm = os.path.join(base, "ARM")
+        m = Mount(base=base, opts="partitions=1",
+                  env=failsys_env("fsync", count=0, errno="EIO", path="__consumer_offsets", arm=arm))
+        self.addCleanup(m.cleanup)
+        m.start()
+        os.mkdir(m.path("orders"))
+        with open(m.path("orders", "p0"), "a") as f:
+            f.write("a\nb\nc\n")
+        os.mkdir(m.path("orders", ".groups", "g"))
+        cursor = m.path("orders", ".groups", "g", "p0")
+        fd = os.open(m.path("orders", ".groups", "g", "drain"), os.O_RDONLY)
+        self.addCleanup(os.close, fd)
+        self.assertEqual(os.read(fd, 100), b"a\nb\nc\n")
+        self.assertEqual(os.read(fd, 100), b"")
+        open(arm, "w").close()
+        with self.assertRaises(OSError) as cm:
+            os.fsync(fd)
+        self.assertEqual(cm.exception.errno, errno.EIO)
+        with self.assertRaises(OSError) as cm:
+            write_config_line(cursor, "1")
+        self.assertEqual(cm.exception.errno, errno.EIO)
+        self.assertEqual(read(cursor), "3\n")
+        os.unlink(arm)
+        os.fsync(fd)
+        write_config_line(cursor, "1")
+        self.assertEqual(read(cursor), "1\n")
+        self.assertTrue(m.alive())
 
 
 if __name__ == "__main__":
