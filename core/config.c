@@ -154,7 +154,8 @@ int config_set(struct topic_config *c, const char *key, const char *value)
             return -EINVAL;
         break;
     case K_SEP:
-        if (strlen(value) > CONFIG_KEY_SEPARATOR_MAX || strchr(value, '\n'))
+        /* The text form ends lines with \n and drops a trailing \r. */
+        if (strlen(value) > CONFIG_KEY_SEPARATOR_MAX || strpbrk(value, "\r\n"))
             return -EINVAL;
         strcpy(n.key_separator, value);
         break;
