@@ -43,6 +43,7 @@
 #include "clock.h"
 #include "compaction.h"
 #include "logger.h"
+#include "satmath.h"
 
 #define READ_AHEAD (256u << 10)
 #define DIRECT_COPY_MIN (64u << 10)
@@ -233,7 +234,7 @@ static void bump_epoch(struct partition *p, uint64_t removed, uint64_t frontier_
     le->before = old->segs;
     le->before_start = old->start;
     le->nbefore = old->n;
-    le->keep_until_ms = clock_now_ms() + p->settings.file_delete_delay_ms;
+    le->keep_until_ms = sat_add_i64(clock_now_ms(), p->settings.file_delete_delay_ms);
     if (p->settings.file_delete_delay_ms <= 0 || p->views == 0)
         kept_release(le); /* nobody could read it */
     relayout(p);
@@ -380,6 +381,37 @@ static void drop_tail_files(const char *dir, const uint64_t *bases, size_t from,
     }
 }
 
+static int dir_has(const char *dir, const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* "compacted" marks a partition whose log compaction changed: gaps between
+ * its segments are no damage. Written (and its directory entry synced)
+ * before the first reload of compacted segments; a pass that crashed before
+ * that left its "cleaning" directory, which the next open sees. */
+static int note_compacted(struct partition *p, int compacted)
+{
+    if (dir_has(p->dir, "compacted")) {
+        p->compacted = 1;
+        return 0;
+    }
+    if (!compacted)
+        return 0;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/compacted", p->dir);
+    int fd = segment_open_fd(path, O_WRONLY | O_CREAT);
+    if (fd < 0)
+        return fd;
+    close(fd);
+    int r = sync_dir(p->dir);
+    if (!r)
+        p->compacted = 1;
+    return r;
+}
+
 int partition_open(const char *dir, const struct partition_settings *st, struct partition **out)
 {
     struct partition *p = calloc(1, sizeof(*p));
@@ -406,6 +438,10 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
         r = -errno;
         goto fail;
     }
+    /* Whether compaction ever touched the log (it may then have gaps): its
+     * checkpoint, a pass it left behind, or the marker reload leaves. */
+    if ((r = note_compacted(p, dir_has(dir, "cleaning") || dir_has(dir, "cleaner-checkpoint"))))
+        goto fail;
     if ((r = compaction_recover(dir)))
         goto fail;
     if ((r = list_segments(dir, &bases, &nbases)))
@@ -448,12 +484,10 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
     }
     /* A synced segment whose damage ran to its end, a closed one found
      * empty, or one that ends short of the next one where compaction never
-     * ran (only compaction leaves gaps; it writes cleaner-checkpoint, see
-     * compaction.c) held what lies up to the next segment's start: those
-     * offsets and positions are damaged, never skipped silently. */
-    char cpath[4096];
-    snprintf(cpath, sizeof(cpath), "%s/cleaner-checkpoint", dir);
-    int compacted = access(cpath, F_OK) == 0;
+     * ran (only compaction leaves gaps) held what lies up to the next
+     * segment's start: those offsets and positions are damaged, never
+     * skipped silently. */
+    int compacted = p->compacted;
     for (size_t i = 0; i < p->nsegs; i++) {
         struct segment *s = p->segs[i];
         if (i + 1 == p->nsegs) {
@@ -542,8 +576,8 @@ static int maybe_roll(struct partition *p, size_t incoming, int64_t now)
     struct segment *a = active(p);
     if (a->size == 0)
         return 0;
-    if (a->size + incoming <= p->settings.segment_bytes &&
-        now - a->created_ms < p->settings.segment_ms)
+    if (sat_add_u64(a->size, incoming) <= p->settings.segment_bytes &&
+        sat_sub_i64(now, a->created_ms) < p->settings.segment_ms)
         return 0;
     struct segment *s;
     int r = segment_create(p->dir, a->next_offset, a->end_pos, now, &s);
@@ -1484,6 +1518,10 @@ int partition_reload_segments(struct partition *p, const uint64_t *bases, const 
     int r = 0;
     uint64_t removed = 0;
     pthread_mutex_lock(&p->lock);
+    if (!p->compacted && (r = note_compacted(p, 1))) {
+        pthread_mutex_unlock(&p->lock);
+        return r;
+    }
     /* Everything up to the last rewritten segment is the old layout. */
     size_t upto = 0;
     for (size_t k = 0; k < n; k++) {

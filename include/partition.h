@@ -99,6 +99,7 @@ struct partition {
     struct partition_settings settings;
     uint64_t recovery_offset; /* everything below is on stable storage */
     int dir_dirty;            /* segment files created since the last directory fsync */
+    int compacted;            /* compaction changed the log: gaps are no damage */
     uint32_t truncations;     /* partition_truncate() calls, so a sync notices one */
     uint32_t leader_epoch;
     pthread_mutex_t maintenance; /* one cleaner or truncation at a time */
