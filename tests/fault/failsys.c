@@ -22,7 +22,11 @@
  * definition (dlsym RTLD_NEXT: libc, or a sanitizer's interceptor); a failed
  * call does nothing and returns -1 (NULL for fopen) with errno set. The
  * counter is atomic, so concurrent threads each see one distinct call
- * number. Nothing here allocates after load: paths are resolved into stack
+ * number. A call that the kernel would refuse anyway without touching the
+ * disk (unlink, rmdir, rename or open without O_CREAT of a name that does
+ * not exist; mkdir of one that does) is forwarded and not counted, so the
+ * fault always lands on a call that would have done something. Nothing
+ * here allocates after load: paths are resolved into stack
  * buffers. Descriptors whose path starts with /dev/ (libfuse's /dev/fuse
  * channel, /dev/null, ...) and pipes or sockets are never counted unless
  * FAILSYS_PATH names them, so a FUSE daemon keeps talking to the kernel.
@@ -182,12 +186,22 @@ static void log_line(const char *fn, const char *path, long n)
     syscall(SYS_close, fd);
 }
 
+enum need { ANY, EXISTS, ABSENT };
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return syscall(SYS_newfstatat, AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 /* Decides whether this call is injected; on a crash it does not return. */
-static int inject(int op, const char *fn, const char *path)
+static int inject_if(int op, const char *fn, const char *path, enum need need)
 {
     if (!(cfg.ops & op))
         return 0;
     if (!path_matches(path))
+        return 0;
+    if (need != ANY && path && exists(path) != (need == EXISTS))
         return 0;
     if (cfg.arm) {
         struct stat st;
@@ -206,6 +220,11 @@ static int inject(int op, const char *fn, const char *path)
     return 1;
 }
 
+static int inject(int op, const char *fn, const char *path)
+{
+    return inject_if(op, fn, path, ANY);
+}
+
 static int inject_fd(int op, const char *fn, int fd)
 {
     if (!(cfg.ops & op))
@@ -215,12 +234,17 @@ static int inject_fd(int op, const char *fn, int fd)
     return inject(op, fn, path);
 }
 
-static int inject_at(int op, const char *fn, int dirfd, const char *path)
+static int inject_at(int op, const char *fn, int dirfd, const char *path, enum need need)
 {
     if (!(cfg.ops & op))
         return 0;
     char buf[PATH_MAX];
-    return inject(op, fn, at_path(dirfd, path, buf, sizeof(buf)));
+    return inject_if(op, fn, at_path(dirfd, path, buf, sizeof(buf)), need);
+}
+
+static enum need open_need(int flags)
+{
+    return flags & O_CREAT ? ANY : EXISTS;
 }
 
 #define FAIL(ret)                                                                                  \
@@ -241,7 +265,7 @@ int open(const char *path, int flags, ...)
     va_start(ap, flags);
     mode_t mode = open_mode(flags, ap);
     va_end(ap);
-    if (inject(OP_OPEN, "open", path))
+    if (inject_if(OP_OPEN, "open", path, open_need(flags)))
         FAIL(-1);
     return real_open(path, flags, mode);
 }
@@ -253,7 +277,7 @@ int open64(const char *path, int flags, ...)
     va_start(ap, flags);
     mode_t mode = open_mode(flags, ap);
     va_end(ap);
-    if (inject(OP_OPEN, "open64", path))
+    if (inject_if(OP_OPEN, "open64", path, open_need(flags)))
         FAIL(-1);
     return real_open64(path, flags, mode);
 }
@@ -265,7 +289,7 @@ int openat(int dirfd, const char *path, int flags, ...)
     va_start(ap, flags);
     mode_t mode = open_mode(flags, ap);
     va_end(ap);
-    if (inject_at(OP_OPEN, "openat", dirfd, path))
+    if (inject_at(OP_OPEN, "openat", dirfd, path, open_need(flags)))
         FAIL(-1);
     return real_openat(dirfd, path, flags, mode);
 }
@@ -277,7 +301,7 @@ int openat64(int dirfd, const char *path, int flags, ...)
     va_start(ap, flags);
     mode_t mode = open_mode(flags, ap);
     va_end(ap);
-    if (inject_at(OP_OPEN, "openat64", dirfd, path))
+    if (inject_at(OP_OPEN, "openat64", dirfd, path, open_need(flags)))
         FAIL(-1);
     return real_openat64(dirfd, path, flags, mode);
 }
@@ -301,7 +325,7 @@ int creat64(const char *path, mode_t mode)
 FILE *fopen(const char *path, const char *mode)
 {
     REAL(fopen);
-    if (inject(OP_OPEN, "fopen", path))
+    if (inject_if(OP_OPEN, "fopen", path, mode[0] == 'r' ? EXISTS : ANY))
         FAIL(NULL);
     return real_fopen(path, mode);
 }
@@ -309,7 +333,7 @@ FILE *fopen(const char *path, const char *mode)
 FILE *fopen64(const char *path, const char *mode)
 {
     REAL(fopen64);
-    if (inject(OP_OPEN, "fopen64", path))
+    if (inject_if(OP_OPEN, "fopen64", path, mode[0] == 'r' ? EXISTS : ANY))
         FAIL(NULL);
     return real_fopen64(path, mode);
 }
@@ -386,6 +410,8 @@ static int inject_rename(const char *fn, int olddir, const char *from, int newdi
     char a[PATH_MAX], b[PATH_MAX];
     const char *pa = at_path(olddir, from, a, sizeof(a));
     const char *pb = at_path(newdir, to, b, sizeof(b));
+    if (!pa || !exists(pa))
+        return 0;
     if (cfg.path && !path_matches(pa))
         pa = pb;
     return inject(OP_RENAME, fn, pa);
@@ -418,7 +444,7 @@ int renameat2(int olddir, const char *from, int newdir, const char *to, unsigned
 int mkdir(const char *path, mode_t mode)
 {
     REAL(mkdir);
-    if (inject(OP_MKDIR, "mkdir", path))
+    if (inject_if(OP_MKDIR, "mkdir", path, ABSENT))
         FAIL(-1);
     return real_mkdir(path, mode);
 }
@@ -426,7 +452,7 @@ int mkdir(const char *path, mode_t mode)
 int mkdirat(int dirfd, const char *path, mode_t mode)
 {
     REAL(mkdirat);
-    if (inject_at(OP_MKDIR, "mkdirat", dirfd, path))
+    if (inject_at(OP_MKDIR, "mkdirat", dirfd, path, ABSENT))
         FAIL(-1);
     return real_mkdirat(dirfd, path, mode);
 }
@@ -434,7 +460,7 @@ int mkdirat(int dirfd, const char *path, mode_t mode)
 int unlink(const char *path)
 {
     REAL(unlink);
-    if (inject(OP_UNLINK, "unlink", path))
+    if (inject_if(OP_UNLINK, "unlink", path, EXISTS))
         FAIL(-1);
     return real_unlink(path);
 }
@@ -442,7 +468,7 @@ int unlink(const char *path)
 int unlinkat(int dirfd, const char *path, int flags)
 {
     REAL(unlinkat);
-    if (inject_at(OP_UNLINK, "unlinkat", dirfd, path))
+    if (inject_at(OP_UNLINK, "unlinkat", dirfd, path, EXISTS))
         FAIL(-1);
     return real_unlinkat(dirfd, path, flags);
 }
@@ -450,7 +476,7 @@ int unlinkat(int dirfd, const char *path, int flags)
 int rmdir(const char *path)
 {
     REAL(rmdir);
-    if (inject(OP_UNLINK, "rmdir", path))
+    if (inject_if(OP_UNLINK, "rmdir", path, EXISTS))
         FAIL(-1);
     return real_rmdir(path);
 }

@@ -50,6 +50,8 @@ def run(op, i):
     elif op == "unlink":
         open(p, "w").close()
         os.unlink(p)
+    elif op == "unlinkmissing":
+        os.unlink(p)
     elif op == "ftruncate":
         fd = os.open(os.path.join(d, "w"), os.O_WRONLY | os.O_CREAT)
         try:
@@ -109,6 +111,10 @@ class ShimTest(unittest.TestCase):
         os.mkdir(self.dir)
         _, out = self.run_under(["mkdir", "mkdir"], op="any", nth=2)
         self.assertEqual(out, ["ok", "EIO"])
+
+    def test_calls_refused_anyway_do_not_count(self):
+        _, out = self.run_under(["unlinkmissing", "unlink"], op="unlink")
+        self.assertEqual(out, ["ENOENT", "EIO"])
 
     def test_failed_call_does_nothing(self):
         _, out = self.run_under(["mkdir", "rename", "unlink"], op="any", count=0)

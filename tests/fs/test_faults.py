@@ -1,0 +1,566 @@
+"""Fault injection at every step of the daemon's operations (issue 8, "the
+suite that keeps it so"): each operation below (append, segment roll, topic
+mkdir, group mkdir, partitions growth, a config key change, a cursor write,
+retention, compaction) runs once with the syscall fault shim
+(tests/fault/failsys.c) failing the Nth write / fsync / rename / open / mkdir /
+unlink / ftruncate call of the daemon, for N = 1, 2, ... until the operation no
+longer reaches an Nth call, and once more killing the daemon there
+(FAILSYS_CRASH). Each time:
+  - a failed call gives the caller an errno, never success;
+  - the mount then shows the state from before the operation (or after it,
+    where the operation had committed), and the daemon keeps serving;
+  - a clean stop leaves nothing half-made on disk (tmp/, trash/, cleaning
+    directories, temporary files, partition directories the config does not
+    count), and the next mount shows the same state;
+  - after a crash the next mount shows the state before or after the
+    operation (after, if it was acknowledged) and cleans up what was left.
+Then: a data dir on a small tmpfs filled until ENOSPC, and a daemon with a
+low descriptor limit (EMFILE) under topic and partition churn.
+
+Environment: TOPICFS_FAULTS_FULL=1 tries both ENOSPC and EIO at every step
+and more steps (soak); by default (CI) the errno alternates between the steps,
+so both are used and every step is hit once."""
+import errno
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Mount, failsys_env, info, read, wait_until  # noqa: E402
+
+FULL = os.environ.get("TOPICFS_FAULTS_FULL") == "1"
+MAX_NTH = 60 if FULL else 16
+SYSCALLS = ["write", "fsync", "rename", "open", "mkdir", "unlink", "ftruncate"]
+ERRNOS = ["ENOSPC", "EIO"]
+SKIP_TOP = {".cluster", ".metrics", "canary"}
+
+
+def errnos_for(nth):
+    return ERRNOS if FULL else [ERRNOS[nth % 2]]
+
+
+def snapshot(m):
+    """What the mount shows of every topic (but the canary): entries, partition
+    contents, .config, groups and their cursors."""
+    out = {}
+    for t in sorted(os.listdir(m.mnt)):
+        if t in SKIP_TOP:
+            continue
+        td = m.path(t)
+        entries = sorted(os.listdir(td))
+        d = {"entries": entries}
+        for e in entries:
+            if re.fullmatch(r"p\d+", e) or e == ".config":
+                d[e] = read(os.path.join(td, e), "rb")
+        gd = os.path.join(td, ".groups")
+        for g in sorted(os.listdir(gd)):
+            for f in sorted(os.listdir(os.path.join(gd, g))):
+                if re.fullmatch(r"p\d+", f):
+                    d["group %s %s" % (g, f)] = read(os.path.join(gd, g, f))
+            d["group " + g] = sorted(os.listdir(os.path.join(gd, g)))
+        out[t] = d
+    return out
+
+
+def leftovers(data):
+    """Files a finished operation must not leave in a data dir."""
+    bad = []
+    for sub in ("tmp", "trash"):
+        d = os.path.join(data, sub)
+        if os.path.isdir(d):
+            bad += [os.path.join(d, x) for x in os.listdir(d)]
+    for root, dirs, files in os.walk(os.path.join(data, "topics")):
+        for n in dirs + files:
+            if n == "cleaning" or re.search(r"\.(tmp|cleaned|swap|deleted|new)$", n):
+                bad.append(os.path.join(root, n))
+    for cfg in glob.glob(os.path.join(data, "topics", "*", "config")):
+        tdir = os.path.dirname(cfg)
+        mo = re.search(r"^partitions=(\d+)$", read(cfg), re.M)
+        n = int(mo.group(1)) if mo else -1
+        parts = sorted(int(x) for x in os.listdir(tdir) if x.isdigit())
+        if parts != list(range(n)):
+            bad.append("%s: partitions=%d but directories %s" % (tdir, n, parts))
+    for tdir in glob.glob(os.path.join(data, "topics", "*")):
+        if not os.path.exists(os.path.join(tdir, "config")):
+            bad.append(tdir + ": no config")
+    return bad
+
+
+def append(path, data, sync=True):
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, data)
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def set_config(m, topic, line):
+    fd = os.open(m.path(topic, ".config"), os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def differences(now, allowed):
+    """A short account of how now differs from each allowed state."""
+    out = []
+    for name, ref in allowed:
+        diffs = []
+        for t in sorted(set(now) | set(ref)):
+            a, b = now.get(t, {}), ref.get(t, {})
+            if t not in now or t not in ref:
+                diffs.append("topic %s %s" % (t, "missing" if t not in now else "extra"))
+                continue
+            for k in sorted(set(a) | set(b)):
+                if a.get(k) != b.get(k):
+                    diffs.append("%s %s: %.150r, %s has %.150r" % (t, k, a.get(k), name, b.get(k)))
+        out.append("; ".join(diffs))
+    return " | ".join(out)
+
+
+class Steps:
+    """Which step of an action is running (the one that raised, after)."""
+    step = None
+
+
+# ---- the operations: setup (unarmed), the action (armed), its path filter ----
+
+class Append:
+    name = "append"
+    opts = "partitions=1"
+    may_commit_on_error = {"fsync"}  # a write that returned is in the log
+
+    def setup(self, m):
+        os.mkdir(m.path("t"))
+        append(m.path("t", "p0"), b"".join(b"old %d\n" % i for i in range(20)))
+
+    def filter(self, m):
+        return os.path.join(m.data, "topics", "t") + "/"
+
+    def action(self, m, st):
+        st.step = "open"
+        fd = os.open(m.path("t", "p0"), os.O_WRONLY | os.O_APPEND)
+        try:
+            st.step = "write"
+            os.write(fd, b"new 1\nnew 2\n")
+            st.step = "fsync"
+            os.fsync(fd)
+            st.step = "close"
+        finally:
+            os.close(fd)
+
+    def check_reference(self, test, m, before, after):
+        pass
+
+
+class Roll(Append):
+    """An append whose batch does not fit the active segment: a new one."""
+    name = "roll"
+
+    def setup(self, m):
+        os.mkdir(m.path("t"))
+        set_config(m, "t", "segment.bytes=400\n")
+        i = 0
+        while info(m, "t")["p0"]["stored_bytes"] < 330:
+            append(m.path("t", "p0"), b"old %d\n" % i, sync=False)
+            i += 1
+        append(m.path("t", "p0"), b"", sync=True)
+        self.segments = info(m, "t")["p0"]["segments"]
+
+    def check_reference(self, test, m, before, after):
+        test.assertGreater(info(m, "t")["p0"]["segments"], self.segments, "the append rolled")
+
+
+class TopicCreate:
+    name = "topic-mkdir"
+    opts = "partitions=2"
+    may_commit_on_error = set()
+
+    def setup(self, m):
+        os.mkdir(m.path("old"))
+        append(m.path("old", "p0"), b"x\n")
+
+    def filter(self, m):
+        return m.data + "/"
+
+    def action(self, m, st):
+        st.step = "mkdir"
+        os.mkdir(m.path("new"))
+
+    def check_reference(self, test, m, before, after):
+        test.assertIn("new", after)
+
+
+class GroupCreate:
+    name = "group-mkdir"
+    opts = "partitions=2"
+    may_commit_on_error = set()
+
+    def setup(self, m):
+        os.mkdir(m.path("t"))
+        append(m.path("t", "p0"), b"a\nb\n")
+        os.mkdir(m.path("t", ".groups", "old"))
+
+    def filter(self, m):
+        return m.data + "/"
+
+    def action(self, m, st):
+        st.step = "mkdir"
+        os.mkdir(m.path("t", ".groups", "g"))
+
+    def check_reference(self, test, m, before, after):
+        test.assertIn("group g", after["t"])
+
+
+class ConfigLine:
+    name = "config"
+    opts = "partitions=1"
+    may_commit_on_error = set()
+    line = "retention.ms=123456\n"
+
+    def setup(self, m):
+        os.mkdir(m.path("t"))
+        append(m.path("t", "p0"), b"a\n")
+
+    def filter(self, m):
+        return m.data + "/"
+
+    def action(self, m, st):
+        st.step = "open"
+        fd = os.open(m.path("t", ".config"), os.O_WRONLY | os.O_APPEND)
+        try:
+            st.step = "write"
+            os.write(fd, self.line.encode())
+            st.step = "close"
+        finally:
+            os.close(fd)
+
+    def check_reference(self, test, m, before, after):
+        test.assertNotEqual(before["t"][".config"], after["t"][".config"])
+
+
+class PartitionsGrow(ConfigLine):
+    name = "partitions"
+    line = "partitions=3\n"
+
+    def check_reference(self, test, m, before, after):
+        test.assertIn("p2", after["t"]["entries"])
+
+
+class CursorWrite:
+    name = "cursor"
+    opts = "partitions=2"
+    may_commit_on_error = set()
+
+    def setup(self, m):
+        os.mkdir(m.path("t"))
+        append(m.path("t", "p0"), b"".join(b"r%d\n" % i for i in range(10)))
+        os.mkdir(m.path("t", ".groups", "g"))
+        with open(m.path("t", ".groups", "g", "p0"), "w") as f:
+            f.write("3\n")
+
+    def filter(self, m):
+        return m.data + "/"
+
+    def action(self, m, st):
+        st.step = "open"
+        fd = os.open(m.path("t", ".groups", "g", "p0"), os.O_WRONLY | os.O_TRUNC)
+        try:
+            st.step = "write"
+            os.write(fd, b"7\n")
+            st.step = "close"
+        finally:
+            os.close(fd)
+
+    def check_reference(self, test, m, before, after):
+        test.assertEqual(after["t"]["group g p0"], "7\n")
+
+
+FOREGROUND = [Append(), Roll(), TopicCreate(), GroupCreate(), ConfigLine(), PartitionsGrow(),
+              CursorWrite()]
+
+
+class FaultTest(unittest.TestCase):
+    def new_mount(self, opts, env=None):
+        base = tempfile.mkdtemp(prefix="topicfs-faults-")
+        m = Mount(base=base, opts=opts, env=env)
+        self.addCleanup(m.cleanup)
+        return m
+
+    def shim(self, m, op, nth, err, crash):
+        m.arm = os.path.join(m.base, "ARM")
+        m.faults = os.path.join(m.base, "faults")
+        return failsys_env(op, nth=nth, errno=err, arm=m.arm, log=m.faults, crash=crash,
+                           path=None)
+
+    def fired(self, m):
+        return os.path.exists(m.faults) and read(m.faults).strip()
+
+    def remount_clean(self, m):
+        """Unmounts (killing the daemon if it is dead already), remounts
+        without the shim."""
+        if m.alive():
+            m.stop()
+        else:
+            m.kill9()
+        m.env = None
+        m.start()
+
+    def assertNoLeftovers(self, m, what):
+        bad = leftovers(m.data)
+        if bad:
+            self.fail("%s: %s" % (what, ", ".join(x.replace(m.data + "/", "") for x in bad)))
+
+    def assertState(self, now, allowed, what):
+        if all(now != ref for _, ref in allowed):
+            self.fail("%s: differs from %s" % (what, differences(now, allowed)))
+
+    def check_canary(self, m, what):
+        """The daemon keeps serving: an append to another topic works."""
+        self.assertTrue(m.alive(), "%s: daemon died: %s" % (what, m.log_text()))
+        append(m.path("canary", "p0"), b"alive\n")
+        self.assertTrue(read(m.path("canary", "p0")).endswith("alive\n"), what)
+
+
+class ForegroundFaultTest(FaultTest):
+    """Foreground operations: the caller must see every injected fault."""
+    refs = {}
+
+    def reference(self, op):
+        """before/after states of op on a mount without faults."""
+        if op.name not in self.refs:
+            m = self.new_mount(op.opts).start()
+            op.setup(m)
+            before = snapshot(m)
+            op.action(m, Steps())
+            after = snapshot(m)
+            op.check_reference(self, m, before, after)
+            m.restart()
+            self.assertEqual(snapshot(m), after, op.name + ": reference after remount")
+            self.refs[op.name] = (before, after)
+            m.cleanup()
+        return self.refs[op.name]
+
+    def run_case(self, op, sysop, nth, err, crash):
+        """One injected fault; returns False once op has no Nth sysop call."""
+        before, after = self.reference(op)
+        what = "%s: %s #%d %s%s" % (op.name, sysop, nth, err, " crash" if crash else "")
+        m = self.new_mount(op.opts)
+        m.env = self.shim(m, sysop, nth, err, crash)
+        m.env["FAILSYS_PATH"] = op.filter(m)
+        m.start()
+        os.mkdir(m.path("canary"))
+        op.setup(m)
+        self.assertEqual(snapshot(m), before, what + ": setup")
+        open(m.arm, "w").close()
+        st = Steps()
+        error = None
+        try:
+            op.action(m, st)
+        except OSError as e:
+            error = e
+        fired = self.fired(m)
+        if crash:
+            if fired:
+                wait_until(lambda: not m.alive(), what=what + ": the daemon to die")
+        os.unlink(m.arm)
+        if not fired:
+            self.assertIsNone(error, what + ": failed with no fault injected")
+            m.cleanup()
+            return False
+        with self.subTest(case=what):
+            if crash:
+                self.check_after_crash(op, m, what, error, before, after)
+            else:
+                self.check_after_error(op, m, what, st, error, err, before, after)
+        m.cleanup()
+        return True
+
+    def check_after_error(self, op, m, what, st, error, err, before, after):
+        what += " (%s)" % self.fired(m).splitlines()[0]
+        self.assertIsNotNone(error, what + ": the caller got success")
+        self.assertIn(error.errno, (getattr(errno, err), errno.EIO),
+                      "%s: errno %s at %s" % (what, errno.errorcode.get(error.errno), st.step))
+        allowed = [("before", before)]
+        if st.step in op.may_commit_on_error:
+            allowed.append(("after", after))
+        self.assertState(snapshot(m), allowed, what + ": what the mount shows after the failure")
+        self.check_canary(m, what)
+        self.assertEqual(m.stop(), 0, what + ": clean stop")
+        self.assertNoLeftovers(m, what + ": leftovers after a clean stop")
+        m.env = None
+        m.start()
+        self.assertState(snapshot(m), allowed, what + ": after remount")
+        self.assertEqual(read(m.path("canary", "p0")), "alive\n", what + ": canary after remount")
+
+    def check_after_crash(self, op, m, what, error, before, after):
+        what += " (%s)" % self.fired(m).splitlines()[0]
+        self.remount_clean(m)
+        if error is None:
+            self.assertState(snapshot(m), [("after", after)],
+                             what + ": acknowledged, then lost in the crash")
+        else:
+            self.assertState(snapshot(m), [("before", before), ("after", after)],
+                             what + ": after remount")
+        self.assertEqual(m.stop(), 0, what + ": clean stop")
+        self.assertNoLeftovers(m, what + ": leftovers after a crash and a remount")
+
+    def sweep(self, op, crash):
+        cases = 0
+        for sysop in SYSCALLS:
+            for nth in range(1, MAX_NTH + 1):
+                went = [self.run_case(op, sysop, nth, err, crash) for err in errnos_for(nth)]
+                if not any(went):
+                    break
+                cases += 1
+            else:
+                self.fail("%s: %s has more than %d steps" % (op.name, sysop, MAX_NTH))
+        self.assertGreater(cases, 0, op.name + ": no fault was injected")
+
+
+def _add_sweeps():
+    for op in FOREGROUND:
+        for crash in (False, True):
+            name = "test_%s_%s" % (op.name.replace("-", "_"), "crash" if crash else "error")
+            setattr(ForegroundFaultTest, name,
+                    lambda self, op=op, crash=crash: self.sweep(op, crash))
+
+
+_add_sweeps()
+
+
+class BackgroundFaultTest(FaultTest):
+    """Retention and compaction run in the cleaner: a fault there must leave
+    a consistent log, and the next pass must run normally."""
+    OPTS = "partitions=1,retention.check.interval.ms=50"
+
+    def records(self, m):
+        with open(m.path("t", "p0.jsonl")) as f:
+            return [json.loads(line) for line in f]
+
+    # retention: every closed segment goes; the log is a suffix of what was written
+    def retention_setup(self, m):
+        os.mkdir(m.path("t"))
+        set_config(m, "t", "segment.bytes=300\n")
+        self.lines = [b"rec %d\n" % i for i in range(60)]
+        for line in self.lines:
+            append(m.path("t", "p0"), line, sync=False)
+        append(m.path("t", "p0"), b"")
+
+    def retention_trigger(self, m):
+        set_config(m, "t", "retention.ms=1\n")
+
+    def retention_done(self, m):
+        try:
+            return info(m, "t")["p0"]["segments"] == 1
+        except OSError:  # the daemon died at a crash point
+            return False
+
+    def retention_check(self, m, what):
+        data = read(m.path("t", "p0"), "rb")
+        whole = b"".join(self.lines)
+        self.assertTrue(whole.endswith(data), what + ": the log is a suffix of what was written")
+        i = info(m, "t")["p0"]
+        self.assertEqual(i["end_offset"], len(self.lines), what)
+        self.assertEqual(data, b"".join(self.lines[i["start_offset"]:]), what)
+
+    # compaction: the latest record of each key stays, at its offset
+    def compaction_setup(self, m):
+        os.mkdir(m.path("t"))
+        set_config(m, "t", "segment.bytes=300\nkey.separator=:\nmin.cleanable.dirty.ratio=0.01\n")
+        self.lines = ["k%d:v%d\n" % (i % 5, i) for i in range(60)]
+        for line in self.lines:
+            append(m.path("t", "p0"), line.encode(), sync=False)
+        append(m.path("t", "p0"), b"")
+
+    def compaction_trigger(self, m):
+        set_config(m, "t", "cleanup.policy=compact\n")
+
+    def compaction_done(self, m):
+        try:
+            return len(self.records(m)) <= 5 + 10  # the active segment is not compacted
+        except OSError:  # the daemon died at a crash point
+            return False
+
+    def compaction_check(self, m, what):
+        recs = self.records(m)
+        offs = [r["offset"] for r in recs]
+        self.assertEqual(offs, sorted(set(offs)), what + ": offsets increase")
+        for r in recs:
+            self.assertEqual(r["value"], self.lines[r["offset"]], what)
+        for k in range(5):
+            self.assertIn(max(i for i in range(k, len(self.lines), 5)), offs, what + " key %d" % k)
+        self.assertEqual(read(m.path("t", "p0")), "".join(r["value"] for r in recs), what)
+        self.assertEqual(info(m, "t")["p0"]["end_offset"], len(self.lines), what)
+
+    def run_case(self, kind, sysop, nth, err, crash):
+        setup, trigger, done, check = (getattr(self, kind + "_" + x)
+                                       for x in ("setup", "trigger", "done", "check"))
+        what = "%s: %s #%d %s%s" % (kind, sysop, nth, err, " crash" if crash else "")
+        m = self.new_mount(self.OPTS)
+        m.env = self.shim(m, sysop, nth, err, crash)
+        m.env["FAILSYS_PATH"] = os.path.join(m.data, "topics", "t", "0")
+        m.start()
+        os.mkdir(m.path("canary"))
+        setup(m)
+        open(m.arm, "w").close()
+        trigger(m)
+        wait_until(lambda: self.fired(m) or done(m), timeout=20, what=what + ": a pass")
+        if not self.fired(m):
+            m.cleanup()
+            return False
+        if crash:
+            wait_until(lambda: not m.alive(), what=what + ": the daemon to die")
+        os.unlink(m.arm)
+        with self.subTest(case=what):
+            what += " (%s)" % self.fired(m).splitlines()[0]
+            if crash:
+                self.remount_clean(m)
+            else:
+                check(m, what + ": after the failed pass")
+                self.check_canary(m, what)
+            wait_until(lambda: done(m), timeout=20, what=what + ": the next pass to run normally")
+            check(m, what + ": after the next pass")
+            self.assertTrue(m.alive(), what + ": daemon died: " + m.log_text())
+            self.assertEqual(m.stop(), 0, what + ": clean stop")
+            self.assertNoLeftovers(m, what + ": leftovers")
+            m.env = None
+            m.start()
+            check(m, what + ": after remount")
+        m.cleanup()
+        return True
+
+    def sweep(self, kind, crash):
+        cases = 0
+        for sysop in SYSCALLS:
+            for nth in range(1, MAX_NTH + 1):
+                went = [self.run_case(kind, sysop, nth, err, crash) for err in errnos_for(nth)]
+                if not any(went):
+                    break
+                cases += 1
+        self.assertGreater(cases, 0, kind + ": no fault was injected")
+
+    def test_retention_error(self):
+        self.sweep("retention", False)
+
+    def test_retention_crash(self):
+        self.sweep("retention", True)
+
+    def test_compaction_error(self):
+        self.sweep("compaction", False)
+
+    def test_compaction_crash(self):
+        self.sweep("compaction", True)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
