@@ -562,5 +562,160 @@ class BackgroundFaultTest(FaultTest):
         self.sweep("compaction", True)
 
 
+class FullDiskTest(FaultTest):
+    """A data dir on a small tmpfs filled until ENOSPC: appends, topic mkdir,
+    group mkdir and a config change fail with ENOSPC and change nothing; the
+    data dir mounts again while full and, once space is freed, everything
+    works again."""
+
+    def setUp(self):
+        self.base = tempfile.mkdtemp(prefix="topicfs-faults-enospc-")
+        self.addCleanup(shutil.rmtree, self.base, True)
+        data = os.path.join(self.base, "data")
+        os.mkdir(data)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "topicfs-faults", data],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            self.skipTest("cannot mount a tmpfs (needs root): " + r.stderr.strip())
+        self.addCleanup(subprocess.run, ["umount", "-l", data], capture_output=True)
+        self.ballast = os.path.join(data, "ballast")
+        with open(self.ballast, "wb") as f:
+            f.write(b"\0" * (256 << 10))
+        self.m = Mount(base=self.base, data=data, opts="partitions=1")
+        self.addCleanup(self.m.stop)
+
+    def fill(self, path, size):
+        """Appends lines of size bytes until a write fails; returns what was
+        acknowledged and the error."""
+        done = []
+        for _ in range(100000):
+            line = b"%09d " % len(done) + b"y" * (size - 11) + b"\n"
+            try:
+                append(path, line, sync=False)
+            except OSError as e:
+                return done, e
+            done.append(line)
+        self.fail("the disk never filled up")
+
+    def test_fill_until_enospc(self):
+        m = self.m.start()
+        os.mkdir(m.path("t"))
+        os.mkdir(m.path("other"))
+        os.mkdir(m.path("t", ".groups", "old"))
+        p0 = m.path("t", "p0")
+        acked, err = self.fill(p0, 8000)
+        more, err = self.fill(p0, 100)  # the room left in partly filled pages
+        acked += more
+        self.assertEqual(err.errno, errno.ENOSPC, "append on a full disk")
+        self.assertTrue(m.alive(), m.log_text())
+        self.assertEqual(read(p0, "rb"), b"".join(acked), "what the mount shows after ENOSPC")
+        # Each kind of operation is repeated until it fails (a new group's
+        # commit may still fit in a page that is partly used).
+        made = {"topic": [], "group": ["old"], "config": []}
+        ops = {"topic": lambda i: os.mkdir(m.path("new%d" % i)),
+               "group": lambda i: os.mkdir(m.path("t", ".groups", "g%d" % i)),
+               "config": lambda i: set_config(m, "other", "retention.ms=%d\n" % (5000 + i))}
+        names = {"topic": "new%d", "group": "g%d", "config": "retention.ms=%d"}
+        for kind in ("topic", "group", "config"):
+            with self.subTest(op=kind):
+                cfg = read(m.path("other", ".config"))
+                for i in range(200):
+                    try:
+                        ops[kind](i)
+                    except OSError as e:
+                        self.assertEqual(e.errno, errno.ENOSPC, kind + " on a full disk")
+                        break
+                    made[kind].append(names[kind] % (i if kind != "config" else 5000 + i))
+                else:
+                    self.fail(kind + ": never failed on a full disk")
+                self.assertTrue(m.alive(), m.log_text())
+                if kind == "config":
+                    self.assertEqual(read(m.path("other", ".config")), cfg, "config after ENOSPC")
+        state = self.full_state(m)
+        for got, want, kind in zip(state, (made["topic"] + ["other", "t"], made["group"]),
+                                   ("topics", "groups")):
+            self.assertEqual(got, sorted(want), "%s after ENOSPC: extra %s, missing %s" % (
+                kind, sorted(set(got) - set(want)), sorted(set(want) - set(got))))
+        cfg = read(m.path("other", ".config"))
+        self.assertNoLeftovers(m, "full disk")
+        # The data dir mounts again while the disk is full.
+        self.assertEqual(m.stop(), 0)
+        m.start()
+        self.assertEqual(read(p0, "rb"), b"".join(acked), "after a remount on a full disk")
+        self.assertEqual(self.full_state(m), state, "after a remount on a full disk")
+        self.assertEqual(read(m.path("other", ".config")), cfg, "after a remount on a full disk")
+        # Once space is freed, everything works, and stays after a remount.
+        os.unlink(self.ballast)
+        append(p0, b"after\n")
+        os.mkdir(m.path("late"))
+        os.mkdir(m.path("t", ".groups", "late"))
+        set_config(m, "other", "retention.ms=4000\n")
+        self.assertEqual(m.stop(), 0)
+        self.assertNoLeftovers(m, "after freeing space")
+        m.start()
+        self.assertEqual(read(p0, "rb"), b"".join(acked) + b"after\n")
+        self.assertEqual(self.full_state(m), (sorted(state[0] + ["late"]),
+                                              sorted(state[1] + ["late"])))
+        self.assertIn("retention.ms=4000\n", read(m.path("other", ".config")))
+
+    def full_state(self, m):
+        return (sorted(x for x in os.listdir(m.mnt) if x[0] != "."),
+                sorted(os.listdir(m.path("t", ".groups"))))
+
+
+class DescriptorLimitTest(FaultTest):
+    """A daemon whose descriptor limit is low (prlimit --nofile) under topic
+    and partition churn: what fails, fails with EMFILE and changes nothing;
+    the daemon keeps serving and the data dir mounts again."""
+
+    def test_topic_and_partition_churn(self):
+        m = self.new_mount("partitions=4").start()
+        os.mkdir(m.path("keep"))
+        append(m.path("keep", "p0"), b"kept\n")
+        pid = m.proc.pid
+        limit = len(os.listdir("/proc/%d/fd" % pid)) + 40
+        r = subprocess.run(["prlimit", "--pid", str(pid), "--nofile=%d:%d" % (limit, limit)],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        created, errors = [], []
+        for i in range(60):
+            try:
+                os.mkdir(m.path("t%d" % i))
+                created.append("t%d" % i)
+            except OSError as e:
+                errors.append(e.errno)
+            if i % 3 == 2 and created:  # churn: delete one of every three
+                os.rmdir(m.path(created.pop(0)))
+        with self.subTest(op="topic mkdir"):
+            self.assertEqual([e for e in errors if e not in (errno.EMFILE, errno.ENFILE)], [],
+                             "errnos of the failed mkdirs")
+            self.assertTrue(m.alive(), m.log_text())
+            self.assertEqual(sorted(os.listdir(m.mnt)),
+                             sorted([".cluster", ".metrics", "keep"] + created))
+        with self.subTest(op="partitions growth"):
+            cfg = read(m.path("keep", ".config"))
+            try:
+                set_config(m, "keep", "partitions=400\n")
+                grown = True
+            except OSError as e:
+                self.assertIn(e.errno, (errno.EMFILE, errno.ENFILE), "partitions growth")
+                grown = False
+            self.assertTrue(m.alive(), m.log_text())
+            if not grown:
+                self.assertEqual(read(m.path("keep", ".config")), cfg, "config after EMFILE")
+                self.assertEqual(sorted(x for x in os.listdir(m.path("keep")) if x[0] == "p"),
+                                 ["p0", "p1", "p2", "p3"], "partitions after EMFILE")
+        self.assertEqual(read(m.path("keep", "p0")), "kept\n", "reads at the limit")
+        self.assertEqual(m.stop(), 0)
+        self.assertNoLeftovers(m, "after EMFILE")
+        m.start()
+        self.assertEqual(sorted(os.listdir(m.mnt)),
+                         sorted([".cluster", ".metrics", "keep"] + created))
+        self.assertEqual(read(m.path("keep", "p0")), "kept\n")
+        print("\nEMFILE churn: %d mkdir failed (%s), partitions growth %s" % (
+            len(errors), sorted(set(errno.errorcode[e] for e in errors)),
+            "succeeded" if grown else "failed"), file=sys.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
