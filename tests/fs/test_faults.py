@@ -1,7 +1,7 @@
 """Fault injection at every step of the daemon's operations (issue 8, "the
 suite that keeps it so"): each operation below (append, segment roll, topic
-mkdir, group mkdir, partitions growth, a config key change, a cursor write,
-retention, compaction) runs once with the syscall fault shim
+mkdir and rmdir, group mkdir and rmdir, partitions growth, a config key
+change, a cursor write, retention, compaction) runs once with the syscall fault shim
 (tests/fault/failsys.c) failing the Nth write / fsync / rename / open / mkdir /
 unlink / ftruncate call of the daemon, for N = 1, 2, ... until the operation no
 longer reaches an Nth call, and once more killing the daemon there
@@ -287,8 +287,30 @@ class CursorWrite:
         test.assertEqual(after["t"]["group g p0"], "7\n")
 
 
+class TopicDelete(TopicCreate):
+    name = "topic-rmdir"
+
+    def action(self, m, st):
+        st.step = "rmdir"
+        os.rmdir(m.path("old"))
+
+    def check_reference(self, test, m, before, after):
+        test.assertNotIn("old", after)
+
+
+class GroupDelete(GroupCreate):
+    name = "group-rmdir"
+
+    def action(self, m, st):
+        st.step = "rmdir"
+        os.rmdir(m.path("t", ".groups", "old"))
+
+    def check_reference(self, test, m, before, after):
+        test.assertNotIn("group old", after["t"])
+
+
 FOREGROUND = [Append(), Roll(), TopicCreate(), GroupCreate(), ConfigLine(), PartitionsGrow(),
-              CursorWrite()]
+              CursorWrite(), TopicDelete(), GroupDelete()]
 
 
 class FaultTest(unittest.TestCase):
