@@ -121,6 +121,16 @@ class ShimTest(unittest.TestCase):
         self.assertEqual(out, ["EIO", "EIO", "EIO"])
         self.assertEqual(os.listdir(self.dir), [])
 
+    def test_trace(self):
+        trace = os.path.join(self.dir, "..", os.path.basename(self.dir) + ".trace")
+        self.addCleanup(lambda: os.path.exists(trace) and os.unlink(trace))
+        _, out = self.run_under(["mkdir", "rename", "fsync"], op="any", nth=0, trace=trace)
+        self.assertEqual(out, ["ok", "ok", "ok"])
+        d = self.dir
+        self.assertEqual(read(trace).splitlines(), [
+            "mkdir %s/f0.d" % d, "open64 %s/f1 creat" % d,
+            "rename %s/f1 -> %s/f1.r" % (d, d), "open64 %s/w creat" % d, "fsync %s/w" % d])
+
     def test_arm_file(self):
         arm = os.path.join(self.dir, "ARM")
         ops = ["write", "write", "arm", "write", "write", "disarm", "write"]
