@@ -343,8 +343,14 @@ class FaultTest(unittest.TestCase):
         m.env = None
         m.start()
 
-    def assertNoLeftovers(self, m, what):
+    def assertNoLeftovers(self, m, what, fault=None):
+        """fault: the line of a fault injected into the removal of a leftover
+        itself, which may then stay until the next mount (True is returned)."""
         bad = leftovers(m.data)
+        f = fault.split() if fault else []
+        if bad and f[1] in ("unlink", "unlinkat", "rmdir") and all(
+                b.startswith(f[3]) or f[3].startswith(b) for b in bad):
+            return True
         if bad:
             self.fail("%s: %s" % (what, ", ".join(x.replace(m.data + "/", "") for x in bad)))
 
@@ -430,11 +436,13 @@ class ForegroundFaultTest(FaultTest):
         self.assertState(snapshot(m), allowed, what + ": what the mount shows after the failure")
         self.check_canary(m, what)
         self.assertEqual(m.stop(), 0, what + ": clean stop")
-        self.assertNoLeftovers(m, what + ": leftovers after a clean stop")
+        self.assertNoLeftovers(m, what + ": leftovers after a clean stop", fault)
         m.env = None
         m.start()
         self.assertState(snapshot(m), allowed, what + ": after remount")
         self.assertEqual(read(m.path("canary", "p0")), "alive\n", what + ": canary after remount")
+        self.assertEqual(m.stop(), 0, what + ": clean stop after remount")
+        self.assertNoLeftovers(m, what + ": leftovers after remount")
 
     def check_after_crash(self, op, m, what, error, before, after):
         what += " (%s)" % self.fired(m).splitlines()[0]
@@ -510,8 +518,8 @@ class BackgroundFaultTest(FaultTest):
     # compaction: the latest record of each key stays, at its offset
     def compaction_setup(self, m):
         os.mkdir(m.path("t"))
-        set_config(m, "t", "segment.bytes=300\nkey.separator=:\nmin.cleanable.dirty.ratio=0.01\n")
-        self.lines = ["k%d:v%d\n" % (i % 5, i) for i in range(60)]
+        set_config(m, "t", "segment.bytes=600\nkey.separator=:\nmin.cleanable.dirty.ratio=0.01\n")
+        self.lines = ["k%d:v%d\n" % (i % 5, i) for i in range(25)]
         for line in self.lines:
             append(m.path("t", "p0"), line.encode(), sync=False)
         append(m.path("t", "p0"), b"")
@@ -521,7 +529,8 @@ class BackgroundFaultTest(FaultTest):
 
     def compaction_done(self, m):
         try:
-            return len(self.records(m)) <= 5 + 10  # the active segment is not compacted
+            # 4 segments of 7 records or fewer: the active one is not compacted
+            return len(self.records(m)) <= 5 + 7
         except OSError:  # the daemon died at a crash point
             return False
 
@@ -533,7 +542,12 @@ class BackgroundFaultTest(FaultTest):
             self.assertEqual(r["value"], self.lines[r["offset"]], what)
         for k in range(5):
             self.assertIn(max(i for i in range(k, len(self.lines), 5)), offs, what + " key %d" % k)
-        self.assertEqual(read(m.path("t", "p0")), "".join(r["value"] for r in recs), what)
+        # p0, read apart (a pass may run in between), is such a log too.
+        seq = [int(line.split(":v")[1]) for line in read(m.path("t", "p0")).splitlines()]
+        self.assertEqual(seq, sorted(set(seq)), what + ": p0 in offset order")
+        self.assertEqual(["k%d:v%d\n" % (i % 5, i) for i in seq], [self.lines[i] for i in seq])
+        for k in range(5):
+            self.assertIn(max(i for i in range(k, len(self.lines), 5)), seq, what + " p0 key %d" % k)
         self.assertEqual(info(m, "t")["p0"]["end_offset"], len(self.lines), what)
 
     def run_case(self, kind, sysop, nth, err, crash):
@@ -547,17 +561,26 @@ class BackgroundFaultTest(FaultTest):
         os.mkdir(m.path("canary"))
         setup(m)
         open(m.arm, "w").close()
-        trigger(m)
+        try:
+            trigger(m)
+        except OSError:
+            if not crash:  # a pass may start and crash the daemon before the reply
+                raise
         wait_until(lambda: self.fired(m) or done(m), timeout=20, what=what + ": a pass")
+        late = False
         if not self.fired(m):
-            m.cleanup()
-            return False
+            # The pass may still reach its Nth call after what done() sees.
+            m.stop()
+            if not self.fired(m):
+                m.cleanup()
+                return False
+            late = True
         if crash:
             wait_until(lambda: not m.alive(), what=what + ": the daemon to die")
         os.unlink(m.arm)
         with self.subTest(case=what):
             what += " (%s)" % self.fired(m).splitlines()[0]
-            if crash:
+            if crash or late:
                 self.remount_clean(m)
             else:
                 check(m, what + ": after the failed pass")
@@ -566,10 +589,12 @@ class BackgroundFaultTest(FaultTest):
             check(m, what + ": after the next pass")
             self.assertTrue(m.alive(), what + ": daemon died: " + m.log_text())
             self.assertEqual(m.stop(), 0, what + ": clean stop")
-            self.assertNoLeftovers(m, what + ": leftovers")
+            self.assertNoLeftovers(m, what + ": leftovers", self.fired(m).splitlines()[0])
             m.env = None
             m.start()
             check(m, what + ": after remount")
+            self.assertEqual(m.stop(), 0, what + ": clean stop after remount")
+            self.assertNoLeftovers(m, what + ": leftovers after remount")
         m.cleanup()
         return True
 
