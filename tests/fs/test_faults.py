@@ -348,7 +348,7 @@ class FaultTest(unittest.TestCase):
         itself, which may then stay until the next mount (True is returned)."""
         bad = leftovers(m.data)
         f = fault.split() if fault else []
-        if bad and f[1] in ("unlink", "unlinkat", "rmdir") and all(
+        if bad and f and f[1] in ("unlink", "unlinkat", "rmdir") and all(
                 b.startswith(f[3]) or f[3].startswith(b) for b in bad):
             return True
         if bad:
