@@ -796,11 +796,12 @@ class FullDiskTest(FaultTest):
                 self.assertTrue(m.alive(), m.log_text())
                 if kind == "config":
                     self.assertEqual(read(m.path("other", ".config")), cfg, "config after ENOSPC")
-        state = self.full_state(m)
-        for got, want, kind in zip(state, (made["topic"] + ["other", "t"], made["group"]),
+        state = (sorted(made["topic"] + ["other", "t"]), sorted(made["group"]))
+        for got, want, kind in zip(self.full_state(m), state,
                                    ("topics", "groups")):
-            self.assertEqual(got, sorted(want), "%s after ENOSPC: extra %s, missing %s" % (
-                kind, sorted(set(got) - set(want)), sorted(set(want) - set(got))))
+            with self.subTest(op="what the mount shows: " + kind):
+                self.assertEqual(got, sorted(want), "%s after ENOSPC: extra %s, missing %s" % (
+                    kind, sorted(set(got) - set(want)), sorted(set(want) - set(got))))
         cfg = read(m.path("other", ".config"))
         self.assertNoLeftovers(m, "full disk")
         # The data dir mounts again while the disk is full.
@@ -872,7 +873,8 @@ class DescriptorLimitTest(FaultTest):
                                  ["p0", "p1", "p2", "p3"], "partitions after EMFILE")
         self.assertEqual(read(m.path("keep", "p0")), "kept\n", "reads at the limit")
         self.assertEqual(m.stop(), 0)
-        self.assertNoLeftovers(m, "after EMFILE")
+        with self.subTest(op="leftovers"):
+            self.assertNoLeftovers(m, "after EMFILE")
         m.start()
         self.assertEqual(sorted(os.listdir(m.mnt)),
                          sorted([".cluster", ".metrics", "keep"] + created))
