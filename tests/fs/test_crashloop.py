@@ -282,6 +282,10 @@ class CrashLoopTest(unittest.TestCase):
             nxt = new
             for w in nxt:  # what was kept is acknowledged from now on
                 self.acked[w] = max(self.acked.get(w, 0), nxt[w])
+        # The last remount takes appends too.
+        with open(m.path("small", "p0"), "a") as f:
+            f.write("w3 %d %s\n" % (nxt["w3"], "x" * (nxt["w3"] % 37)))
+        self.assertEqual(self.check_plain("small", ["w3"])["w3"], nxt["w3"] + 1)
         s = self.stats
         print("crashloop: %d cycles, %d records acknowledged, %d lost, %d cursor commits "
               "acknowledged, %d lost, seed %d" % (s["cycles"], s["acked"], s["lost"],
