@@ -3,7 +3,12 @@
  * One thread wakes every interval, takes a reference on every topic, and
  * cleans their partitions one by one with no store lock held, so mkdir,
  * rmdir, producers and consumers go on meanwhile. Each partition's own
- * locks keep readers consistent: a segment is deleted or swapped whole. */
+ * locks keep readers consistent: a segment is deleted or swapped whole.
+ *
+ * A failed pass on one partition is logged and changes nothing for the
+ * others; what it left is finished by compaction_finish() before the next
+ * compaction or retention of that partition. Time limits are compared as
+ * saturating ages (satmath.h): retention.ms = INT64_MAX never expires. */
 #include "cleaner.h"
 
 #include <errno.h>
@@ -16,6 +21,7 @@
 #include "clock.h"
 #include "compaction.h"
 #include "logger.h"
+#include "satmath.h"
 
 size_t retention_count(const struct segment_stat *segs, size_t n, int64_t now_ms,
                        int64_t retention_ms, int64_t retention_bytes)
@@ -23,13 +29,14 @@ size_t retention_count(const struct segment_stat *segs, size_t n, int64_t now_ms
     size_t by_time = 0, by_size = 0;
     if (n < 2)
         return 0;
+    /* Kafka: a segment goes once now - its newest timestamp > retention.ms. */
     if (retention_ms >= 0)
-        while (by_time < n - 1 && segs[by_time].max_timestamp < now_ms - retention_ms)
+        while (by_time < n - 1 && sat_sub_i64(now_ms, segs[by_time].max_timestamp) > retention_ms)
             by_time++;
     if (retention_bytes >= 0) {
         uint64_t total = 0;
         for (size_t i = 0; i < n; i++)
-            total += segs[i].bytes;
+            total = sat_add_u64(total, segs[i].bytes);
         /* Kafka: delete a segment while the log stays at or above the limit without it. */
         while (by_size < n - 1 && total - segs[by_size].bytes >= (uint64_t)retention_bytes) {
             total -= segs[by_size].bytes;
@@ -43,6 +50,13 @@ static int apply_retention(struct partition *p, const struct topic_config *cfg, 
 {
     partition_expire_kept(p);
     pthread_mutex_lock(&p->maintenance);
+    /* A manifest left by a failed compaction pass names closed segments:
+     * finish it before any of them can go. */
+    int finished = compaction_finish(p);
+    if (finished < 0) {
+        pthread_mutex_unlock(&p->maintenance);
+        return finished;
+    }
     pthread_mutex_lock(&p->lock);
     size_t n = p->nsegs;
     struct segment_stat *st = calloc(n, sizeof(*st));
@@ -56,10 +70,10 @@ static int apply_retention(struct partition *p, const struct topic_config *cfg, 
     if (st) {
         size_t k = retention_count(st, n, now, cfg->retention_ms, cfg->retention_bytes);
         r = k ? partition_delete_head(p, k) : 0;
-        if (!r && k) {
+        if (!r && k)
             logger_log(LOG_LEVEL_INFO, "%s: retention removed %zu segment(s)", p->dir, k);
+        if (!r && (k || finished))
             r = 1;
-        }
     }
     free(st);
     pthread_mutex_unlock(&p->maintenance);
@@ -151,7 +165,7 @@ static void *cleaner_main(void *arg)
     while (!c->stop) {
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += c->interval_ms / 1000;
+        until.tv_sec = (time_t)sat_add_i64(until.tv_sec, c->interval_ms / 1000);
         until.tv_nsec += (c->interval_ms % 1000) * 1000000;
         if (until.tv_nsec >= 1000000000) {
             until.tv_sec++;

@@ -1,14 +1,32 @@
 /* compaction.c - cleaning closed segments down to the latest record of each
  * key (compaction.h).
  *
- * A pass: (1) map every key in the closed segments to its latest offset
- * (keys are identified by their XXH3-64 hash); (2) copy each closed segment
- * into cleaning/, keeping a record if it has no key, or if it is the latest of
- * its key and not an expired tombstone; kept records keep their offset,
- * timestamp and order, in batches of consecutive offsets; (3) commit the
- * manifest; (4) move the files into place and reload them. The cleaner
- * checkpoint ("cleaner-checkpoint": offset and oldest kept tombstone time)
- * tells the next pass how much is dirty. */
+ * A pass: (0) finish what an earlier failed pass left (a committed manifest
+ * is rolled forward, uncommitted scratch removed); (1) map every key in the
+ * closed segments to its latest offset (keys are identified by their
+ * XXH3-64 hash); (2) copy each closed segment into cleaning/, keeping a
+ * record if it has no key, or if it is the latest of its key and not an
+ * expired tombstone; kept records keep their offset, timestamp and order, in
+ * batches of consecutive offsets; every copy (log and indexes) is synced;
+ * (3) sync cleaning/ and commit the manifest cleaning/COMMIT (written to
+ * COMMIT.tmp, synced, renamed, directory synced); (4) move the files into
+ * place, sync both directories, write the checkpoint, reload the segments
+ * in memory, remove cleaning/. The cleaner checkpoint
+ * ("cleaner-checkpoint": offset and oldest kept tombstone time) tells the
+ * next pass how much is dirty.
+ *
+ * Failure invariants. Every rename is followed by an fsync of its directory
+ * (of both, when it moves a file between two). A step that fails before
+ * COMMIT has its name leaves the partition exactly as before the pass:
+ * cleaning/ is removed, its known files by name (so it works when the pass
+ * failed for want of a descriptor), and the pass returns the step's errno.
+ * Once COMMIT has its name the pass only goes forward: a failing step leaves
+ * COMMIT in place, readers keep the layout they had (the old files stay
+ * open), and the next pass, retention, or the next mount finish the move
+ * (apply_manifest is idempotent) before anything else. A pass holds no
+ * descriptor or memory after it returns, whatever step failed. Times are
+ * compared through satmath.h, so delete.retention.ms = INT64_MAX keeps a
+ * tombstone forever. */
 #include "compaction.h"
 
 #include <dirent.h>
@@ -23,6 +41,7 @@
 #include <xxhash.h>
 
 #include "logger.h"
+#include "satmath.h"
 #include "store.h"
 
 int compaction_crash_point;
@@ -111,6 +130,89 @@ int compaction_is_tombstone(const struct record_view *r, size_t sep_len)
     return rest == 0 || (rest == 1 && r->value[r->value_len - 1] == '\n');
 }
 
+/* ---- file steps: each one a fault point for the tests ---- */
+
+int compaction_fault_at;
+int compaction_fault_errno = EIO;
+int compaction_fault_count;
+
+static int fault(void)
+{
+    if (!compaction_fault_at || ++compaction_fault_count != compaction_fault_at)
+        return 0;
+    return -compaction_fault_errno;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int r = fault();
+    if (r)
+        return r;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    r = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return r;
+}
+
+static int fsync_fd(int fd)
+{
+    int r = fault();
+    return r ? r : fsync(fd) < 0 ? -errno : 0;
+}
+
+/* A missing file counts as removed. */
+static int unlink_file(const char *path)
+{
+    int r = fault();
+    return r ? r : unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+static int rename_file(const char *from, const char *to)
+{
+    int r = fault();
+    return r ? r : rename(from, to) < 0 ? -errno : 0;
+}
+
+/* Writes dir/name through dir/name.tmp, synced, renamed over it and the
+ * directory synced. *renamed tells whether the new content took the name
+ * (then a later failure only leaves its durability unsure). */
+static int write_file_atomic(const char *dir, const char *name, const char *text, size_t len,
+                             int *renamed)
+{
+    char path[4200], tmp[4200];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+    *renamed = 0;
+    int r = fault();
+    int fd = r ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return r ? r : -errno;
+    if (!(r = fault())) {
+        ssize_t w = write(fd, text, len);
+        r = w < 0 ? -errno : (size_t)w != len ? -EIO : 0;
+    }
+    if (!r)
+        r = fsync_fd(fd);
+    close(fd);
+    if (!r)
+        r = rename_file(tmp, path);
+    if (r) {
+        unlink(tmp);
+        return r;
+    }
+    *renamed = 1;
+    return fsync_dir(dir);
+}
+
+/* A tombstone goes once it is older than delete.retention.ms; the age
+ * saturates, so with INT64_MAX it never does. */
+static int tombstone_expired(int64_t ts, int64_t retention_ms, int64_t now)
+{
+    return sat_sub_i64(now, ts) > retention_ms;
+}
+
 /* ---- checkpoint ---- */
 
 struct checkpoint {
@@ -134,29 +236,12 @@ static void read_checkpoint(const char *dir, struct checkpoint *c)
     fclose(f);
 }
 
-static int write_file_atomic(const char *path, const char *text, size_t len)
+static int write_checkpoint(const char *dir, uint64_t offset, int64_t tombstone_ms)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -errno;
-    if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0) {
-        int e = errno ? errno : EIO;
-        close(fd);
-        unlink(tmp);
-        return -e;
-    }
-    close(fd);
-    return rename(tmp, path) < 0 ? -errno : 0;
-}
-
-static int write_checkpoint(const char *dir, const struct checkpoint *c)
-{
-    char path[4096], text[64];
-    snprintf(path, sizeof(path), "%s/cleaner-checkpoint", dir);
-    int n = snprintf(text, sizeof(text), "%" PRIu64 " %" PRId64 "\n", c->offset, c->tombstone_ms);
-    return write_file_atomic(path, text, (size_t)n);
+    char text[64];
+    int renamed;
+    int n = snprintf(text, sizeof(text), "%" PRIu64 " %" PRId64 "\n", offset, tombstone_ms);
+    return write_file_atomic(dir, "cleaner-checkpoint", text, (size_t)n, &renamed);
 }
 
 /* ---- manifest ---- */
@@ -168,30 +253,171 @@ static void seg_file(char *buf, size_t cap, const char *dir, uint64_t base, cons
     segment_path(buf, cap, dir, base, suffix);
 }
 
-/* Applies cleaning/COMMIT: idempotent, so it can be rerun after a crash. */
-static int apply_manifest(const char *pdir)
+void compaction_manifest_free(struct compaction_manifest *m)
 {
-    char cdir[4096], path[4200], from[4200], to[4200];
-    snprintf(cdir, sizeof(cdir), "%s/cleaning", pdir);
-    snprintf(path, sizeof(path), "%s/COMMIT", cdir);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -errno;
-    char op[16];
-    uint64_t base;
-    int r = 0;
-    while (fscanf(f, "%15s %" SCNu64, op, &base) == 2) {
-        if (!strcmp(op, "checkpoint")) {
-            struct checkpoint cp = {.offset = base, .tombstone_ms = INT64_MAX};
-            if (fscanf(f, "%" SCNd64, &cp.tombstone_ms) != 1 || (r = write_checkpoint(pdir, &cp)))
-                r = r ? r : -EBADMSG;
+    free(m->bases);
+    free(m->deleted);
+    memset(m, 0, sizeof(*m));
+}
+
+/* A decimal number of at most 19 digits (20 for unsigned), '-' if signed. */
+static int parse_num(const char **s, const char *end, int is_signed, uint64_t *u, int64_t *i)
+{
+    const char *p = *s;
+    int neg = is_signed && p < end && *p == '-';
+    p += neg;
+    uint64_t v = 0;
+    const char *digits = p;
+    for (; p < end && *p >= '0' && *p <= '9'; p++)
+        if (__builtin_mul_overflow(v, 10, &v) ||
+            __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v))
+            return -EBADMSG;
+    if (p == digits)
+        return -EBADMSG;
+    if (is_signed) {
+        if (v > (uint64_t)INT64_MAX + neg)
+            return -EBADMSG;
+        *i = neg ? (int64_t)(0 - v) : (int64_t)v;
+    } else {
+        *u = v;
+    }
+    *s = p;
+    return 0;
+}
+
+int compaction_manifest_parse(const char *text, size_t len, struct compaction_manifest *m)
+{
+    const char *s = text, *end = text + len;
+    size_t cap = 0;
+    int have_checkpoint = 0;
+    memset(m, 0, sizeof(*m));
+    while (s < end) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        uint64_t base;
+        int del;
+        if (!nl || have_checkpoint)
+            goto bad;
+        if ((size_t)(nl - s) > 11 && !memcmp(s, "checkpoint ", 11)) {
+            s += 11;
+            if (parse_num(&s, nl, 0, &m->checkpoint_offset, NULL) || s == nl || *s++ != ' ' ||
+                parse_num(&s, nl, 1, NULL, &m->checkpoint_tombstone_ms) || s != nl)
+                goto bad;
+            have_checkpoint = 1;
+            s = nl + 1;
             continue;
         }
-        if (!strcmp(op, "delete")) {
+        if ((size_t)(nl - s) > 8 && !memcmp(s, "replace ", 8)) {
+            s += 8;
+            del = 0;
+        } else if ((size_t)(nl - s) > 7 && !memcmp(s, "delete ", 7)) {
+            s += 7;
+            del = 1;
+        } else {
+            goto bad;
+        }
+        if (parse_num(&s, nl, 0, &base, NULL) || s != nl || (m->n && base <= m->bases[m->n - 1]))
+            goto bad;
+        if (m->n == cap) {
+            cap = cap ? cap * 2 : 64;
+            uint64_t *b = realloc(m->bases, cap * sizeof(*b));
+            if (b)
+                m->bases = b;
+            int *d = realloc(m->deleted, cap * sizeof(*d));
+            if (d)
+                m->deleted = d;
+            if (!b || !d) {
+                compaction_manifest_free(m);
+                return -ENOMEM;
+            }
+        }
+        m->bases[m->n] = base;
+        m->deleted[m->n++] = del;
+        s = nl + 1;
+    }
+    if (have_checkpoint)
+        return 0;
+bad:
+    compaction_manifest_free(m);
+    return -EBADMSG;
+}
+
+/* The manifest as text: one line a segment, the checkpoint last. */
+static int format_manifest(const struct compaction_manifest *m, char **text, size_t *len)
+{
+    size_t cap = sat_add_u64(sat_mul_u64(m->n, 32), 64), n = 0;
+    char *t = cap < SIZE_MAX ? malloc(cap) : NULL;
+    if (!t)
+        return -ENOMEM;
+    for (size_t i = 0; i < m->n; i++)
+        n += (size_t)snprintf(t + n, cap - n, "%s %" PRIu64 "\n",
+                              m->deleted[i] ? "delete" : "replace", m->bases[i]);
+    n += (size_t)snprintf(t + n, cap - n, "checkpoint %" PRIu64 " %" PRId64 "\n",
+                          m->checkpoint_offset, m->checkpoint_tombstone_ms);
+    *text = t;
+    *len = n;
+    return 0;
+}
+
+/* Reads cleaning/COMMIT: -ENOENT if there is none, or a damaged one. */
+static int read_manifest(const char *pdir, struct compaction_manifest *m)
+{
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/cleaning/COMMIT", pdir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int r = 0;
+    char *text = NULL;
+    if (fstat(fd, &st) < 0)
+        r = -errno;
+    else if (st.st_size > (64 << 20))
+        r = -EBADMSG;
+    else if (!(text = malloc((size_t)st.st_size + 1)))
+        r = -ENOMEM;
+    size_t len = 0;
+    while (!r && len < (size_t)st.st_size) {
+        ssize_t n = read(fd, text + len, (size_t)st.st_size - len);
+        if (n < 0 && errno != EINTR)
+            r = -errno;
+        else if (n == 0)
+            break;
+        else if (n > 0)
+            len += (size_t)n;
+    }
+    close(fd);
+    if (!r)
+        r = compaction_manifest_parse(text, len, m);
+    free(text);
+    if (r == -EBADMSG) {
+        /* Files move in offset order, so what is in place is the old log
+         * with a prefix of its segments cleaned: a whole log. The rest of
+         * the pass is dropped with cleaning/. */
+        logger_log(LOG_LEVEL_ERROR,
+                   "%s: damaged compaction manifest: the files it moved stay, the rest of its pass "
+                   "is dropped",
+                   path);
+        r = -ENOENT;
+    }
+    return r;
+}
+
+/* Moves the committed files into place, removes the segments the pass
+ * emptied and records the checkpoint; the directories are synced before it
+ * returns. Idempotent: a step already done is skipped, so it can be rerun
+ * after a crash or a failure at any step. */
+static int apply_manifest(const char *pdir, const struct compaction_manifest *m)
+{
+    char cdir[4096], from[4200], to[4200];
+    int r;
+    snprintf(cdir, sizeof(cdir), "%s/cleaning", pdir);
+    for (size_t i = 0; i < m->n; i++) {
+        uint64_t base = m->bases[i];
+        if (m->deleted[i]) {
             for (size_t k = 0; k < 3; k++) {
                 seg_file(to, sizeof(to), pdir, base, suffixes[k]);
-                if (unlink(to) < 0 && errno != ENOENT)
-                    r = -errno;
+                if ((r = unlink_file(to)))
+                    return r;
             }
             continue;
         }
@@ -200,53 +426,157 @@ static int apply_manifest(const char *pdir)
             /* The old indexes go first: never a new log beside an old index. */
             for (size_t k = 1; k < 3; k++) {
                 seg_file(to, sizeof(to), pdir, base, suffixes[k]);
-                unlink(to);
+                if ((r = unlink_file(to)))
+                    return r;
             }
             seg_file(to, sizeof(to), pdir, base, ".log");
-            if (rename(from, to) < 0)
-                r = -errno;
+            if ((r = rename_file(from, to)))
+                return r;
+        } else if (errno != ENOENT) {
+            return -errno;
         }
         for (size_t k = 1; k < 3; k++) {
             seg_file(from, sizeof(from), cdir, base, suffixes[k]);
             seg_file(to, sizeof(to), pdir, base, suffixes[k]);
-            if (rename(from, to) < 0 && errno != ENOENT)
-                r = -errno;
+            if ((r = rename_file(from, to)) && r != -ENOENT)
+                return r;
         }
     }
-    fclose(f);
-    return r;
+    /* Both ends of every rename are stable before the checkpoint says so. */
+    if ((r = fsync_dir(pdir)) || (r = fsync_dir(cdir)))
+        return r;
+    return write_checkpoint(pdir, m->checkpoint_offset, m->checkpoint_tombstone_ms);
 }
 
-static void remove_cleaning(const char *pdir)
+/* Removes cleaning/: COMMIT first (after it, the rest is scratch), then the
+ * files of the given segments by name (needs no descriptor, so it works when
+ * the pass failed for want of one), then anything else left by a crash. */
+static int discard_cleaning(const char *pdir, const uint64_t *bases, size_t n)
 {
     char cdir[4096], path[4400];
+    int r;
     snprintf(cdir, sizeof(cdir), "%s/cleaning", pdir);
-    DIR *d = opendir(cdir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", cdir, de->d_name);
-        unlink(path);
+    snprintf(path, sizeof(path), "%s/COMMIT", cdir);
+    if ((r = unlink_file(path)))
+        return r;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < 3; k++) {
+            seg_file(path, sizeof(path), cdir, bases[i], suffixes[k]);
+            if ((r = unlink_file(path)))
+                return r;
+        }
+    snprintf(path, sizeof(path), "%s/COMMIT.tmp", cdir);
+    if ((r = unlink_file(path)))
+        return r;
+    if ((r = fault()))
+        return r;
+    if (rmdir(cdir) < 0) {
+        if (errno == ENOENT)
+            return 0;
+        if (errno != ENOTEMPTY && errno != EEXIST)
+            return -errno;
+        DIR *d = opendir(cdir);
+        if (!d)
+            return -errno;
+        struct dirent *de;
+        while ((de = readdir(d)) && !r) {
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+                snprintf(path, sizeof(path), "%s/%s", cdir, de->d_name);
+                r = unlink_file(path);
+            }
+        }
+        closedir(d);
+        if (r)
+            return r;
+        if (rmdir(cdir) < 0)
+            return -errno;
     }
-    closedir(d);
-    rmdir(cdir);
+    /* Best effort: should the removal not last, the next pass or mount
+     * removes the scratch again, and reapplies an old COMMIT harmlessly. */
+    fsync_dir(pdir);
+    return 0;
 }
 
 int compaction_recover(const char *pdir)
 {
-    char commit[4200];
-    snprintf(commit, sizeof(commit), "%s/cleaning/COMMIT", pdir);
-    if (access(commit, F_OK) == 0) {
+    struct compaction_manifest m;
+    int r = read_manifest(pdir, &m);
+    if (r == 0) {
         logger_log(LOG_LEVEL_INFO, "%s: finishing an interrupted compaction", pdir);
-        int r = apply_manifest(pdir);
-        if (r)
-            return r;
+        r = apply_manifest(pdir, &m);
+        compaction_manifest_free(&m);
+    } else if (r == -ENOENT || r == -ENOTDIR) {
+        r = 0;
     }
-    remove_cleaning(pdir);
-    return 0;
+    return r ? r : discard_cleaning(pdir, NULL, 0);
+}
+
+/* Swaps the partition's segments named by m for the files now in their
+ * place. Segments no longer in the partition are left out. */
+static int reload_segments(struct partition *p, const struct compaction_manifest *m)
+{
+    uint64_t *bases = calloc(m->n + 1, sizeof(*bases));
+    int *deleted = calloc(m->n + 1, sizeof(*deleted));
+    size_t k = 0, j = 0;
+    int r = -ENOMEM;
+    if (bases && deleted) {
+        pthread_mutex_lock(&p->lock);
+        for (size_t i = 0; i < m->n; i++) {
+            while (j + 1 < p->nsegs && p->segs[j]->base_offset < m->bases[i])
+                j++;
+            if (j + 1 < p->nsegs && p->segs[j]->base_offset == m->bases[i]) {
+                bases[k] = m->bases[i];
+                deleted[k++] = m->deleted[i];
+            }
+        }
+        pthread_mutex_unlock(&p->lock);
+        r = partition_reload_segments(p, bases, deleted, k);
+    }
+    free(bases);
+    free(deleted);
+    return r;
+}
+
+/* Rolls a committed manifest forward: files, then memory, then cleaning/.
+ * *changed is set once the partition's layout may have changed. */
+static int finish_manifest(struct partition *p, const struct compaction_manifest *m, int *changed)
+{
+    int r = apply_manifest(p->dir, m);
+    if (r || (r = fault()))
+        return r;
+    pthread_mutex_lock(&p->lock);
+    uint32_t epoch = p->epoch;
+    pthread_mutex_unlock(&p->lock);
+    r = reload_segments(p, m);
+    pthread_mutex_lock(&p->lock);
+    *changed |= p->epoch != epoch; /* a reload that failed may have swapped some */
+    pthread_mutex_unlock(&p->lock);
+    return r ? r : discard_cleaning(p->dir, NULL, 0);
+}
+
+/* Finishes what an earlier pass left in cleaning/ (see compaction_finish). */
+static int finish_pending(struct partition *p, int *changed)
+{
+    struct compaction_manifest m;
+    int r = read_manifest(p->dir, &m);
+    if (r == -ENOENT || r == -ENOTDIR)
+        return discard_cleaning(p->dir, NULL, 0);
+    if (r)
+        return r;
+    logger_log(LOG_LEVEL_INFO, "%s: finishing an earlier compaction pass", p->dir);
+    r = finish_manifest(p, &m, changed);
+    compaction_manifest_free(&m);
+    return r;
+}
+
+int compaction_finish(struct partition *p)
+{
+    int changed = 0;
+    int r = finish_pending(p, &changed);
+    if (r && changed)
+        logger_log(LOG_LEVEL_ERROR, "%s: finishing a compaction pass: %s (retried next pass)",
+                   p->dir, strerror(-r));
+    return changed ? 1 : r;
 }
 
 /* ---- the pass ---- */
@@ -294,7 +624,7 @@ static int flush_run(struct pass *ps)
     batch_builder_add_values(&ps->b, ps->vals, ps->vals_len);
     int r = batch_builder_seal(&ps->b, ps->codec, base, ps->out->end_pos, ps->run_ts, 0, &iov,
                                &iovcnt, &len);
-    if (!r) {
+    if (!r && !(r = fault())) {
         struct batch_header h;
         batch_header_decode(iov[0].iov_base, &h);
         r = segment_append(ps->out, iov, iovcnt, &h);
@@ -315,7 +645,7 @@ static int copy_record(const struct record_view *r, void *arg)
         uint64_t latest = map_get(&ps->map, key_hash(r->value, (size_t)r->key_len));
         keep = latest == r->offset;
         if (keep && compaction_is_tombstone(r, ps->rules->key_sep_len)) {
-            if (r->timestamp + ps->rules->delete_retention_ms <= ps->now)
+            if (tombstone_expired(r->timestamp, ps->rules->delete_retention_ms, ps->now))
                 keep = 0;
             else if (r->timestamp < ps->oldest_tombstone)
                 ps->oldest_tombstone = r->timestamp;
@@ -328,11 +658,12 @@ static int copy_record(const struct record_view *r, void *arg)
         if ((ps->err = flush_run(ps)))
             return 1;
     }
-    if (ps->vals_len + r->value_len > ps->vals_cap) {
+    size_t need = sat_add_u64(ps->vals_len, r->value_len);
+    if (need > ps->vals_cap) {
         size_t cap = ps->vals_cap ? ps->vals_cap : 65536;
-        while (cap < ps->vals_len + r->value_len)
-            cap *= 2;
-        uint8_t *n = realloc(ps->vals, cap);
+        while (cap < need)
+            cap = sat_mul_u64(cap, 2);
+        uint8_t *n = cap < SIZE_MAX ? realloc(ps->vals, cap) : NULL;
         if (!n) {
             ps->err = -ENOMEM;
             return 1;
@@ -376,43 +707,52 @@ int compaction_run(struct partition *p, const struct compaction_rules *rules, in
     char cdir[4096];
     struct checkpoint cp;
     struct pass ps;
+    struct compaction_manifest m = {0};
     int r = 0;
-    size_t n = 0;
-    uint64_t *bases = NULL, *nexts = NULL, *sizes = NULL;
-    int *deleted = NULL;
-    int changed = 0;
+    size_t n = 0, created = 0;
+    uint64_t *nexts = NULL, *sizes = NULL;
+    int changed = 0, committed = 0;
+    char *text = NULL;
 
     memset(res, 0, sizeof(*res));
     memset(&ps, 0, sizeof(ps));
+    batch_builder_init(&ps.b);
     pthread_mutex_lock(&p->maintenance);
+    /* A pass that failed after its commit is finished first (and is this
+     * pass's work); one that failed before it left nothing, or (after a
+     * crash) scratch that goes now. */
+    if ((r = finish_pending(p, &changed)) || changed) {
+        committed = 1; /* whatever is in cleaning/ stays for the next try */
+        goto out;
+    }
     read_checkpoint(p->dir, &cp);
 
     /* Snapshot the closed segments: only this pass changes them. */
     pthread_mutex_lock(&p->lock);
     n = p->nsegs - 1;
-    bases = calloc(n + 1, sizeof(*bases));
+    m.bases = calloc(n + 1, sizeof(*m.bases));
+    m.deleted = calloc(n + 1, sizeof(*m.deleted));
     nexts = calloc(n + 1, sizeof(*nexts));
     sizes = calloc(n + 1, sizeof(*sizes));
-    deleted = calloc(n + 1, sizeof(*deleted));
     uint64_t dirty = 0, total = 0, records = 0;
-    for (size_t i = 0; bases && nexts && sizes && i < n; i++) {
+    for (size_t i = 0; m.bases && nexts && sizes && i < n; i++) {
         struct segment *s = p->segs[i];
-        bases[i] = s->base_offset;
+        m.bases[i] = s->base_offset;
         nexts[i] = s->next_offset;
         sizes[i] = s->size;
-        total += s->size;
+        total = sat_add_u64(total, s->size);
         if (s->next_offset > cp.offset)
-            dirty += s->size;
-        records += s->next_offset - s->base_offset;
+            dirty = sat_add_u64(dirty, s->size);
+        records = sat_add_u64(records, s->next_offset - s->base_offset);
     }
     enum batch_codec codec = p->settings.codec;
     pthread_mutex_unlock(&p->lock);
-    if (!bases || !nexts || !sizes || !deleted) {
+    if (!m.bases || !m.deleted || !nexts || !sizes) {
         r = -ENOMEM;
         goto out;
     }
-    int tombstones_due =
-        cp.tombstone_ms != INT64_MAX && cp.tombstone_ms + rules->delete_retention_ms <= now_ms;
+    int tombstones_due = cp.tombstone_ms != INT64_MAX &&
+                         tombstone_expired(cp.tombstone_ms, rules->delete_retention_ms, now_ms);
     if (n == 0 || total == 0 ||
         (!tombstones_due && (dirty == 0 || (double)dirty / (double)total < rules->min_dirty_ratio)))
         goto out;
@@ -421,86 +761,73 @@ int compaction_run(struct partition *p, const struct compaction_rules *rules, in
     ps.now = now_ms;
     ps.codec = codec;
     ps.oldest_tombstone = INT64_MAX;
-    batch_builder_init(&ps.b);
-    if ((r = map_init(&ps.map, records < 1024 ? 1024 : (size_t)records)))
+    /* Offsets may have gaps: the map starts at most this big and grows. */
+    if ((r = map_init(&ps.map, records < (1u << 20) ? (size_t)records : (1u << 20))))
         goto out;
     uint64_t end = nexts[n - 1];
-    if ((r = visit(p, bases[0], end, note_key, &ps)))
+    if ((r = visit(p, m.bases[0], end, note_key, &ps)))
         goto out;
 
     snprintf(cdir, sizeof(cdir), "%s/cleaning", p->dir);
-    remove_cleaning(p->dir);
-    if (mkdir(cdir, 0755) < 0) {
-        r = -errno;
+    if ((r = fault()) || (mkdir(cdir, 0755) < 0 && (r = -errno)))
         goto out;
-    }
-    char manifest[65536];
-    size_t mlen = 0;
+    /* cleaning/ itself must be stable before COMMIT inside it can count. */
+    if ((r = fsync_dir(p->dir)))
+        goto out;
     for (size_t i = 0; i < n; i++) {
         struct segment *orig;
         pthread_mutex_lock(&p->lock);
         orig = p->segs[i];
         uint64_t base_pos = orig->base_pos;
-        int64_t created = orig->created_ms;
+        int64_t created_ms = orig->created_ms;
         pthread_mutex_unlock(&p->lock);
-        if ((r = segment_create(cdir, bases[i], base_pos, created, &ps.out)))
+        created = i + 1;
+        if ((r = fault()) || (r = segment_create(cdir, m.bases[i], base_pos, created_ms, &ps.out)))
             goto out;
         uint64_t kept_before = ps.kept;
-        r = visit(p, bases[i], nexts[i], copy_record, &ps);
+        r = visit(p, m.bases[i], nexts[i], copy_record, &ps);
         if (!r)
             r = flush_run(&ps);
-        if (!r)
+        /* The cleaned copy is stable before the manifest can name it. */
+        if (!r && !(r = fault()))
             r = segment_sync(ps.out);
-        if (!r) {
-            if (fsync(ps.out->oix.fd) < 0 || fsync(ps.out->tix.fd) < 0)
-                r = -errno;
-        }
-        uint64_t out_size = ps.out->size;
-        res->bytes_before += sizes[i];
-        res->bytes_after += out_size;
-        if (r) {
-            segment_close(ps.out);
-            ps.out = NULL;
+        if (!r && !(r = fsync_fd(ps.out->oix.fd)))
+            r = fsync_fd(ps.out->tix.fd);
+        if (r)
             goto out;
-        }
-        deleted[i] = ps.kept == kept_before;
-        if (deleted[i])
+        res->bytes_before += sizes[i];
+        res->bytes_after += ps.out->size;
+        m.deleted[i] = ps.kept == kept_before;
+        /* An emptied copy is scratch: if its unlink fails, the pass's
+         * removal of cleaning/ takes it. */
+        if (m.deleted[i])
             segment_delete(ps.out);
         else
             segment_close(ps.out);
         ps.out = NULL;
-        mlen += (size_t)snprintf(manifest + mlen, sizeof(manifest) - mlen, "%s %" PRIu64 "\n",
-                                 deleted[i] ? "delete" : "replace", bases[i]);
-        if (mlen + 128 > sizeof(manifest)) {
-            n = i + 1; /* the rest waits for the next pass */
-            break;
-        }
     }
+    m.n = n;
     res->records_before = ps.seen;
     res->records_after = ps.kept;
-    cp.offset = nexts[n - 1];
-    cp.tombstone_ms = ps.oldest_tombstone;
+    m.checkpoint_offset = nexts[n - 1];
+    m.checkpoint_tombstone_ms = ps.oldest_tombstone;
     if (res->records_after == res->records_before) {
         /* Nothing to remove: keep the files, remember the work. */
-        remove_cleaning(p->dir);
-        r = write_checkpoint(p->dir, &cp);
+        if (!(r = discard_cleaning(p->dir, m.bases, created)))
+            r = write_checkpoint(p->dir, m.checkpoint_offset, m.checkpoint_tombstone_ms);
         goto out;
     }
-    mlen += (size_t)snprintf(manifest + mlen, sizeof(manifest) - mlen,
-                             "checkpoint %" PRIu64 " %" PRId64 "\n", cp.offset, cp.tombstone_ms);
+    size_t tlen;
+    if ((r = format_manifest(&m, &text, &tlen)) || (r = fsync_dir(cdir)))
+        goto out;
     if (compaction_crash_point == 1) {
         r = -ECANCELED;
         goto out;
     }
-    char commit[4200];
-    snprintf(commit, sizeof(commit), "%s/COMMIT", cdir);
-    if ((r = write_file_atomic(commit, manifest, mlen)))
+    /* The commit point: once COMMIT has its name, the pass only goes forward. */
+    r = write_file_atomic(cdir, "COMMIT", text, tlen, &committed);
+    if (r)
         goto out;
-    int dfd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
     if (compaction_crash_point == 2) {
         r = -ECANCELED;
         goto out;
@@ -509,12 +836,12 @@ int compaction_run(struct partition *p, const struct compaction_rules *rules, in
         /* Move the first half of the files, as a crash in apply_manifest would. */
         char from[4200], to[4200];
         for (size_t i = 0; i < (n + 1) / 2; i++)
-            if (!deleted[i]) {
-                seg_file(from, sizeof(from), cdir, bases[i], ".log");
-                seg_file(to, sizeof(to), p->dir, bases[i], ".log");
+            if (!m.deleted[i]) {
+                seg_file(from, sizeof(from), cdir, m.bases[i], ".log");
+                seg_file(to, sizeof(to), p->dir, m.bases[i], ".log");
                 for (size_t k = 1; k < 3; k++) {
                     char ix[4200];
-                    seg_file(ix, sizeof(ix), p->dir, bases[i], suffixes[k]);
+                    seg_file(ix, sizeof(ix), p->dir, m.bases[i], suffixes[k]);
                     unlink(ix);
                 }
                 rename(from, to);
@@ -522,15 +849,11 @@ int compaction_run(struct partition *p, const struct compaction_rules *rules, in
         r = -ECANCELED;
         goto out;
     }
-    if ((r = apply_manifest(p->dir)))
+    if ((r = finish_manifest(p, &m, &changed)))
         goto out;
-    changed = 1;
-    if ((r = partition_reload_segments(p, bases, deleted, n)))
-        goto out;
-    remove_cleaning(p->dir);
     for (size_t i = 0; i < n; i++) {
-        res->segments_rewritten += !deleted[i];
-        res->segments_deleted += deleted[i];
+        res->segments_rewritten += !m.deleted[i];
+        res->segments_deleted += m.deleted[i];
     }
     logger_log(
         LOG_LEVEL_INFO,
@@ -539,17 +862,32 @@ int compaction_run(struct partition *p, const struct compaction_rules *rules, in
 out:
     if (ps.out)
         segment_close(ps.out);
-    if (r && r != -ECANCELED && !changed)
-        remove_cleaning(p->dir);
+    if (r && r != -ECANCELED) {
+        if (!committed) {
+            /* Before the commit point: as if the pass had not run. */
+            int e = discard_cleaning(p->dir, m.bases, created);
+            if (e)
+                logger_log(LOG_LEVEL_ERROR, "%s: removing cleaning/: %s (retried next pass)",
+                           p->dir, strerror(-e));
+        } else {
+            logger_log(LOG_LEVEL_ERROR,
+                       "%s: compaction stopped after its commit: %s (finished by the next pass "
+                       "or mount)",
+                       p->dir, strerror(-r));
+        }
+        if (changed) {
+            /* The layout did change: report that, the error is logged. */
+            logger_log(LOG_LEVEL_ERROR, "%s: compaction failed: %s", p->dir, strerror(-r));
+            r = 0;
+        }
+    }
     batch_builder_free(&ps.b);
     map_free(&ps.map);
     free(ps.vals);
-    free(bases);
+    free(text);
+    compaction_manifest_free(&m);
     free(nexts);
     free(sizes);
-    free(deleted);
     pthread_mutex_unlock(&p->maintenance);
-    if (r)
-        return r;
-    return changed;
+    return r ? r : changed;
 }

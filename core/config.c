@@ -2,7 +2,15 @@
  *
  * One table describes every key: its name, how to parse it and where it
  * lives in struct topic_config. config_set() parses into a copy and only
- * commits it when the value is valid, so a refused line changes nothing. */
+ * commits it when the value is valid, so a refused line changes nothing.
+ *
+ * Persistence is all-or-nothing: config_save() replaces the file by a rename
+ * of a fsynced temp file and then fsyncs the directory, so a crash leaves the
+ * old or the new file, never a mix; a failed save removes its temp file.
+ * config_load() parses into a copy and hands it over only when every line
+ * was good: a damaged file is refused (the topic is then shown as failed),
+ * never half applied. A path.tmp left by a crash is not read; the topic
+ * removes it at open. */
 #include "config.h"
 
 #include <ctype.h>
@@ -13,6 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "fsutil.h"
+#include "logger.h"
 
 enum kind { K_PARTITIONS, K_I64, K_RATIO, K_POLICY, K_CODEC, K_FRAMING, K_SEP, K_ACKS, K_RESET };
 
@@ -81,12 +92,17 @@ int config_parse_i64(const char *v, int64_t min, int64_t max, int64_t *out)
     return 0;
 }
 
+static const struct key *find_key(const char *name)
+{
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (!strcmp(keys[i].name, name))
+            return &keys[i];
+    return NULL;
+}
+
 int config_set(struct topic_config *c, const char *key, const char *value)
 {
-    const struct key *k = NULL;
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-        if (!strcmp(keys[i].name, key))
-            k = &keys[i];
+    const struct key *k = find_key(key);
     if (!k)
         return -EINVAL;
     struct topic_config n = *c;
@@ -138,7 +154,8 @@ int config_set(struct topic_config *c, const char *key, const char *value)
             return -EINVAL;
         break;
     case K_SEP:
-        if (strlen(value) > CONFIG_KEY_SEPARATOR_MAX || strchr(value, '\n'))
+        /* The text form ends lines with \n and drops a trailing \r. */
+        if (strlen(value) > CONFIG_KEY_SEPARATOR_MAX || strpbrk(value, "\r\n"))
             return -EINVAL;
         strcpy(n.key_separator, value);
         break;
@@ -163,12 +180,15 @@ int config_set(struct topic_config *c, const char *key, const char *value)
     return 0;
 }
 
-int config_set_line(struct topic_config *c, const char *line, size_t len)
+/* Splits "key=value" into buf (surrounding blanks and a trailing \r\n
+ * dropped; key.separator keeps its value verbatim, as a blank is a valid
+ * separator). -EINVAL without '=' or when too long. */
+static int split_line(const char *line, size_t len, char buf[CONFIG_LINE_MAX], char **key,
+                      char **val)
 {
-    char buf[512];
     while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
         len--;
-    if (len == 0 || len >= sizeof(buf))
+    if (len == 0 || len >= CONFIG_LINE_MAX || memchr(line, 0, len))
         return -EINVAL;
     memcpy(buf, line, len);
     buf[len] = 0;
@@ -176,19 +196,27 @@ int config_set_line(struct topic_config *c, const char *line, size_t len)
     if (!eq)
         return -EINVAL;
     *eq = 0;
-    char *key = buf, *val = eq + 1;
-    while (isspace((unsigned char)*key))
-        key++;
-    for (char *e = key + strlen(key); e > key && isspace((unsigned char)e[-1]);)
+    char *k = buf, *v = eq + 1;
+    while (isspace((unsigned char)*k))
+        k++;
+    for (char *e = k + strlen(k); e > k && isspace((unsigned char)e[-1]);)
         *--e = 0;
-    /* key.separator may legitimately be a blank: keep its value verbatim. */
-    if (strcmp(key, "key.separator")) {
-        while (isspace((unsigned char)*val))
-            val++;
-        for (char *e = val + strlen(val); e > val && isspace((unsigned char)e[-1]);)
+    if (strcmp(k, "key.separator")) {
+        while (isspace((unsigned char)*v))
+            v++;
+        for (char *e = v + strlen(v); e > v && isspace((unsigned char)e[-1]);)
             *--e = 0;
     }
-    return config_set(c, key, val);
+    *key = k;
+    *val = v;
+    return 0;
+}
+
+int config_set_line(struct topic_config *c, const char *line, size_t len)
+{
+    char buf[CONFIG_LINE_MAX], *key, *val;
+    int r = split_line(line, len, buf, &key, &val);
+    return r ? r : config_set(c, key, val);
 }
 
 size_t config_format(const struct topic_config *c, char *buf, size_t cap)
@@ -227,39 +255,85 @@ size_t config_format(const struct topic_config *c, char *buf, size_t cap)
     return n < 0 ? 0 : (size_t)n;
 }
 
+/* A name a later version could give a key: [a-z0-9._-], not empty. */
+static int key_name_plausible(const char *k)
+{
+    if (!*k)
+        return 0;
+    for (; *k; k++)
+        if (!((*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') || *k == '.' || *k == '_' ||
+              *k == '-'))
+            return 0;
+    return 1;
+}
+
 int config_load(struct topic_config *c, const char *path)
 {
     FILE *f = fopen(path, "re");
-    char line[512];
+    char buf[CONFIG_LINE_MAX], *line = NULL, *key, *val;
+    size_t cap = 0;
+    ssize_t len;
+    struct topic_config n;
+    int r = 0, lineno = 0;
     if (!f)
         return -errno;
-    while (fgets(line, sizeof(line), f)) {
-        size_t len = strlen(line);
-        if (len <= 1 || line[0] == '#')
+    config_defaults(&n, 1);
+    n.partitions = 0; /* a config must name its partition count */
+    errno = 0;
+    while (!r && (len = getline(&line, &cap, f)) > 0) {
+        lineno++;
+        if (line[0] == '#' || (len == 1 && line[0] == '\n'))
             continue;
-        /* Keys this version does not know are skipped, not fatal. */
-        config_set_line(c, line, len);
+        if ((r = split_line(line, (size_t)len, buf, &key, &val)) == 0) {
+            if (find_key(key))
+                r = config_set(&n, key, val);
+            else if (key_name_plausible(key)) /* a key of a later version */
+                logger_log(LOG_LEVEL_WARN, "%s: unknown key %s skipped", path, key);
+            else
+                r = -EINVAL;
+        }
+        if (r)
+            logger_log(LOG_LEVEL_ERROR, "%s: line %d is not a valid config line", path, lineno);
+        errno = 0;
     }
+    if (!r && ferror(f))
+        r = errno ? -errno : -EIO;
+    free(line);
     fclose(f);
-    return 0;
+    if (!r && n.partitions == 0) {
+        logger_log(LOG_LEVEL_ERROR, "%s: no partitions= line", path);
+        r = -EINVAL;
+    }
+    if (!r)
+        *c = n;
+    return r;
 }
 
-int config_save(const struct topic_config *c, const char *path)
+int config_save(const struct topic_config *c, const char *path, int *replaced)
 {
     char tmp[4096], buf[2048];
     size_t len = config_format(c, buf, sizeof(buf));
+    int e = 0;
+    if (replaced)
+        *replaced = 0;
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -errno;
-    if (write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0) {
-        int e = errno ? errno : EIO;
-        close(fd);
+    ssize_t w = write(fd, buf, len);
+    if (w != (ssize_t)len)
+        e = w < 0 ? errno : ENOSPC;
+    else if (fsync(fd) < 0)
+        e = errno;
+    if (close(fd) < 0 && !e)
+        e = errno;
+    if (!e && rename(tmp, path) < 0)
+        e = errno;
+    if (e) {
         unlink(tmp);
         return -e;
     }
-    close(fd);
-    if (rename(tmp, path) < 0)
-        return -errno;
-    return 0;
+    if (replaced)
+        *replaced = 1;
+    return fsutil_sync_parent(path);
 }

@@ -10,7 +10,19 @@
  *   - gen[p] grows whenever p changes owner or its cursor is written, and a
  *     record commits only if it was delivered in the current gen[p]: what a
  *     member received before the partition moved away (and maybe back) or
- *     before a cursor write is never committed by it. */
+ *     before a cursor write is never committed by it.
+ *
+ * Creating and deleting a group are all-or-nothing and durable: the group's
+ * records (its starting offsets, or its tombstone) are appended to
+ * __consumer_offsets and synced before the call returns; if the append or
+ * the sync fails, what reached the log is cut off again (appends to it are
+ * serialized, so nothing else follows it), and the registry is as it was: a
+ * group whose mkdir failed is not in memory and does not come back at the
+ * next open, a group whose rmdir failed is still there. Members never see a
+ * group before its records are durable (it is published under the registry
+ * lock only). A cursor write and a member's fsync are durable the same way
+ * when they return; a refused cursor write leaves the committed offset as
+ * it was. */
 #include "group.h"
 
 #include <errno.h>
@@ -82,7 +94,8 @@ struct group_registry {
     struct store *store;
     struct topic *offsets;
     pthread_mutex_t lock;
-    struct ptr_array groups; /* struct group *, sorted by topic name, then group name */
+    pthread_mutex_t append_lock; /* one append to offsets at a time (append_offsets) */
+    struct ptr_array groups;     /* struct group *, sorted by topic name, then group name */
     uint64_t next_id;
 };
 
@@ -295,15 +308,44 @@ static uint64_t committed(struct group *g, uint32_t p)
     return g->committed[p];
 }
 
+/* Appends batch b (if it has records) to __consumer_offsets, and with
+ * `durable` syncs the log, all or nothing: when the append or the sync fails,
+ * whatever of b reached the log is cut off again (appends are serialized by
+ * append_lock, so nothing else was appended after it). */
+static int append_offsets(struct group_registry *r, struct batch_builder *b, int durable)
+{
+    if (!r->offsets)
+        return -EIO; /* __consumer_offsets failed at open */
+    struct partition *op = topic_partition(r->offsets, 0);
+    struct partition_info before, after;
+    pthread_mutex_lock(&r->append_lock);
+    partition_info(op, &before);
+    int e = b->record_count ? partition_append(op, b, clock_now_ms(), NULL) : 0;
+    if (!e && durable)
+        e = partition_sync(op);
+    if (e) {
+        partition_info(op, &after);
+        if (after.end_offset > before.end_offset) {
+            int t = partition_truncate(op, before.end_offset);
+            if (t)
+                logger_log(LOG_LEVEL_ERROR, "%s: cannot cut a failed append: %s",
+                           GROUP_OFFSETS_TOPIC, strerror(-t));
+        }
+    }
+    pthread_mutex_unlock(&r->append_lock);
+    return e;
+}
+
 /* Appends "<topic>/<group>/<p>=<offset>" lines for dirty partitions (or, with
- * tombstone, "…=" for all) to __consumer_offsets. Caller holds g->lock. */
-static int persist(struct group *g, int force, int tombstone)
+ * tombstone, "…=" for all) to __consumer_offsets; `durable`: synced before it
+ * returns (creating and deleting a group). All or nothing. Caller holds
+ * g->lock. */
+static int persist(struct group *g, int force, int tombstone, int durable)
 {
     if (g->deleted && !tombstone)
         return 0; /* a commit after the tombstone would bring the group back */
     if (!force && clock_now_ms() - g->persisted_ms < PERSIST_EVERY_MS)
         return 0;
-    struct partition *op = topic_partition(g->r->offsets, 0);
     struct batch_builder b;
     char *text = NULL;
     size_t len = 0, cap = 0;
@@ -337,8 +379,8 @@ static int persist(struct group *g, int force, int tombstone)
                 r = -ENOMEM;
         }
     }
-    if (!r && b.record_count) {
-        r = partition_append(op, &b, clock_now_ms(), NULL);
+    if (!r && (b.record_count || durable)) {
+        r = append_offsets(g->r, &b, durable);
         if (!r)
             for (uint32_t p = 0; p < g->nparts; p++)
                 g->dirty[p] = 0;
@@ -422,15 +464,26 @@ int group_registry_open(struct store *s, struct group_registry **out)
     r->store = s;
     r->next_id = 1;
     pthread_mutex_init(&r->lock, NULL);
+    pthread_mutex_init(&r->append_lock, NULL);
     r->offsets = store_find(s, GROUP_OFFSETS_TOPIC);
+    if (!r->offsets && (e = store_failed_error(s, GROUP_OFFSETS_TOPIC))) {
+        /* The topics serve; groups cannot (append_offsets: -EIO). */
+        logger_log(LOG_LEVEL_ERROR,
+                   "topic %s failed (%s): no consumer groups until it is repaired or moved "
+                   "away from %s/topics/ and the data dir mounted again",
+                   GROUP_OFFSETS_TOPIC, strerror(-e), s->dir);
+        *out = r;
+        return 0;
+    }
     if (!r->offsets) {
-        static const char *cfg[] = {"cleanup.policy=compact",
-                                    "key.separator==", "segment.bytes=16777216"};
-        if ((e = store_create_topic(s, GROUP_OFFSETS_TOPIC, &r->offsets)))
-            goto fail;
-        for (size_t i = 0; i < 3 && !e; i++)
-            e = topic_config_apply(r->offsets, cfg[i], strlen(cfg[i]));
-        if (e)
+        /* Created with its whole config at once: a crash cannot leave it
+         * with the default (delete) policy. */
+        struct topic_config cfg;
+        config_defaults(&cfg, 1);
+        cfg.cleanup_policy = CLEANUP_COMPACT;
+        strcpy(cfg.key_separator, "=");
+        cfg.segment_bytes = 16777216;
+        if ((e = store_create_topic_config(s, GROUP_OFFSETS_TOPIC, &cfg, &r->offsets)))
             goto fail;
     }
     struct replay rp = {r};
@@ -445,8 +498,13 @@ int group_registry_open(struct store *s, struct group_registry **out)
         at = next;
     }
     partition_cursor_free(&c);
-    if (e)
-        goto fail;
+    if (e) {
+        /* Commits replayed so far stand; later ones are lost, which means
+         * records delivered again (at-least-once), not a data dir that no
+         * longer mounts. */
+        logger_log(LOG_LEVEL_ERROR, "%s: replay stopped at offset %" PRIu64 ": %s",
+                   GROUP_OFFSETS_TOPIC, at, strerror(-e));
+    }
     *out = r;
     return 0;
 fail:
@@ -461,13 +519,14 @@ void group_registry_close(struct group_registry *r)
     for (size_t i = 0; i < r->groups.n; i++) {
         struct group *g = group_at(r, i);
         pthread_mutex_lock(&g->lock);
-        persist(g, 1, 0);
+        persist(g, 1, 0, 0);
         pthread_mutex_unlock(&g->lock);
         group_put(g);
     }
     ptr_array_free(&r->groups);
     topic_put(r->offsets);
     pthread_mutex_destroy(&r->lock);
+    pthread_mutex_destroy(&r->append_lock);
     free(r);
 }
 
@@ -493,12 +552,19 @@ int group_create(struct group_registry *r, struct topic *t, const char *name)
         pthread_mutex_unlock(&r->lock);
         return -ENOMEM;
     }
-    atomic_store(&t->groups_mtime_ms, clock_now_ms());
+    /* No one sees the group before r->lock is released: if its records
+     * cannot be made durable, it goes again without a trace. */
     pthread_mutex_lock(&g->lock);
     for (uint32_t p = 0; p < g->nparts; p++)
         committed(g, p);
-    e = persist(g, 1, 0);
+    e = persist(g, 1, 0, 1);
     pthread_mutex_unlock(&g->lock);
+    if (e) {
+        ptr_array_remove(&r->groups, at);
+        group_put(g);
+    } else {
+        atomic_store(&t->groups_mtime_ms, clock_now_ms());
+    }
     pthread_mutex_unlock(&r->lock);
     return e;
 }
@@ -516,7 +582,12 @@ static int remove_group(struct group_registry *r, size_t at, int require_idle, s
         pthread_mutex_unlock(&g->lock);
         return -EBUSY;
     }
-    int e = persist(g, 1, 1);
+    int e = persist(g, 1, 1, require_idle);
+    if (e && require_idle) {
+        /* Refused: the group stays, as on disk. */
+        pthread_mutex_unlock(&g->lock);
+        return e;
+    }
     g->deleted = 1;
     for (uint32_t k = 0; k < g->nmembers; k++)
         wake_add(w, g->members[k]);
@@ -542,14 +613,21 @@ int group_delete(struct group_registry *r, struct topic *t, const char *name)
 void group_delete_topic(struct group_registry *r, struct topic *t)
 {
     struct wake_list w = {0};
+    int removed = 0;
     pthread_mutex_lock(&r->lock);
     for (size_t i = 0; i < r->groups.n;) {
-        if (group_at(r, i)->topic == t)
+        if (group_at(r, i)->topic == t) {
             remove_group(r, i, 0, &w);
-        else
+            removed = 1;
+        } else {
             i++;
+        }
     }
     pthread_mutex_unlock(&r->lock);
+    /* One sync for all the tombstones: a topic made again with this name
+     * must not get the old groups back after a crash. */
+    if (removed && r->offsets)
+        partition_sync(topic_partition(r->offsets, 0));
     wake_all(&w);
 }
 
@@ -770,7 +848,7 @@ void group_leave(struct group_member *m)
     }
     rebalance(g, &w);
     if (!g->deleted)
-        persist(g, 1, 0);
+        persist(g, 1, 0, 0);
     while (m->wake_refs)
         pthread_cond_wait(&g->woken, &g->lock);
     pthread_mutex_unlock(&g->lock);
@@ -913,7 +991,7 @@ ssize_t group_member_read(struct group_member *m, uint64_t pos, void *buf, size_
     m->waiting = done == 0 && e >= 0;
     /* Caught up (end of file on drain, waiting on follow): what was read is
      * committed now, not at the next read that may never come. */
-    persist(g, done == 0 && e >= 0, 0);
+    persist(g, done == 0 && e >= 0, 0, 0);
     pthread_mutex_unlock(&g->lock);
     return done > 0 ? (ssize_t)done : e;
 }
@@ -927,7 +1005,7 @@ int group_member_sync(struct group_member *m)
         return -ENOENT;
     }
     ack_to(m, m->delivered);
-    int e = persist(g, 1, 0);
+    int e = persist(g, 1, 0, 1); /* fsync: durable when it returns */
     pthread_mutex_unlock(&g->lock);
     return e;
 }
@@ -1006,9 +1084,22 @@ int group_cursor_set(struct group *g, uint32_t partition, const char *spec, int6
         pthread_mutex_unlock(&g->lock);
         return -ENOENT;
     }
-    fit_partitions(g);
+    if (fit_partitions(g) < 0 || partition >= g->nparts) {
+        pthread_mutex_unlock(&g->lock);
+        return -ENOMEM;
+    }
+    /* Durable before anyone acts on it; refused, it changes nothing. */
+    uint64_t was = g->committed[partition];
+    uint8_t was_dirty = g->dirty[partition];
     g->committed[partition] = off;
     g->dirty[partition] = 1;
+    int e = persist(g, 1, 0, 1);
+    if (e) {
+        g->committed[partition] = was;
+        g->dirty[partition] = was_dirty;
+        pthread_mutex_unlock(&g->lock);
+        return e;
+    }
     g->gen[partition]++;
     int32_t k = g->owner[partition];
     if (k >= 0) {
@@ -1018,10 +1109,9 @@ int group_cursor_set(struct group *g, uint32_t partition, const char *spec, int6
         m->stale = 1;
         wake_add(&w, m);
     }
-    int e = persist(g, 1, 0);
     pthread_mutex_unlock(&g->lock);
     wake_all(&w);
-    return e;
+    return 0;
 }
 
 struct group_partition_state *group_partition_states(struct group *g, uint32_t *n_out)

@@ -29,6 +29,7 @@
 #include "clock.h"
 #include "compaction.h"
 #include "logger.h"
+#include "satmath.h"
 
 #define READ_AHEAD (256u << 10)
 #define DIRECT_COPY_MIN (64u << 10)
@@ -218,7 +219,7 @@ static void bump_epoch(struct partition *p, uint64_t removed, uint64_t frontier_
     le->before = old->segs;
     le->before_start = old->start;
     le->nbefore = old->n;
-    le->keep_until_ms = clock_now_ms() + p->settings.file_delete_delay_ms;
+    le->keep_until_ms = sat_add_i64(clock_now_ms(), p->settings.file_delete_delay_ms);
     if (p->settings.file_delete_delay_ms <= 0 || p->views == 0)
         kept_release(le); /* nobody could read it */
     relayout(p);
@@ -474,8 +475,8 @@ static int maybe_roll(struct partition *p, size_t incoming, int64_t now)
     struct segment *a = active(p);
     if (a->size == 0)
         return 0;
-    if (a->size + incoming <= p->settings.segment_bytes &&
-        now - a->created_ms < p->settings.segment_ms)
+    if (sat_add_u64(a->size, incoming) <= p->settings.segment_bytes &&
+        sat_sub_i64(now, a->created_ms) < p->settings.segment_ms)
         return 0;
     struct segment *s;
     int r = segment_create(p->dir, a->next_offset, a->end_pos, now, &s);

@@ -1,10 +1,23 @@
 /* topic.c - a topic's config and partitions (topic.h).
  *
- * The config file is the topic's source of truth for partition count: a
- * partition directory is created before the config that names it is saved,
- * so after a crash every partition the config lists exists. */
+ * The config file is the topic's source of truth for the partition count:
+ * the partitions it names are the topic, and their directories exist before
+ * the config that names them is committed.
+ *
+ * Growing the partition count is all-or-nothing. The new partitions are
+ * opened (their directories made and fsynced) while still unpublished; the
+ * config is then committed by replacing its file (rename + directory fsync);
+ * only then do readers see them (t->nparts). On any failure the new
+ * partitions are closed and, unless the new config may be on disk, their
+ * directories removed: the topic is as it was, in memory and on disk.
+ *
+ * Crash leftovers are removed at open, once the topic opened whole: partition
+ * directories at or past the committed count (a growth that never
+ * committed) and config.tmp (a save that never renamed). A topic that cannot
+ * be opened is left exactly as it is for the admin. */
 #include "topic.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +26,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "fsutil.h"
 #include "logger.h"
 
 int topic_name_valid(const char *name)
@@ -38,26 +52,85 @@ static void settings_of(const struct topic_config *c, struct partition_settings 
     st->file_delete_delay_ms = c->file_delete_delay_ms;
 }
 
-/* Opens partitions [t->nparts, count). */
-static int open_partitions(struct topic *t, uint32_t count)
+static void partition_dir(char *buf, size_t cap, const char *dir, uint32_t i)
+{
+    snprintf(buf, cap, "%s/%u", dir, i);
+}
+
+/* Opens partitions [from, to) of dir into parts[from..to); on failure closes
+ * those it opened and returns the error. */
+static int open_range(const char *dir, const struct topic_config *cfg, struct partition **parts,
+                      uint32_t from, uint32_t to)
 {
     struct partition_settings st;
-    settings_of(&t->cfg, &st);
-    struct partition **n = realloc(t->parts, count * sizeof(*n));
-    if (!n)
-        return -ENOMEM;
-    t->parts = n;
-    while (t->nparts < count) {
+    settings_of(cfg, &st);
+    for (uint32_t i = from; i < to; i++) {
         char path[4096];
-        snprintf(path, sizeof(path), "%s/%u", t->dir, t->nparts);
-        int r = partition_open(path, &st, &t->parts[t->nparts]);
+        partition_dir(path, sizeof(path), dir, i);
+        int r = partition_open(path, &st, &parts[i]);
         if (r) {
             logger_log(LOG_LEVEL_ERROR, "cannot open partition %s: %s", path, strerror(-r));
+            while (i-- > from)
+                partition_close(parts[i]);
             return r;
         }
-        t->nparts++;
     }
     return 0;
+}
+
+/* Removes the directories of partitions [from, to) (never published). */
+static void remove_range(const char *dir, uint32_t from, uint32_t to)
+{
+    for (uint32_t i = from; i < to; i++) {
+        char path[4096];
+        partition_dir(path, sizeof(path), dir, i);
+        int r = fsutil_remove_tree(path);
+        if (r)
+            logger_log(LOG_LEVEL_WARN, "%s: cannot remove an uncommitted partition: %s", path,
+                       strerror(-r));
+    }
+}
+
+/* 1 if name is a partition number a topic dir could hold ("0", "17"). */
+static int partition_number(const char *name, uint32_t *out)
+{
+    char *end;
+    if (name[0] < '0' || name[0] > '9' || (name[0] == '0' && name[1]))
+        return 0;
+    unsigned long v = strtoul(name, &end, 10);
+    if (*end || v > UINT32_MAX)
+        return 0;
+    *out = (uint32_t)v;
+    return 1;
+}
+
+/* Removes what a crash left in the topic dir: config.tmp and partition dirs
+ * at or past the committed count. */
+static void remove_leftovers(struct topic *t)
+{
+    char path[4096];
+    DIR *d = opendir(t->dir);
+    struct dirent *de;
+    int removed = 0;
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        uint32_t i;
+        int stale = !strcmp(de->d_name, "config.tmp") ||
+                    (partition_number(de->d_name, &i) && i >= t->nparts);
+        if (!stale)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", t->dir, de->d_name);
+        logger_log(LOG_LEVEL_WARN, "topic %s: removing %s, left by an interrupted change", t->name,
+                   path);
+        int r = fsutil_remove_tree(path);
+        if (r)
+            logger_log(LOG_LEVEL_WARN, "%s: %s", path, strerror(-r));
+        removed = 1;
+    }
+    closedir(d);
+    if (removed)
+        fsutil_sync_dir(t->dir);
 }
 
 static struct topic *topic_alloc(const char *dir, const char *name, uint64_t id)
@@ -81,45 +154,39 @@ static struct topic *topic_alloc(const char *dir, const char *name, uint64_t id)
     return t;
 }
 
-int topic_create(const char *dir, const char *name, uint64_t id, const struct topic_config *cfg,
-                 struct topic **out)
-{
-    char path[4096];
-    struct topic *t = topic_alloc(dir, name, id);
-    int r;
-    if (!t)
-        return -ENOMEM;
-    t->cfg = *cfg;
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-        r = -errno;
-        goto fail;
-    }
-    if ((r = open_partitions(t, cfg->partitions)))
-        goto fail;
-    snprintf(path, sizeof(path), "%s/config", dir);
-    if ((r = config_save(&t->cfg, path)))
-        goto fail;
-    *out = t;
-    return 0;
-fail:
-    topic_put(t);
-    return r;
-}
-
 int topic_open(const char *dir, const char *name, uint64_t id, struct topic **out)
 {
     char path[4096];
     struct topic *t = topic_alloc(dir, name, id);
+    struct stat st;
     int r;
     if (!t)
         return -ENOMEM;
-    config_defaults(&t->cfg, 1);
     snprintf(path, sizeof(path), "%s/config", dir);
-    if ((r = config_load(&t->cfg, path)))
+    if ((r = config_load(&t->cfg, path))) {
+        logger_log(LOG_LEVEL_ERROR, "topic %s: cannot load %s: %s", name, path, strerror(-r));
         goto fail;
-    if ((r = open_partitions(t, t->cfg.partitions)))
+    }
+    /* Every partition the config names was made before it: one that is
+     * missing was removed behind our back, and an empty one must not take
+     * its place silently. */
+    for (uint32_t i = 0; i < t->cfg.partitions; i++) {
+        char pdir[4096];
+        partition_dir(pdir, sizeof(pdir), dir, i);
+        r = stat(pdir, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+        if (r) {
+            logger_log(LOG_LEVEL_ERROR, "topic %s: partition %s: %s", name, pdir, strerror(-r));
+            goto fail;
+        }
+    }
+    if (!(t->parts = calloc(t->cfg.partitions, sizeof(*t->parts)))) {
+        r = -ENOMEM;
         goto fail;
-    struct stat st;
+    }
+    if ((r = open_range(dir, &t->cfg, t->parts, 0, t->cfg.partitions)))
+        goto fail;
+    t->nparts = t->cfg.partitions;
+    remove_leftovers(t);
     if (stat(path, &st) == 0) {
         long long ms = (long long)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
         atomic_store(&t->mtime_ms, ms);
@@ -175,11 +242,34 @@ void topic_config_snapshot(struct topic *t, struct topic_config *out)
     pthread_rwlock_unlock(&t->lock);
 }
 
-int topic_config_apply(struct topic *t, const char *line, size_t len)
+/* Replaces the config file by n. Returns 0, or an error with the old file in
+ * place (restored if the new one had replaced it); *maybe_new is set when
+ * even the restore failed, so the new file may be what a restart finds. */
+static int commit_config(struct topic *t, const struct topic_config *n, int *maybe_new)
 {
     char path[4096];
+    int replaced;
+    snprintf(path, sizeof(path), "%s/config", t->dir);
+    *maybe_new = 0;
+    int r = config_save(n, path, &replaced);
+    if (r && replaced) {
+        int e = config_save(&t->cfg, path, NULL);
+        if (e) {
+            *maybe_new = 1;
+            logger_log(LOG_LEVEL_ERROR, "topic %s: cannot restore %s after a failed save: %s",
+                       t->name, path, strerror(-e));
+        }
+    }
+    return r;
+}
+
+int topic_config_apply(struct topic *t, const char *line, size_t len)
+{
+    struct partition **grown = NULL;
     pthread_rwlock_wrlock(&t->lock);
     struct topic_config n = t->cfg;
+    uint32_t was = t->nparts;
+    int maybe_new = 0;
     int r = config_set_line(&n, line, len);
     if (r)
         goto out;
@@ -187,17 +277,43 @@ int topic_config_apply(struct topic *t, const char *line, size_t len)
         r = -ENOENT;
         goto out;
     }
-    if (n.partitions > t->nparts && (r = open_partitions(t, n.partitions)))
-        goto out;
-    snprintf(path, sizeof(path), "%s/config", t->dir);
-    if ((r = config_save(&n, path)))
-        goto out;
+    if (n.partitions > was) {
+        /* The new partitions exist on disk before the config names them, and
+         * in memory before it commits (so publishing cannot fail), but
+         * readers only see them once the config is committed. */
+        if (!(grown = realloc(t->parts, n.partitions * sizeof(*grown)))) {
+            r = -ENOMEM;
+            goto out;
+        }
+        t->parts = grown;
+        for (uint32_t i = was; i < n.partitions; i++) {
+            char pdir[4096];
+            partition_dir(pdir, sizeof(pdir), t->dir, i);
+            fsutil_remove_tree(pdir); /* a leftover of a growth that failed */
+        }
+        if ((r = open_range(t->dir, &n, t->parts, was, n.partitions)))
+            goto rollback;
+        if ((r = fsutil_sync_dir(t->dir)))
+            goto close;
+    }
+    if ((r = commit_config(t, &n, &maybe_new)))
+        goto close;
     t->cfg = n;
+    t->nparts = n.partitions;
     struct partition_settings st;
     settings_of(&n, &st);
     for (uint32_t i = 0; i < t->nparts; i++)
         partition_set_settings(t->parts[i], &st);
     atomic_store(&t->mtime_ms, clock_now_ms());
+    goto out;
+close:
+    for (uint32_t i = was; i < n.partitions; i++)
+        partition_close(t->parts[i]);
+rollback:
+    /* While a restart may find the new config, its partitions must stay. */
+    if (n.partitions > was && !maybe_new)
+        remove_range(t->dir, was, n.partitions);
+    logger_log(LOG_LEVEL_ERROR, "topic %s: config change refused: %s", t->name, strerror(-r));
 out:
     pthread_rwlock_unlock(&t->lock);
     return r;

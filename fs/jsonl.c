@@ -1,4 +1,8 @@
-/* jsonl.c - records as JSON lines (jsonl.h). */
+/* jsonl.c - records as JSON lines (jsonl.h).
+ *
+ * A text_buf grows by doubling; sizes saturate (satmath.h), so an absurd
+ * request fails with -ENOMEM instead of wrapping to a small buffer. A buffer
+ * never written to has data == NULL and len == 0; every function accepts it. */
 #include "jsonl.h"
 
 #include <errno.h>
@@ -7,14 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "satmath.h"
+
 static int reserve(struct text_buf *b, size_t more)
 {
-    if (b->len + more <= b->cap)
+    size_t need = sat_add_u64(b->len, more);
+    if (need <= b->cap)
         return 0;
     size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + more)
-        cap *= 2;
-    char *n = realloc(b->data, cap);
+    while (cap < need)
+        cap = sat_mul_u64(cap, 2);
+    char *n = cap < SIZE_MAX ? realloc(b->data, cap) : NULL;
     if (!n)
         return -ENOMEM;
     b->data = n;
@@ -74,7 +81,7 @@ static int valid_utf8(const uint8_t *p, size_t n)
 
 static int put_string(struct text_buf *b, const uint8_t *p, size_t n)
 {
-    if (reserve(b, n * 6 + 2))
+    if (reserve(b, sat_add_u64(sat_mul_u64(n, 6), 2)))
         return -ENOMEM;
     b->data[b->len++] = '"';
     for (size_t i = 0; i < n; i++) {
@@ -112,7 +119,7 @@ static int put_string(struct text_buf *b, const uint8_t *p, size_t n)
 static int put_base64(struct text_buf *b, const uint8_t *p, size_t n)
 {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    if (reserve(b, (n + 2) / 3 * 4 + 2))
+    if (reserve(b, sat_add_u64(sat_mul_u64(n / 3 + 1, 4), 2)))
         return -ENOMEM;
     b->data[b->len++] = '"';
     for (size_t i = 0; i < n; i += 3) {
@@ -161,6 +168,16 @@ int jsonl_append(struct text_buf *b, const struct record_view *r)
         return -ENOMEM;
     put(b, "}\n", 2);
     return 0;
+}
+
+void text_buf_drop(struct text_buf *b, size_t n)
+{
+    if (n > b->len)
+        n = b->len;
+    if (n == 0)
+        return; /* data may be NULL: no memmove with it */
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
 }
 
 void text_buf_free(struct text_buf *b)

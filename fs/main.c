@@ -1,10 +1,13 @@
 /* main.c - topicfs DATA_DIR MOUNTPOINT [-f] [-o opt,...]
  *
- * Parses topicfs's own options (partitions=N; zk=, broker=, listen= are
- * reserved for cluster mode), hands the rest to libfuse, checks both
- * directories before mounting so a bad argument is one line on stderr and a
- * non-zero exit, then runs the multi-threaded session loop. On SIGTERM,
- * SIGINT or `fusermount3 -u` the loop ends and every partition is synced. */
+ * Parses topicfs's own options (partitions=N; uid=, gid=, umask= for the
+ * owner and modes every node shows; zk=, broker=, listen= are reserved for
+ * cluster mode), hands the rest to libfuse with default_permissions always
+ * added (the kernel enforces the modes), checks every value and both
+ * directories before anything is created or mounted, so a bad argument is
+ * one line on stderr and exit status 1, then runs the multi-threaded session
+ * loop. On SIGTERM, SIGINT or `fusermount3 -u` the loop ends and every
+ * partition is synced. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -28,6 +31,7 @@ struct options {
     char *listen;
     int broker;
     long long check_interval_ms;
+    char *uid, *gid, *umask; /* checked by parse_number */
     int show_help;
 };
 
@@ -41,6 +45,9 @@ static const struct fuse_opt option_spec[] = {
     OPT("listen=%s", listen),
     OPT("broker=%d", broker),
     OPT("retention.check.interval.ms=%lld", check_interval_ms),
+    OPT("uid=%s", uid),
+    OPT("gid=%s", gid),
+    OPT("umask=%s", umask),
     OPT("-h", show_help),
     OPT("--help", show_help),
     FUSE_OPT_END,
@@ -57,6 +64,48 @@ static int option_proc(void *data, const char *arg, int key, struct fuse_args *o
     return 1;
 }
 
+/* Option `name`=s as a number in base (digits only, at most max): 0, or -1
+ * after one line on stderr. */
+static int parse_number(const char *name, const char *s, int base, unsigned long max,
+                        const char *what, unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = *s >= '0' && *s <= '9' ? strtoul(s, &end, base) : 0;
+    if (*s < '0' || *s > '9' || errno || *end || v > max) {
+        fprintf(stderr, "topicfs: %s=%s: must be %s\n", name, s, what);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* The owner, group and umask of every node: the mounting user's unless
+ * uid=, gid=, umask= say otherwise. 0 or -1 (reported). */
+static int parse_ownership(const struct options *o, struct fs_context *fc)
+{
+    unsigned long v;
+    fc->uid = getuid();
+    fc->gid = getgid();
+    fc->umask = 022;
+    if (o->uid) {
+        if (parse_number("uid", o->uid, 10, (uid_t)-2, "a numeric user id", &v))
+            return -1;
+        fc->uid = (uid_t)v;
+    }
+    if (o->gid) {
+        if (parse_number("gid", o->gid, 10, (gid_t)-2, "a numeric group id", &v))
+            return -1;
+        fc->gid = (gid_t)v;
+    }
+    if (o->umask) {
+        if (parse_number("umask", o->umask, 8, 0777, "an octal mask from 000 to 777", &v))
+            return -1;
+        fc->umask = (mode_t)v;
+    }
+    return 0;
+}
+
 static void usage(const char *prog)
 {
     printf("usage: %s DATA_DIR MOUNTPOINT [-f] [-o opt[,opt...]]\n\n"
@@ -64,6 +113,10 @@ static void usage(const char *prog)
            "    -o partitions=N    partitions of a new topic (default 1)\n"
            "    -o retention.check.interval.ms=MS\n"
            "                       how often retention and compaction run (default 300000)\n"
+           "    -o uid=N,gid=N     owner and group of every file (default: the mounting user)\n"
+           "    -o umask=NNN       octal bits taken from the modes 0666 (files), 0444\n"
+           "                       (read-only files) and 0777 (directories); default 022.\n"
+           "                       The kernel checks them (default_permissions is always on)\n"
            "    -f                 stay in the foreground, log to stderr\n"
            "    -d                 debug: log every FUSE request\n\n",
            prog);
@@ -115,6 +168,11 @@ int main(int argc, char *argv[])
         fprintf(stderr, "topicfs: partitions=%u: must be between 1 and 65536\n", opt.partitions);
         goto out;
     }
+    if (parse_ownership(&opt, &fc))
+        goto out;
+    /* Modes mean something only if the kernel checks them. */
+    if (fuse_opt_add_arg(&args, "-odefault_permissions") == -1)
+        goto out;
     struct stat st;
     if (stat(cli.mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
         fprintf(stderr, "topicfs: mountpoint %s: %s\n", cli.mountpoint,
@@ -192,6 +250,9 @@ out:
     free(opt.data_dir);
     free(opt.zk);
     free(opt.listen);
+    free(opt.uid);
+    free(opt.gid);
+    free(opt.umask);
     fuse_opt_free_args(&args);
     return ret ? 1 : 0;
 }

@@ -3,9 +3,37 @@
  *
  * Caching policy (the part that makes `tail -f` correct): every file is
  * opened with direct_io, so the kernel keeps no pages of it and every read
- * reaches the daemon; attributes are never cached (attr timeout 0), so each
- * stat() sees the exact size. Names are stable, so lookups are cached
- * (entry timeout), which keeps `echo >> p0` at open, write and release.
+ * reaches the daemon. Names are stable, so lookups are cached (entry
+ * timeout). Attributes: the kernel checks permissions (below) against
+ * attributes it holds, and asks again for stale ones, so caching them keeps
+ * `echo >> p0` at OPEN, WRITE and RELEASE. The root, topic and .groups
+ * directories keep theirs as long as names (node_attr says what drops
+ * them). A partition keeps its own for PARTITION_ATTR_TIMEOUT while every
+ * open file of it has the current layout (then stat's answer is the same
+ * for every caller), and they are dropped at every change of its size or
+ * mtime: a WRITE to it makes the kernel drop them itself; anything else
+ * (appends through .produce or at close/fsync, retention, compaction) calls
+ * fs_partition_changed. So each stat() sees the exact size. Other files'
+ * attributes are not cached (their text changes with no write to them).
+ *
+ * Permissions: every node shows fs_context's owner and group and a mode
+ * from its kind and the umask (node_mode); the kernel enforces them
+ * (default_permissions), so the operations here need no checks of their own.
+ *
+ * A partition keeps one node id for its life (nodes.h), so the kernel keeps
+ * one inode for it and inotify watches survive retention and compaction.
+ * Each open file has its own view of the layout (struct handle.view; a
+ * reader that opened before a pass keeps its positions). The kernel's
+ * stat/fstat GETATTR carries no file handle, so open partitions and text
+ * files are kept in a registry by node (open_files), and stat answers as
+ * the caller's own open file would (stat_view, open_text_size): the price
+ * is that while a reader opened before a pass is open, a stat of the name
+ * by a process with no open file of it shows that reader's larger size.
+ *
+ * Text files (.cluster, .metrics, .info, .config, cursor files, a group's
+ * .info) are rendered at open: fstat shows that text's length and the first
+ * read returns it, so tar, rsync and cp read exactly st_size bytes; a later
+ * read from offset 0 renders the current state again.
  *
  * A partition handle carries the partial line its writer left (framing.h)
  * and a read cursor (partition.h). Handles of the same file share nothing
@@ -15,7 +43,10 @@
  * spans of segment files go to libfuse as file buffers, which it splices to
  * the kernel (FUSE_CAP_SPLICE_WRITE), so the values are never copied
  * through the daemon; the reply is sent under the partition's lock, while
- * those files are sure to stay open. */
+ * those files are sure to stay open.
+ *
+ * Lock order: a handle's lock, then open_lock; nothing is taken under
+ * open_lock. */
 #include "ops.h"
 
 #include <errno.h>
@@ -62,8 +93,17 @@ struct handle {
     pthread_mutex_t lock;
     struct pending pending;
     struct partition_cursor cursor;
-    char *text; /* generated content of .config / .info, or a directory listing */
+    char *text; /* generated content of a text file, or a directory listing */
     size_t text_len;
+    int64_t text_ms; /* when text was rendered */
+    int text_unread; /* text was rendered at open and not read yet */
+    /* The registry of open files (open_add): other threads read view,
+     * read_any, text_len and text_ms under open_lock, so once registered
+     * they change under it too. */
+    uint64_t node;
+    pid_t pid; /* the opener's */
+    int registered;
+    struct handle *open_next;
 };
 
 /* Buffers of a read reply made of pieces (reply_pieces). */
@@ -129,6 +169,104 @@ static struct fs_context *the_fs;
 static struct fs_context *ctx(fuse_req_t req)
 {
     return fuse_req_userdata(req);
+}
+
+/* Open partitions and text files by node id (see the top comment). */
+#define OPEN_BUCKETS 1024
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct handle *open_files[OPEN_BUCKETS];
+
+static size_t open_bucket(uint64_t node)
+{
+    return (size_t)((node ^ node >> 20 ^ node >> 40) % OPEN_BUCKETS);
+}
+
+static void open_add(struct handle *h)
+{
+    size_t b = open_bucket(h->node);
+    pthread_mutex_lock(&open_lock);
+    h->open_next = open_files[b];
+    open_files[b] = h;
+    h->registered = 1;
+    pthread_mutex_unlock(&open_lock);
+}
+
+static void open_remove(struct handle *h)
+{
+    if (!h->registered)
+        return;
+    pthread_mutex_lock(&open_lock);
+    for (struct handle **pp = &open_files[open_bucket(h->node)]; *pp; pp = &(*pp)->open_next)
+        if (*pp == h) {
+            *pp = h->open_next;
+            break;
+        }
+    h->registered = 0;
+    pthread_mutex_unlock(&open_lock);
+}
+
+/* Who asks for attributes: the calling thread, and the open file when the
+ * kernel names one (lseek(SEEK_END) does; stat and fstat do not). */
+struct attr_query {
+    pid_t pid;
+    struct handle *fh;
+};
+
+/* The view whose size stat shows for partition node id: the asking open
+ * file's; else the oldest of the caller's own open files of the node; else
+ * the oldest held by any open file that has read (a `tail -f` whose file
+ * was opened by another process must never see its file shrink); else the
+ * current layout. Returns 1 if every open file of the node has the current
+ * layout, so that the answer is the same for any caller (attr_timeout). */
+static int stat_view(struct partition *p, uint64_t id, const struct attr_query *q,
+                     struct partition_view *v)
+{
+    uint32_t own = UINT32_MAX, old = UINT32_MAX;
+    struct partition_view now;
+    partition_current_view(p, &now);
+    pthread_mutex_lock(&open_lock);
+    int uniform = !q->fh || q->fh->view.epoch == now.epoch;
+    if (q->fh)
+        own = q->fh->view.epoch;
+    for (struct handle *o = open_files[open_bucket(id)]; o; o = o->open_next) {
+        if (o->node != id)
+            continue;
+        if (o->view.epoch != now.epoch)
+            uniform = 0;
+        if (q->fh)
+            continue;
+        if (o->pid == q->pid && o->view.epoch < own)
+            own = o->view.epoch;
+        else if (o->pid != q->pid && o->holds_view && o->read_any && o->view.epoch < old)
+            old = o->view.epoch;
+    }
+    pthread_mutex_unlock(&open_lock);
+    if (own == UINT32_MAX && old == UINT32_MAX) {
+        *v = now;
+        return uniform;
+    }
+    v->epoch = own != UINT32_MAX ? own : old;
+    v->shift = 0;
+    return uniform;
+}
+
+/* A text file's size and render time as the caller's open file of it shows
+ * them (the asking one, else one the caller opened): 1, or 0 if it has none. */
+static int open_text_size(uint64_t id, const struct attr_query *q, off_t *size, int64_t *ms)
+{
+    struct handle *h = NULL;
+    pthread_mutex_lock(&open_lock);
+    if (q->fh && q->fh->text)
+        h = q->fh;
+    for (struct handle *o = open_files[open_bucket(id)]; o && !h; o = o->open_next)
+        if (o->node == id && o->pid == q->pid && o->text)
+            h = o;
+    if (h) {
+        *size = (off_t)h->text_len;
+        *ms = h->text_ms;
+    }
+    pthread_mutex_unlock(&open_lock);
+    return h != NULL;
 }
 
 static void set_time(struct timespec *t, int64_t ms)
@@ -206,6 +344,26 @@ static char *group_text(struct group *g, enum node_kind kind, uint32_t partition
     return buf;
 }
 
+/* Files whose content is text made when read (see the top comment). */
+static int is_text(enum node_kind kind)
+{
+    return kind == NODE_CLUSTER || kind == NODE_METRICS || kind == NODE_CONFIG ||
+           kind == NODE_INFO || kind == NODE_CURSOR || kind == NODE_GROUP_INFO;
+}
+
+/* The text of a text file of that kind (t: its topic, g and index: its
+ * group and partition), malloc'ed; NULL if it cannot be made. */
+static char *node_text(struct fs_context *fc, enum node_kind kind, struct topic *t, struct group *g,
+                       uint32_t index, size_t *len)
+{
+    *len = 0;
+    if (kind == NODE_CLUSTER || kind == NODE_METRICS)
+        return status_text(fc, kind, len);
+    if (kind == NODE_CONFIG || kind == NODE_INFO)
+        return control_text(t, kind, len);
+    return group_text(g, kind, index, len);
+}
+
 struct json_count {
     struct text_buf text; /* one record's line at a time */
     uint64_t len;
@@ -244,59 +402,88 @@ static int jsonl_size(struct partition *p, const struct hidden_node *hn, off_t *
     return 0;
 }
 
-/* Fills st for node id; 0 or -ENOENT. */
-static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
+/* Type and permission bits of a node of this kind: 0777 for directories,
+ * 0666 for files one may write, 0444 for read-only ones, less the umask.
+ * Reading a group member (follow, drain) commits the group's offsets, a
+ * change: its r bits are the w bits of the group's cursor files. */
+static mode_t node_mode(const struct fs_context *fc, enum node_kind kind)
 {
+    mode_t um = fc->umask & 0777;
+    switch (kind) {
+    case NODE_ROOT:
+    case NODE_TOPIC:
+    case NODE_GROUPS:
+    case NODE_GROUP:
+        return S_IFDIR | (0777 & ~um);
+    case NODE_PARTITION:
+    case NODE_PRODUCE:
+    case NODE_CONFIG:
+    case NODE_CURSOR:
+        return S_IFREG | (0666 & ~um);
+    case NODE_FOLLOW:
+    case NODE_DRAIN:
+        return S_IFREG | ((0222 & ~um) << 1);
+    default:
+        return S_IFREG | (0444 & ~um);
+    }
+}
+
+/* How long the kernel may keep attributes (see the top comment): a
+ * partition's size and mtime change only by WRITEs to it, after which the
+ * kernel drops them itself, or by what fs_partition_changed reports. The
+ * short time bounds what a change reported nowhere could cost. */
+#define PARTITION_ATTR_TIMEOUT 1.0
+
+/* Fills st for node id as q's caller sees it, and *timeout with how long
+ * the kernel may keep it; 0 or -ENOENT. */
+static int node_attr(struct fs_context *fc, uint64_t id, const struct attr_query *q,
+                     struct stat *st, double *timeout)
+{
+    enum node_kind kind = node_kind_of(id);
     memset(st, 0, sizeof(*st));
     st->st_ino = id;
-    st->st_uid = getuid();
-    st->st_gid = getgid();
+    st->st_uid = fc->uid;
+    st->st_gid = fc->gid;
     st->st_blksize = 128 * 1024;
-    enum node_kind kind = node_kind_of(id);
-    if (kind == NODE_ROOT) {
-        st->st_mode = S_IFDIR | 0755;
-        st->st_nlink = 2 + store_count(fc->store);
-        int64_t mtime = store_mtime_ms(fc->store);
-        set_time(&st->st_mtim, mtime ? mtime : fc->started_ms);
-        st->st_ctim = st->st_atim = st->st_mtim;
-        return 0;
-    }
-    if (kind == NODE_CLUSTER || kind == NODE_METRICS) {
-        size_t len = 0;
-        char *text = status_text(fc, kind, &len);
-        if (!text)
-            return -ENOMEM;
-        free(text);
-        st->st_mode = S_IFREG | 0444;
-        st->st_nlink = 1;
-        st->st_size = (off_t)len;
-        st->st_blocks = (st->st_size + 511) / 512;
-        set_time(&st->st_mtim, clock_now_ms());
-        st->st_ctim = st->st_atim = st->st_mtim;
-        return 0;
-    }
-    struct topic *t = store_find_id(fc->store, node_topic(id));
-    if (!t)
-        return -ENOENT;
-    int64_t mtime = atomic_load(&t->mtime_ms);
+    st->st_mode = node_mode(fc, kind);
+    st->st_nlink = S_ISDIR(st->st_mode) ? 2 : 1;
+    int64_t mtime = fc->started_ms;
+    /* The root, topic and .groups directories change by a mkdir or rmdir
+     * in them, after which the kernel drops their attributes itself, or by
+     * a .config line (the topic's mtime), after which config_apply does.
+     * Group directories show the topic's mtime and are not cached. */
+    *timeout =
+        kind == NODE_ROOT || kind == NODE_TOPIC || kind == NODE_GROUPS ? fc->entry_timeout : 0;
+    struct topic *t = NULL;
+    struct group *g = NULL;
+    uint32_t index = 0;
     int r = 0;
-    st->st_nlink = 1;
+    if (kind == NODE_ROOT) {
+        st->st_nlink = 2 + store_count(fc->store);
+        mtime = store_mtime_ms(fc->store);
+        if (!mtime)
+            mtime = fc->started_ms;
+    } else if (kind != NODE_CLUSTER && kind != NODE_METRICS) {
+        if (!(t = store_find_id(fc->store, node_topic(id))))
+            return -ENOENT;
+        mtime = atomic_load(&t->mtime_ms);
+    }
     switch (kind) {
+    case NODE_ROOT:
     case NODE_TOPIC:
-        st->st_mode = S_IFDIR | 0755;
-        st->st_nlink = 2;
+    case NODE_PRODUCE:
         break;
     case NODE_PARTITION: {
         struct partition *p = topic_partition(t, node_index(id));
         struct partition_info pi;
+        struct partition_view v;
         if (!p) {
             r = -ENOENT;
             break;
         }
         partition_info(p, &pi);
-        struct partition_view v = {.epoch = node_epoch(id, p->epoch), .shift = 0};
-        st->st_ino = node_partition_id(t->id, node_index(id), 0);
-        st->st_mode = S_IFREG | 0644;
+        if (stat_view(p, id, q, &v))
+            *timeout = PARTITION_ATTR_TIMEOUT;
         st->st_size = (off_t)partition_view_size(p, &v);
         if (pi.last_append_ms)
             mtime = pi.last_append_ms;
@@ -312,7 +499,6 @@ static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
         struct partition_info pi;
         partition_info(p, &pi);
         st->st_ino = hn.ino;
-        st->st_mode = S_IFREG | 0444;
         if (hn.jsonl)
             r = jsonl_size(p, &hn, &st->st_size);
         else
@@ -321,60 +507,47 @@ static int node_attr(struct fs_context *fc, uint64_t id, struct stat *st)
             mtime = pi.last_append_ms;
         break;
     }
-    case NODE_PRODUCE:
-        st->st_mode = S_IFREG | 0200;
-        break;
     case NODE_GROUPS:
-        st->st_mode = S_IFDIR | 0755;
-        st->st_nlink = 2;
         mtime = atomic_load(&t->groups_mtime_ms);
         break;
     case NODE_GROUP:
     case NODE_FOLLOW:
     case NODE_DRAIN:
     case NODE_CURSOR:
-    case NODE_GROUP_INFO: {
-        struct group *g = group_find_id(fc->groups, node_group_of(id));
-        if (!g || group_topic(g) != t) {
-            group_put(g);
+    case NODE_GROUP_INFO:
+        g = group_find_id(fc->groups, node_group_of(id));
+        index = node_cursor_partition(id);
+        if (!g || group_topic(g) != t || (kind == NODE_CURSOR && index >= topic_partition_count(t)))
             r = -ENOENT;
-            break;
-        }
-        if (kind == NODE_GROUP) {
-            st->st_mode = S_IFDIR | 0755;
-            st->st_nlink = 2;
-        } else if (kind == NODE_FOLLOW || kind == NODE_DRAIN) {
-            st->st_mode = S_IFREG | 0444;
-        } else {
-            uint32_t p = node_cursor_partition(id);
-            size_t len = 0;
-            char *text = NULL;
-            if (kind == NODE_CURSOR && p >= topic_partition_count(t))
-                r = -ENOENT;
-            else
-                text = group_text(g, kind, p, &len);
-            free(text);
-            st->st_mode = S_IFREG | (kind == NODE_CURSOR ? 0644 : 0444);
-            st->st_size = (off_t)len;
-        }
-        group_put(g);
         break;
-    }
+    case NODE_CLUSTER:
+    case NODE_METRICS:
     case NODE_CONFIG:
-    case NODE_INFO: {
-        size_t len = 0;
-        char *text = control_text(t, kind, &len);
-        free(text);
-        st->st_mode = S_IFREG | (kind == NODE_CONFIG ? 0644 : 0444);
-        st->st_size = (off_t)len;
+    case NODE_INFO:
         break;
-    }
     default:
         r = -ENOENT;
+    }
+    if (!r && is_text(kind)) {
+        /* The size a read of the caller's open file returns, else that of
+         * the text as it is now. .cluster and .metrics change all the
+         * time: their mtime is when the text was made. */
+        int64_t made = clock_now_ms();
+        if (!open_text_size(id, q, &st->st_size, &made)) {
+            size_t len;
+            char *text = node_text(fc, kind, t, g, index, &len);
+            if (!text && (kind == NODE_CLUSTER || kind == NODE_METRICS))
+                r = -ENOMEM;
+            free(text);
+            st->st_size = (off_t)len;
+        }
+        if (kind == NODE_CLUSTER || kind == NODE_METRICS)
+            mtime = made;
     }
     st->st_blocks = (st->st_size + 511) / 512;
     set_time(&st->st_mtim, mtime);
     st->st_ctim = st->st_atim = st->st_mtim;
+    group_put(g);
     topic_put(t);
     return r;
 }
@@ -383,7 +556,8 @@ static void reply_entry(fuse_req_t req, uint64_t id)
 {
     struct fuse_entry_param e;
     memset(&e, 0, sizeof(e));
-    int r = node_attr(ctx(req), id, &e.attr);
+    struct attr_query q = {.pid = fuse_req_ctx(req)->pid};
+    int r = node_attr(ctx(req), id, &q, &e.attr, &e.attr_timeout);
     if (r) {
         fuse_reply_err(req, -r);
         return;
@@ -391,7 +565,6 @@ static void reply_entry(fuse_req_t req, uint64_t id)
     e.ino = id;
     e.generation = 1;
     e.entry_timeout = node_kind_of(id) == NODE_HIDDEN ? 0 : ctx(req)->entry_timeout;
-    e.attr_timeout = 0;
     if (fuse_reply_entry(req, &e) != 0 && node_kind_of(id) == NODE_HIDDEN)
         hidden_forget(node_payload(id), 1);
 }
@@ -498,7 +671,7 @@ static int64_t resolve(struct fs_context *fc, uint64_t parent, const char *name,
     else if (!(p = topic_partition(t, nn.partition)))
         id = -ENOENT;
     else if (nn.kind == NODE_PARTITION)
-        id = (int64_t)node_partition_id(t->id, nn.partition, p->epoch);
+        id = (int64_t)node_partition_id(t->id, nn.partition);
     else
         id = lookup ? make_hidden(t, p, name, &nn) : -EPERM;
     topic_put(t);
@@ -528,24 +701,35 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         reply_entry(req, (uint64_t)id);
 }
 
+/* Answers for the open file fi when the kernel names one, see stat_view. */
+static struct attr_query attr_query_of(fuse_req_t req, struct fuse_file_info *fi)
+{
+    struct attr_query q = {.pid = fuse_req_ctx(req)->pid};
+    if (fi)
+        q.fh = (struct handle *)(uintptr_t)fi->fh;
+    return q;
+}
+
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)fi;
     struct stat st;
-    int r = node_attr(ctx(req), ino, &st);
+    struct attr_query q = attr_query_of(req, fi);
+    double timeout;
+    int r = node_attr(ctx(req), ino, &q, &st, &timeout);
     if (r)
         fuse_reply_err(req, -r);
     else
-        fuse_reply_attr(req, &st, 0);
+        fuse_reply_attr(req, &st, timeout);
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                        struct fuse_file_info *fi)
 {
-    (void)fi;
     struct stat st;
     enum node_kind kind = node_kind_of(ino);
-    int r = node_attr(ctx(req), ino, &st);
+    struct attr_query q = attr_query_of(req, fi);
+    double timeout;
+    int r = node_attr(ctx(req), ino, &q, &st, &timeout);
     if (r) {
         fuse_reply_err(req, -r);
         return;
@@ -561,7 +745,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
         fuse_reply_err(req, EPERM);
         return;
     }
-    fuse_reply_attr(req, &st, 0);
+    fuse_reply_attr(req, &st, timeout);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -705,6 +889,7 @@ static void handle_free(struct handle *h)
 {
     if (!h)
         return;
+    open_remove(h);
     pending_free(&h->pending);
     if (h->holds_view)
         partition_view_release(h->part, &h->view);
@@ -719,6 +904,20 @@ static void handle_free(struct handle *h)
     free(h);
 }
 
+/* Renders the text of a text file's handle again. Caller holds h->lock
+ * (or owns h alone). */
+static void handle_render(struct fs_context *fc, struct handle *h)
+{
+    size_t len;
+    char *text = node_text(fc, h->kind, h->topic, h->group, h->index, &len);
+    pthread_mutex_lock(&open_lock);
+    free(h->text);
+    h->text = text;
+    h->text_len = text ? len : 0;
+    h->text_ms = clock_now_ms();
+    pthread_mutex_unlock(&open_lock);
+}
+
 /* Opens node id with fi->flags; fills fi. 0 or a negative errno. */
 static void member_wake(void *arg);
 
@@ -728,22 +927,17 @@ static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *
     int acc = fi->flags & O_ACCMODE;
     if (kind == NODE_ROOT || kind == NODE_TOPIC || kind == NODE_GROUPS || kind == NODE_GROUP)
         return -EISDIR;
-    if (kind == NODE_CLUSTER || kind == NODE_METRICS) {
-        struct handle *h = acc == O_RDONLY ? handle_new(kind) : NULL;
-        if (!h)
-            return acc == O_RDONLY ? -ENOMEM : -EACCES;
-        fi->fh = (uint64_t)(uintptr_t)h;
-        fi->direct_io = 1;
-        return 0;
-    }
-    struct topic *t = store_find_id(fc->store, node_topic(id));
-    if (!t)
+    struct topic *t = NULL;
+    if (kind != NODE_CLUSTER && kind != NODE_METRICS &&
+        !(t = store_find_id(fc->store, node_topic(id))))
         return -ENOENT;
     struct handle *h = handle_new(kind);
     if (!h) {
         topic_put(t);
         return -ENOMEM;
     }
+    h->node = id;
+    h->pid = pid;
     h->topic = t;
     h->index = node_index(id);
     h->append = !!(fi->flags & O_APPEND);
@@ -755,8 +949,7 @@ static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *
             r = -ENOENT;
             break;
         }
-        h->view.epoch = node_epoch(id, h->part->epoch);
-        h->view.shift = 0;
+        partition_current_view(h->part, &h->view);
         if ((fi->flags & O_TRUNC) && acc != O_RDONLY && partition_view_size(h->part, &h->view))
             r = -EPERM;
         break;
@@ -789,15 +982,14 @@ static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *
         else if (kind != NODE_GROUP_INFO)
             r = group_join(h->group, pid, kind == NODE_FOLLOW, member_wake, h, &h->member);
         break;
-    case NODE_PRODUCE:
-        if (acc == O_RDONLY)
-            r = -EACCES;
+    case NODE_PRODUCE: /* reads as an empty file, so tools that walk a topic can copy it */
+    case NODE_CONFIG:
         break;
     case NODE_INFO:
+    case NODE_CLUSTER:
+    case NODE_METRICS:
         if (acc != O_RDONLY)
             r = -EACCES;
-        break;
-    case NODE_CONFIG:
         break;
     default:
         r = -ENOENT;
@@ -810,6 +1002,13 @@ static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *
         partition_view_hold(h->part, &h->view);
         h->holds_view = 1;
     }
+    if (is_text(kind) && acc != O_WRONLY) {
+        /* What fstat shows until the first read, which reads this text. */
+        handle_render(fc, h);
+        h->text_unread = 1;
+    }
+    if (kind == NODE_PARTITION || is_text(kind))
+        open_add(h);
     fi->fh = (uint64_t)(uintptr_t)h;
     fi->direct_io = 1;
     fi->keep_cache = 0;
@@ -844,7 +1043,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     }
     struct fuse_entry_param e;
     memset(&e, 0, sizeof(e));
-    int r = node_attr(fc, (uint64_t)id, &e.attr);
+    struct attr_query q = {.pid = fuse_req_ctx(req)->pid};
+    int r = node_attr(fc, (uint64_t)id, &q, &e.attr, &e.attr_timeout);
     if (!r)
         r = open_node(fc, (uint64_t)id, fi, fuse_req_ctx(req)->pid);
     if (r) {
@@ -887,8 +1087,7 @@ static void read_jsonl(fuse_req_t req, struct handle *h, size_t size, uint64_t o
             size_t drop = (size_t)(off - h->json_pos);
             if (drop > h->json.len)
                 drop = h->json.len;
-            memmove(h->json.data, h->json.data + drop, h->json.len - drop);
-            h->json.len -= drop;
+            text_buf_drop(&h->json, drop);
             h->json_pos += drop;
         }
         size_t before = h->json.len;
@@ -981,13 +1180,16 @@ static void read_member(fuse_req_t req, struct handle *h, size_t size, uint64_t 
     pthread_mutex_unlock(&h->lock);
 }
 
-static void read_group_text(fuse_req_t req, struct handle *h, size_t size, uint64_t off)
+/* A text file: the text rendered at open for the first read, so that it
+ * matches what fstat showed (tar, rsync, cp read st_size bytes); later reads
+ * from offset 0 render it again, so a file kept open and read again shows
+ * the current state. */
+static void read_text(fuse_req_t req, struct handle *h, size_t size, uint64_t off)
 {
     pthread_mutex_lock(&h->lock);
-    if (off == 0 || !h->text) {
-        free(h->text);
-        h->text = group_text(h->group, h->kind, h->index, &h->text_len);
-    }
+    if (!h->text || (off == 0 && !h->text_unread))
+        handle_render(ctx(req), h);
+    h->text_unread = 0;
     size_t len = h->text ? h->text_len : 0;
     if (off >= len)
         fuse_reply_buf(req, NULL, 0);
@@ -1061,24 +1263,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         read_member(req, h, size, (uint64_t)off);
         return;
     }
-    if (h->kind == NODE_CURSOR || h->kind == NODE_GROUP_INFO) {
-        read_group_text(req, h, size, (uint64_t)off);
+    if (is_text(h->kind)) {
+        read_text(req, h, size, (uint64_t)off);
         return;
     }
-    if (h->kind == NODE_CONFIG || h->kind == NODE_INFO || h->kind == NODE_CLUSTER ||
-        h->kind == NODE_METRICS) {
-        pthread_mutex_lock(&h->lock);
-        if (off == 0 || !h->text) {
-            free(h->text);
-            h->text = h->topic ? control_text(h->topic, h->kind, &h->text_len)
-                               : status_text(ctx(req), h->kind, &h->text_len);
-        }
-        size_t len = h->text ? h->text_len : 0;
-        if ((size_t)off >= len)
-            fuse_reply_buf(req, NULL, 0);
-        else
-            fuse_reply_buf(req, h->text + off, len - (size_t)off < size ? len - (size_t)off : size);
-        pthread_mutex_unlock(&h->lock);
+    if (h->kind == NODE_PRODUCE) {
+        fuse_reply_buf(req, NULL, 0);
         return;
     }
     if (h->kind != NODE_PARTITION && h->kind != NODE_HIDDEN) {
@@ -1104,13 +1294,20 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         /* Retention or compaction changed the layout between open() and the
          * first read: a reader at the very start has seen nothing of the old
          * layout and can read the current one. */
+        struct partition_view now;
         partition_view_release(h->part, &h->view);
-        partition_current_view(h->part, &h->view);
-        partition_view_hold(h->part, &h->view);
+        partition_current_view(h->part, &now);
+        partition_view_hold(h->part, &now);
+        pthread_mutex_lock(&open_lock);
+        h->view = now;
+        pthread_mutex_unlock(&open_lock);
         n = partition_view_send(h->part, &h->cursor, &h->view, 0, size, &sink);
     }
-    if (n > 0)
+    if (n > 0 && !h->read_any) {
+        pthread_mutex_lock(&open_lock);
         h->read_any = 1;
+        pthread_mutex_unlock(&open_lock);
+    }
     pthread_mutex_unlock(&h->lock);
     if (n < 0) /* n > 0: send_pieces answered */
         fuse_reply_err(req, (int)-n);
@@ -1119,9 +1316,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 /* Stores a list of records as one batch in partition `index` of t, then
- * wakes consumers waiting on it. */
+ * wakes consumers waiting on it. `by_write`: the append is a WRITE to the
+ * partition's own file, after which the kernel drops its cached size
+ * itself; else it is told (fs_partition_changed). */
 static int append_records(struct topic *t, uint32_t index, struct scratch *s,
-                          const struct record_ref *r, size_t n)
+                          const struct record_ref *r, size_t n, int by_write)
 {
     struct partition *p = topic_partition(t, index);
     if (!p)
@@ -1136,6 +1335,8 @@ static int append_records(struct topic *t, uint32_t index, struct scratch *s,
             return e;
     }
     int e = partition_append(p, b, clock_now_ms(), NULL);
+    if (!e && !by_write)
+        fs_partition_changed(the_fs, t, index);
     if (!e && the_fs && the_fs->groups)
         group_notify_append(the_fs->groups, t, index);
     return e;
@@ -1170,7 +1371,7 @@ static int produce_records(struct topic *t, struct scratch *s, struct record_lis
         for (size_t j = i; j < l->n; j++)
             if (dest[j] == part)
                 sel[k++] = l->r[j];
-        r = append_records(t, part, s, sel, k);
+        r = append_records(t, part, s, sel, k, 0);
         done += k;
     }
 out:
@@ -1192,11 +1393,11 @@ static void handle_framing_rules(const struct handle *h, struct topic_config *cf
 }
 
 /* Appends the records framed in s->records: to the handle's partition, or
- * routed by key for .produce. */
-static int store_records(struct handle *h, struct scratch *s)
+ * routed by key for .produce. by_write: see append_records. */
+static int store_records(struct handle *h, struct scratch *s, int by_write)
 {
     return h->kind == NODE_PARTITION
-               ? append_records(h->topic, h->index, s, s->records.r, s->records.n)
+               ? append_records(h->topic, h->index, s, s->records.r, s->records.n, by_write)
                : produce_records(h->topic, s, &s->records);
 }
 
@@ -1214,7 +1415,7 @@ static int commit_pending(struct handle *h)
     s->records.n = 0;
     int r = framing_take_pending(&rules, &h->pending, &s->records);
     if (!r)
-        r = store_records(h, s);
+        r = store_records(h, s, 0);
     if (!r)
         h->pending.len = 0;
     return r;
@@ -1239,7 +1440,7 @@ static int write_records(struct handle *h, const char *buf, size_t size, off_t o
     if (r)
         return r;
     if (s->records.n) {
-        r = store_records(h, s);
+        r = store_records(h, s, 1);
         if (r)
             return r;
     }
@@ -1335,8 +1536,13 @@ static int config_check(struct handle *h, void *trial, const char *line, size_t 
 static int config_apply(struct handle *h, const char *line, size_t len)
 {
     int r = topic_config_apply(h->topic, line, len);
-    if (!r)
+    if (!r) {
         logger_log(LOG_LEVEL_INFO, "topic %s: %.*s", h->topic->name, (int)len, line);
+        /* The topic directory's mtime moved (attr_timeout); attributes only. */
+        if (the_fs && the_fs->se)
+            fuse_lowlevel_notify_inval_inode(the_fs->se, node_id(h->topic->id, NODE_TOPIC, 0), -1,
+                                             0);
+    }
     return r;
 }
 
@@ -1535,7 +1741,7 @@ static int list_dir(struct fs_context *fc, uint64_t ino, struct listing *l)
     if (kind == NODE_TOPIC) {
         for (uint32_t i = 0; i < n && !r; i++) {
             snprintf(name, sizeof(name), "p%u", i);
-            r = listing_add(l, name, node_partition_id(t->id, i, 0), S_IFREG);
+            r = listing_add(l, name, node_partition_id(t->id, i), S_IFREG);
         }
         static const struct {
             const char *name;
@@ -1552,10 +1758,10 @@ static int list_dir(struct fs_context *fc, uint64_t ino, struct listing *l)
     } else if (!(g = group_find_id(fc->groups, node_group_of(ino)))) {
         r = -ENOENT;
     } else {
+        /* follow and drain are opened by name and not listed: reading one
+         * joins the group and consumes, which tools that walk directories
+         * (grep -r, cp -r, tar, rsync) must not do. */
         uint64_t gid = group_id(g);
-        r = listing_add(l, "follow", node_group_id(t->id, NODE_FOLLOW, gid, 0), S_IFREG);
-        if (!r)
-            r = listing_add(l, "drain", node_group_id(t->id, NODE_DRAIN, gid, 0), S_IFREG);
         for (uint32_t i = 0; i < n && !r; i++) {
             snprintf(name, sizeof(name), "p%u", i);
             r = listing_add(l, name, node_group_id(t->id, NODE_CURSOR, gid, i), S_IFREG);
@@ -1641,13 +1847,12 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
         fuse_reply_statfs(req, &sv);
 }
 
-void fs_partition_changed(void *arg, struct topic *t, uint32_t partition)
+void fs_partition_changed(void *fs_context, struct topic *t, uint32_t partition)
 {
-    struct fs_context *fc = arg;
-    char name[16];
-    int len = snprintf(name, sizeof(name), "p%u", partition);
-    if (fc->se)
-        fuse_lowlevel_notify_inval_entry(fc->se, node_id(t->id, NODE_TOPIC, 0), name, (size_t)len);
+    struct fs_context *fc = fs_context;
+    /* Attributes only: there are no pages (direct_io). */
+    if (fc && fc->se)
+        fuse_lowlevel_notify_inval_inode(fc->se, node_partition_id(t->id, partition), -1, 0);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)

@@ -2,7 +2,11 @@
  *
  * Both start from a snapshot: the topics (referenced, so a concurrent rmdir
  * cannot free them) with each partition's partition_info, taken under the
- * store's lock; the groups are then visited with no store lock held. */
+ * store's lock; the groups are then visited with no store lock held. The
+ * snapshot also copies the store's failed topics (those that could not be
+ * opened at mount): .cluster shows each as a `topic name=N state=failed
+ * error=ERRNO` line and .metrics as topicfs_topic_failed{topic="N"} 1 (0 for
+ * every topic that serves). */
 #include "status.h"
 
 #include <inttypes.h>
@@ -17,9 +21,16 @@ struct topic_snapshot {
     struct partition_info *parts;
 };
 
+struct failed_snapshot {
+    char *name;
+    int err;
+};
+
 struct snapshot {
     struct topic_snapshot *topics;
     size_t n, cap;
+    struct failed_snapshot *failed;
+    size_t nfailed, failed_cap;
 };
 
 static int take_topic(struct topic *t, void *arg)
@@ -48,6 +59,24 @@ static int take_topic(struct topic *t, void *arg)
     return 0;
 }
 
+/* A failed __consumer_offsets is shown too: without it there are no groups. */
+static int take_failed(const char *name, int err, void *arg)
+{
+    struct snapshot *s = arg;
+    if (s->nfailed == s->failed_cap) {
+        size_t cap = s->failed_cap ? s->failed_cap * 2 : 4;
+        struct failed_snapshot *n = realloc(s->failed, cap * sizeof(*n));
+        if (!n)
+            return -1;
+        s->failed = n;
+        s->failed_cap = cap;
+    }
+    if (!(s->failed[s->nfailed].name = strdup(name)))
+        return -1;
+    s->failed[s->nfailed++].err = err;
+    return 0;
+}
+
 static void snapshot_free(struct snapshot *s)
 {
     for (size_t i = 0; i < s->n; i++) {
@@ -55,12 +84,15 @@ static void snapshot_free(struct snapshot *s)
         topic_put(s->topics[i].topic);
     }
     free(s->topics);
+    for (size_t i = 0; i < s->nfailed; i++)
+        free(s->failed[i].name);
+    free(s->failed);
 }
 
 static int snapshot_take(struct store *st, struct snapshot *s)
 {
     memset(s, 0, sizeof(*s));
-    if (store_foreach(st, take_topic, s)) {
+    if (store_foreach(st, take_topic, s) || store_foreach_failed(st, take_failed, s)) {
         snapshot_free(s);
         return -1;
     }
@@ -100,6 +132,14 @@ static int write_cluster(FILE *f, const struct snapshot *s, struct group_registr
             fprintf(f,
                     "partition topic=%s partition=%u leader=0 replicas=0 isr=0 leader_epoch=%u\n",
                     s->topics[i].topic->name, p, s->topics[i].parts[p].leader_epoch);
+    for (size_t i = 0; i < s->nfailed; i++) {
+        const char *name = strerrorname_np(-s->failed[i].err);
+        if (name)
+            fprintf(f, "topic name=%s state=failed error=%s\n", s->failed[i].name, name);
+        else
+            fprintf(f, "topic name=%s state=failed error=%d\n", s->failed[i].name,
+                    -s->failed[i].err);
+    }
     return 0;
 }
 
@@ -184,6 +224,13 @@ static int write_metrics(FILE *f, const struct snapshot *s, struct group_registr
             "# HELP topicfs_topics Topics of the mount.\n# TYPE topicfs_topics gauge\n"
             "topicfs_topics %zu\n",
             s->n);
+    fprintf(f, "# HELP topicfs_topic_failed 1 if the topic could not be opened at mount and is "
+               "not served (see the daemon's log), else 0.\n"
+               "# TYPE topicfs_topic_failed gauge\n");
+    for (size_t i = 0; i < s->n; i++)
+        fprintf(f, "topicfs_topic_failed{topic=\"%s\"} 0\n", s->topics[i].topic->name);
+    for (size_t i = 0; i < s->nfailed; i++)
+        fprintf(f, "topicfs_topic_failed{topic=\"%s\"} 1\n", s->failed[i].name);
     for (size_t m = 0; m < sizeof(partition_metrics) / sizeof(partition_metrics[0]); m++)
         partition_family(f, s, &partition_metrics[m]);
     struct group_family families[] = {

@@ -3,7 +3,9 @@
  * A config is a plain struct; config_set() is the only way to change a key
  * and it validates before it writes, so a refused line (-EINVAL) changes
  * nothing. The text form, one "key=value" a line, is both what `.config`
- * shows and what the topic directory stores. */
+ * shows and what the topic directory stores. The stored file is replaced
+ * whole (temp file, fsync, rename, directory fsync), so after a crash it is
+ * the old or the new one, and it is loaded whole or refused. */
 #ifndef TOPICFS_CONFIG_H
 #define TOPICFS_CONFIG_H
 
@@ -19,6 +21,9 @@ enum offset_reset { OFFSET_RESET_EARLIEST = 0, OFFSET_RESET_LATEST = 1 };
 #define CONFIG_KEY_SEPARATOR_MAX 16
 
 #define CONFIG_ACKS_ALL (-1)
+
+/* Longest "key=value" line accepted, newline included. */
+#define CONFIG_LINE_MAX 512
 
 struct topic_config {
     uint32_t partitions;
@@ -51,8 +56,17 @@ int config_parse_i64(const char *v, int64_t min, int64_t max, int64_t *out);
 int config_set_line(struct topic_config *c, const char *line, size_t len);
 /* Writes every key, one "key=value\n" a line; returns the length (like snprintf). */
 size_t config_format(const struct topic_config *c, char *buf, size_t cap);
+/* Reads a config file written by config_save() into *c, whole or not at all.
+ * Unknown keys (with a name a later version could use) are skipped with a
+ * log line; a line that is not "key=value", a bad value of a known key, a
+ * missing partitions= line, a NUL byte or a read error make it -EINVAL (or
+ * the read's errno) and leave *c alone. */
 int config_load(struct topic_config *c, const char *path);
-/* Atomically replaces the file (write temp, fsync, rename). */
-int config_save(const struct topic_config *c, const char *path);
+/* Atomically replaces the file: writes path.tmp, fsyncs it, renames it over
+ * path, fsyncs the directory. On an error before the rename the old file is
+ * in place and path.tmp is gone, with *replaced (optional) 0; *replaced is 1
+ * once the rename is done, so an error with *replaced set came from the
+ * directory's fsync: the new file is in place but maybe not yet durable. */
+int config_save(const struct topic_config *c, const char *path, int *replaced);
 
 #endif

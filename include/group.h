@@ -36,13 +36,19 @@ struct group_registry;
 struct group;
 struct group_member;
 
+/* Replays __consumer_offsets (creating it if missing). If that topic failed
+ * to open (store.h), the registry opens without groups and every group
+ * create or commit fails with -EIO, so the other topics still serve; a
+ * replay cut short by a read error keeps what it replayed (logged). */
 int group_registry_open(struct store *s, struct group_registry **out);
 /* Persists pending commits and frees everything. */
 void group_registry_close(struct group_registry *r);
 
-/* -EINVAL bad name, -EEXIST exists. */
+/* -EINVAL bad name, -EEXIST exists; durable when it returns 0, and on any
+ * error (say -ENOSPC) nothing of the group is left, in memory or on disk. */
 int group_create(struct group_registry *r, struct topic *t, const char *name);
-/* -ENOENT, -EBUSY while members are open. */
+/* -ENOENT, -EBUSY while members are open; durable, and all or nothing as
+ * group_create. */
 int group_delete(struct group_registry *r, struct topic *t, const char *name);
 /* Deletes every group of a topic, once store_delete_topic() marked it deleted
  * (from then on group_create() refuses it). */
@@ -75,7 +81,8 @@ void group_notify_append(struct group_registry *r, struct topic *t, uint32_t par
 /* Cursor files. */
 int group_cursor_get(struct group *g, uint32_t partition, uint64_t *offset);
 /* spec: "N", "earliest", "latest", "-N", "@<ms>" (time already parsed by the
- * caller into *time_ms when spec[0] == '@'). -EINVAL changes nothing. */
+ * caller into *time_ms when spec[0] == '@'). Durable when it returns 0; any
+ * error (-EINVAL, or the errno of a failed append or sync) changes nothing. */
 int group_cursor_set(struct group *g, uint32_t partition, const char *spec, int64_t time_ms);
 struct group_partition_state {
     uint64_t committed, end_offset, lag;

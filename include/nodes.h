@@ -4,18 +4,17 @@
  * `forget` has nothing to free for them:
  *
  *   bits 63..40  topic id (0 for the root)      bits 39..36  node kind
- *   bits 35..0   payload: for a partition, its number (16 bits) and the
- *                layout epoch of its view (20 bits); for a hidden view
+ *   bits 35..0   payload: for a partition, its number; for a hidden view
  *                (p0@1234, p0.jsonl) a slot in the table of such views.
  *
  * The root is FUSE_ROOT_ID (1). Topic ids are never reused within a daemon's
  * life, so an id held by the kernel after `rmdir` resolves to nothing
  * (ENOENT) rather than to a new topic of the same name.
  *
- * A partition gets a new node id when retention or compaction changes its
- * layout (partition.h, views), so new opens see the new layout while open
- * files keep theirs. st_ino does not change with it: it is the id with
- * epoch 0, so `tail -F` does not mistake the new node for a new file. */
+ * A partition keeps one node id (and st_ino) for its life, across
+ * retention and compaction: the kernel keeps one inode for it, so inotify
+ * watches on it keep seeing appends. Each open file has its own view of the
+ * layout (ops.c, struct handle); what stat shows is chosen there. */
 #ifndef TOPICFS_NODES_H
 #define TOPICFS_NODES_H
 
@@ -42,18 +41,15 @@ enum node_kind {
 
 #define NODE_ROOT_ID 1u
 #define NODE_PARTITION_MAX 0xffffu
-#define NODE_EPOCH_BITS 20
-#define NODE_EPOCH_MASK ((1u << NODE_EPOCH_BITS) - 1)
 #define NODE_PAYLOAD_MASK ((UINT64_C(1) << 36) - 1)
 
 static inline uint64_t node_id(uint64_t topic, enum node_kind kind, uint64_t payload)
 {
     return topic << 40 | (uint64_t)kind << 36 | (payload & NODE_PAYLOAD_MASK);
 }
-static inline uint64_t node_partition_id(uint64_t topic, uint32_t partition, uint32_t epoch)
+static inline uint64_t node_partition_id(uint64_t topic, uint32_t partition)
 {
-    return node_id(topic, NODE_PARTITION,
-                   (uint64_t)partition << NODE_EPOCH_BITS | (epoch & NODE_EPOCH_MASK));
+    return node_id(topic, NODE_PARTITION, partition & NODE_PARTITION_MAX);
 }
 static inline uint64_t node_topic(uint64_t id)
 {
@@ -70,13 +66,7 @@ static inline uint64_t node_payload(uint64_t id)
 /* Partition number of a NODE_PARTITION id. */
 static inline uint32_t node_index(uint64_t id)
 {
-    return node_kind_of(id) == NODE_PARTITION ? (uint32_t)(node_payload(id) >> NODE_EPOCH_BITS) : 0;
-}
-/* The full epoch of a partition id, given the partition's current epoch. */
-static inline uint32_t node_epoch(uint64_t id, uint32_t current)
-{
-    uint32_t low = (uint32_t)node_payload(id) & NODE_EPOCH_MASK;
-    return current - ((current - low) & NODE_EPOCH_MASK);
+    return node_kind_of(id) == NODE_PARTITION ? (uint32_t)node_payload(id) : 0;
 }
 
 /* Group nodes: the group id (20 bits) and, for cursors, the partition. */

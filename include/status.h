@@ -4,16 +4,20 @@
  *   broker id=0 self=1
  *   controller id=0
  *   partition topic=orders partition=0 leader=0 replicas=0 isr=0 leader_epoch=0
+ *   topic name=zzz state=failed error=ENOENT
  * A single node is broker 0, its own controller, and leads every partition
- * with itself as the only replica.
+ * with itself as the only replica. A topic that could not be opened at
+ * mount (store.h) gets a `topic ... state=failed` line with the errno's name.
  *
  * .metrics: Prometheus' text exposition format (version 0.0.4): per
  * partition its offsets and sizes and the records and bytes in and out since
- * the mount, per group and partition the committed offset and the lag. Each
+ * the mount, per group and partition the committed offset and the lag, per
+ * topic topicfs_topic_failed (1 for a topic that could not be opened). Each
  * metric family is written whole, after its # HELP and # TYPE lines.
  *
  * The internal topic __consumer_offsets is left out of both, as it is out of
- * `ls`. Texts are made anew at each open (and each read at offset 0). */
+ * `ls`, unless it failed (then no group works, and both files say so).
+ * Texts are made anew at each open (and each read at offset 0). */
 #ifndef TOPICFS_STATUS_H
 #define TOPICFS_STATUS_H
 

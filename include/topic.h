@@ -4,7 +4,9 @@
  * A topic is reference counted: the store holds one reference while the
  * topic exists, and every user (an open file, a running request) holds one.
  * Deleting a topic removes it from the store and its files at once; the
- * memory goes with the last reference. Partitions are only ever added. */
+ * memory goes with the last reference. Partitions are only ever added, all
+ * or nothing (topic.c): a refused change leaves the config, the partition
+ * directories and the partitions readers see as they were. */
 #ifndef TOPICFS_TOPIC_H
 #define TOPICFS_TOPIC_H
 
@@ -30,8 +32,10 @@ struct topic {
     atomic_llong groups_mtime_ms; /* last change of .groups (a group made or deleted) */
 };
 
-int topic_create(const char *dir, const char *name, uint64_t id, const struct topic_config *cfg,
-                 struct topic **out);
+/* Opens the topic in dir: its config (config_load) and every partition it
+ * names, which must all be there. On success removes crash leftovers
+ * (config.tmp, partition dirs past the count); on failure changes nothing
+ * on disk and logs what could not be opened. */
 int topic_open(const char *dir, const char *name, uint64_t id, struct topic **out);
 void topic_get(struct topic *t);
 void topic_put(struct topic *t);
@@ -40,7 +44,8 @@ void topic_put(struct topic *t);
 struct partition *topic_partition(struct topic *t, uint32_t i);
 uint32_t topic_partition_count(struct topic *t);
 void topic_config_snapshot(struct topic *t, struct topic_config *out);
-/* Applies one "key=value" line, persists it, grows partitions if asked. */
+/* Applies one "key=value" line, persists it, grows partitions if asked; all
+ * or nothing (-EINVAL for a bad line, else the errno that stopped it). */
 int topic_config_apply(struct topic *t, const char *line, size_t len);
 /* Flushes every partition. */
 int topic_sync(struct topic *t);

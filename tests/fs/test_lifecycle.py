@@ -64,13 +64,56 @@ class RetentionTest(MountTest):
         start, end = i["start_offset"], i["end_offset"]
         self.assertEqual(end, n)
         retained = "".join("record %d\n" % k for k in range(start, n))
-        # The kernel drops the name of the old layout just after the pass;
-        # until then a new open may still get the old one (the tails keep
-        # it readable), so the first check waits for the new layout.
-        wait_until(lambda: os.stat(self.p0).st_size == len(retained), what="st_size of the new layout")
-        self.assertEqual(read(self.p0), retained)
+        # A file opened now has the new layout: fstat shows its size. stat
+        # of the name, by a process with no open file of it, shows the size
+        # of the oldest file still open that has read (the tails'), so that
+        # a tail whose file another process opened never sees it shrink.
+        with open(self.p0, "rb") as f:
+            self.assertEqual(os.fstat(f.fileno()).st_size, len(retained))
+            self.assertEqual(f.read(), retained.encode())
+        self.assertEqual(os.stat(self.p0).st_size, len(expected))
         self.assertEqual(sh("wc -l < " + self.p0).stdout.strip(), str(n - start))
         self.assertEqual(i["bytes"], len(retained))
+        for t, _ in tails:
+            t.kill()
+            t.wait()
+        self.assertEqual(os.stat(self.p0).st_size, len(retained))
+
+    def test_tail_of_a_file_another_process_opened(self):
+        # `tail -f` on its standard input, opened by this process: its fstat
+        # carries no open file of its own, and its file must still never
+        # shrink across a removal (stat shows the oldest open file's size).
+        out = os.path.join(self.m.base, "tail-stdin.out")
+        for i in range(50):
+            sh("echo 'record %d' >> %s" % (i, self.p0))
+        src = open(self.p0, "rb")
+        self.addCleanup(src.close)
+        with open(out, "wb") as f:
+            t = subprocess.Popen(["tail", "-f", "-n", "+1", "-s", "0.05"], stdin=src, stdout=f)
+        self.addCleanup(lambda: (t.poll() is None and t.kill(), t.wait()))
+        wait_until(lambda: read(out) == "".join("record %d\n" % i for i in range(50)),
+                   what="tail to print the file")
+        start = info(self.m, "orders")["p0"]["start_offset"]
+        for i in range(50, 150):
+            sh("echo 'record %d' >> %s" % (i, self.p0))
+        wait_until(lambda: info(self.m, "orders")["p0"]["start_offset"] > start, timeout=20,
+                   what="retention to remove the head")
+        for i in range(150, 160):
+            sh("echo 'record %d' >> %s" % (i, self.p0))
+        expected = "".join("record %d\n" % i for i in range(160))
+        wait_until(lambda: len(read(out)) >= len(expected), timeout=20, what="tail output")
+        self.assertEqual(read(out), expected)
+        # This process opened the tail's file: its stat and fstat show that
+        # file's size; lseek(SEEK_END) names the open file and answers its
+        # own size, for a file opened now the new layout's.
+        set_config(self.m, "orders", retention_ms=-1)
+        self.assertEqual(os.fstat(src.fileno()).st_size, len(expected))
+        with open(self.p0, "rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            f.seek(0)
+            self.assertEqual(end, len(f.read()))
+            self.assertLess(end, len(expected))
+            self.assertEqual(os.fstat(f.fileno()).st_size, len(expected))
 
     def test_old_reader_never_gets_misplaced_bytes(self):
         # Removed segments are not kept for older readers at all here.
@@ -165,8 +208,9 @@ class CompactionTest(MountTest):
         th = threading.Thread(target=reader)
         th.start()
         try:
-            wait_until(lambda: info(self.m, "orders")["p0"]["start_offset"] > 0 or
-                       len(self.records()) < 100, timeout=20, what="compaction")
+            # A pass can run while the records are being written and clean
+            # only the segments closed by then: wait for the later passes.
+            wait_until(lambda: len(self.records()) < 100, timeout=20, what="compaction")
         finally:
             stop.set()
             th.join()

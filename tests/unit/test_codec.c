@@ -1464,37 +1464,61 @@ static void test_config_save_load(void **state)
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 
     non_default_config(&c);
-    assert_int_equal(config_save(&c, path), 0);
+    assert_int_equal(config_save(&c, path, NULL), 0);
     assert_int_equal(access(tmp, F_OK), -1); /* the temp file was renamed away */
     config_defaults(&d, 1);
     assert_int_equal(config_load(&d, path), 0);
     assert_config_equal(&c, &d);
 
-    /* saving again replaces the file whole */
+    /* saving again replaces the file whole; a load replaces the config whole */
     config_defaults(&c, 2);
-    assert_int_equal(config_save(&c, path), 0);
+    assert_int_equal(config_save(&c, path, NULL), 0);
     non_default_config(&d);
     assert_int_equal(config_load(&d, path), 0);
-    /* partitions never shrink on load: 6 stays 6, everything else is reset */
-    assert_int_equal(d.partitions, 6);
-    d.partitions = 2;
     assert_config_equal(&c, &d);
 
-    /* comments, blank lines, unknown keys and bad values are skipped;
-     * the good lines still apply */
+    /* comments, blank lines and unknown keys are skipped */
     FILE *f = fopen(path, "w");
     assert_non_null(f);
-    fputs("# a comment\n\nfuture.key=1\nretention.ms=oops\nretention.ms=777\n"
-          "  segment.bytes = 4096  \r\nno equals sign\ncompression.type=lz4",
+    fputs("# a comment\n\nfuture.key=1\npartitions=3\nretention.ms=777\n"
+          "  segment.bytes = 4096  \r\ncompression.type=lz4",
           f);
     fclose(f);
     config_defaults(&d, 1);
     assert_int_equal(config_load(&d, path), 0);
-    config_defaults(&c, 1);
+    config_defaults(&c, 3);
     c.retention_ms = 777;
     c.segment_bytes = 4096;
     c.compression = BATCH_CODEC_LZ4; /* last line without '\n' */
     assert_config_equal(&c, &d);
+
+    /* a damaged file is refused whole and changes nothing: a bad value, a
+     * line without '=', a key no version would use, no partitions= line, a
+     * NUL byte, a directory */
+    static const char nul[] = "partitions=1\nsegment.bytes=40\0"
+                              "96\n";
+    static const char *damaged[] = {
+        "partitions=1\nretention.ms=oops\n",
+        "partitions=1\nno equals sign\n",
+        "partitions=1\n\x01\x02=3\n",
+        "retention.ms=5\n",
+        "",
+        nul,
+    };
+    for (size_t i = 0; i < sizeof(damaged) / sizeof(damaged[0]); i++) {
+        size_t len = damaged[i] == nul ? sizeof(nul) - 1 : strlen(damaged[i]);
+        f = fopen(path, "w");
+        assert_non_null(f);
+        assert_int_equal(fwrite(damaged[i], 1, len, f), len);
+        fclose(f);
+        assert_int_equal(config_load(&d, path), -EINVAL);
+        assert_config_equal(&c, &d);
+    }
+    unlink(path);
+    assert_int_equal(mkdir(path, 0755), 0);
+    assert_int_equal(config_load(&d, path), -EISDIR);
+    assert_config_equal(&c, &d);
+    rmdir(path);
 
     /* a missing file is an error and leaves the config alone */
     tmp_path(path, sizeof(path), "missing.config");
@@ -1502,7 +1526,9 @@ static void test_config_save_load(void **state)
     assert_config_equal(&c, &d);
     /* so is a directory that does not exist for save */
     tmp_path(path, sizeof(path), "no/such/dir/topic.config");
-    assert_int_equal(config_save(&c, path), -ENOENT);
+    int replaced = 1;
+    assert_int_equal(config_save(&c, path, &replaced), -ENOENT);
+    assert_int_equal(replaced, 0);
 }
 
 static void test_config_parse_i64(void **state)

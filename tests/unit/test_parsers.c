@@ -1373,34 +1373,17 @@ static void test_node_ids(void **state)
     assert_int_equal(node_topic(NODE_ROOT_ID), 0);
     assert_int_equal(node_id(1, NODE_TOPIC, 0), UINT64_C(1) << 40 | UINT64_C(1) << 36);
 
-    /* partitions: number and epoch */
+    /* partitions: one id for the partition's life */
     const uint32_t parts[] = {0, 1, 12, NODE_PARTITION_MAX};
-    const uint32_t epochs[] = {0, 1, NODE_EPOCH_MASK - 1, NODE_EPOCH_MASK};
     for (size_t t = 0; t < 4; t++)
-        for (size_t p = 0; p < 4; p++)
-            for (size_t e = 0; e < 4; e++) {
-                uint64_t id = node_partition_id(topics[t], parts[p], epochs[e]);
-                assert_int_equal(node_topic(id), topics[t]);
-                assert_int_equal(node_kind_of(id), NODE_PARTITION);
-                assert_int_equal(node_index(id), parts[p]);
-                assert_int_equal(node_epoch(id, epochs[e]), epochs[e]);
-                /* st_ino is the id with epoch 0 */
-                assert_int_equal(node_partition_id(topics[t], parts[p], 0),
-                                 id & ~(uint64_t)NODE_EPOCH_MASK);
-            }
+        for (size_t p = 0; p < 4; p++) {
+            uint64_t id = node_partition_id(topics[t], parts[p]);
+            assert_int_equal(node_topic(id), topics[t]);
+            assert_int_equal(node_kind_of(id), NODE_PARTITION);
+            assert_int_equal(node_index(id), parts[p]);
+        }
     /* node_index of a node that is not a partition */
-    assert_int_equal(node_index(node_id(1, NODE_HIDDEN, UINT64_C(7) << NODE_EPOCH_BITS)), 0);
-    /* epochs beyond 20 bits: the current epoch resolves the full value */
-    uint64_t id = node_partition_id(3, 4, 0x123456);
-    assert_int_equal(node_index(id), 4);
-    assert_int_equal(node_payload(id) & NODE_EPOCH_MASK, 0x23456);
-    assert_int_equal(node_epoch(id, 0x123456), 0x123456);
-    assert_int_equal(node_epoch(id, 0x123460), 0x123456);
-    /* an id from just before the low bits wrapped */
-    id = node_partition_id(3, 4, 0xffffe);
-    assert_int_equal(node_epoch(id, 0x100003), 0xffffe);
-    assert_int_equal(node_epoch(id, 0xffffe), 0xffffe);
-    assert_int_equal(node_epoch(id, 0x1ffffe), 0x1ffffe);
+    assert_int_equal(node_index(node_id(1, NODE_HIDDEN, 7)), 0);
 
     /* group nodes */
     const uint64_t groups[] = {0, 1, 0x12345, 0xfffff};
