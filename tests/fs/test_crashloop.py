@@ -11,7 +11,8 @@ moment, remounts, and checks:
   - every byte read back is a whole line some writer wrote, in order per
     writer; the mount works (the next cycle's writers append to it).
 TOPICFS_CRASH_CYCLES sets the number of cycles (tests/soak/crashloop.sh runs
-thousands); TOPICFS_CRASH_SEED the random seed. The last line printed counts
+thousands), TOPICFS_CRASH_SECONDS stops earlier after that long,
+TOPICFS_CRASH_SEED sets the random seed. The last line printed counts
 cycles, records acknowledged and records lost (which must be 0)."""
 import json
 import os
@@ -27,6 +28,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from harness import Mount, info, read, wait_until  # noqa: E402
 
 CYCLES = int(os.environ.get("TOPICFS_CRASH_CYCLES", "24"))
+SECONDS = float(os.environ.get("TOPICFS_CRASH_SECONDS", "0"))  # 0: no time limit
 SEED = int(os.environ.get("TOPICFS_CRASH_SEED", str(int(time.time()))))
 KEYS = 20
 RENEW = 20  # cycles on the same topics
@@ -233,7 +235,10 @@ class CrashLoopTest(unittest.TestCase):
         m = self.m.start()
         self.make_topics()
         nxt = {w: 0 for _, ws in TOPICS.values() for w in ws}
+        t_end = time.monotonic() + SECONDS
         for cycle in range(CYCLES):
+            if SECONDS and time.monotonic() > t_end:
+                break
             if cycle and cycle % RENEW == 0:
                 # Fresh topics now and then, so that a long soak does not read
                 # an ever longer log at each check.

@@ -2,7 +2,8 @@
 # Crash-loop soak: runs tests/fs/test_crashloop.py for many cycles (default
 # 2000) against the build in BUILD (default build/), at low priority.
 #   tests/soak/crashloop.sh [CYCLES]
-# Environment: BUILD, TOPICFS_CRASH_SEED (default: the time), and
+# Environment: BUILD, TOPICFS_CRASH_SECONDS (stop after that long),
+# TOPICFS_CRASH_SEED (default: the time), and
 # TOPICFS_FAULTS_FULL=1 also runs the fault-injection sweep with every errno
 # at every step (SOAK_FAULTS=1). The last line printed is the summary:
 #   crashloop: N cycles, A records acknowledged, L lost, ...
