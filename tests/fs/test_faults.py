@@ -42,7 +42,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from harness import Mount, failsys_env, info, read, wait_until  # noqa: E402
 
 FULL = os.environ.get("TOPICFS_FAULTS_FULL") == "1"
-MAX_NTH = 60 if FULL else 16
+MAX_NTH = 120 if FULL else 40
 SYSCALLS = ["write", "fsync", "rename", "open", "mkdir", "unlink", "ftruncate"]
 ERRNOS = ["ENOSPC", "EIO"]
 SKIP_TOP = {".cluster", ".metrics", "canary"}
