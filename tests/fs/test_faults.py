@@ -48,7 +48,10 @@ ERRNOS = ["ENOSPC", "EIO"]
 SKIP_TOP = {".cluster", ".metrics", "canary"}
 
 
-def errnos_for(nth):
+def errnos_for(nth, crash=False):
+    """The errnos tried at step nth (a crash has none)."""
+    if crash:
+        return ERRNOS[:1]
     return ERRNOS if FULL else [ERRNOS[nth % 2]]
 
 
@@ -463,7 +466,7 @@ class ForegroundFaultTest(FaultTest):
         cases = 0
         for sysop in SYSCALLS:
             for nth in range(1, MAX_NTH + 1):
-                went = [self.run_case(op, sysop, nth, err, crash) for err in errnos_for(nth)]
+                went = [self.run_case(op, sysop, nth, err, crash) for err in errnos_for(nth, crash)]
                 if not any(went):
                     break
                 cases += 1
@@ -609,7 +612,7 @@ class BackgroundFaultTest(FaultTest):
         cases = 0
         for sysop in SYSCALLS:
             for nth in range(1, MAX_NTH + 1):
-                went = [self.run_case(kind, sysop, nth, err, crash) for err in errnos_for(nth)]
+                went = [self.run_case(kind, sysop, nth, err, crash) for err in errnos_for(nth, crash)]
                 if not any(went):
                     break
                 cases += 1
