@@ -499,7 +499,7 @@ class BackgroundFaultTest(FaultTest):
     def retention_setup(self, m):
         os.mkdir(m.path("t"))
         set_config(m, "t", "segment.bytes=300\n")
-        self.lines = [b"rec %d\n" % i for i in range(60)]
+        self.lines = [b"rec %d\n" % i for i in range(30)]
         for line in self.lines:
             append(m.path("t", "p0"), line, sync=False)
         append(m.path("t", "p0"), b"")
