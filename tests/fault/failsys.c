@@ -9,7 +9,7 @@
  *                   fsync = fsync/fdatasync; rename = rename/renameat/renameat2;
  *                   mkdir = mkdir/mkdirat; unlink = unlink/unlinkat/rmdir;
  *                   ftruncate = ftruncate/fallocate). Unset: the shim only forwards.
- *   FAILSYS_NTH    the Nth matching call fails (1-based, default 1)
+ *   FAILSYS_NTH    the Nth matching call fails (1-based, default 1; 0: none)
  *   FAILSYS_COUNT  how many matching calls fail from the Nth on (default 1, 0 = all)
  *   FAILSYS_ERRNO  errno name (ENOSPC, EIO, EMFILE, ...) or number (default EIO)
  *   FAILSYS_PATH   only calls whose path contains this substring count; for
@@ -17,12 +17,20 @@
  *   FAILSYS_ARM_FILE  calls are counted only while this file exists
  *   FAILSYS_CRASH=1   the process is killed with SIGKILL at the call instead
  *   FAILSYS_LOG    one line is appended per injected fault (or crash)
+ *   FAILSYS_TRACE  one line is appended per matching call, injected or not:
+ *                  "FN PATH [creat | -> NEWPATH]" (with FAILSYS_NTH=0, which
+ *                  injects nothing, this traces what the process did to the
+ *                  disk, e.g. to check what an fsync covered)
  *
  * Invariants: a call that is not injected is forwarded unchanged to the next
  * definition (dlsym RTLD_NEXT: libc, or a sanitizer's interceptor); a failed
  * call does nothing and returns -1 (NULL for fopen) with errno set. The
  * counter is atomic, so concurrent threads each see one distinct call
- * number. Nothing here allocates after load: paths are resolved into stack
+ * number. A call that the kernel would refuse anyway without touching the
+ * disk (unlink, rmdir, rename or open without O_CREAT of a name that does
+ * not exist; mkdir of one that does) is forwarded and not counted, so the
+ * fault always lands on a call that would have done something. Nothing
+ * here allocates after load: paths are resolved into stack
  * buffers. Descriptors whose path starts with /dev/ (libfuse's /dev/fuse
  * channel, /dev/null, ...) and pipes or sockets are never counted unless
  * FAILSYS_PATH names them, so a FUSE daemon keeps talking to the kernel.
@@ -67,6 +75,7 @@ static struct {
     const char *path;
     const char *arm;
     const char *log;
+    const char *trace;
 } cfg;
 
 static long calls; /* matching calls counted so far (atomic) */
@@ -131,6 +140,9 @@ __attribute__((constructor)) static void failsys_init(void)
     cfg.log = getenv("FAILSYS_LOG");
     if (cfg.log && !*cfg.log)
         cfg.log = NULL;
+    cfg.trace = getenv("FAILSYS_TRACE");
+    if (cfg.trace && !*cfg.trace)
+        cfg.trace = NULL;
 }
 
 /* Path of a descriptor into buf (empty if it has none). */
@@ -164,6 +176,18 @@ static int path_matches(const char *path)
     return !path || (strncmp(path, "/dev/", 5) && !strchr(path, ':'));
 }
 
+/* Appends one line to file with raw syscalls (no stdio, no allocation). */
+static void append_line(const char *file, const char *line, int len)
+{
+    int fd =
+        (int)syscall(SYS_openat, AT_FDCWD, file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    ssize_t w = syscall(SYS_write, fd, line, (size_t)len);
+    (void)w;
+    syscall(SYS_close, fd);
+}
+
 static void log_line(const char *fn, const char *path, long n)
 {
     if (!cfg.log)
@@ -171,19 +195,27 @@ static void log_line(const char *fn, const char *path, long n)
     char line[PATH_MAX + 128];
     int len = snprintf(line, sizeof(line), "%s %s call=%ld %s pid=%d\n",
                        cfg.crash ? "crash" : "fail", fn, n, path ? path : "-", (int)getpid());
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, cfg.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-                          0644);
-    if (fd < 0)
-        return;
-    if (len > (int)sizeof(line))
-        len = sizeof(line);
-    ssize_t w = syscall(SYS_write, fd, line, (size_t)len);
-    (void)w;
-    syscall(SYS_close, fd);
+    append_line(cfg.log, line, len < (int)sizeof(line) ? len : (int)sizeof(line));
+}
+
+static void trace_line(const char *fn, const char *path, const char *extra)
+{
+    char line[2 * PATH_MAX + 64];
+    int len = snprintf(line, sizeof(line), "%s %s%s%s\n", fn, path ? path : "-", extra ? " " : "",
+                       extra ? extra : "");
+    append_line(cfg.trace, line, len < (int)sizeof(line) ? len : (int)sizeof(line));
+}
+
+enum need { ANY, EXISTS, ABSENT };
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return syscall(SYS_newfstatat, AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 /* Decides whether this call is injected; on a crash it does not return. */
-static int inject(int op, const char *fn, const char *path)
+static int inject_if(int op, const char *fn, const char *path, enum need need, const char *extra)
 {
     if (!(cfg.ops & op))
         return 0;
@@ -194,6 +226,12 @@ static int inject(int op, const char *fn, const char *path)
         if (syscall(SYS_newfstatat, AT_FDCWD, cfg.arm, &st, 0) < 0)
             return 0;
     }
+    if (cfg.trace)
+        trace_line(fn, path, extra);
+    if (cfg.nth <= 0)
+        return 0;
+    if (need != ANY && path && exists(path) != (need == EXISTS))
+        return 0;
     long n = __atomic_add_fetch(&calls, 1, __ATOMIC_SEQ_CST);
     if (n < cfg.nth || (cfg.count > 0 && n >= cfg.nth + cfg.count))
         return 0;
@@ -206,6 +244,11 @@ static int inject(int op, const char *fn, const char *path)
     return 1;
 }
 
+static int inject(int op, const char *fn, const char *path)
+{
+    return inject_if(op, fn, path, ANY, NULL);
+}
+
 static int inject_fd(int op, const char *fn, int fd)
 {
     if (!(cfg.ops & op))
@@ -215,12 +258,33 @@ static int inject_fd(int op, const char *fn, int fd)
     return inject(op, fn, path);
 }
 
-static int inject_at(int op, const char *fn, int dirfd, const char *path)
+static int inject_at(int op, const char *fn, int dirfd, const char *path, enum need need,
+                     const char *extra)
 {
     if (!(cfg.ops & op))
         return 0;
     char buf[PATH_MAX];
-    return inject(op, fn, at_path(dirfd, path, buf, sizeof(buf)));
+    return inject_if(op, fn, at_path(dirfd, path, buf, sizeof(buf)), need, extra);
+}
+
+static enum need open_need(int flags)
+{
+    return flags & O_CREAT ? ANY : EXISTS;
+}
+
+static enum need fopen_need(const char *mode)
+{
+    return mode[0] == 'r' ? EXISTS : ANY;
+}
+
+static const char *fopen_creat(const char *mode)
+{
+    return mode[0] == 'r' ? NULL : "creat";
+}
+
+static const char *creat_of(int flags)
+{
+    return flags & O_CREAT ? "creat" : NULL;
 }
 
 #define FAIL(ret)                                                                                  \
@@ -241,7 +305,7 @@ int open(const char *path, int flags, ...)
     va_start(ap, flags);
     mode_t mode = open_mode(flags, ap);
     va_end(ap);
-    if (inject(OP_OPEN, "open", path))
+    if (inject_if(OP_OPEN, "open", path, open_need(flags), creat_of(flags)))
         FAIL(-1);
     return real_open(path, flags, mode);
 }
@@ -253,7 +317,7 @@ int open64(const char *path, int flags, ...)
     va_start(ap, flags);
     mode_t mode = open_mode(flags, ap);
     va_end(ap);
-    if (inject(OP_OPEN, "open64", path))
+    if (inject_if(OP_OPEN, "open64", path, open_need(flags), creat_of(flags)))
         FAIL(-1);
     return real_open64(path, flags, mode);
 }
@@ -265,7 +329,7 @@ int openat(int dirfd, const char *path, int flags, ...)
     va_start(ap, flags);
     mode_t mode = open_mode(flags, ap);
     va_end(ap);
-    if (inject_at(OP_OPEN, "openat", dirfd, path))
+    if (inject_at(OP_OPEN, "openat", dirfd, path, open_need(flags), creat_of(flags)))
         FAIL(-1);
     return real_openat(dirfd, path, flags, mode);
 }
@@ -277,7 +341,7 @@ int openat64(int dirfd, const char *path, int flags, ...)
     va_start(ap, flags);
     mode_t mode = open_mode(flags, ap);
     va_end(ap);
-    if (inject_at(OP_OPEN, "openat64", dirfd, path))
+    if (inject_at(OP_OPEN, "openat64", dirfd, path, open_need(flags), creat_of(flags)))
         FAIL(-1);
     return real_openat64(dirfd, path, flags, mode);
 }
@@ -285,7 +349,7 @@ int openat64(int dirfd, const char *path, int flags, ...)
 int creat(const char *path, mode_t mode)
 {
     REAL(creat);
-    if (inject(OP_OPEN, "creat", path))
+    if (inject_if(OP_OPEN, "creat", path, ANY, "creat"))
         FAIL(-1);
     return real_creat(path, mode);
 }
@@ -293,7 +357,7 @@ int creat(const char *path, mode_t mode)
 int creat64(const char *path, mode_t mode)
 {
     REAL(creat64);
-    if (inject(OP_OPEN, "creat64", path))
+    if (inject_if(OP_OPEN, "creat64", path, ANY, "creat"))
         FAIL(-1);
     return real_creat64(path, mode);
 }
@@ -301,7 +365,7 @@ int creat64(const char *path, mode_t mode)
 FILE *fopen(const char *path, const char *mode)
 {
     REAL(fopen);
-    if (inject(OP_OPEN, "fopen", path))
+    if (inject_if(OP_OPEN, "fopen", path, fopen_need(mode), fopen_creat(mode)))
         FAIL(NULL);
     return real_fopen(path, mode);
 }
@@ -309,7 +373,7 @@ FILE *fopen(const char *path, const char *mode)
 FILE *fopen64(const char *path, const char *mode)
 {
     REAL(fopen64);
-    if (inject(OP_OPEN, "fopen64", path))
+    if (inject_if(OP_OPEN, "fopen64", path, fopen_need(mode), fopen_creat(mode)))
         FAIL(NULL);
     return real_fopen64(path, mode);
 }
@@ -386,9 +450,16 @@ static int inject_rename(const char *fn, int olddir, const char *from, int newdi
     char a[PATH_MAX], b[PATH_MAX];
     const char *pa = at_path(olddir, from, a, sizeof(a));
     const char *pb = at_path(newdir, to, b, sizeof(b));
-    if (cfg.path && !path_matches(pa))
-        pa = pb;
-    return inject(OP_RENAME, fn, pa);
+    if (!pa || !exists(pa))
+        return 0;
+    /* Counted under the name that matches the filter; traced with both. */
+    char extra[PATH_MAX + 4];
+    if (cfg.path && !path_matches(pa)) {
+        snprintf(extra, sizeof(extra), "<- %s", pa);
+        return inject_if(OP_RENAME, fn, pb, ANY, extra);
+    }
+    snprintf(extra, sizeof(extra), "-> %s", pb ? pb : "-");
+    return inject_if(OP_RENAME, fn, pa, ANY, extra);
 }
 
 int rename(const char *from, const char *to)
@@ -418,7 +489,7 @@ int renameat2(int olddir, const char *from, int newdir, const char *to, unsigned
 int mkdir(const char *path, mode_t mode)
 {
     REAL(mkdir);
-    if (inject(OP_MKDIR, "mkdir", path))
+    if (inject_if(OP_MKDIR, "mkdir", path, ABSENT, NULL))
         FAIL(-1);
     return real_mkdir(path, mode);
 }
@@ -426,7 +497,7 @@ int mkdir(const char *path, mode_t mode)
 int mkdirat(int dirfd, const char *path, mode_t mode)
 {
     REAL(mkdirat);
-    if (inject_at(OP_MKDIR, "mkdirat", dirfd, path))
+    if (inject_at(OP_MKDIR, "mkdirat", dirfd, path, ABSENT, NULL))
         FAIL(-1);
     return real_mkdirat(dirfd, path, mode);
 }
@@ -434,7 +505,7 @@ int mkdirat(int dirfd, const char *path, mode_t mode)
 int unlink(const char *path)
 {
     REAL(unlink);
-    if (inject(OP_UNLINK, "unlink", path))
+    if (inject_if(OP_UNLINK, "unlink", path, EXISTS, NULL))
         FAIL(-1);
     return real_unlink(path);
 }
@@ -442,7 +513,7 @@ int unlink(const char *path)
 int unlinkat(int dirfd, const char *path, int flags)
 {
     REAL(unlinkat);
-    if (inject_at(OP_UNLINK, "unlinkat", dirfd, path))
+    if (inject_at(OP_UNLINK, "unlinkat", dirfd, path, EXISTS, NULL))
         FAIL(-1);
     return real_unlinkat(dirfd, path, flags);
 }
@@ -450,7 +521,7 @@ int unlinkat(int dirfd, const char *path, int flags)
 int rmdir(const char *path)
 {
     REAL(rmdir);
-    if (inject(OP_UNLINK, "rmdir", path))
+    if (inject_if(OP_UNLINK, "rmdir", path, EXISTS, NULL))
         FAIL(-1);
     return real_rmdir(path);
 }

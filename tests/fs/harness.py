@@ -52,17 +52,19 @@ def is_mounted(path):
     return False
 
 
-def failsys_env(op, nth=1, errno="EIO", count=1, path=None, arm=None, crash=False, log=None):
+def failsys_env(op, nth=1, errno="EIO", count=1, path=None, arm=None, crash=False, log=None,
+                trace=None):
     """Environment that starts a program under the syscall fault shim
     (tests/fault/failsys.c): the nth matching `op` call fails with errno (or
-    kills the process if crash). ASan must not insist on coming first."""
+    kills the process if crash; nth=0: none); trace: a file that gets one line
+    per matching call. ASan must not insist on coming first."""
     lib = os.environ.get("FAILSYS_LIB") or os.path.join(
         os.path.dirname(__file__), "..", "..", "build", "tests", "fault", "libfailsys.so")
     env = {"LD_PRELOAD": os.path.abspath(lib), "FAILSYS_OP": op, "FAILSYS_NTH": str(nth),
            "FAILSYS_COUNT": str(count), "FAILSYS_ERRNO": str(errno),
            "ASAN_OPTIONS": ":".join(x for x in (os.environ.get("ASAN_OPTIONS"),
                                                 "verify_asan_link_order=0") if x)}
-    for k, v in (("PATH", path), ("ARM_FILE", arm), ("LOG", log)):
+    for k, v in (("PATH", path), ("ARM_FILE", arm), ("LOG", log), ("TRACE", trace)):
         if v:
             env["FAILSYS_" + k] = v
     if crash:

@@ -50,6 +50,8 @@ def run(op, i):
     elif op == "unlink":
         open(p, "w").close()
         os.unlink(p)
+    elif op == "unlinkmissing":
+        os.unlink(p)
     elif op == "ftruncate":
         fd = os.open(os.path.join(d, "w"), os.O_WRONLY | os.O_CREAT)
         try:
@@ -110,10 +112,24 @@ class ShimTest(unittest.TestCase):
         _, out = self.run_under(["mkdir", "mkdir"], op="any", nth=2)
         self.assertEqual(out, ["ok", "EIO"])
 
+    def test_calls_refused_anyway_do_not_count(self):
+        _, out = self.run_under(["unlinkmissing", "unlink"], op="unlink")
+        self.assertEqual(out, ["ENOENT", "EIO"])
+
     def test_failed_call_does_nothing(self):
         _, out = self.run_under(["mkdir", "rename", "unlink"], op="any", count=0)
         self.assertEqual(out, ["EIO", "EIO", "EIO"])
         self.assertEqual(os.listdir(self.dir), [])
+
+    def test_trace(self):
+        trace = os.path.join(self.dir, "..", os.path.basename(self.dir) + ".trace")
+        self.addCleanup(lambda: os.path.exists(trace) and os.unlink(trace))
+        _, out = self.run_under(["mkdir", "rename", "fsync"], op="any", nth=0, trace=trace)
+        self.assertEqual(out, ["ok", "ok", "ok"])
+        d = self.dir
+        self.assertEqual(read(trace).splitlines(), [
+            "mkdir %s/f0.d" % d, "open64 %s/f1 creat" % d,
+            "rename %s/f1 -> %s/f1.r" % (d, d), "open64 %s/w creat" % d, "fsync %s/w" % d])
 
     def test_arm_file(self):
         arm = os.path.join(self.dir, "ARM")
