@@ -144,6 +144,12 @@ int batch_header_decode(const uint8_t *p, struct batch_header *h)
     if (h->codec == BATCH_CODEC_NONE &&
         (uint64_t)h->length != BATCH_HEADER_SIZE + (uint64_t)h->table_len + h->values_len)
         return -EBADMSG;
+    /* What lz4 inflates to obeys the builder's limit too. */
+    if (BATCH_HEADER_SIZE + (uint64_t)h->table_len + h->values_len > BATCH_MAX_LENGTH)
+        return -EBADMSG;
+    if (h->base_offset > BATCH_END_MAX - h->record_count ||
+        h->base_pos > BATCH_END_MAX - h->values_len)
+        return -EBADMSG;
     return 0;
 }
 
@@ -158,6 +164,8 @@ int batch_builder_seal(struct batch_builder *b, enum batch_codec codec, uint64_t
         return -EINVAL;
     if (BATCH_HEADER_SIZE + raw > BATCH_MAX_LENGTH)
         return -EMSGSIZE;
+    if (base_offset > BATCH_END_MAX - b->record_count || base_pos > BATCH_END_MAX - b->values_len)
+        return -EOVERFLOW;
     size_t iov_cap = (size_t)b->iov_cap; /* no values were added: only empty records */
     if (grow((void **)&b->iov, &iov_cap, 2, sizeof(struct iovec)))
         return -ENOMEM;

@@ -23,6 +23,8 @@
  * With BATCH_CODEC_LZ4 the body is the lz4 block of table + values.
  *
  * Invariants: record_count >= 1; values_len is the sum of the value lengths;
+ * next offset and end position (base + count, base + values_len) stay at or
+ * below BATCH_END_MAX, as Kafka's offsets and file offsets are signed 64-bit;
  * a batch whose checksum fails is never decoded or served. */
 #ifndef TOPICFS_BATCH_H
 #define TOPICFS_BATCH_H
@@ -34,6 +36,7 @@
 #define BATCH_MAGIC 0x31424654u /* "TFB1" */
 #define BATCH_HEADER_SIZE 64
 #define BATCH_MAX_LENGTH (64u << 20)
+#define BATCH_END_MAX ((uint64_t)INT64_MAX)
 
 enum batch_codec { BATCH_CODEC_NONE = 0, BATCH_CODEC_LZ4 = 1 };
 
@@ -72,7 +75,8 @@ int batch_builder_add_record(struct batch_builder *b, uint32_t value_len, int32_
 /* Appends value bytes; they must stay valid until the batch is written. */
 int batch_builder_add_values(struct batch_builder *b, const void *data, size_t len);
 /* Fills the header, encodes the body and computes the checksum. On success
- * iov and iovcnt describe the whole batch and length its size. */
+ * iov and iovcnt describe the whole batch and length its size; -EOVERFLOW if
+ * its offsets or positions would pass BATCH_END_MAX. */
 int batch_builder_seal(struct batch_builder *b, enum batch_codec codec, uint64_t base_offset,
                        uint64_t base_pos, int64_t timestamp, uint32_t leader_epoch,
                        const struct iovec **iov, int *iovcnt, size_t *length);
