@@ -138,7 +138,8 @@ int config_set(struct topic_config *c, const char *key, const char *value)
             return -EINVAL;
         break;
     case K_SEP:
-        if (strlen(value) > CONFIG_KEY_SEPARATOR_MAX || strchr(value, '\n'))
+        /* The text form ends lines with \n and drops a trailing \r. */
+        if (strlen(value) > CONFIG_KEY_SEPARATOR_MAX || strpbrk(value, "\r\n"))
             return -EINVAL;
         strcpy(n.key_separator, value);
         break;
@@ -168,7 +169,7 @@ int config_set_line(struct topic_config *c, const char *line, size_t len)
     char buf[512];
     while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
         len--;
-    if (len == 0 || len >= sizeof(buf))
+    if (len == 0 || len >= sizeof(buf) || memchr(line, 0, len))
         return -EINVAL;
     memcpy(buf, line, len);
     buf[len] = 0;

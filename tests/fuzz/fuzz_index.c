@@ -77,7 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (keys.n) {
         uint64_t k = fuzz_u64(&keys);
         if (ovalid) {
-            FUZZ_CHECK(offset_index_find_offset(&oix, (uint32_t)k) == scan_offset(&oix, (uint32_t)k));
+            FUZZ_CHECK(offset_index_find_offset(&oix, (uint32_t)k) ==
+                       scan_offset(&oix, (uint32_t)k));
             FUZZ_CHECK(offset_index_find_pos(&oix, k) == scan_pos(&oix, k));
         } else {
             (void)offset_index_find_offset(&oix, (uint32_t)k);
