@@ -231,6 +231,22 @@ int batch_verify(const uint8_t *batch, size_t len)
     return 0;
 }
 
+/* The table must hold record_count records whose values fill values_len
+ * exactly, or a reader walking it would run off the values. */
+static int check_table(const struct batch_header *h, const uint8_t *table)
+{
+    const uint8_t *t = table, *end = table + h->table_len;
+    uint64_t sum = 0;
+    uint32_t n = 0, vlen;
+    int32_t klen;
+    int r;
+    while ((r = batch_next_record(&t, end, &vlen, &klen)) == 1) {
+        sum += vlen;
+        n++;
+    }
+    return r == 0 && n == h->record_count && sum == h->values_len ? 0 : -EBADMSG;
+}
+
 int batch_body(const struct batch_header *h, const uint8_t *batch, uint8_t **scratch,
                size_t *scratch_cap, const uint8_t **table, const uint8_t **values)
 {
@@ -238,7 +254,7 @@ int batch_body(const struct batch_header *h, const uint8_t *batch, uint8_t **scr
     if (h->codec == BATCH_CODEC_NONE) {
         *table = body;
         *values = body + h->table_len;
-        return 0;
+        return check_table(h, *table);
     }
     size_t raw = (size_t)h->table_len + h->values_len;
     if (grow((void **)scratch, scratch_cap, raw ? raw : 1, 1))
@@ -249,7 +265,7 @@ int batch_body(const struct batch_header *h, const uint8_t *batch, uint8_t **scr
         return -EBADMSG;
     *table = *scratch;
     *values = *scratch + h->table_len;
-    return 0;
+    return check_table(h, *table);
 }
 
 int batch_next_record(const uint8_t **table, const uint8_t *table_end, uint32_t *value_len,
