@@ -3,7 +3,8 @@
 # skipping those already present. Runs as root (or through sudo).
 set -eu
 PKGS="gcc meson ninja-build pkg-config libfuse3-dev fuse3 liblz4-dev libxxhash-dev \
-libcmocka-dev libzookeeper-mt-dev python3 procps coreutils less jq nginx rsyslog bsdutils"
+libcmocka-dev libzookeeper-mt-dev python3 procps coreutils less jq nginx rsyslog bsdutils \
+clang libfuzzer-14-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
