@@ -52,12 +52,31 @@ def is_mounted(path):
     return False
 
 
+def failsys_env(op, nth=1, errno="EIO", count=1, path=None, arm=None, crash=False, log=None):
+    """Environment that starts a program under the syscall fault shim
+    (tests/fault/failsys.c): the nth matching `op` call fails with errno (or
+    kills the process if crash). ASan must not insist on coming first."""
+    lib = os.environ.get("FAILSYS_LIB") or os.path.join(
+        os.path.dirname(__file__), "..", "..", "build", "tests", "fault", "libfailsys.so")
+    env = {"LD_PRELOAD": os.path.abspath(lib), "FAILSYS_OP": op, "FAILSYS_NTH": str(nth),
+           "FAILSYS_COUNT": str(count), "FAILSYS_ERRNO": str(errno),
+           "ASAN_OPTIONS": ":".join(x for x in (os.environ.get("ASAN_OPTIONS"),
+                                                "verify_asan_link_order=0") if x)}
+    for k, v in (("PATH", path), ("ARM_FILE", arm), ("LOG", log)):
+        if v:
+            env["FAILSYS_" + k] = v
+    if crash:
+        env["FAILSYS_CRASH"] = "1"
+    return env
+
+
 class Mount:
-    def __init__(self, base=None, opts=None, data=None):
+    def __init__(self, base=None, opts=None, data=None, env=None):
         self.base = base or tempfile.mkdtemp(prefix="topicfs-test-")
         self.data = data or os.path.join(self.base, "data")
         self.mnt = os.path.join(self.base, "mnt")
         self.opts = opts
+        self.env = env  # extra environment of the daemon (e.g. failsys_env())
         self.proc = None
         os.makedirs(self.mnt, exist_ok=True)
 
@@ -67,7 +86,8 @@ class Mount:
             args += ["-o", self.opts]
         args += list(extra)
         self.log = open(os.path.join(self.base, "daemon.log"), "ab")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        env = dict(os.environ, **self.env) if self.env else None
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=env)
         _live.append(self)
         wait_until(lambda: is_mounted(self.mnt) or self.proc.poll() is not None,
                    what="mount of " + self.mnt)
