@@ -163,6 +163,16 @@ int jsonl_append(struct text_buf *b, const struct record_view *r)
     return 0;
 }
 
+void text_buf_drop(struct text_buf *b, size_t n)
+{
+    if (n > b->len)
+        n = b->len;
+    if (n == 0)
+        return; /* data may be NULL: no memmove with it */
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
+}
+
 void text_buf_free(struct text_buf *b)
 {
     free(b->data);

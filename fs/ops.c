@@ -887,8 +887,7 @@ static void read_jsonl(fuse_req_t req, struct handle *h, size_t size, uint64_t o
             size_t drop = (size_t)(off - h->json_pos);
             if (drop > h->json.len)
                 drop = h->json.len;
-            memmove(h->json.data, h->json.data + drop, h->json.len - drop);
-            h->json.len -= drop;
+            text_buf_drop(&h->json, drop);
             h->json_pos += drop;
         }
         size_t before = h->json.len;

@@ -20,6 +20,8 @@ struct text_buf {
 
 /* Appends one line for r to b. 0 or -ENOMEM. */
 int jsonl_append(struct text_buf *b, const struct record_view *r);
+/* Removes the first n bytes (at most len); b may be empty (data NULL). */
+void text_buf_drop(struct text_buf *b, size_t n);
 void text_buf_free(struct text_buf *b);
 
 #endif
