@@ -231,16 +231,20 @@ size_t config_format(const struct topic_config *c, char *buf, size_t cap)
 int config_load(struct topic_config *c, const char *path)
 {
     FILE *f = fopen(path, "re");
-    char line[512];
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
     if (!f)
         return -errno;
-    while (fgets(line, sizeof(line), f)) {
-        size_t len = strlen(line);
+    /* Whole lines, however long (fgets would apply a long line's tail as a
+     * line of its own). */
+    while ((len = getline(&line, &cap, f)) > 0) {
         if (len <= 1 || line[0] == '#')
             continue;
         /* Keys this version does not know are skipped, not fatal. */
-        config_set_line(c, line, len);
+        config_set_line(c, line, (size_t)len);
     }
+    free(line);
     fclose(f);
     return 0;
 }

@@ -32,7 +32,7 @@ printf '%-16s %12s %10s %8s %8s  %s\n' target executions exec/s cov ft result
 for t in $targets; do
     corpus=$work/corpus-$t
     mkdir -p "$corpus" "$work/tmp-$t"
-    cp "${FUZZ_SEEDS:-tests/fuzz/corpus}/$t"/* "$corpus"/ 2>/dev/null || true
+    cp -r "${FUZZ_SEEDS:-tests/fuzz/corpus}/$t"/. "$corpus"/ 2>/dev/null || true
     log=$work/$t.log
     status=ok
     FUZZ_TMPDIR=$work/tmp-$t ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
@@ -55,7 +55,7 @@ for t in $targets; do
     fi
     if [ -n "${FUZZ_CORPUS_OUT:-}" ]; then
         mkdir -p "$FUZZ_CORPUS_OUT/$t"
-        cp "$corpus"/* "$FUZZ_CORPUS_OUT/$t"/ 2>/dev/null || true
+        cp -r "$corpus"/. "$FUZZ_CORPUS_OUT/$t"/
     fi
     rm -rf "$corpus" "$work/tmp-$t"
 done

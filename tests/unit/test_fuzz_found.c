@@ -11,6 +11,9 @@
  *   moved the log's end position backwards;
  * - key.separator could hold a \r that the config file lost on reload, and a
  *   NUL byte in a config line cut the line short silently;
+ * - config_load read lines of at most 511 bytes, applying the tail of a
+ *   longer line (a comment, say) as a line of its own, and cut a line at a
+ *   NUL byte;
  * - __consumer_offsets replay took "-2" as offset 2^64-2.
  * Files live in one mkdtemp dir that the group teardown removes. */
 #include <setjmp.h>
@@ -171,6 +174,25 @@ static void test_config_key_separator_cr_and_nul(void **state)
     assert_string_equal(c.key_separator, " :");
 }
 
+static void test_config_load_long_line(void **state)
+{
+    (void)state;
+    char path[128], text[1024];
+    snprintf(path, sizeof(path), "%s/config", tmpdir);
+    /* A comment whose bytes from 511 on read as a line of their own. */
+    memset(text, 'x', sizeof(text));
+    text[0] = '#';
+    memcpy(text + 511, "retention.ms=1\n", 15);
+    memcpy(text + 526, "segment.ms=7\nflush.ms=5\0junk\n", 27);
+    write_file(path, text, 526 + 27);
+    struct topic_config c;
+    config_defaults(&c, 1);
+    assert_int_equal(config_load(&c, path), 0);
+    assert_int_equal(c.retention_ms, 604800000);
+    assert_int_equal(c.segment_ms, 7);
+    assert_true(c.flush_ms == INT64_MAX);
+}
+
 static void test_offsets_replay_plain_decimals(void **state)
 {
     (void)state;
@@ -237,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_table_longer_than_values),
         cmocka_unit_test(test_segment_starts_before_previous_end),
         cmocka_unit_test(test_config_key_separator_cr_and_nul),
+        cmocka_unit_test(test_config_load_long_line),
         cmocka_unit_test(test_offsets_replay_plain_decimals),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
