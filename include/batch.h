@@ -84,12 +84,13 @@ int batch_builder_seal(struct batch_builder *b, enum batch_codec codec, uint64_t
 /* Parses and sanity-checks a header (not the checksum): 0 or -EBADMSG. */
 int batch_header_decode(const uint8_t *buf, struct batch_header *h);
 void batch_header_encode(const struct batch_header *h, uint8_t *buf);
-/* Verifies the checksum of a whole batch in memory: 0 or -EBADMSG. */
+/* Verifies the checksum of a whole batch in memory, and that its record
+ * table describes record_count records whose values fill values_len
+ * exactly (so walking it never runs off the values): 0 or -EBADMSG. */
 int batch_verify(const uint8_t *batch, size_t len);
 /* Returns table + values of a verified batch. For lz4 they are decompressed
- * into *scratch (grown as needed); else they point into the batch. -EBADMSG
- * unless the table describes record_count records whose values fill
- * values_len exactly (so walking it never runs off the values). */
+ * into *scratch (grown as needed) and the table is checked as batch_verify
+ * checks an uncompressed one (-EBADMSG); else they point into the batch. */
 int batch_body(const struct batch_header *h, const uint8_t *batch, uint8_t **scratch,
                size_t *scratch_cap, const uint8_t **table, const uint8_t **values);
 /* Walks the record table: returns 1 and fills lengths, 0 at the end, -EBADMSG. */

@@ -5,8 +5,8 @@
  *   believed (an empty segment named 18446744073709551615 took an append
  *   whose offsets wrapped to 0); the builder now refuses to seal them;
  * - an lz4 header could claim a 4 GiB body, which the reader allocated;
- * - a record table whose value lengths do not add up to values_len made
- *   partition_fetch read past the batch;
+ * - a record table whose value lengths do not add up to values_len passed
+ *   batch_verify, and made partition_fetch read past the batch;
  * - a segment whose first batch starts before the previous segment's end
  *   moved the log's end position backwards;
  * - key.separator could hold a \r that the config file lost on reload, and a
@@ -123,9 +123,7 @@ static void test_table_longer_than_values(void **state)
     fix_checksum(b, len);
     struct batch_header h;
     assert_int_equal(batch_header_decode(b, &h), 0);
-    assert_int_equal(batch_verify(b, len), 0);
-    const uint8_t *table, *values;
-    assert_int_equal(batch_body(&h, b, NULL, NULL, &table, &values), -EBADMSG);
+    assert_int_equal(batch_verify(b, len), -EBADMSG);
     free(b);
 }
 
