@@ -144,6 +144,12 @@ int batch_header_decode(const uint8_t *p, struct batch_header *h)
     if (h->codec == BATCH_CODEC_NONE &&
         (uint64_t)h->length != BATCH_HEADER_SIZE + (uint64_t)h->table_len + h->values_len)
         return -EBADMSG;
+    /* What lz4 inflates to obeys the builder's limit too. */
+    if (BATCH_HEADER_SIZE + (uint64_t)h->table_len + h->values_len > BATCH_MAX_LENGTH)
+        return -EBADMSG;
+    if (h->base_offset > BATCH_END_MAX - h->record_count ||
+        h->base_pos > BATCH_END_MAX - h->values_len)
+        return -EBADMSG;
     return 0;
 }
 
@@ -158,6 +164,8 @@ int batch_builder_seal(struct batch_builder *b, enum batch_codec codec, uint64_t
         return -EINVAL;
     if (BATCH_HEADER_SIZE + raw > BATCH_MAX_LENGTH)
         return -EMSGSIZE;
+    if (base_offset > BATCH_END_MAX - b->record_count || base_pos > BATCH_END_MAX - b->values_len)
+        return -EOVERFLOW;
     size_t iov_cap = (size_t)b->iov_cap; /* no values were added: only empty records */
     if (grow((void **)&b->iov, &iov_cap, 2, sizeof(struct iovec)))
         return -ENOMEM;
@@ -213,6 +221,22 @@ int batch_builder_seal(struct batch_builder *b, enum batch_codec codec, uint64_t
     return 0;
 }
 
+/* The table must hold record_count records whose values fill values_len
+ * exactly, or a reader walking it would run off the values. */
+static int check_table(const struct batch_header *h, const uint8_t *table)
+{
+    const uint8_t *t = table, *end = table + h->table_len;
+    uint64_t sum = 0;
+    uint32_t n = 0, vlen;
+    int32_t klen;
+    int r;
+    while ((r = batch_next_record(&t, end, &vlen, &klen)) == 1) {
+        sum += vlen;
+        n++;
+    }
+    return r == 0 && n == h->record_count && sum == h->values_len ? 0 : -EBADMSG;
+}
+
 int batch_verify(const uint8_t *batch, size_t len)
 {
     struct batch_header h;
@@ -220,7 +244,8 @@ int batch_verify(const uint8_t *batch, size_t len)
         return -EBADMSG;
     if (XXH3_64bits(batch + 16, len - 16) != h.checksum)
         return -EBADMSG;
-    return 0;
+    /* An lz4 table is checked where it is inflated (batch_body). */
+    return h.codec == BATCH_CODEC_NONE ? check_table(&h, batch + BATCH_HEADER_SIZE) : 0;
 }
 
 int batch_body(const struct batch_header *h, const uint8_t *batch, uint8_t **scratch,
@@ -241,7 +266,7 @@ int batch_body(const struct batch_header *h, const uint8_t *batch, uint8_t **scr
         return -EBADMSG;
     *table = *scratch;
     *values = *scratch + h->table_len;
-    return 0;
+    return check_table(h, *table);
 }
 
 int batch_next_record(const uint8_t **table, const uint8_t *table_end, uint32_t *value_len,

@@ -420,9 +420,10 @@ static int replay_record(const struct record_view *rv, void *arg)
     *s1 = 0;
     *s2 = 0;
     const char *topic = line, *name = s1 + 1, *part = s2 + 1, *value = eq + 1;
-    char *end;
-    unsigned long p = strtoul(part, &end, 10);
-    if (*end || group_name_valid(name))
+    int64_t p, off = 0;
+    /* Plain decimals only: strtoull would take "-2" or " 3" as offsets. */
+    if (config_parse_i64(part, 0, UINT32_MAX, &p) || group_name_valid(name) ||
+        (*value && config_parse_i64(value, 0, INT64_MAX, &off)))
         return 0;
     int found;
     size_t at = find_index(r, topic, name, &found);
@@ -434,9 +435,6 @@ static int replay_record(const struct record_view *rv, void *arg)
         }
         return 0;
     }
-    uint64_t off = strtoull(value, &end, 10);
-    if (*end)
-        return 0;
     if (!found) {
         struct topic *t = store_find(r->store, topic);
         if (!t)
@@ -450,8 +448,8 @@ static int replay_record(const struct record_view *rv, void *arg)
         }
     }
     struct group *g = group_at(r, at);
-    if (p < g->nparts)
-        g->committed[p] = off;
+    if ((uint64_t)p < g->nparts)
+        g->committed[p] = (uint64_t)off;
     return 0;
 }
 

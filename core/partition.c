@@ -1476,12 +1476,16 @@ int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t of
             c->file_pos = fp;
             if ((r = cursor_body(c, s, &table, &values)))
                 break;
-            const uint8_t *tend = table + c->h.table_len;
+            const uint8_t *tend = table + c->h.table_len, *vend = values + c->h.values_len;
             struct record_view rv = {.timestamp = c->h.timestamp};
             uint64_t o = c->h.base_offset;
             uint32_t vlen;
             int32_t klen;
             while (seen < max_records && batch_next_record(&table, tend, &vlen, &klen) == 1) {
+                if (vlen > (size_t)(vend - values)) { /* a table that was never verified */
+                    r = -EIO;
+                    break;
+                }
                 if (o >= offset) {
                     rv.offset = o;
                     rv.value = values;

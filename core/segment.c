@@ -657,8 +657,10 @@ int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos
         uint8_t hb[BATCH_HEADER_SIZE];
         struct batch_header h;
         s->base_pos = hint;
+        /* ...never before the previous segment's end: then the scan cuts it. */
         if (file_size >= BATCH_HEADER_SIZE &&
-            pread(s->fd, hb, sizeof(hb), 0) == BATCH_HEADER_SIZE && !batch_header_decode(hb, &h))
+            pread(s->fd, hb, sizeof(hb), 0) == BATCH_HEADER_SIZE && !batch_header_decode(hb, &h) &&
+            (expect_base_pos == UINT64_MAX || h.base_pos >= expect_base_pos))
             s->base_pos = h.base_pos;
         s->end_pos = s->base_pos;
     }

@@ -1,4 +1,4 @@
-/* nodes.c - names inside a topic directory (nodes.h). */
+/* nodes.c - names inside a topic and a group directory, times, cursor lines (nodes.h). */
 #include "nodes.h"
 
 #include <errno.h>
@@ -161,4 +161,30 @@ int node_parse_topic_child(const char *name, struct node_name *out)
     }
     out->from = FROM_OFFSET;
     return parse_uint(spec, slen, INT64_MAX, &out->value);
+}
+
+int node_parse_cursor(const char *line, size_t len, char *spec, size_t cap, int64_t *time_ms)
+{
+    while (len && (line[len - 1] == ' ' || line[len - 1] == '\r' || line[len - 1] == '\t'))
+        len--;
+    while (len && (*line == ' ' || *line == '\t')) {
+        line++;
+        len--;
+    }
+    if (!len || len >= cap)
+        return -EINVAL;
+    memcpy(spec, line, len);
+    spec[len] = 0;
+    *time_ms = 0;
+    if (spec[0] == '@')
+        return node_parse_time(spec + 1, len - 1, time_ms) ? -EINVAL : 0;
+    if (!strcmp(spec, "earliest") || !strcmp(spec, "latest"))
+        return 0;
+    size_t i = spec[0] == '-' ? 1 : 0;
+    if (i == len)
+        return -EINVAL;
+    for (; i < len; i++)
+        if (spec[i] < '0' || spec[i] > '9')
+            return -EINVAL;
+    return 0;
 }

@@ -1549,47 +1549,20 @@ static int config_apply(struct handle *h, const char *line, size_t len)
 
 static const struct control_ops config_ops = {config_check, config_apply};
 
-/* A cursor line: N, earliest, latest, -N or @TIME (ISO 8601 or ms). */
-static int cursor_parse(const char *line, size_t len, char *spec, size_t cap, int64_t *time_ms)
-{
-    while (len && (line[len - 1] == ' ' || line[len - 1] == '\r' || line[len - 1] == '\t'))
-        len--;
-    while (len && (*line == ' ' || *line == '\t')) {
-        line++;
-        len--;
-    }
-    if (!len || len >= cap)
-        return -EINVAL;
-    memcpy(spec, line, len);
-    spec[len] = 0;
-    *time_ms = 0;
-    if (spec[0] == '@')
-        return node_parse_time(spec + 1, len - 1, time_ms) ? -EINVAL : 0;
-    if (!strcmp(spec, "earliest") || !strcmp(spec, "latest"))
-        return 0;
-    size_t i = spec[0] == '-' ? 1 : 0;
-    if (i == len)
-        return -EINVAL;
-    for (; i < len; i++)
-        if (spec[i] < '0' || spec[i] > '9')
-            return -EINVAL;
-    return 0;
-}
-
 static int cursor_check(struct handle *h, void *trial, const char *line, size_t len)
 {
     (void)h;
     (void)trial;
     char spec[128];
     int64_t t;
-    return cursor_parse(line, len, spec, sizeof(spec), &t);
+    return node_parse_cursor(line, len, spec, sizeof(spec), &t);
 }
 
 static int cursor_apply(struct handle *h, const char *line, size_t len)
 {
     char spec[128];
     int64_t t;
-    int r = cursor_parse(line, len, spec, sizeof(spec), &t);
+    int r = node_parse_cursor(line, len, spec, sizeof(spec), &t);
     return r ? r : group_cursor_set(h->group, h->index, spec, t);
 }
 

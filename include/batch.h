@@ -23,6 +23,8 @@
  * With BATCH_CODEC_LZ4 the body is the lz4 block of table + values.
  *
  * Invariants: record_count >= 1; values_len is the sum of the value lengths;
+ * next offset and end position (base + count, base + values_len) stay at or
+ * below BATCH_END_MAX, as Kafka's offsets and file offsets are signed 64-bit;
  * a batch whose checksum fails is never decoded or served. */
 #ifndef TOPICFS_BATCH_H
 #define TOPICFS_BATCH_H
@@ -34,6 +36,7 @@
 #define BATCH_MAGIC 0x31424654u /* "TFB1" */
 #define BATCH_HEADER_SIZE 64
 #define BATCH_MAX_LENGTH (64u << 20)
+#define BATCH_END_MAX ((uint64_t)INT64_MAX)
 
 enum batch_codec { BATCH_CODEC_NONE = 0, BATCH_CODEC_LZ4 = 1 };
 
@@ -72,7 +75,8 @@ int batch_builder_add_record(struct batch_builder *b, uint32_t value_len, int32_
 /* Appends value bytes; they must stay valid until the batch is written. */
 int batch_builder_add_values(struct batch_builder *b, const void *data, size_t len);
 /* Fills the header, encodes the body and computes the checksum. On success
- * iov and iovcnt describe the whole batch and length its size. */
+ * iov and iovcnt describe the whole batch and length its size; -EOVERFLOW if
+ * its offsets or positions would pass BATCH_END_MAX. */
 int batch_builder_seal(struct batch_builder *b, enum batch_codec codec, uint64_t base_offset,
                        uint64_t base_pos, int64_t timestamp, uint32_t leader_epoch,
                        const struct iovec **iov, int *iovcnt, size_t *length);
@@ -80,10 +84,13 @@ int batch_builder_seal(struct batch_builder *b, enum batch_codec codec, uint64_t
 /* Parses and sanity-checks a header (not the checksum): 0 or -EBADMSG. */
 int batch_header_decode(const uint8_t *buf, struct batch_header *h);
 void batch_header_encode(const struct batch_header *h, uint8_t *buf);
-/* Verifies the checksum of a whole batch in memory: 0 or -EBADMSG. */
+/* Verifies the checksum of a whole batch in memory, and that its record
+ * table describes record_count records whose values fill values_len
+ * exactly (so walking it never runs off the values): 0 or -EBADMSG. */
 int batch_verify(const uint8_t *batch, size_t len);
 /* Returns table + values of a verified batch. For lz4 they are decompressed
- * into *scratch (grown as needed); else they point into the batch. */
+ * into *scratch (grown as needed) and the table is checked as batch_verify
+ * checks an uncompressed one (-EBADMSG); else they point into the batch. */
 int batch_body(const struct batch_header *h, const uint8_t *batch, uint8_t **scratch,
                size_t *scratch_cap, const uint8_t **table, const uint8_t **values);
 /* Walks the record table: returns 1 and fills lengths, 0 at the end, -EBADMSG. */

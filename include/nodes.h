@@ -89,6 +89,12 @@ int node_parse_group_child(const char *name, enum node_kind *kind, uint32_t *par
 /* An ISO 8601 UTC time (see below) or "t<ms>"/"<ms>" to epoch ms: 0 or -ENOENT. */
 int node_parse_time(const char *s, size_t len, int64_t *ms);
 
+/* A cursor file line: "N", "earliest", "latest", "-N" or "@TIME" (TIME as
+ * node_parse_time), blanks around it and a trailing \r ignored. Copies the
+ * spec into spec[cap] for group_cursor_set() and parses a time into
+ * *time_ms. 0 or -EINVAL. */
+int node_parse_cursor(const char *line, size_t len, char *spec, size_t cap, int64_t *time_ms);
+
 /* What a name inside a topic directory means. */
 struct node_name {
     enum node_kind kind;

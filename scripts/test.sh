@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what is missing, builds, and runs every test suite: first the
 # normal build (unit + fs), then the unit and fs suites again built with
-# AddressSanitizer and UndefinedBehaviorSanitizer.
+# AddressSanitizer and UndefinedBehaviorSanitizer, then every libFuzzer
+# target for TOPICFS_FUZZ_SECONDS (default 20) each (clang; tests/fuzz/run.sh).
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -23,3 +24,10 @@ ninja -C build-sanitize >/dev/null
 ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 TOPICFS_TEST_BIG_MB=128 meson test -C build-sanitize --print-errorlogs --suite unit --suite fs
 summary all build build-sanitize
+fuzz=0
+if command -v clang >/dev/null; then
+    tests/fuzz/run.sh "${TOPICFS_FUZZ_SECONDS:-20}" || fuzz=1
+else
+    echo "fuzz: skipped (no clang)"
+fi
+exit $fuzz

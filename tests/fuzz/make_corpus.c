@@ -1,0 +1,363 @@
+/* make_corpus.c - writes the seed corpus of every fuzz target:
+ *   make_corpus OUTDIR   (tests/fuzz/make-corpus.sh runs it)
+ *
+ * Binary seeds are made by the core itself: batches sealed by the batch
+ * builder, segments and partition directories written by partition_append
+ * and partition_sync, a manifest left by a compaction pass stopped at its
+ * crash point. Text seeds are the names and lines users write. Each seed is
+ * small (a few KB), so the corpus stays well under a megabyte. */
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include "compaction.h"
+#include "config.h"
+#include "fuzz_util.h"
+#include "partition.h"
+
+static char out_dir[512];
+
+static FILE *seed(const char *target, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", out_dir, target);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/%s/%s", out_dir, target, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        perror(path);
+        exit(1);
+    }
+    return f;
+}
+
+static void text_seed(const char *target, const char *name, const void *text, size_t len)
+{
+    FILE *f = seed(target, name);
+    fwrite(text, 1, len, f);
+    fclose(f);
+}
+#define TEXT(target, name, lit) text_seed(target, name, lit, sizeof(lit) - 1)
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)n + 1);
+    *len = fread(b, 1, (size_t)n, f);
+    fclose(f);
+    return b;
+}
+
+/* One batch of `n` records "k<i>=value <i>\n" (or without keys). */
+static void build(struct batch_builder *b, int n, int keyed, char *text, size_t cap)
+{
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        int len = keyed ? snprintf(text + at, cap - at, "k%d=value %d\n", i % 3, i)
+                        : snprintf(text + at, cap - at, "line %d\n", i);
+        batch_builder_add_record(b, (uint32_t)len, keyed ? (i % 3 > 9 ? 3 : 2) : -1);
+        batch_builder_add_values(b, text + at, (size_t)len);
+        at += (size_t)len;
+    }
+}
+
+static void batch_seeds(void)
+{
+    static const struct {
+        const char *name;
+        int n, keyed;
+        enum batch_codec codec;
+    } kinds[] = {{"one", 1, 0, BATCH_CODEC_NONE},
+                 {"keyed", 5, 1, BATCH_CODEC_NONE},
+                 {"lz4", 20, 1, BATCH_CODEC_LZ4},
+                 {"lz4-one", 1, 0, BATCH_CODEC_LZ4}};
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        struct batch_builder b;
+        char text[4096];
+        const struct iovec *iov;
+        int iovcnt;
+        size_t len;
+        batch_builder_init(&b);
+        build(&b, kinds[k].n, kinds[k].keyed, text, sizeof(text));
+        batch_builder_seal(&b, kinds[k].codec, 42, 1000, 1763892000000, 1, &iov, &iovcnt, &len);
+        FILE *f = seed("fuzz_batch", kinds[k].name);
+        for (int i = 0; i < iovcnt; i++)
+            fwrite(iov[i].iov_base, 1, iov[i].iov_len, f);
+        fclose(f);
+        batch_builder_free(&b);
+    }
+    /* An empty record and a record that is all key. */
+    struct batch_builder b;
+    const struct iovec *iov;
+    int iovcnt;
+    size_t len;
+    batch_builder_init(&b);
+    batch_builder_add_record(&b, 0, -1);
+    batch_builder_add_record(&b, 2, 2);
+    batch_builder_add_values(&b, "k=", 2);
+    batch_builder_seal(&b, BATCH_CODEC_NONE, 0, 0, 0, 0, &iov, &iovcnt, &len);
+    FILE *f = seed("fuzz_batch", "empty-values");
+    for (int i = 0; i < iovcnt; i++)
+        fwrite(iov[i].iov_base, 1, iov[i].iov_len, f);
+    fclose(f);
+    batch_builder_free(&b);
+}
+
+static void append_batches(struct partition *p, int batches, int per, int keyed, int64_t ts)
+{
+    for (int i = 0; i < batches; i++) {
+        struct batch_builder b;
+        char text[8192];
+        batch_builder_init(&b);
+        build(&b, per, keyed, text, sizeof(text));
+        if (partition_append(p, &b, ts + i * 10, NULL)) {
+            fprintf(stderr, "append failed\n");
+            exit(1);
+        }
+        batch_builder_free(&b);
+    }
+}
+
+/* Every file of a partition directory as a fuzz_recovery file set. */
+static void dir_entries(FILE *f, const char *dir, int with_rp)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char path[1024];
+    while ((de = readdir(d))) {
+        size_t len;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        const char *dot = strchr(de->d_name, '.');
+        if (de->d_name[0] == '.' || de->d_type == DT_DIR)
+            continue;
+        uint8_t *data = slurp(path, &len);
+        if (!data)
+            continue;
+        if (!strcmp(de->d_name, "recovery-point")) {
+            if (with_rp)
+                fuzz_put_entry(f, 'r', data, len);
+        } else if (!strcmp(de->d_name, "cleaner-checkpoint")) {
+            fuzz_put_entry(f, 'k', data, len);
+        } else if (dot && strlen(de->d_name) > 20) {
+            char tag = !strcmp(dot, ".log") ? 'l' : !strcmp(dot, ".index") ? 'o' : 't';
+            uint64_t base = strtoull(de->d_name, NULL, 10);
+            uint8_t *e = malloc(len + 8);
+            memcpy(e, &base, 8);
+            memcpy(e + 8, data, len);
+            fuzz_put_entry(f, (uint8_t)tag, e, len + 8);
+            free(e);
+        }
+        free(data);
+    }
+    closedir(d);
+}
+
+static void dir_seed(const char *dir, const char *target, const char *name, int with_rp)
+{
+    FILE *f = seed(target, name);
+    dir_entries(f, dir, with_rp);
+    fclose(f);
+}
+
+/* The files of dir/cleaning as 'c' (COMMIT) and 'C' entries. */
+static void cleaning_entries(FILE *f, const char *dir)
+{
+    char cdir[1100], path[1300];
+    snprintf(cdir, sizeof(cdir), "%s/cleaning", dir);
+    DIR *d = opendir(cdir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        size_t len;
+        snprintf(path, sizeof(path), "%s/%s", cdir, de->d_name);
+        if (de->d_name[0] == '.')
+            continue;
+        uint8_t *data = slurp(path, &len);
+        if (!data)
+            continue;
+        if (!strcmp(de->d_name, "COMMIT")) {
+            fuzz_put_entry(f, 'c', data, len);
+        } else {
+            const char *dot = strchr(de->d_name, '.');
+            uint8_t e[9];
+            uint64_t base = strtoull(de->d_name, NULL, 10);
+            memcpy(e, &base, 8);
+            e[8] = !strcmp(dot, ".log") ? 0 : !strcmp(dot, ".index") ? 1 : 2;
+            uint8_t *entry = malloc(len + 9);
+            memcpy(entry, e, 9);
+            memcpy(entry + 9, data, len < 64 ? len : 64); /* the bytes hardly matter here */
+            fuzz_put_entry(f, 'C', entry, 9 + (len < 64 ? len : 64));
+            free(entry);
+        }
+        free(data);
+    }
+    if (d)
+        closedir(d);
+}
+
+static const struct partition_settings small = {
+    .segment_bytes = 512,
+    .segment_ms = INT64_MAX,
+    .max_message_bytes = 1 << 20,
+    .codec = BATCH_CODEC_NONE,
+    .file_delete_delay_ms = 0,
+};
+
+static void partition_seeds(const char *scratch)
+{
+    char dir[1024];
+    struct partition *p;
+    /* Segments, indexes and a recovery point, as a clean stop leaves them. */
+    snprintf(dir, sizeof(dir), "%s/plain", scratch);
+    partition_open(dir, &small, &p);
+    append_batches(p, 12, 4, 1, 1763892000000);
+    partition_sync(p);
+    append_batches(p, 2, 3, 0, 1763892100000); /* past the recovery point */
+    partition_close(p);
+    dir_seed(dir, "fuzz_recovery", "plain", 1);
+    dir_seed(dir, "fuzz_recovery", "no-recovery-point", 0);
+
+    /* One segment, for fuzz_segment and fuzz_index. */
+    char path[1200];
+    size_t log_len, oix_len, tix_len;
+    snprintf(path, sizeof(path), "%s/%020d.log", dir, 0);
+    uint8_t *log = slurp(path, &log_len);
+    snprintf(path, sizeof(path), "%s/%020d.index", dir, 0);
+    uint8_t *oix = slurp(path, &oix_len);
+    snprintf(path, sizeof(path), "%s/%020d.timeindex", dir, 0);
+    uint8_t *tix = slurp(path, &tix_len);
+    static const struct {
+        const char *name;
+        uint64_t validate_from;
+        uint8_t flags;
+    } modes[] = {{"verify-all", 0, 0}, {"trusted", UINT64_MAX, 0}, {"fix-checksums", 0, 1}};
+    for (size_t m = 0; m < 3; m++) {
+        FILE *f = seed("fuzz_segment", modes[m].name);
+        uint8_t params[17 + 8];
+        uint64_t vf = modes[m].validate_from, expect = UINT64_MAX, key = 5;
+        memcpy(params, &vf, 8);
+        memcpy(params + 8, &expect, 8);
+        params[16] = modes[m].flags;
+        memcpy(params + 17, &key, 8);
+        fuzz_put_entry(f, 'p', params, sizeof(params));
+        fuzz_put_entry(f, 'l', log, log_len);
+        fuzz_put_entry(f, 'o', oix, oix_len);
+        fuzz_put_entry(f, 't', tix, tix_len);
+        fclose(f);
+    }
+    FILE *f = seed("fuzz_segment", "torn-tail");
+    fuzz_put_entry(f, 'l', log, log_len > 30 ? log_len - 30 : log_len);
+    fclose(f);
+    f = seed("fuzz_index", "segment");
+    uint64_t keys[] = {0, 3, 100, 1763892000005, UINT64_MAX};
+    uint64_t n = log_len;
+    fuzz_put_entry(f, 'o', oix, oix_len);
+    fuzz_put_entry(f, 't', tix, tix_len);
+    fuzz_put_entry(f, 'k', keys, sizeof(keys));
+    fuzz_put_entry(f, 'n', &n, 8);
+    fclose(f);
+    f = seed("fuzz_index", "torn");
+    fuzz_put_entry(f, 'o', oix, oix_len > 5 ? oix_len - 5 : oix_len);
+    fuzz_put_entry(f, 't', tix, tix_len);
+    fuzz_put_entry(f, 'a', keys, sizeof(keys) - 8);
+    fclose(f);
+    free(log);
+    free(oix);
+    free(tix);
+
+    /* lz4 segments. */
+    snprintf(dir, sizeof(dir), "%s/lz4", scratch);
+    struct partition_settings lz4 = small;
+    lz4.codec = BATCH_CODEC_LZ4;
+    partition_open(dir, &lz4, &p);
+    append_batches(p, 6, 8, 1, 1763892000000);
+    partition_sync(p);
+    partition_close(p);
+    dir_seed(dir, "fuzz_recovery", "lz4", 1);
+
+    /* A compaction pass stopped after its manifest was committed. */
+    snprintf(dir, sizeof(dir), "%s/compact", scratch);
+    partition_open(dir, &small, &p);
+    append_batches(p, 30, 6, 1, 1763892000000);
+    partition_sync(p);
+    struct compaction_rules rules = {
+        .key_sep = "=", .key_sep_len = 1, .delete_retention_ms = 1000, .min_dirty_ratio = 0};
+    struct compaction_result res;
+    compaction_crash_point = 2;
+    compaction_run(p, &rules, 1763892000000 + 100000, &res);
+    compaction_crash_point = 0;
+    partition_close(p);
+    f = seed("fuzz_manifest", "committed");
+    cleaning_entries(f, dir);
+    fclose(f);
+    f = seed("fuzz_recovery", "compaction-committed");
+    dir_entries(f, dir, 1);
+    cleaning_entries(f, dir);
+    fclose(f);
+}
+
+static void text_seeds(void)
+{
+    TEXT("fuzz_names", "partition", "p0");
+    TEXT("fuzz_names", "offset", "p12@345");
+    TEXT("fuzz_names", "last", "p0@-10");
+    TEXT("fuzz_names", "ms", "p1@t1763892000000");
+    TEXT("fuzz_names", "iso", "p0@2026-11-23T10:00:00Z");
+    TEXT("fuzz_names", "iso-frac-tz-jsonl", "p0@2026-11-23T10:00:00.123+01:00.jsonl");
+    TEXT("fuzz_names", "jsonl", "p3.jsonl");
+    TEXT("fuzz_names", "config", ".config");
+    TEXT("fuzz_names", "follow", "follow");
+    TEXT("fuzz_names", "cursor", " @2024-02-29T23:59:60.5-05:30\r");
+    TEXT("fuzz_names", "cursor-last", "-3");
+    TEXT("fuzz_names", "big", "p65535@9223372036854775807");
+
+    struct topic_config c;
+    char text[2048];
+    config_defaults(&c, 1);
+    size_t n = config_format(&c, text, sizeof(text));
+    text_seed("fuzz_config", "defaults", text, n);
+    TEXT("fuzz_config", "lines",
+         "retention.ms=1000\n cleanup.policy = compact,delete \r\nkey.separator= :\n"
+         "min.cleanable.dirty.ratio=0.25\ncompression.type=lz4\nframing=write\nacks=all\n");
+    TEXT("fuzz_config", "bad", "retention.ms=-2\npartitions=0\nnope=1\nsegment.bytes=9\n");
+
+    TEXT("fuzz_framing", "lines", "\x20\x06hello\n\x05wor\nd\xff\x03\nx\n");
+    TEXT("fuzz_framing", "keyed-write", "\x33\x08k:v\nk2:v\x04:::\n");
+    TEXT("fuzz_framing", "too-long",
+         "\x00\x04"
+         "abcd\x03"
+         "ef\n\x02gh");
+
+    TEXT("fuzz_jsonl", "keyed", "\x03\x00\x00\x00\x00\x10\x20\x30\x00\x00\x00\x00key=value\n");
+    TEXT("fuzz_jsonl", "binary",
+         "\xff\xff\xff\xff\x01\x00\x00\x00\x00\x00\x00\x00\xc3\x28\x00\x7f\"\\");
+    TEXT("fuzz_jsonl", "utf8",
+         "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xe2\x82\xac\xf0\x9f\x98\x80\t\r");
+
+    TEXT("fuzz_group", "commits",
+         "t/g/0=3\nt/g/1=5\nt/h/2=1\nt/g/0=4\n>\x00"
+         "2\n");
+    TEXT("fuzz_group", "tombstone", "t/g/0=3\nt/g/0=\nt/g/1=2\n>\x01latest\n>\x02 -2 \n");
+    TEXT("fuzz_group", "cursors",
+         ">\x00"
+         "earliest\n>\x01@1970-01-01T00:00:02Z\n>\x02@t3000\n>\x03"
+         "1\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: make_corpus OUTDIR\n");
+        return 2;
+    }
+    snprintf(out_dir, sizeof(out_dir), "%s", argv[1]);
+    mkdir(out_dir, 0755);
+    const char *scratch = fuzz_dir(1);
+    batch_seeds();
+    partition_seeds(scratch);
+    text_seeds();
+    return 0;
+}

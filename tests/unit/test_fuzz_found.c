@@ -1,0 +1,262 @@
+/* test_fuzz_found.c - one regression test for each bug the libFuzzer targets
+ * of tests/fuzz/ found in a decoder or parser (each failed before its fix):
+ *
+ * - batch headers whose next offset or end position pass INT64_MAX were
+ *   believed (an empty segment named 18446744073709551615 took an append
+ *   whose offsets wrapped to 0); the builder now refuses to seal them;
+ * - an lz4 header could claim a 4 GiB body, which the reader allocated;
+ * - a record table whose value lengths do not add up to values_len passed
+ *   batch_verify, and made partition_fetch read past the batch;
+ * - a segment whose first batch starts before the previous segment's end
+ *   moved the log's end position backwards;
+ * - key.separator could hold a \r that the config file lost on reload, and a
+ *   NUL byte in a config line cut the line short silently;
+ * - config_load read lines of at most 511 bytes, applying the tail of a
+ *   longer line (a comment, say) as a line of its own;
+ * - __consumer_offsets replay took "-2" as offset 2^64-2.
+ * Files live in one mkdtemp dir that the group teardown removes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "batch.h"
+#include "config.h"
+#include "group.h"
+#include "partition.h"
+#include "segment.h"
+#include "store.h"
+
+static char tmpdir[64];
+
+/* One sealed batch of the given lines, copied into a buffer. */
+static uint8_t *seal(const char *const *lines, int n, uint64_t base_offset, uint64_t base_pos,
+                     size_t *len, int *err)
+{
+    struct batch_builder b;
+    const struct iovec *iov;
+    int iovcnt;
+    batch_builder_init(&b);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(batch_builder_add_record(&b, (uint32_t)strlen(lines[i]), -1), 0);
+        assert_int_equal(batch_builder_add_values(&b, lines[i], strlen(lines[i])), 0);
+    }
+    *err = batch_builder_seal(&b, BATCH_CODEC_NONE, base_offset, base_pos, 1000, 0, &iov, &iovcnt,
+                              len);
+    uint8_t *buf = NULL;
+    if (!*err) {
+        buf = malloc(*len);
+        size_t at = 0;
+        for (int i = 0; i < iovcnt; i++) {
+            memcpy(buf + at, iov[i].iov_base, iov[i].iov_len);
+            at += iov[i].iov_len;
+        }
+    }
+    batch_builder_free(&b);
+    return buf;
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    memcpy(p, &v, 8); /* the format is little-endian, as is every host we build on */
+}
+
+static void fix_checksum(uint8_t *batch, size_t len)
+{
+    put_u64(batch + 8, XXH3_64bits(batch + 16, len - 16));
+}
+
+static void test_header_end_past_int64_max(void **state)
+{
+    (void)state;
+    const char *line[] = {"x\n"};
+    size_t len;
+    int err;
+    free(seal(line, 1, BATCH_END_MAX, 0, &len, &err));
+    assert_int_equal(err, -EOVERFLOW);
+    free(seal(line, 1, 0, BATCH_END_MAX - 1, &len, &err));
+    assert_int_equal(err, -EOVERFLOW);
+    uint8_t *b = seal(line, 1, BATCH_END_MAX - 1, BATCH_END_MAX - 2, &len, &err);
+    assert_int_equal(err, 0); /* ends exactly at the limit */
+    struct batch_header h;
+    assert_int_equal(batch_header_decode(b, &h), 0);
+    put_u64(b + 16, UINT64_MAX);
+    fix_checksum(b, len);
+    assert_int_equal(batch_header_decode(b, &h), -EBADMSG);
+    assert_int_equal(batch_verify(b, len), -EBADMSG);
+    free(b);
+}
+
+static void test_lz4_header_huge_body(void **state)
+{
+    (void)state;
+    uint8_t hb[BATCH_HEADER_SIZE] = {0};
+    struct batch_header h = {.length = 100,
+                             .record_count = 1,
+                             .table_len = 0xfffffff0u,
+                             .values_len = 0xfffffff0u,
+                             .codec = BATCH_CODEC_LZ4};
+    batch_header_encode(&h, hb);
+    assert_int_equal(batch_header_decode(hb, &h), -EBADMSG);
+}
+
+static void test_table_longer_than_values(void **state)
+{
+    (void)state;
+    const char *lines[] = {"ab\n", "cd\n"};
+    size_t len;
+    int err;
+    uint8_t *b = seal(lines, 2, 0, 0, &len, &err);
+    assert_int_equal(err, 0);
+    /* The table is varint(value_len), varint(key_len + 1) per record: make
+     * the second record claim 100 bytes. */
+    assert_int_equal(b[BATCH_HEADER_SIZE + 2], 3);
+    b[BATCH_HEADER_SIZE + 2] = 100;
+    fix_checksum(b, len);
+    struct batch_header h;
+    assert_int_equal(batch_header_decode(b, &h), 0);
+    assert_int_equal(batch_verify(b, len), -EBADMSG);
+    free(b);
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
+static void test_segment_starts_before_previous_end(void **state)
+{
+    (void)state;
+    char dir[128], path[256];
+    snprintf(dir, sizeof(dir), "%s/seg", tmpdir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    const char *line[] = {"x\n"};
+    size_t len;
+    int err;
+    uint8_t *b = seal(line, 1, 10, 0, &len, &err); /* position 0: before 100 */
+    segment_path(path, sizeof(path), dir, 10, ".log");
+    write_file(path, b, len);
+    free(b);
+    struct segment *s;
+    assert_int_equal(segment_open(dir, 10, 100, 0, &s), 0);
+    assert_int_equal(s->size, 0);
+    assert_int_equal(s->base_pos, 100);
+    assert_int_equal(s->end_pos, 100);
+    segment_close(s);
+}
+
+static void test_config_key_separator_cr_and_nul(void **state)
+{
+    (void)state;
+    struct topic_config c, before;
+    config_defaults(&c, 1);
+    before = c;
+    assert_int_equal(config_set(&c, "key.separator", "\r="), -EINVAL);
+    assert_int_equal(config_set(&c, "key.separator", "=\r"), -EINVAL);
+    static const char line[] = "retention.ms=5\0garbage";
+    assert_int_equal(config_set_line(&c, line, sizeof(line) - 1), -EINVAL);
+    assert_memory_equal(&c, &before, sizeof(c));
+    assert_int_equal(config_set_line(&c, "key.separator= :\r\n", 18), 0);
+    assert_string_equal(c.key_separator, " :");
+}
+
+static void test_config_load_long_line(void **state)
+{
+    (void)state;
+    char path[128], text[1024];
+    snprintf(path, sizeof(path), "%s/config", tmpdir);
+    /* A comment whose bytes from 511 on read as a line of their own. */
+    memset(text, 'x', sizeof(text));
+    text[0] = '#';
+    memcpy(text + 511, "retention.ms=1\n", 15);
+    memcpy(text + 526, "partitions=1\nsegment.ms=7\n", 26);
+    write_file(path, text, 526 + 26);
+    struct topic_config c;
+    config_defaults(&c, 1);
+    assert_int_equal(config_load(&c, path), 0);
+    assert_int_equal(c.retention_ms, 604800000);
+    assert_int_equal(c.segment_ms, 7);
+}
+
+static void test_offsets_replay_plain_decimals(void **state)
+{
+    (void)state;
+    char dir[128];
+    struct store *s;
+    struct topic *t;
+    struct group_registry *r;
+    snprintf(dir, sizeof(dir), "%s/store", tmpdir);
+    assert_int_equal(store_open(dir, 1, &s), 0);
+    assert_int_equal(store_create_topic(s, "t", &t), 0);
+    assert_int_equal(group_registry_open(s, &r), 0);
+    assert_int_equal(group_create(r, t, "g"), 0);
+    group_registry_close(r);
+    struct topic *ot = store_find(s, GROUP_OFFSETS_TOPIC);
+    assert_non_null(ot);
+    static const char *lines[] = {"t/g/0=-2\n", "t/g/0= 3\n", "t/g/0=3x\n"};
+    for (size_t i = 0; i < 3; i++) {
+        struct batch_builder b;
+        batch_builder_init(&b);
+        assert_int_equal(batch_builder_add_record(&b, (uint32_t)strlen(lines[i]), 5), 0);
+        assert_int_equal(batch_builder_add_values(&b, lines[i], strlen(lines[i])), 0);
+        assert_int_equal(partition_append(topic_partition(ot, 0), &b, 1, NULL), 0);
+        batch_builder_free(&b);
+    }
+    topic_put(ot);
+    assert_int_equal(group_registry_open(s, &r), 0);
+    struct group *g = group_find(r, t, "g");
+    assert_non_null(g);
+    uint64_t off;
+    assert_int_equal(group_cursor_get(g, 0, &off), 0);
+    assert_int_equal(off, 0);
+    group_put(g);
+    group_registry_close(r);
+    topic_put(t);
+    store_close(s);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/topicfs-fuzzfound-XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_header_end_past_int64_max),
+        cmocka_unit_test(test_lz4_header_huge_body),
+        cmocka_unit_test(test_table_longer_than_values),
+        cmocka_unit_test(test_segment_starts_before_previous_end),
+        cmocka_unit_test(test_config_key_separator_cr_and_nul),
+        cmocka_unit_test(test_config_load_long_line),
+        cmocka_unit_test(test_offsets_replay_plain_decimals),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
