@@ -45,7 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                        tix_len);
 
     struct segment *s;
-    int r = segment_open(dir, base, expect_pos, validate_from, &s);
+    struct segment_trust trust = {validate_from, UINT64_MAX, UINT64_MAX, UINT64_MAX};
+    int r = segment_open(dir, base, expect_pos, &trust, &s);
     if (r)
         return 0;
     FUZZ_CHECK(offset_index_validate(&s->oix, s->size ? s->size : 1) == 0);
