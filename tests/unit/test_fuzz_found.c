@@ -149,7 +149,8 @@ static void test_segment_starts_before_previous_end(void **state)
     write_file(path, b, len);
     free(b);
     struct segment *s;
-    assert_int_equal(segment_open(dir, 10, 100, 0, &s), 0);
+    struct segment_trust unsynced = {0, UINT64_MAX, UINT64_MAX, UINT64_MAX};
+    assert_int_equal(segment_open(dir, 10, 100, &unsynced, &s), 0);
     assert_int_equal(s->size, 0);
     assert_int_equal(s->base_pos, 100);
     assert_int_equal(s->end_pos, 100);
