@@ -314,45 +314,84 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Base offsets of the .log files in dir, sorted. */
+struct u64_list {
+    uint64_t *v;
+    size_t n, cap;
+};
+
+static int u64_push(struct u64_list *l, uint64_t x)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        uint64_t *nv = realloc(l->v, cap * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        l->v = nv;
+        l->cap = cap;
+    }
+    l->v[l->n++] = x;
+    return 0;
+}
+
+/* The base offset of a segment file name "<20 digits><suffix>", if it is one. */
+static int segment_file_base(const char *name, const char *suffix, uint64_t *base)
+{
+    size_t len = strlen(name);
+    char *end;
+    if (len != 20 + strlen(suffix) || strcmp(name + 20, suffix))
+        return 0;
+    *base = strtoull(name, &end, 10);
+    return end == name + 20;
+}
+
+/* Removes index files whose .log is gone: a removal that stopped (or
+ * crashed) between a segment's .log and its indexes left them. */
+static void remove_orphan_indexes(const char *dir, const struct u64_list *logs,
+                                  const struct u64_list *indexes)
+{
+    char path[4096];
+    static const char *suffixes[] = {".index", ".timeindex"};
+    for (size_t i = 0; i < indexes->n; i++) {
+        if (bsearch(&indexes->v[i], logs->v, logs->n, sizeof(*logs->v), cmp_u64))
+            continue;
+        logger_log(LOG_LEVEL_WARN, "%s: removing the index files of removed segment %" PRIu64, dir,
+                   indexes->v[i]);
+        for (size_t k = 0; k < 2; k++) {
+            segment_path(path, sizeof(path), dir, indexes->v[i], suffixes[k]);
+            unlink(path);
+        }
+    }
+}
+
+/* Base offsets of the .log files in dir, sorted; index files without their
+ * .log are removed. */
 static int list_segments(const char *dir, uint64_t **out, size_t *n)
 {
     DIR *d = opendir(dir);
-    size_t cap = 16, cnt = 0;
-    uint64_t *v = malloc(cap * sizeof(*v));
+    struct u64_list logs = {0}, indexes = {0};
     struct dirent *de;
-    if (!d || !v) {
-        int e = d ? ENOMEM : errno;
-        if (d)
-            closedir(d);
-        free(v);
-        return -e;
-    }
-    while ((de = readdir(d))) {
-        const char *name = de->d_name;
-        size_t len = strlen(name);
-        if (len != 24 || strcmp(name + 20, ".log"))
-            continue;
-        char *end;
-        uint64_t base = strtoull(name, &end, 10);
-        if (end != name + 20)
-            continue;
-        if (cnt == cap) {
-            uint64_t *nv = realloc(v, cap * 2 * sizeof(*v));
-            if (!nv) {
-                closedir(d);
-                free(v);
-                return -ENOMEM;
-            }
-            v = nv;
-            cap *= 2;
-        }
-        v[cnt++] = base;
+    int r = 0;
+    if (!d)
+        return -errno;
+    while (!r && (de = readdir(d))) {
+        uint64_t base;
+        if (segment_file_base(de->d_name, ".log", &base))
+            r = u64_push(&logs, base);
+        else if (segment_file_base(de->d_name, ".index", &base) ||
+                 segment_file_base(de->d_name, ".timeindex", &base))
+            r = u64_push(&indexes, base);
     }
     closedir(d);
-    qsort(v, cnt, sizeof(*v), cmp_u64);
-    *out = v;
-    *n = cnt;
+    if (r) {
+        free(logs.v);
+        free(indexes.v);
+        return r;
+    }
+    qsort(logs.v, logs.n, sizeof(*logs.v), cmp_u64);
+    remove_orphan_indexes(dir, &logs, &indexes);
+    free(indexes.v);
+    *out = logs.v;
+    *n = logs.n;
     return 0;
 }
 
@@ -661,20 +700,32 @@ int partition_truncate(struct partition *p, uint64_t offset)
     if (i >= 0 && !segment_find_offset(p->segs[i], offset, &fp, &h))
         cut_pos = p->segs[i]->view_start + (h.base_pos - p->segs[i]->base_pos);
     kept_expire(p, 1);
+    /* Newest first, up to the first whose .log cannot go: the log then ends
+     * with that segment, whole (on disk as in memory), and the error is
+     * returned once the recovery point says where it ends. */
+    size_t removed = 0;
+    int failed = 0;
     while (p->nsegs > 1 && active(p)->base_offset >= offset) {
-        struct segment *s = p->segs[--p->nsegs];
-        int e = segment_unlink(s);
+        struct segment *s = active(p);
+        if ((failed = segment_unlink(s)))
+            break;
+        p->nsegs--;
         segment_release(s);
-        if ((r = e))
-            goto out;
+        removed++;
     }
+    if (failed && !removed) {
+        r = failed;
+        goto out;
+    }
+    if (failed)
+        cut_pos = view_end(p);
     struct old_layout none = {0};
     bump_epoch(p, 0, 0, cut_pos, &none);
     p->truncations++;
     struct segment *a = active(p);
     if (!a->active && (r = segment_set_active(a, 1)))
         goto out;
-    if ((r = segment_truncate(a, offset)))
+    if (!failed && (r = segment_truncate(a, offset)))
         goto out;
     if ((r = segment_sync(a)))
         goto out;
@@ -683,7 +734,8 @@ int partition_truncate(struct partition *p, uint64_t offset)
     if ((r = sync_dir(p->dir)))
         goto out;
     struct recovery_point now = {a->base_offset, a->size, a->next_offset, a->end_pos};
-    r = write_recovery_point(p, &now);
+    if (!(r = write_recovery_point(p, &now)))
+        r = failed;
 out:
     pthread_mutex_unlock(&p->lock);
     pthread_mutex_unlock(&p->maintenance);
@@ -1404,31 +1456,38 @@ int partition_view_at_offset(struct partition *p, uint64_t offset, struct partit
     return r;
 }
 
-int partition_delete_head(struct partition *p, size_t n)
+int partition_delete_head(struct partition *p, size_t n, size_t *removed)
 {
     int r = 0;
+    size_t k = 0;
     pthread_mutex_lock(&p->lock);
     if (n >= p->nsegs)
         n = p->nsegs - 1;
-    if (n == 0 || (r = reserve_epoch(p))) {
-        pthread_mutex_unlock(&p->lock);
-        return r;
-    }
-    uint64_t removed = 0;
+    if (n == 0 || (r = reserve_epoch(p)))
+        goto out;
+    /* Oldest first, up to the first whose .log cannot go: that one and all
+     * after it stay, on disk as in memory, so the log stays whole (a segment
+     * dropped here but left on disk would come back below the log start at
+     * the next open, with a gap). The next pass tries again. */
+    while (k < n && !(r = segment_unlink(p->segs[k])))
+        k++;
+    if (k == 0)
+        goto out;
+    uint64_t bytes = 0;
     struct old_layout old;
-    old_layout_take(p, n, &old);
-    uint64_t frontier_pos = p->segs[n]->view_start;
-    for (size_t i = 0; i < n; i++) {
-        removed += live_bytes(p->segs[i]);
-        int e = segment_unlink(p->segs[i]);
-        if (e && !r)
-            r = e;
+    old_layout_take(p, k, &old);
+    uint64_t frontier_pos = p->segs[k]->view_start;
+    for (size_t i = 0; i < k; i++) {
+        bytes += live_bytes(p->segs[i]);
         segment_release(p->segs[i]);
     }
-    memmove(p->segs, p->segs + n, (p->nsegs - n) * sizeof(*p->segs));
-    p->nsegs -= n;
-    bump_epoch(p, removed, frontier_pos, UINT64_MAX, &old);
+    memmove(p->segs, p->segs + k, (p->nsegs - k) * sizeof(*p->segs));
+    p->nsegs -= k;
+    bump_epoch(p, bytes, frontier_pos, UINT64_MAX, &old);
+out:
     pthread_mutex_unlock(&p->lock);
+    if (removed)
+        *removed = k;
     return r;
 }
 

@@ -1888,14 +1888,14 @@ static void test_old_views_across_changes(void **state)
     /* Nobody holds an older view: nothing is kept. */
     struct partition_view unheld;
     partition_current_view(p, &unheld);
-    assert_int_equal(partition_delete_head(p, 1), 0);
+    assert_int_equal(partition_delete_head(p, 1, NULL), 0);
     assert_int_equal(view_read(p, &unheld, 0, got, 10), -ENODATA);
     memmove(want, want + 10, strlen(want + 10) + 1); /* record-00 is gone */
     size_t total = strlen(want);
     struct partition_view old;
     partition_current_view(p, &old);
     partition_view_hold(p, &old);
-    assert_int_equal(partition_delete_head(p, 2), 0);
+    assert_int_equal(partition_delete_head(p, 2, NULL), 0);
 
     /* kept: the old view reads every byte where it was */
     assert_int_equal(view_read(p, &old, 0, got, sizeof(got)), (ssize_t)total);
@@ -1913,7 +1913,7 @@ static void test_old_views_across_changes(void **state)
     struct partition_view mid;
     partition_current_view(p, &mid);
     uint64_t cut = total - (size_t)n; /* where `now` starts, in old coordinates */
-    assert_int_equal(partition_delete_head(p, 1), 0);
+    assert_int_equal(partition_delete_head(p, 1, NULL), 0);
     assert_int_equal(view_read(p, &mid, 0, got, 10), -ENODATA);
     assert_int_equal(view_read(p, &old, cut, got, 10), -ENODATA);
     assert_int_equal(view_read(p, &old, total - 10, got, 10), 10);
@@ -2109,7 +2109,7 @@ static void test_epoch_grow_failure_changes_nothing(void **state)
     while (p->epoch + 1 < p->epochs_cap) {
         while (p->nsegs < 2)
             append_kv(p, NULL, "pad", ts++);
-        assert_int_equal(partition_delete_head(p, p->nsegs - 1), 0);
+        assert_int_equal(partition_delete_head(p, p->nsegs - 1, NULL), 0);
     }
     static const char *const keys[] = {"a", "x", "b", "x", "c", "d", "e", "f", "g", "h"};
     for (int i = 0; i < 10; i++)
@@ -2127,7 +2127,7 @@ static void test_epoch_grow_failure_changes_nothing(void **state)
     partition_fail_epoch_grow = 1;
     struct compaction_result res;
     int r = compaction_run(p, &kv_rules, ts + 10, &res);
-    int d = partition_delete_head(p, 1);
+    int d = partition_delete_head(p, 1, NULL);
     int t = partition_truncate(p, pi.end_offset - 1);
     partition_fail_epoch_grow = 0;
     assert_int_equal(r, -ENOMEM);
@@ -2355,7 +2355,7 @@ static void fuzz_run(struct fx *f, struct fuzz *z, unsigned seed, enum batch_cod
             struct compaction_result res;
             assert_true(compaction_run(z->p, &kv_rules, ts, &res) >= 0);
         } else if (op < 16) {
-            assert_int_equal(partition_delete_head(z->p, 1 + fuzz_rnd(z) % 2), 0);
+            assert_int_equal(partition_delete_head(z->p, 1 + fuzz_rnd(z) % 2, NULL), 0);
         } else if (op == 16) {
             struct partition_info pi;
             partition_info(z->p, &pi);
