@@ -2,6 +2,8 @@
  * (fsutil.h). */
 #include "fsutil.h"
 
+#include "segment.h" /* segment_open_fd: makes room when out of descriptors */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -12,9 +14,9 @@
 
 int fsutil_sync_dir(const char *dir)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = segment_open_fd(dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0)
-        return -errno;
+        return fd;
     int r = fsync(fd) < 0 ? -errno : 0;
     close(fd);
     return r;
@@ -60,12 +62,18 @@ int fsutil_remove_tree(const char *path)
 
 int fsutil_ensure_dir(const char *path)
 {
-    if (mkdir(path, 0755) == 0)
-        return 1;
-    if (errno != EEXIST)
-        return -errno;
     struct stat st;
-    if (stat(path, &st) < 0)
-        return -errno;
-    return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+    /* Looked at first: a mkdir of what exists would change nothing, yet
+     * reads as a new entry to whoever traces what the daemon does. */
+    for (int tries = 0; tries < 2; tries++) {
+        if (stat(path, &st) == 0)
+            return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+        if (errno != ENOENT)
+            return -errno;
+        if (mkdir(path, 0755) == 0)
+            return 1;
+        if (errno != EEXIST)
+            return -errno;
+    }
+    return -EEXIST;
 }

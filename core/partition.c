@@ -42,6 +42,7 @@
 
 #include "clock.h"
 #include "compaction.h"
+#include "fsutil.h"
 #include "logger.h"
 #include "satmath.h"
 
@@ -260,8 +261,6 @@ static int read_recovery_point(const char *dir, struct recovery_point *rp)
     return 0;
 }
 
-static int sync_dir(const char *dir);
-
 /* Writes the recovery point in place (one 40-byte write, inside one disk
  * sector) and makes it stable; a torn one fails its checksum and counts as
  * missing. A file created here gets its directory entry synced too. */
@@ -288,7 +287,7 @@ static int write_recovery_point(struct partition *p, const struct recovery_point
     close(fd);
     if (n != (ssize_t)sizeof(v))
         return -e;
-    if (created && (e = sync_dir(p->dir)))
+    if (created && (e = fsutil_sync_dir(p->dir)))
         return e;
     p->recovery_offset = rp->next_offset;
     return 0;
@@ -395,16 +394,6 @@ static int list_segments(const char *dir, uint64_t **out, size_t *n)
     return 0;
 }
 
-static int sync_dir(const char *dir)
-{
-    int fd = segment_open_fd(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return fd;
-    int r = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return r;
-}
-
 /* Deletes segment files from index i on (after a cut left a gap). */
 static void drop_tail_files(const char *dir, const uint64_t *bases, size_t from, size_t n)
 {
@@ -445,7 +434,7 @@ static int note_compacted(struct partition *p, int compacted)
     if (fd < 0)
         return fd;
     close(fd);
-    int r = sync_dir(p->dir);
+    int r = fsutil_sync_dir(p->dir);
     if (!r)
         p->compacted = 1;
     return r;
@@ -473,10 +462,10 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
         r = -ENOMEM;
         goto fail;
     }
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-        r = -errno;
+    /* A directory made here is the caller's to make durable (its parent's
+     * fsync: one for all the partitions a topic grows by). */
+    if ((r = fsutil_ensure_dir(dir)) < 0)
         goto fail;
-    }
     /* Whether compaction ever touched the log (it may then have gaps): its
      * checkpoint, a pass it left behind, or the marker reload leaves. */
     if ((r = note_compacted(p, dir_has(dir, "cleaning") || dir_has(dir, "cleaner-checkpoint"))))
@@ -550,7 +539,7 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
             segment_close(s);
             goto fail;
         }
-        if ((r = sync_dir(dir)))
+        if ((r = fsutil_sync_dir(dir)))
             goto fail;
     }
     free(bases);
@@ -731,7 +720,7 @@ int partition_truncate(struct partition *p, uint64_t offset)
         goto out;
     a->synced_size = a->size;
     /* The removed segments must not come back after a crash. */
-    if ((r = sync_dir(p->dir)))
+    if ((r = fsutil_sync_dir(p->dir)))
         goto out;
     struct recovery_point now = {a->base_offset, a->size, a->next_offset, a->end_pos};
     if (!(r = write_recovery_point(p, &now)))
@@ -790,7 +779,7 @@ int partition_sync(struct partition *p)
     }
     /* The directory entries of segments created since the last sync. */
     if (dir_dirty) {
-        int e = sync_dir(p->dir);
+        int e = fsutil_sync_dir(p->dir);
         if (e && !r)
             r = e;
     }

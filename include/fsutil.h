@@ -9,15 +9,17 @@
 #ifndef TOPICFS_FSUTIL_H
 #define TOPICFS_FSUTIL_H
 
-/* fsync of a directory: 0 or a negative errno. */
+/* fsync of a directory: 0 or a negative errno. Out of descriptors, it
+ * closes idle segment descriptors and tries again (segment_open_fd). */
 int fsutil_sync_dir(const char *dir);
 /* fsync of the directory holding path. */
 int fsutil_sync_parent(const char *path);
 /* Removes a file or a directory with everything in it; 0 if it is gone
  * (or was never there), else a negative errno. */
 int fsutil_remove_tree(const char *path);
-/* mkdir 0755 that accepts an existing directory: 1 if it was made (its
- * parent then needs an fsync), 0 if it was there, or a negative errno. */
+/* mkdir 0755 that accepts an existing directory (and then calls no
+ * mkdir): 1 if it was made (its parent then needs an fsync), 0 if it was
+ * there, or a negative errno. */
 int fsutil_ensure_dir(const char *path);
 
 #endif
