@@ -2,8 +2,10 @@
  * (fsutil.h). */
 #include "fsutil.h"
 
+#include "logger.h"
 #include "segment.h" /* segment_open_fd: makes room when out of descriptors */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -76,4 +78,29 @@ int fsutil_ensure_dir(const char *path)
             return -errno;
     }
     return -EEXIST;
+}
+
+void fsutil_remove_leftovers(const char *dir, int (*stale)(const char *name, void *arg), void *arg,
+                             const char *what)
+{
+    char entry[4400];
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int removed = 0;
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+            (stale && !stale(de->d_name, arg)))
+            continue;
+        snprintf(entry, sizeof(entry), "%s/%s", dir, de->d_name);
+        logger_log(LOG_LEVEL_WARN, "removing %s, left by an interrupted %s", entry, what);
+        int r = fsutil_remove_tree(entry);
+        if (r)
+            logger_log(LOG_LEVEL_WARN, "%s: %s", entry, strerror(-r));
+        removed = 1;
+    }
+    closedir(d);
+    if (removed)
+        fsutil_sync_dir(dir);
 }

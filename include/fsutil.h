@@ -22,4 +22,10 @@ int fsutil_remove_tree(const char *path);
  * there, or a negative errno. */
 int fsutil_ensure_dir(const char *path);
 
+/* Removes, with a log line each, the entries of dir that stale() names
+ * (all of them if stale is NULL), left by an interrupted `what`; then syncs
+ * dir. Failures are logged: what stays goes at the next try. */
+void fsutil_remove_leftovers(const char *dir, int (*stale)(const char *name, void *arg), void *arg,
+                             const char *what);
+
 #endif
