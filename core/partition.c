@@ -21,6 +21,12 @@
  * compaction input too) fails with EIO on them and serves everything else.
  * Every other batch is verified before it is first served (segment_verify).
  *
+ * Removal (retention from the head, truncation from the tail) goes segment
+ * by segment and stops at the first whose .log cannot be unlinked: that one
+ * stays in the list, so memory and disk always hold the same whole log and
+ * no open finds a segment the list had dropped. Index files without their
+ * .log (a removal that failed or crashed between the files) go at open.
+ *
  * The recovery point lives in "recovery-point": five little-endian u64
  * (segment base, file position, next offset, end position, XXH3 of the
  * first four), rewritten in place and fdatasync'd. A torn or missing file
