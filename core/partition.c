@@ -357,7 +357,7 @@ static void remove_orphan_indexes(const char *dir, const struct u64_list *logs,
     char path[4096];
     static const char *suffixes[] = {".index", ".timeindex"};
     for (size_t i = 0; i < indexes->n; i++) {
-        if (bsearch(&indexes->v[i], logs->v, logs->n, sizeof(*logs->v), cmp_u64))
+        if (logs->n && bsearch(&indexes->v[i], logs->v, logs->n, sizeof(*logs->v), cmp_u64))
             continue;
         logger_log(LOG_LEVEL_WARN, "%s: removing the index files of removed segment %" PRIu64, dir,
                    indexes->v[i]);
@@ -392,7 +392,8 @@ static int list_segments(const char *dir, uint64_t **out, size_t *n)
         free(indexes.v);
         return r;
     }
-    qsort(logs.v, logs.n, sizeof(*logs.v), cmp_u64);
+    if (logs.n) /* qsort and bsearch want an array, even of none */
+        qsort(logs.v, logs.n, sizeof(*logs.v), cmp_u64);
     remove_orphan_indexes(dir, &logs, &indexes);
     free(indexes.v);
     *out = logs.v;
