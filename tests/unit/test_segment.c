@@ -758,22 +758,22 @@ static void make_damage_orig(const char *dir)
 }
 
 enum damage {
-    FLIP_VALUE,    /* a value byte of a record */
-    FLIP_OFFSET,   /* the high byte of a header's base offset */
-    FLIP_MAGIC,    /* a header's magic */
-    FLIP_POS,      /* the high byte of a header's stream position */
-    ZERO_LOG,      /* the whole .log */
-    TRUNCATE_LOG,  /* to `at` bytes */
-    DELETE_INDEX,  /* .index */
-    DMG_GARBLE_INDEX,  /* .index filled with 0x5a */
-    DMG_GARBLE_TIME, /* .timeindex */
-    DELETE_RP,     /* recovery-point */
+    FLIP_VALUE,       /* a value byte of a record */
+    FLIP_OFFSET,      /* the high byte of a header's base offset */
+    FLIP_MAGIC,       /* a header's magic */
+    FLIP_POS,         /* the high byte of a header's stream position */
+    ZERO_LOG,         /* the whole .log */
+    TRUNCATE_LOG,     /* to `at` bytes */
+    DELETE_INDEX,     /* .index */
+    DMG_GARBLE_INDEX, /* .index filled with 0x5a */
+    DMG_GARBLE_TIME,  /* .timeindex */
+    DELETE_RP,        /* recovery-point */
     GARBLE_RP,
 };
 
 struct damage_case {
     enum damage kind;
-    uint64_t seg, record; /* segment, and the record (its batch) or byte count */
+    uint64_t seg, record;    /* segment, and the record (its batch) or byte count */
     uint64_t bad_lo, bad_hi; /* offsets that must fail with EIO */
     uint64_t end_offset;     /* of the log after the open */
 };
@@ -870,25 +870,17 @@ static void test_damage_below_recovery_point(void **state)
     struct fx *f = *state;
     char orig[256], work[256];
     static const struct damage_case cases[] = {
-        {FLIP_VALUE, 4, 5, 5, 6, 20},
-        {FLIP_OFFSET, 4, 6, 6, 7, 20},
-        {FLIP_MAGIC, 0, 0, 0, 1, 20},
-        {FLIP_MAGIC, 8, 9, 9, 10, 20},
-        {FLIP_POS, 8, 8, 8, 9, 20},
-        {FLIP_POS, 12, 13, 13, 14, 20},
-        {ZERO_LOG, 4, 0, 4, 8, 20},
-        {TRUNCATE_LOG, 4, 0, 4, 8, 20},
-        {TRUNCATE_LOG, 4, 100, 5, 8, 20},
-        {TRUNCATE_LOG, 12, 148, 14, 16, 20},
-        {FLIP_VALUE, 16, 17, 17, 18, 20},  /* synced part of the active segment */
-        {FLIP_OFFSET, 16, 16, 16, 17, 20},
-        {FLIP_OFFSET, 16, 17, 17, 18, 20},
-        {FLIP_VALUE, 16, 18, 0, 0, 18},    /* unsynced: cut there */
+        {FLIP_VALUE, 4, 5, 5, 6, 20},       {FLIP_OFFSET, 4, 6, 6, 7, 20},
+        {FLIP_MAGIC, 0, 0, 0, 1, 20},       {FLIP_MAGIC, 8, 9, 9, 10, 20},
+        {FLIP_POS, 8, 8, 8, 9, 20},         {FLIP_POS, 12, 13, 13, 14, 20},
+        {ZERO_LOG, 4, 0, 4, 8, 20},         {TRUNCATE_LOG, 4, 0, 4, 8, 20},
+        {TRUNCATE_LOG, 4, 100, 5, 8, 20},   {TRUNCATE_LOG, 12, 148, 14, 16, 20},
+        {FLIP_VALUE, 16, 17, 17, 18, 20}, /* synced part of the active segment */
+        {FLIP_OFFSET, 16, 16, 16, 17, 20},  {FLIP_OFFSET, 16, 17, 17, 18, 20},
+        {FLIP_VALUE, 16, 18, 0, 0, 18},     /* unsynced: cut there */
         {TRUNCATE_LOG, 16, 74, 17, 18, 18}, /* lost synced bytes, and the tail */
-        {DELETE_INDEX, 4, 0, 0, 0, 20},
-        {DMG_GARBLE_INDEX, 8, 0, 0, 0, 20},
-        {DMG_GARBLE_TIME, 12, 0, 0, 0, 20},
-        {DELETE_RP, 0, 0, 0, 0, 20},
+        {DELETE_INDEX, 4, 0, 0, 0, 20},     {DMG_GARBLE_INDEX, 8, 0, 0, 0, 20},
+        {DMG_GARBLE_TIME, 12, 0, 0, 0, 20}, {DELETE_RP, 0, 0, 0, 0, 20},
         {GARBLE_RP, 0, 0, 0, 0, 20},
     };
     snprintf(orig, sizeof(orig), "%s", sub(f, "orig"));
@@ -1868,6 +1860,81 @@ static ssize_t view_read(struct partition *p, const struct partition_view *v, ui
     return n;
 }
 
+/* Makes the .log of segment `base` impossible to unlink (a directory takes
+ * its name; the open segment keeps reading the file), or puts it back. */
+static void trap_log(const char *dir, uint64_t base, int trap)
+{
+    char log[4096], aside[4200];
+    seg_file(log, sizeof(log), dir, base, ".log");
+    snprintf(aside, sizeof(aside), "%s.aside", log);
+    if (trap) {
+        assert_int_equal(rename(log, aside), 0);
+        assert_int_equal(mkdir(log, 0755), 0);
+    } else {
+        assert_int_equal(rmdir(log), 0);
+        assert_int_equal(rename(aside, log), 0);
+    }
+}
+
+/* Retention and truncation stop at a segment whose .log cannot be removed:
+ * it and what follows stay, in memory as on disk, so the next open finds
+ * the same whole log (no segment below the log start, no gap). */
+static void test_removal_stops_at_a_log_that_stays(void **state)
+{
+    struct fx *f = *state;
+    const char *dir = sub(f, "stays");
+    struct partition *p = open_part(dir, 40, INT64_MAX);
+    char want[512] = "";
+    for (int i = 0; i < 12; i++) {
+        char rec[32];
+        snprintf(rec, sizeof(rec), "record-%02d\n", i);
+        append1(p, rec, 1000 + i);
+        strcat(want, rec);
+    }
+    assert_true(p->nsegs >= 6);
+    size_t nsegs = p->nsegs;
+    uint64_t head = p->segs[1]->base_offset, head_pos = p->segs[1]->base_pos;
+    trap_log(dir, head, 1);
+    size_t gone = 99;
+    assert_int_equal(partition_delete_head(p, 3, &gone), -EISDIR);
+    assert_int_equal(gone, 1);
+    assert_int_equal(p->nsegs, nsegs - 1);
+    assert_int_equal(p->segs[0]->base_offset, head);
+
+    /* Truncation into the newest closed segment, whose .log stays. */
+    uint64_t tail = p->segs[p->nsegs - 2]->base_offset;
+    uint64_t tail_end = p->segs[p->nsegs - 2]->next_offset;
+    trap_log(dir, tail, 1);
+    assert_int_equal(partition_truncate(p, tail), -EISDIR);
+    struct partition_info pi;
+    partition_info(p, &pi);
+    assert_int_equal(pi.start_offset, head);
+    assert_int_equal(pi.end_offset, tail_end);
+    append1(p, "after\n", 2000);
+    trap_log(dir, head, 0);
+    trap_log(dir, tail, 0);
+
+    size_t keep = (size_t)(tail_end * 10); /* records are 10 bytes */
+    char expect[512];
+    snprintf(expect, sizeof(expect), "%.*safter\n", (int)(keep - head_pos), want + head_pos);
+    for (int round = 0; round < 2; round++) {
+        partition_info(p, &pi);
+        assert_int_equal(pi.start_offset, head);
+        assert_int_equal(pi.end_offset, tail_end + 1);
+        assert_int_equal(pi.bad_batches, 0);
+        char got[512];
+        size_t n = read_from(p, pi.start_pos, got, sizeof(got));
+        assert_int_equal(n, strlen(expect));
+        assert_memory_equal(got, expect, n);
+        partition_close(p);
+        p = open_part(dir, 40, INT64_MAX);
+    }
+    /* The next pass removes what the failed one left. */
+    assert_int_equal(partition_delete_head(p, 1, &gone), 0);
+    assert_int_equal(gone, 1);
+    partition_close(p);
+}
+
 /* An older view reads removed head segments for file.delete.delay.ms, at its
  * own positions, then gets -ENODATA; a truncation cuts older views off from
  * the cut point on; the current view always reads the current log. */
@@ -2536,6 +2603,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_epoch_grow_failure_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncate_into_compacted_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_randomized, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_removal_stops_at_a_log_that_stays, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
