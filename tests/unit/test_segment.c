@@ -758,22 +758,22 @@ static void make_damage_orig(const char *dir)
 }
 
 enum damage {
-    FLIP_VALUE,       /* a value byte of a record */
-    FLIP_OFFSET,      /* the high byte of a header's base offset */
-    FLIP_MAGIC,       /* a header's magic */
-    FLIP_POS,         /* the high byte of a header's stream position */
-    ZERO_LOG,         /* the whole .log */
-    TRUNCATE_LOG,     /* to `at` bytes */
-    DELETE_INDEX,     /* .index */
-    DMG_GARBLE_INDEX, /* .index filled with 0x5a */
-    DMG_GARBLE_TIME,  /* .timeindex */
-    DELETE_RP,        /* recovery-point */
+    FLIP_VALUE,    /* a value byte of a record */
+    FLIP_OFFSET,   /* the high byte of a header's base offset */
+    FLIP_MAGIC,    /* a header's magic */
+    FLIP_POS,      /* the high byte of a header's stream position */
+    ZERO_LOG,      /* the whole .log */
+    TRUNCATE_LOG,  /* to `at` bytes */
+    DELETE_INDEX,  /* .index */
+    DMG_GARBLE_INDEX,  /* .index filled with 0x5a */
+    DMG_GARBLE_TIME, /* .timeindex */
+    DELETE_RP,     /* recovery-point */
     GARBLE_RP,
 };
 
 struct damage_case {
     enum damage kind;
-    uint64_t seg, record;    /* segment, and the record (its batch) or byte count */
+    uint64_t seg, record; /* segment, and the record (its batch) or byte count */
     uint64_t bad_lo, bad_hi; /* offsets that must fail with EIO */
     uint64_t end_offset;     /* of the log after the open */
 };
@@ -870,17 +870,25 @@ static void test_damage_below_recovery_point(void **state)
     struct fx *f = *state;
     char orig[256], work[256];
     static const struct damage_case cases[] = {
-        {FLIP_VALUE, 4, 5, 5, 6, 20},       {FLIP_OFFSET, 4, 6, 6, 7, 20},
-        {FLIP_MAGIC, 0, 0, 0, 1, 20},       {FLIP_MAGIC, 8, 9, 9, 10, 20},
-        {FLIP_POS, 8, 8, 8, 9, 20},         {FLIP_POS, 12, 13, 13, 14, 20},
-        {ZERO_LOG, 4, 0, 4, 8, 20},         {TRUNCATE_LOG, 4, 0, 4, 8, 20},
-        {TRUNCATE_LOG, 4, 100, 5, 8, 20},   {TRUNCATE_LOG, 12, 148, 14, 16, 20},
-        {FLIP_VALUE, 16, 17, 17, 18, 20}, /* synced part of the active segment */
-        {FLIP_OFFSET, 16, 16, 16, 17, 20},  {FLIP_OFFSET, 16, 17, 17, 18, 20},
-        {FLIP_VALUE, 16, 18, 0, 0, 18},     /* unsynced: cut there */
+        {FLIP_VALUE, 4, 5, 5, 6, 20},
+        {FLIP_OFFSET, 4, 6, 6, 7, 20},
+        {FLIP_MAGIC, 0, 0, 0, 1, 20},
+        {FLIP_MAGIC, 8, 9, 9, 10, 20},
+        {FLIP_POS, 8, 8, 8, 9, 20},
+        {FLIP_POS, 12, 13, 13, 14, 20},
+        {ZERO_LOG, 4, 0, 4, 8, 20},
+        {TRUNCATE_LOG, 4, 0, 4, 8, 20},
+        {TRUNCATE_LOG, 4, 100, 5, 8, 20},
+        {TRUNCATE_LOG, 12, 148, 14, 16, 20},
+        {FLIP_VALUE, 16, 17, 17, 18, 20},  /* synced part of the active segment */
+        {FLIP_OFFSET, 16, 16, 16, 17, 20},
+        {FLIP_OFFSET, 16, 17, 17, 18, 20},
+        {FLIP_VALUE, 16, 18, 0, 0, 18},    /* unsynced: cut there */
         {TRUNCATE_LOG, 16, 74, 17, 18, 18}, /* lost synced bytes, and the tail */
-        {DELETE_INDEX, 4, 0, 0, 0, 20},     {DMG_GARBLE_INDEX, 8, 0, 0, 0, 20},
-        {DMG_GARBLE_TIME, 12, 0, 0, 0, 20}, {DELETE_RP, 0, 0, 0, 0, 20},
+        {DELETE_INDEX, 4, 0, 0, 0, 20},
+        {DMG_GARBLE_INDEX, 8, 0, 0, 0, 20},
+        {DMG_GARBLE_TIME, 12, 0, 0, 0, 20},
+        {DELETE_RP, 0, 0, 0, 0, 20},
         {GARBLE_RP, 0, 0, 0, 0, 20},
     };
     snprintf(orig, sizeof(orig), "%s", sub(f, "orig"));
