@@ -43,26 +43,9 @@ struct failed_topic {
 /* Removes every entry of DATA_DIR/<sub> (crash leftovers), with a log line. */
 static void clear_leftovers(const char *dir, const char *sub, const char *what)
 {
-    char path[4096], entry[4400];
+    char path[4096];
     snprintf(path, sizeof(path), "%s/%s", dir, sub);
-    DIR *d = opendir(path);
-    struct dirent *de;
-    int removed = 0;
-    if (!d)
-        return;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        snprintf(entry, sizeof(entry), "%s/%s", path, de->d_name);
-        logger_log(LOG_LEVEL_WARN, "removing %s, left by an interrupted %s", entry, what);
-        int r = fsutil_remove_tree(entry);
-        if (r)
-            logger_log(LOG_LEVEL_WARN, "%s: %s", entry, strerror(-r));
-        removed = 1;
-    }
-    closedir(d);
-    if (removed)
-        fsutil_sync_dir(path);
+    fsutil_remove_leftovers(path, NULL, NULL, what);
 }
 
 static int topic_cmp(const void *item, const void *key)
