@@ -19,7 +19,10 @@
  * batch of it once since the open (lazily, under the partition lock): a bad
  * range is logged once and counted, and lookups of its offsets or positions
  * fail with EIO; walks skip it. Bytes appended since the open were checked
- * when they were sealed. */
+ * when they were sealed. A segment rebuilt with damage at its start gets an
+ * index entry at file position 0 for that bad range (the first entry is
+ * always there); index entries that would break the index's order are left
+ * out (a lookup scans further instead). */
 #include "segment.h"
 
 #include <errno.h>
@@ -231,19 +234,37 @@ int segment_set_active(struct segment *s, int active)
     return 0;
 }
 
+/* Appends an offset index entry if it keeps the index's invariants (index.h):
+ * 1 if it went in, 0 if not (a lookup then scans a little further), or a
+ * negative errno. */
+static int index_add(struct segment *s, uint64_t offset, uint64_t file_pos, uint64_t stream_pos)
+{
+    const struct offset_index_entry *last = s->oix.n ? &s->oix.e[s->oix.n - 1] : NULL;
+    if (offset < s->base_offset || offset - s->base_offset > UINT32_MAX || file_pos > UINT32_MAX ||
+        (!last && file_pos != 0))
+        return 0;
+    struct offset_index_entry e = {
+        .rel_offset = (uint32_t)(offset - s->base_offset),
+        .file_pos = (uint32_t)file_pos,
+        .stream_pos = stream_pos,
+    };
+    if (last && (e.rel_offset <= last->rel_offset || e.file_pos <= last->file_pos ||
+                 e.stream_pos < last->stream_pos))
+        return 0;
+    int r = offset_index_append(&s->oix, &e);
+    return r ? r : 1;
+}
+
 static void note_index(struct segment *s, const struct batch_header *h, uint64_t file_pos, int *err)
 {
     if (s->oix.n == 0 || s->bytes_since_index >= INDEX_INTERVAL_BYTES) {
-        struct offset_index_entry e = {
-            .rel_offset = (uint32_t)(h->base_offset - s->base_offset),
-            .file_pos = (uint32_t)file_pos,
-            .stream_pos = h->base_pos,
-        };
-        struct time_index_entry t = {.timestamp = h->timestamp, .rel_offset = e.rel_offset};
-        int r = offset_index_append(&s->oix, &e);
-        if (!r)
+        int r = index_add(s, h->base_offset, file_pos, h->base_pos);
+        if (r == 1) {
+            struct time_index_entry t = {.timestamp = h->timestamp,
+                                         .rel_offset = s->oix.e[s->oix.n - 1].rel_offset};
             r = time_index_append(&s->tix, &t);
-        if (r && err)
+        }
+        if (r < 0 && err)
             *err = r;
         s->bytes_since_index = 0;
     }
@@ -514,6 +535,16 @@ static int verify_scan(struct segment *s, uint64_t limit, int rebuild, uint64_t 
         }
         if ((err = add_bad(s, &b)))
             break;
+        /* The index's first entry is at file position 0 even when the
+         * segment starts damaged: there, lookups skip the bad range. */
+        if (rebuild && fp == 0) {
+            int ir = index_add(s, b.offset, 0, b.pos);
+            if (ir < 0) {
+                err = ir;
+                break;
+            }
+            s->bytes_since_index = y;
+        }
         if (y < limit) {
             rule.next_offset = h.base_offset;
             rule.end_pos = h.base_pos;

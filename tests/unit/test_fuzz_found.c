@@ -8,12 +8,15 @@
  * - a record table whose value lengths do not add up to values_len passed
  *   batch_verify, and made partition_fetch read past the batch;
  * - a segment whose first batch starts before the previous segment's end
- *   moved the log's end position backwards;
+ *   moved the log's end position backwards (synced, it is now a bad range;
+ *   not synced, it is cut);
  * - key.separator could hold a \r that the config file lost on reload, and a
  *   NUL byte in a config line cut the line short silently;
  * - config_load read lines of at most 511 bytes, applying the tail of a
  *   longer line (a comment, say) as a line of its own;
- * - __consumer_offsets replay took "-2" as offset 2^64-2.
+ * - __consumer_offsets replay took "-2" as offset 2^64-2;
+ * - a synced segment whose first batch is damaged got an offset index whose
+ *   first entry was not at file position 0 (fuzz_segment).
  * Files live in one mkdtemp dir that the group teardown removes. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -148,12 +151,91 @@ static void test_segment_starts_before_previous_end(void **state)
     segment_path(path, sizeof(path), dir, 10, ".log");
     write_file(path, b, len);
     free(b);
+    /* Synced: kept as a bad range, the end never before 100. */
     struct segment *s;
-    assert_int_equal(segment_open(dir, 10, 100, 0, &s), 0);
+    assert_int_equal(segment_open(dir, 10, 100, NULL, &s), 0);
+    assert_int_equal(s->size, len);
+    assert_int_equal(s->base_pos, 100);
+    assert_true(s->end_pos >= 100);
+    uint64_t fp;
+    struct batch_header h;
+    assert_int_equal(segment_find_offset(s, 10, &fp, &h), -EIO);
+    segment_close(s);
+    /* Not synced: cut. */
+    struct segment_trust unsynced = {0, UINT64_MAX, UINT64_MAX, UINT64_MAX};
+    assert_int_equal(segment_open(dir, 10, 100, &unsynced, &s), 0);
     assert_int_equal(s->size, 0);
     assert_int_equal(s->base_pos, 100);
     assert_int_equal(s->end_pos, 100);
     segment_close(s);
+}
+
+/* Writes batches of one line each ("v<offset>\n") at offsets from..to-1,
+ * two records a batch, positions from `pos` on; returns the file size. */
+static size_t write_batches(const char *path, uint64_t from, uint64_t to, uint64_t pos,
+                            size_t *starts)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    size_t at = 0, k = 0;
+    for (uint64_t o = from; o < to; o += 2) {
+        char l0[32], l1[32];
+        snprintf(l0, sizeof(l0), "v%llu\n", (unsigned long long)o);
+        snprintf(l1, sizeof(l1), "v%llu\n", (unsigned long long)o + 1);
+        const char *lines[] = {l0, l1};
+        size_t len;
+        int err;
+        uint8_t *b = seal(lines, 2, o, pos, &len, &err);
+        assert_int_equal(err, 0);
+        assert_int_equal(fwrite(b, 1, len, f), len);
+        free(b);
+        if (starts)
+            starts[k++] = at;
+        at += len;
+        pos += strlen(l0) + strlen(l1);
+    }
+    fclose(f);
+    return at;
+}
+
+static void flip(const char *path, size_t at)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, (long)at, SEEK_SET), 0);
+    int c = fgetc(f);
+    assert_int_equal(fseek(f, (long)at, SEEK_SET), 0);
+    fputc(c ^ 0x5a, f);
+    fclose(f);
+}
+
+static void test_segment_damaged_at_start_index_valid(void **state)
+{
+    (void)state;
+    char dir[128], path[256];
+    snprintf(dir, sizeof(dir), "%s/start", tmpdir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    segment_path(path, sizeof(path), dir, 0, ".log");
+    size_t starts[3];
+    write_batches(path, 0, 6, 0, starts);
+    flip(path, 0); /* the first batch's magic: the header walk stops there */
+    for (int open = 0; open < 2; open++) {
+        struct segment *s;
+        assert_int_equal(segment_open(dir, 0, 0, NULL, &s), 0);
+        assert_int_equal(s->nbad, 1);
+        assert_int_equal(offset_index_validate(&s->oix, s->size), 0);
+        assert_int_equal(time_index_validate(&s->tix), 0);
+        uint64_t fp;
+        struct batch_header h;
+        assert_int_equal(segment_find_offset(s, 1, &fp, &h), -EIO);
+        assert_int_equal(segment_find_offset(s, 3, &fp, &h), 0);
+        assert_int_equal(fp, starts[1]);
+        assert_int_equal(segment_find_offset(s, 4, &fp, &h), 0);
+        assert_int_equal(fp, starts[2]);
+        assert_int_equal(segment_find_pos(s, h.base_pos, &fp, &h), 0);
+        assert_int_equal(fp, starts[2]);
+        segment_close(s);
+    }
 }
 
 static void test_config_key_separator_cr_and_nul(void **state)
@@ -254,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_lz4_header_huge_body),
         cmocka_unit_test(test_table_longer_than_values),
         cmocka_unit_test(test_segment_starts_before_previous_end),
+        cmocka_unit_test(test_segment_damaged_at_start_index_valid),
         cmocka_unit_test(test_config_key_separator_cr_and_nul),
         cmocka_unit_test(test_config_load_long_line),
         cmocka_unit_test(test_offsets_replay_plain_decimals),
