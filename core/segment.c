@@ -11,10 +11,11 @@
  *     such a tail can be torn by a crash;
  *   - the synced part is never cut. Its headers are walked from the last index
  *     entry that can be trusted (checksums wait), and must end where the
- *     partition says (recovery point, next segment). If they do not, the whole
- *     synced part is verified at once: each run of batches that fails becomes
- *     a bad range (file bytes, offsets, stream positions), the scan goes on at
- *     the next batch that verifies and follows on, and nothing is dropped.
+ *     partition says (recovery point, next segment: its base offset and the
+ *     stream position it starts at). If they do not, the whole synced part
+ *     is verified at once: each run of batches that fails becomes a bad
+ *     range (file bytes, offsets, stream positions), the scan goes on at the
+ *     next batch that verifies and follows on, and nothing is dropped.
  * Before any lookup serves a segment, segment_verify() has checked every
  * batch of it once since the open (lazily, under the partition lock): a bad
  * range is logged once and counted, and lookups of its offsets or positions
@@ -652,10 +653,33 @@ static int open_damaged(struct segment *s, const struct segment_trust *t, uint64
     return 0;
 }
 
+/* Where the stream goes on at a segment whose first header is h. */
+static uint64_t first_pos_of(const struct batch_header *h, uint64_t base_offset)
+{
+    return h->base_offset >= base_offset ? h->base_pos : UINT64_MAX;
+}
+
+uint64_t segment_first_pos(const char *dir, uint64_t base_offset)
+{
+    char path[4096];
+    uint8_t hb[BATCH_HEADER_SIZE];
+    struct batch_header h;
+    uint64_t pos = UINT64_MAX;
+    segment_path(path, sizeof(path), dir, base_offset, ".log");
+    int fd = segment_open_fd(path, O_RDONLY);
+    if (fd < 0)
+        return pos;
+    if (pread(fd, hb, sizeof(hb), 0) == (ssize_t)sizeof(hb) && !batch_header_decode(hb, &h))
+        pos = first_pos_of(&h, base_offset);
+    close(fd);
+    return pos;
+}
+
 int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos,
                  const struct segment_trust *trust, struct segment **out)
 {
-    static const struct segment_trust all_synced = {UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX};
+    static const struct segment_trust all_synced = {UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX,
+                                                    UINT64_MAX};
     const struct segment_trust *t = trust ? trust : &all_synced;
     struct segment *s = segment_alloc(dir, base_offset, expect_base_pos);
     struct stat st;
@@ -688,10 +712,12 @@ int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos
         uint8_t hb[BATCH_HEADER_SIZE];
         struct batch_header h;
         s->base_pos = hint;
+        int have = file_size >= BATCH_HEADER_SIZE &&
+                   pread(s->fd, hb, sizeof(hb), 0) == BATCH_HEADER_SIZE &&
+                   !batch_header_decode(hb, &h);
+        s->first_pos = have ? first_pos_of(&h, base_offset) : UINT64_MAX;
         /* ...never before the previous segment's end: then the scan cuts it. */
-        if (file_size >= BATCH_HEADER_SIZE &&
-            pread(s->fd, hb, sizeof(hb), 0) == BATCH_HEADER_SIZE && !batch_header_decode(hb, &h) &&
-            (expect_base_pos == UINT64_MAX || h.base_pos >= expect_base_pos))
+        if (have && (expect_base_pos == UINT64_MAX || h.base_pos >= expect_base_pos))
             s->base_pos = h.base_pos;
         s->end_pos = s->base_pos;
     }
@@ -747,6 +773,8 @@ int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos
     }
     if (!damaged && t->synced_to != UINT64_MAX && t->synced_next_offset != UINT64_MAX &&
         (s->next_offset != t->synced_next_offset || s->end_pos != t->synced_end_pos))
+        damaged = 1;
+    if (!damaged && synced_limit > 0 && s->end_pos > t->max_end_pos)
         damaged = 1;
     if (damaged && (r = open_damaged(s, t, hint, synced_limit)))
         goto fail;

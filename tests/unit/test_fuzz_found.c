@@ -16,7 +16,12 @@
  *   longer line (a comment, say) as a line of its own;
  * - __consumer_offsets replay took "-2" as offset 2^64-2;
  * - a synced segment whose first batch is damaged got an offset index whose
- *   first entry was not at file position 0 (fuzz_segment).
+ *   first entry was not at file position 0 (fuzz_segment);
+ * - a synced segment whose damaged last batch was verified at one open (its
+ *   bad range ends where the next segment starts) but only header-walked at
+ *   the next (it ends where the damaged header says, past that start) made
+ *   the next segment's records, appended and synced in between, fail with EIO
+ *   (fuzz_recovery).
  * Files live in one mkdtemp dir that the group teardown removes. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -162,7 +167,7 @@ static void test_segment_starts_before_previous_end(void **state)
     assert_int_equal(segment_find_offset(s, 10, &fp, &h), -EIO);
     segment_close(s);
     /* Not synced: cut. */
-    struct segment_trust unsynced = {0, UINT64_MAX, UINT64_MAX, UINT64_MAX};
+    struct segment_trust unsynced = {0, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX};
     assert_int_equal(segment_open(dir, 10, 100, &unsynced, &s), 0);
     assert_int_equal(s->size, 0);
     assert_int_equal(s->base_pos, 100);
@@ -236,6 +241,92 @@ static void test_segment_damaged_at_start_index_valid(void **state)
         assert_int_equal(fp, starts[2]);
         segment_close(s);
     }
+}
+
+static int note_offset(const struct record_view *r, void *arg)
+{
+    uint64_t *seen = arg;
+    seen[0]++;
+    seen[1] = r->offset;
+    return 0;
+}
+
+static uint64_t append_one(struct partition *p, const char *line)
+{
+    struct batch_builder b;
+    batch_builder_init(&b);
+    assert_int_equal(batch_builder_add_record(&b, (uint32_t)strlen(line), -1), 0);
+    assert_int_equal(batch_builder_add_values(&b, line, strlen(line)), 0);
+    uint64_t off;
+    assert_int_equal(partition_append(p, &b, 2000, &off), 0);
+    batch_builder_free(&b);
+    return off;
+}
+
+/* With `roll`, the segment after the damaged one is synced and closed at
+ * the reopen (it is opened, then found to start before the damaged one's
+ * header-walked end); else it holds the recovery point (read first). */
+static void damaged_tail_case(const char *name, int roll)
+{
+    char dir[128], path[256];
+    snprintf(dir, sizeof(dir), "%s/%s", tmpdir, name);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    /* Segment 0: offsets 0..5, positions 0..18, its last batch damaged (a
+     * value byte: the headers still walk); an index entry past the end of
+     * the file makes the first open verify it whole. */
+    segment_path(path, sizeof(path), dir, 0, ".log");
+    size_t size = write_batches(path, 0, 6, 0, NULL);
+    flip(path, size - 2);
+    struct offset_index_entry e[2] = {{0, 0, 0}, {4, 100000, 12}};
+    segment_path(path, sizeof(path), dir, 0, ".index");
+    write_file(path, e, sizeof(e));
+    /* Segment 6, the last (no recovery point: not synced), starting at
+     * position 18 as the damaged header says, damaged too: cut whole. */
+    segment_path(path, sizeof(path), dir, 6, ".log");
+    size = write_batches(path, 6, 8, 18, NULL);
+    flip(path, size - 2);
+
+    struct partition_settings st = {
+        .segment_bytes = 1 << 20,
+        .segment_ms = INT64_MAX,
+        .max_message_bytes = 1 << 20,
+        .codec = BATCH_CODEC_NONE,
+    };
+    struct partition *p;
+    assert_int_equal(partition_open(dir, &st, &p), 0);
+    uint64_t off[2];
+    off[0] = append_one(p, "new\n");
+    if (roll) {
+        st.segment_bytes = 1;
+        partition_set_settings(p, &st);
+    }
+    off[1] = append_one(p, "newer\n");
+    assert_int_equal(partition_sync(p), 0);
+    partition_close(p);
+
+    for (int open = 0; open < 2; open++) {
+        assert_int_equal(partition_open(dir, &st, &p), 0);
+        struct partition_cursor c;
+        partition_cursor_init(&c);
+        uint64_t seen[2] = {0, 0}, next;
+        assert_int_equal(partition_fetch(p, &c, off[0], 10, note_offset, seen, &next), 0);
+        assert_int_equal(seen[0], 2);
+        assert_int_equal(seen[1], off[1]);
+        /* The damaged batch is refused, the good ones before it served. */
+        assert_int_equal(partition_fetch(p, &c, 4, 10, note_offset, seen, &next), -EIO);
+        seen[0] = 0;
+        assert_int_equal(partition_fetch(p, &c, 0, 4, note_offset, seen, &next), 0);
+        assert_int_equal(seen[0], 4);
+        partition_cursor_free(&c);
+        partition_close(p);
+    }
+}
+
+static void test_damaged_tail_verified_then_walked(void **state)
+{
+    (void)state;
+    damaged_tail_case("tail", 0);
+    damaged_tail_case("tail-rolled", 1);
 }
 
 static void test_config_key_separator_cr_and_nul(void **state)
@@ -337,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_table_longer_than_values),
         cmocka_unit_test(test_segment_starts_before_previous_end),
         cmocka_unit_test(test_segment_damaged_at_start_index_valid),
+        cmocka_unit_test(test_damaged_tail_verified_then_walked),
         cmocka_unit_test(test_config_key_separator_cr_and_nul),
         cmocka_unit_test(test_config_load_long_line),
         cmocka_unit_test(test_offsets_replay_plain_decimals),
