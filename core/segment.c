@@ -842,8 +842,7 @@ int segment_mark_lost(struct segment *s, uint64_t next_base_offset, uint64_t nex
         return r;
     s->next_offset = b.offset_end;
     s->end_pos = b.pos_end;
-    s->verified = 1;
-    log_bad(s, &b);
+    log_bad(s, &b); /* the batches before it are verified as any others */
     return 0;
 }
 

@@ -329,6 +329,45 @@ static void test_damaged_tail_verified_then_walked(void **state)
     damaged_tail_case("tail-rolled", 1);
 }
 
+static void test_lost_end_still_verified(void **state)
+{
+    (void)state;
+    char dir[128], path[256];
+    snprintf(dir, sizeof(dir), "%s/lost", tmpdir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    /* Segment 0: offsets 0..3, its first batch damaged in a value byte (the
+     * headers walk); segment 10 after a gap no compaction made. */
+    segment_path(path, sizeof(path), dir, 0, ".log");
+    size_t starts[2];
+    write_batches(path, 0, 4, 0, starts);
+    flip(path, starts[1] - 2);
+    segment_path(path, sizeof(path), dir, 10, ".log");
+    write_batches(path, 10, 12, 100, NULL);
+
+    struct partition_settings st = {
+        .segment_bytes = 1 << 20,
+        .segment_ms = INT64_MAX,
+        .max_message_bytes = 1 << 20,
+        .codec = BATCH_CODEC_NONE,
+    };
+    struct partition *p;
+    assert_int_equal(partition_open(dir, &st, &p), 0);
+    struct partition_cursor c;
+    partition_cursor_init(&c);
+    uint64_t seen[2] = {0, 0}, next;
+    assert_int_equal(partition_fetch(p, &c, 0, 10, note_offset, seen, &next), -EIO);
+    assert_int_equal(seen[0], 0);
+    char buf[64];
+    assert_int_equal(partition_read(p, &c, 0, buf, sizeof(buf)), -EIO);
+    /* The good batch after it, and the next segment, are served. */
+    assert_int_equal(partition_fetch(p, &c, 2, 2, note_offset, seen, &next), 0);
+    assert_int_equal(seen[0], 2);
+    assert_int_equal(partition_fetch(p, &c, 10, 10, note_offset, seen, &next), 0);
+    assert_int_equal(seen[0], 4);
+    partition_cursor_free(&c);
+    partition_close(p);
+}
+
 static void test_config_key_separator_cr_and_nul(void **state)
 {
     (void)state;
@@ -429,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_segment_starts_before_previous_end),
         cmocka_unit_test(test_segment_damaged_at_start_index_valid),
         cmocka_unit_test(test_damaged_tail_verified_then_walked),
+        cmocka_unit_test(test_lost_end_still_verified),
         cmocka_unit_test(test_config_key_separator_cr_and_nul),
         cmocka_unit_test(test_config_load_long_line),
         cmocka_unit_test(test_offsets_replay_plain_decimals),
