@@ -989,7 +989,13 @@ int segment_read_header(struct segment *s, uint64_t file_pos, struct batch_heade
 
 enum scan_key { BY_POS, BY_OFFSET, BY_TIME };
 
-/* Walks headers from file_pos until the batch matching key/value. */
+/* scan_headers_from's answer when the batch wanted lies in a bad range. */
+#define SCAN_DAMAGED 1
+
+/* Walks headers from file_pos until the batch matching key/value. A bad
+ * range on the way that holds the offset or position wanted, or the first
+ * one after it (the value lies in a gap before it), answers SCAN_DAMAGED:
+ * damaged records are refused, never skipped. */
 static int scan_headers_from(struct segment *s, uint64_t file_pos, enum scan_key key,
                              uint64_t value, uint64_t *out_pos, struct batch_header *out)
 {
@@ -999,6 +1005,8 @@ static int scan_headers_from(struct segment *s, uint64_t file_pos, enum scan_key
         struct batch_header h;
         const struct bad_range *b = segment_bad_at(s, SEG_BY_FILE, file_pos);
         if (b) {
+            if ((key == BY_OFFSET && value < b->offset_end) || (key == BY_POS && value < b->pos_end))
+                return SCAN_DAMAGED;
             file_pos = b->file_end;
             continue;
         }
@@ -1065,6 +1073,8 @@ static int scan_headers_pinned(struct segment *s, uint64_t file_pos, enum scan_k
                                uint64_t value, uint64_t *out_pos, struct batch_header *out)
 {
     int r = scan_headers_from(s, file_pos, key, value, out_pos, out);
+    if (r == SCAN_DAMAGED)
+        return -EIO;
     if (file_pos == 0 || (r != -EIO && !(r == 0 && *out_pos == file_pos)))
         return r;
     if (r == 0) {
@@ -1087,7 +1097,8 @@ static int scan_headers_pinned(struct segment *s, uint64_t file_pos, enum scan_k
                "%s: index of segment %" PRIu64 " points at the wrong place; "
                "scanning the segment",
                s->dir, s->base_offset);
-    return scan_headers_from(s, 0, key, value, out_pos, out);
+    r = scan_headers_from(s, 0, key, value, out_pos, out);
+    return r == SCAN_DAMAGED ? -EIO : r;
 }
 
 int segment_find_pos(struct segment *s, uint64_t pos, uint64_t *file_pos, struct batch_header *h)

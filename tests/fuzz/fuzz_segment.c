@@ -10,7 +10,8 @@
  * follow on, ending exactly at size, next_offset and end_pos, and the
  * lookups must find the batch a linear walk finds; with a trusted part they
  * must answer a batch, ENOENT or EIO. A batch a lookup answers is always
- * whole, verified, and outside every bad range. */
+ * whole, verified, outside every bad range, and no damaged offset or
+ * position lies between the key and it (damage is refused, never skipped). */
 #include "fuzz_segment.h"
 
 #include <fcntl.h>
@@ -34,6 +35,22 @@ static void check_served(const struct segment *s, int fd, int r, uint64_t fp,
     FUZZ_CHECK(pread(fd, b, h->length, (off_t)fp) == (ssize_t)h->length);
     FUZZ_CHECK(batch_verify(b, h->length) == 0);
     free(b);
+}
+
+/* A lookup by offset (or stream position) that answers a batch starting
+ * after the key skipped nothing damaged: no bad range holds offsets
+ * (positions) between the key and that batch. */
+static void check_no_skip(const struct segment *s, int r, uint64_t key, int by_offset,
+                          const struct batch_header *h)
+{
+    if (r)
+        return;
+    uint64_t to = by_offset ? h->base_offset : h->base_pos;
+    for (size_t i = 0; i < s->nbad; i++) {
+        const struct bad_range *b = &s->bad[i];
+        uint64_t lo = by_offset ? b->offset : b->pos, hi = by_offset ? b->offset_end : b->pos_end;
+        FUZZ_CHECK(lo >= hi || hi <= key || lo >= to);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -114,6 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ;
         r = segment_find_pos(s, key, &fp, &h);
         check_served(s, fd, r, fp, &h);
+        check_no_skip(s, r, key, 0, &h);
         if (strict)
             FUZZ_CHECK(want < n ? r == 0 && fp == w[want].pos : r == -ENOENT);
         else
@@ -122,6 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ;
         r = segment_find_offset(s, key, &fp, &h);
         check_served(s, fd, r, fp, &h);
+        check_no_skip(s, r, key, 1, &h);
         if (strict)
             FUZZ_CHECK(want < n ? r == 0 && fp == w[want].pos : r == -ENOENT);
         else

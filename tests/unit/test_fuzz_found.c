@@ -368,6 +368,37 @@ static void test_lost_end_still_verified(void **state)
     partition_close(p);
 }
 
+static void test_lookup_before_bad_range(void **state)
+{
+    (void)state;
+    char dir[128], path[256];
+    snprintf(dir, sizeof(dir), "%s/before", tmpdir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    /* Segment 10 (offsets 0..9 went with compaction), positions from 50:
+     * its first batch damaged in a value byte, the second good. */
+    segment_path(path, sizeof(path), dir, 10, ".log");
+    size_t starts[2];
+    write_batches(path, 10, 14, 50, starts);
+    flip(path, starts[1] - 2);
+    struct segment *s;
+    assert_int_equal(segment_open(dir, 10, 40, NULL, &s), 0);
+    uint64_t fp;
+    struct batch_header h;
+    assert_int_equal(segment_find_offset(s, 5, &fp, &h), -EIO);
+    assert_int_equal(segment_find_pos(s, 45, &fp, &h), -EIO);
+    assert_int_equal(segment_find_offset(s, 12, &fp, &h), 0);
+    assert_int_equal(fp, starts[1]);
+    assert_int_equal(segment_find_pos(s, h.base_pos, &fp, &h), 0);
+    assert_int_equal(fp, starts[1]);
+    segment_close(s);
+    /* Both damaged: nothing after the gap is good. */
+    flip(path, starts[1] + BATCH_HEADER_SIZE + 6);
+    assert_int_equal(segment_open(dir, 10, 40, NULL, &s), 0);
+    assert_int_equal(segment_find_offset(s, 5, &fp, &h), -EIO);
+    assert_int_equal(segment_find_pos(s, 45, &fp, &h), -EIO);
+    segment_close(s);
+}
+
 static void test_config_key_separator_cr_and_nul(void **state)
 {
     (void)state;
@@ -469,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_segment_damaged_at_start_index_valid),
         cmocka_unit_test(test_damaged_tail_verified_then_walked),
         cmocka_unit_test(test_lost_end_still_verified),
+        cmocka_unit_test(test_lookup_before_bad_range),
         cmocka_unit_test(test_config_key_separator_cr_and_nul),
         cmocka_unit_test(test_config_load_long_line),
         cmocka_unit_test(test_offsets_replay_plain_decimals),
