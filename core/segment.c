@@ -1005,7 +1005,8 @@ static int scan_headers_from(struct segment *s, uint64_t file_pos, enum scan_key
         struct batch_header h;
         const struct bad_range *b = segment_bad_at(s, SEG_BY_FILE, file_pos);
         if (b) {
-            if ((key == BY_OFFSET && value < b->offset_end) || (key == BY_POS && value < b->pos_end))
+            if ((key == BY_OFFSET && value < b->offset_end) ||
+                (key == BY_POS && value < b->pos_end))
                 return SCAN_DAMAGED;
             file_pos = b->file_end;
             continue;
