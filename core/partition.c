@@ -20,6 +20,10 @@
  * fetch, offset and time lookups, so group members, hidden names and the
  * compaction input too) fails with EIO on them and serves everything else.
  * Every other batch is verified before it is first served (segment_verify).
+ * A synced segment ends at or before the stream position where the next one
+ * starts (and the recovery point's end): headers that claim more make the
+ * open verify it whole, so that every open lays it out the same (one that
+ * verified a damaged tail ended its bad range there, and appends followed).
  *
  * Removal (retention from the head, truncation from the tail) goes segment
  * by segment and stops at the first whose .log cannot be unlinked: that one
@@ -447,6 +451,30 @@ static int note_compacted(struct partition *p, int compacted)
     return r;
 }
 
+/* What the partition knows of segment i when it opens it. */
+static struct segment_trust trust_for(const uint64_t *bases, size_t nbases, size_t i, int have_rp,
+                                      const struct recovery_point *rp)
+{
+    struct segment_trust t = {UINT64_MAX, UINT64_MAX, UINT64_MAX,
+                              i + 1 < nbases ? bases[i + 1] : UINT64_MAX, UINT64_MAX};
+    if (have_rp) {
+        if (bases[i] > rp->seg_base) {
+            t.synced_to = 0;
+        } else if (bases[i] == rp->seg_base) {
+            t.synced_to = rp->file_pos;
+            t.synced_next_offset = rp->next_offset;
+            t.synced_end_pos = rp->end_pos;
+        } else {
+            t.max_end_pos = rp->end_pos; /* it ends before the segment of the point */
+        }
+    } else if (i + 1 == nbases) {
+        /* No recovery point: the closed segments count as synced (a crash
+         * cannot tear them all), the last one is checked whole. */
+        t.synced_to = 0;
+    }
+    return t;
+}
+
 int partition_open(const char *dir, const struct partition_settings *st, struct partition **out)
 {
     struct partition *p = calloc(1, sizeof(*p));
@@ -484,22 +512,20 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
     have_rp = read_recovery_point(dir, &rp) == 0;
 
     for (size_t i = 0; i < nbases; i++) {
-        struct segment_trust t = {UINT64_MAX, UINT64_MAX, UINT64_MAX,
-                                  i + 1 < nbases ? bases[i + 1] : UINT64_MAX};
+        struct segment_trust t = trust_for(bases, nbases, i, have_rp, &rp);
         uint64_t expect_pos = i ? p->segs[i - 1]->end_pos : UINT64_MAX;
         struct segment *s;
-        if (have_rp) {
-            if (bases[i] > rp.seg_base) {
-                t.synced_to = 0;
-            } else if (bases[i] == rp.seg_base) {
-                t.synced_to = rp.file_pos;
-                t.synced_next_offset = rp.next_offset;
-                t.synced_end_pos = rp.end_pos;
-            }
-        } else if (i + 1 == nbases) {
-            /* No recovery point: the closed segments count as synced (a
-             * crash cannot tear them all), the last one is checked whole. */
-            t.synced_to = 0;
+        /* A synced segment ends where the next one starts: an open that
+         * verified a damaged tail ended it there, whatever the damaged
+         * headers say, and later opens must agree. A next segment that its
+         * open may cut is peeked at first; a synced one is opened and
+         * checked after (below), which costs no extra read. */
+        int next_synced =
+            i + 1 < nbases && trust_for(bases, nbases, i + 1, have_rp, &rp).synced_to == UINT64_MAX;
+        if (t.synced_to == UINT64_MAX && i + 1 < nbases && !next_synced) {
+            uint64_t next_pos = segment_first_pos(dir, bases[i + 1]);
+            if (next_pos < t.max_end_pos)
+                t.max_end_pos = next_pos;
         }
         /* Offsets may jump (compaction), never go back; after a segment
          * whose unsynced tail recovery had to cut, nothing that follows can
@@ -510,6 +536,23 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
         }
         if ((r = segment_open(dir, bases[i], expect_pos, &t, &s)))
             goto fail;
+        struct segment *prev = i ? p->segs[i - 1] : NULL;
+        if (prev && !prev->verified && t.synced_to == UINT64_MAX && s->first_pos < prev->end_pos) {
+            /* Both synced, opened without a change to their .log: the
+             * previous one again, verified, then this one after it. */
+            struct segment_trust pt = trust_for(bases, nbases, i - 1, have_rp, &rp);
+            struct segment *again;
+            if (s->first_pos < pt.max_end_pos)
+                pt.max_end_pos = s->first_pos;
+            segment_close(s);
+            if ((r = segment_open(dir, bases[i - 1], i > 1 ? p->segs[i - 2]->end_pos : UINT64_MAX,
+                                  &pt, &again)))
+                goto fail;
+            segment_close(prev);
+            p->segs[i - 1] = again;
+            if ((r = segment_open(dir, bases[i], again->end_pos, &t, &s)))
+                goto fail;
+        }
         if (i == 0 && s->size == 0 && s->nbad == 0 && have_rp && rp.seg_base == bases[0])
             s->base_pos = s->end_pos = rp.end_pos;
         if ((r = push_segment(p, s))) {

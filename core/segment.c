@@ -16,15 +16,19 @@
  *     such a tail can be torn by a crash;
  *   - the synced part is never cut. Its headers are walked from the last index
  *     entry that can be trusted (checksums wait), and must end where the
- *     partition says (recovery point, next segment). If they do not, the whole
- *     synced part is verified at once: each run of batches that fails becomes
- *     a bad range (file bytes, offsets, stream positions), the scan goes on at
- *     the next batch that verifies and follows on, and nothing is dropped.
+ *     partition says (recovery point, next segment: its base offset and the
+ *     stream position it starts at). If they do not, the whole synced part
+ *     is verified at once: each run of batches that fails becomes a bad
+ *     range (file bytes, offsets, stream positions), the scan goes on at the
+ *     next batch that verifies and follows on, and nothing is dropped.
  * Before any lookup serves a segment, segment_verify() has checked every
  * batch of it once since the open (lazily, under the partition lock): a bad
  * range is logged once and counted, and lookups of its offsets or positions
  * fail with EIO; walks skip it. Bytes appended since the open were checked
- * when they were sealed. */
+ * when they were sealed. A segment rebuilt with damage at its start gets an
+ * index entry at file position 0 for that bad range (the first entry is
+ * always there); index entries that would break the index's order are left
+ * out (a lookup scans further instead). */
 #include "segment.h"
 
 #include <errno.h>
@@ -236,19 +240,37 @@ int segment_set_active(struct segment *s, int active)
     return 0;
 }
 
+/* Appends an offset index entry if it keeps the index's invariants (index.h):
+ * 1 if it went in, 0 if not (a lookup then scans a little further), or a
+ * negative errno. */
+static int index_add(struct segment *s, uint64_t offset, uint64_t file_pos, uint64_t stream_pos)
+{
+    const struct offset_index_entry *last = s->oix.n ? &s->oix.e[s->oix.n - 1] : NULL;
+    if (offset < s->base_offset || offset - s->base_offset > UINT32_MAX || file_pos > UINT32_MAX ||
+        (!last && file_pos != 0))
+        return 0;
+    struct offset_index_entry e = {
+        .rel_offset = (uint32_t)(offset - s->base_offset),
+        .file_pos = (uint32_t)file_pos,
+        .stream_pos = stream_pos,
+    };
+    if (last && (e.rel_offset <= last->rel_offset || e.file_pos <= last->file_pos ||
+                 e.stream_pos < last->stream_pos))
+        return 0;
+    int r = offset_index_append(&s->oix, &e);
+    return r ? r : 1;
+}
+
 static void note_index(struct segment *s, const struct batch_header *h, uint64_t file_pos, int *err)
 {
     if (s->oix.n == 0 || s->bytes_since_index >= INDEX_INTERVAL_BYTES) {
-        struct offset_index_entry e = {
-            .rel_offset = (uint32_t)(h->base_offset - s->base_offset),
-            .file_pos = (uint32_t)file_pos,
-            .stream_pos = h->base_pos,
-        };
-        struct time_index_entry t = {.timestamp = h->timestamp, .rel_offset = e.rel_offset};
-        int r = offset_index_append(&s->oix, &e);
-        if (!r)
+        int r = index_add(s, h->base_offset, file_pos, h->base_pos);
+        if (r == 1) {
+            struct time_index_entry t = {.timestamp = h->timestamp,
+                                         .rel_offset = s->oix.e[s->oix.n - 1].rel_offset};
             r = time_index_append(&s->tix, &t);
-        if (r && err)
+        }
+        if (r < 0 && err)
             *err = r;
         s->bytes_since_index = 0;
     }
@@ -519,6 +541,16 @@ static int verify_scan(struct segment *s, uint64_t limit, int rebuild, uint64_t 
         }
         if ((err = add_bad(s, &b)))
             break;
+        /* The index's first entry is at file position 0 even when the
+         * segment starts damaged: there, lookups skip the bad range. */
+        if (rebuild && fp == 0) {
+            int ir = index_add(s, b.offset, 0, b.pos);
+            if (ir < 0) {
+                err = ir;
+                break;
+            }
+            s->bytes_since_index = y;
+        }
         if (y < limit) {
             rule.next_offset = h.base_offset;
             rule.end_pos = h.base_pos;
@@ -626,10 +658,33 @@ static int open_damaged(struct segment *s, const struct segment_trust *t, uint64
     return 0;
 }
 
+/* Where the stream goes on at a segment whose first header is h. */
+static uint64_t first_pos_of(const struct batch_header *h, uint64_t base_offset)
+{
+    return h->base_offset >= base_offset ? h->base_pos : UINT64_MAX;
+}
+
+uint64_t segment_first_pos(const char *dir, uint64_t base_offset)
+{
+    char path[4096];
+    uint8_t hb[BATCH_HEADER_SIZE];
+    struct batch_header h;
+    uint64_t pos = UINT64_MAX;
+    segment_path(path, sizeof(path), dir, base_offset, ".log");
+    int fd = segment_open_fd(path, O_RDONLY);
+    if (fd < 0)
+        return pos;
+    if (pread(fd, hb, sizeof(hb), 0) == (ssize_t)sizeof(hb) && !batch_header_decode(hb, &h))
+        pos = first_pos_of(&h, base_offset);
+    close(fd);
+    return pos;
+}
+
 int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos,
                  const struct segment_trust *trust, struct segment **out)
 {
-    static const struct segment_trust all_synced = {UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX};
+    static const struct segment_trust all_synced = {UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX,
+                                                    UINT64_MAX};
     const struct segment_trust *t = trust ? trust : &all_synced;
     struct segment *s = segment_alloc(dir, base_offset, expect_base_pos);
     struct stat st;
@@ -662,10 +717,12 @@ int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos
         uint8_t hb[BATCH_HEADER_SIZE];
         struct batch_header h;
         s->base_pos = hint;
+        int have = file_size >= BATCH_HEADER_SIZE &&
+                   pread(s->fd, hb, sizeof(hb), 0) == BATCH_HEADER_SIZE &&
+                   !batch_header_decode(hb, &h);
+        s->first_pos = have ? first_pos_of(&h, base_offset) : UINT64_MAX;
         /* ...never before the previous segment's end: then the scan cuts it. */
-        if (file_size >= BATCH_HEADER_SIZE &&
-            pread(s->fd, hb, sizeof(hb), 0) == BATCH_HEADER_SIZE && !batch_header_decode(hb, &h) &&
-            (expect_base_pos == UINT64_MAX || h.base_pos >= expect_base_pos))
+        if (have && (expect_base_pos == UINT64_MAX || h.base_pos >= expect_base_pos))
             s->base_pos = h.base_pos;
         s->end_pos = s->base_pos;
     }
@@ -721,6 +778,8 @@ int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos
     }
     if (!damaged && t->synced_to != UINT64_MAX && t->synced_next_offset != UINT64_MAX &&
         (s->next_offset != t->synced_next_offset || s->end_pos != t->synced_end_pos))
+        damaged = 1;
+    if (!damaged && synced_limit > 0 && s->end_pos > t->max_end_pos)
         damaged = 1;
     if (damaged && (r = open_damaged(s, t, hint, synced_limit)))
         goto fail;
@@ -788,8 +847,7 @@ int segment_mark_lost(struct segment *s, uint64_t next_base_offset, uint64_t nex
         return r;
     s->next_offset = b.offset_end;
     s->end_pos = b.pos_end;
-    s->verified = 1;
-    log_bad(s, &b);
+    log_bad(s, &b); /* the batches before it are verified as any others */
     return 0;
 }
 
@@ -945,7 +1003,13 @@ int segment_read_header(struct segment *s, uint64_t file_pos, struct batch_heade
 
 enum scan_key { BY_POS, BY_OFFSET, BY_TIME };
 
-/* Walks headers from file_pos until the batch matching key/value. */
+/* scan_headers_from's answer when the batch wanted lies in a bad range. */
+#define SCAN_DAMAGED 1
+
+/* Walks headers from file_pos until the batch matching key/value. A bad
+ * range on the way that holds the offset or position wanted, or the first
+ * one after it (the value lies in a gap before it), answers SCAN_DAMAGED:
+ * damaged records are refused, never skipped. */
 static int scan_headers_from(struct segment *s, uint64_t file_pos, enum scan_key key,
                              uint64_t value, uint64_t *out_pos, struct batch_header *out)
 {
@@ -955,6 +1019,9 @@ static int scan_headers_from(struct segment *s, uint64_t file_pos, enum scan_key
         struct batch_header h;
         const struct bad_range *b = segment_bad_at(s, SEG_BY_FILE, file_pos);
         if (b) {
+            if ((key == BY_OFFSET && value < b->offset_end) ||
+                (key == BY_POS && value < b->pos_end))
+                return SCAN_DAMAGED;
             file_pos = b->file_end;
             continue;
         }
@@ -1021,6 +1088,8 @@ static int scan_headers_pinned(struct segment *s, uint64_t file_pos, enum scan_k
                                uint64_t value, uint64_t *out_pos, struct batch_header *out)
 {
     int r = scan_headers_from(s, file_pos, key, value, out_pos, out);
+    if (r == SCAN_DAMAGED)
+        return -EIO;
     if (file_pos == 0 || (r != -EIO && !(r == 0 && *out_pos == file_pos)))
         return r;
     if (r == 0) {
@@ -1043,7 +1112,8 @@ static int scan_headers_pinned(struct segment *s, uint64_t file_pos, enum scan_k
                "%s: index of segment %" PRIu64 " points at the wrong place; "
                "scanning the segment",
                s->dir, s->base_offset);
-    return scan_headers_from(s, 0, key, value, out_pos, out);
+    r = scan_headers_from(s, 0, key, value, out_pos, out);
+    return r == SCAN_DAMAGED ? -EIO : r;
 }
 
 int segment_find_pos(struct segment *s, uint64_t pos, uint64_t *file_pos, struct batch_header *h)

@@ -7,8 +7,10 @@
  * wants and scans forward from there.
  *
  * Invariants (checked by index_validate, rebuilt from the log when broken):
- *   offset index: rel_offset, file_pos and stream_pos strictly increase;
- *                 every file_pos is the start of a batch inside the log.
+ *   offset index: rel_offset and file_pos strictly increase, stream_pos
+ *                 never decreases; the first entry is at file_pos 0; every
+ *                 file_pos is the start of a batch inside the log, or of a
+ *                 bad range (segment.h) that starts the log.
  *   time index:   timestamp and rel_offset strictly increase.
  * Index files are never trusted beyond the last validated log byte. */
 #ifndef TOPICFS_INDEX_H

@@ -37,6 +37,7 @@ struct segment {
     int64_t max_timestamp;
     uint64_t bytes_since_index;
     uint64_t view_start;   /* stream position of base_pos in the partition's current view */
+    uint64_t first_pos;    /* stream position the first header named at open, or UINT64_MAX */
     int was_cut;           /* recovery cut bad bytes off its end */
     int verified;          /* every batch below size was verified since open */
     struct bad_range *bad; /* what verification found damaged */
@@ -83,6 +84,12 @@ struct segment_trust {
     uint64_t synced_next_offset, synced_end_pos;
     /* No record may reach this offset: the next segment's base. */
     uint64_t max_offset;
+    /* Where the stream goes on after this segment, if known (else
+     * UINT64_MAX): the next segment's first batch, the recovery point's end.
+     * Headers of the synced part that claim positions past it were not
+     * believed at an earlier open (verified, they ended there): the synced
+     * part is then verified whole, so every open lays it out the same. */
+    uint64_t max_end_pos;
 };
 
 /* Opens an existing segment (trust NULL: all synced, nothing known).
@@ -92,6 +99,9 @@ struct segment_trust {
  * recorded (the segment is then `verified`). */
 int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos,
                  const struct segment_trust *trust, struct segment **out);
+/* The stream position the first batch header of a segment's .log names
+ * (read without opening the segment), or UINT64_MAX if there is none. */
+uint64_t segment_first_pos(const char *dir, uint64_t base_offset);
 /* Verifies every batch not verified yet (checksum, and header fields follow
  * on: base offset and stream position), recording and logging bad ranges.
  * Every lookup below calls it first: nothing unverified is ever served. */

@@ -9,7 +9,9 @@
  * batches that pass their checksums, whose offsets grow and positions
  * follow on, ending exactly at size, next_offset and end_pos, and the
  * lookups must find the batch a linear walk finds; with a trusted part they
- * must answer a batch, ENOENT or EIO. */
+ * must answer a batch, ENOENT or EIO. A batch a lookup answers is always
+ * whole, verified, outside every bad range, and no damaged offset or
+ * position lies between the key and it (damage is refused, never skipped). */
 #include "fuzz_segment.h"
 
 #include <fcntl.h>
@@ -19,6 +21,37 @@ struct walked {
     uint64_t pos;
     struct batch_header h;
 };
+
+/* Whatever a lookup answers was verified: a whole batch that passes its
+ * checksum, outside every bad range. */
+static void check_served(const struct segment *s, int fd, int r, uint64_t fp,
+                         const struct batch_header *h)
+{
+    if (r)
+        return;
+    FUZZ_CHECK(s->verified && !segment_bad_at(s, SEG_BY_FILE, fp));
+    FUZZ_CHECK(fp + h->length <= s->size);
+    uint8_t *b = malloc(h->length);
+    FUZZ_CHECK(pread(fd, b, h->length, (off_t)fp) == (ssize_t)h->length);
+    FUZZ_CHECK(batch_verify(b, h->length) == 0);
+    free(b);
+}
+
+/* A lookup by offset (or stream position) that answers a batch starting
+ * after the key skipped nothing damaged: no bad range holds offsets
+ * (positions) between the key and that batch. */
+static void check_no_skip(const struct segment *s, int r, uint64_t key, int by_offset,
+                          const struct batch_header *h)
+{
+    if (r)
+        return;
+    uint64_t to = by_offset ? h->base_offset : h->base_pos;
+    for (size_t i = 0; i < s->nbad; i++) {
+        const struct bad_range *b = &s->bad[i];
+        uint64_t lo = by_offset ? b->offset : b->pos, hi = by_offset ? b->offset_end : b->pos_end;
+        FUZZ_CHECK(lo >= hi || hi <= key || lo >= to);
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -45,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                        tix_len);
 
     struct segment *s;
-    struct segment_trust trust = {validate_from, UINT64_MAX, UINT64_MAX, UINT64_MAX};
+    struct segment_trust trust = {validate_from, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX};
     int r = segment_open(dir, base, expect_pos, &trust, &s);
     if (r)
         return 0;
@@ -97,22 +130,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (want = 0; want < n && key >= batch_end_pos(&w[want].h); want++)
             ;
         r = segment_find_pos(s, key, &fp, &h);
+        check_served(s, fd, r, fp, &h);
+        check_no_skip(s, r, key, 0, &h);
         if (strict)
             FUZZ_CHECK(want < n ? r == 0 && fp == w[want].pos : r == -ENOENT);
         else
-            FUZZ_CHECK(r == 0 || r == -ENOENT || r == -EIO);
+            FUZZ_CHECK(r == -ENOENT || r == -EIO || (r == 0 && key < batch_end_pos(&h)));
         for (want = 0; want < n && key >= batch_next_offset(&w[want].h); want++)
             ;
         r = segment_find_offset(s, key, &fp, &h);
+        check_served(s, fd, r, fp, &h);
+        check_no_skip(s, r, key, 1, &h);
         if (strict)
             FUZZ_CHECK(want < n ? r == 0 && fp == w[want].pos : r == -ENOENT);
         else
-            FUZZ_CHECK(r == 0 || r == -ENOENT || r == -EIO);
+            FUZZ_CHECK(r == -ENOENT || r == -EIO || (r == 0 && key < batch_next_offset(&h)));
         /* by time: some batch at or after the time */
         r = segment_find_time(s, (int64_t)key, &fp, &h);
         FUZZ_CHECK(r == 0 || r == -ENOENT || (!strict && r == -EIO));
         if (r == 0)
             FUZZ_CHECK(h.timestamp >= (int64_t)key && fp < s->size);
+        check_served(s, fd, r, fp, &h);
     }
     close(fd);
     free(w);

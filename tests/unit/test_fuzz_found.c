@@ -8,12 +8,20 @@
  * - a record table whose value lengths do not add up to values_len passed
  *   batch_verify, and made partition_fetch read past the batch;
  * - a segment whose first batch starts before the previous segment's end
- *   moved the log's end position backwards;
+ *   moved the log's end position backwards (synced, it is now a bad range;
+ *   not synced, it is cut);
  * - key.separator could hold a \r that the config file lost on reload, and a
  *   NUL byte in a config line cut the line short silently;
  * - config_load read lines of at most 511 bytes, applying the tail of a
  *   longer line (a comment, say) as a line of its own;
- * - __consumer_offsets replay took "-2" as offset 2^64-2.
+ * - __consumer_offsets replay took "-2" as offset 2^64-2;
+ * - a synced segment whose first batch is damaged got an offset index whose
+ *   first entry was not at file position 0 (fuzz_segment);
+ * - a synced segment whose damaged last batch was verified at one open (its
+ *   bad range ends where the next segment starts) but only header-walked at
+ *   the next (it ends where the damaged header says, past that start) made
+ *   the next segment's records, appended and synced in between, fail with EIO
+ *   (fuzz_recovery).
  * Files live in one mkdtemp dir that the group teardown removes. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -148,12 +156,246 @@ static void test_segment_starts_before_previous_end(void **state)
     segment_path(path, sizeof(path), dir, 10, ".log");
     write_file(path, b, len);
     free(b);
+    /* Synced: kept as a bad range, the end never before 100. */
     struct segment *s;
-    struct segment_trust unsynced = {0, UINT64_MAX, UINT64_MAX, UINT64_MAX};
+    assert_int_equal(segment_open(dir, 10, 100, NULL, &s), 0);
+    assert_int_equal(s->size, len);
+    assert_int_equal(s->base_pos, 100);
+    assert_true(s->end_pos >= 100);
+    uint64_t fp;
+    struct batch_header h;
+    assert_int_equal(segment_find_offset(s, 10, &fp, &h), -EIO);
+    segment_close(s);
+    /* Not synced: cut. */
+    struct segment_trust unsynced = {0, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX};
     assert_int_equal(segment_open(dir, 10, 100, &unsynced, &s), 0);
     assert_int_equal(s->size, 0);
     assert_int_equal(s->base_pos, 100);
     assert_int_equal(s->end_pos, 100);
+    segment_close(s);
+}
+
+/* Writes batches of one line each ("v<offset>\n") at offsets from..to-1,
+ * two records a batch, positions from `pos` on; returns the file size. */
+static size_t write_batches(const char *path, uint64_t from, uint64_t to, uint64_t pos,
+                            size_t *starts)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    size_t at = 0, k = 0;
+    for (uint64_t o = from; o < to; o += 2) {
+        char l0[32], l1[32];
+        snprintf(l0, sizeof(l0), "v%llu\n", (unsigned long long)o);
+        snprintf(l1, sizeof(l1), "v%llu\n", (unsigned long long)o + 1);
+        const char *lines[] = {l0, l1};
+        size_t len;
+        int err;
+        uint8_t *b = seal(lines, 2, o, pos, &len, &err);
+        assert_int_equal(err, 0);
+        assert_int_equal(fwrite(b, 1, len, f), len);
+        free(b);
+        if (starts)
+            starts[k++] = at;
+        at += len;
+        pos += strlen(l0) + strlen(l1);
+    }
+    fclose(f);
+    return at;
+}
+
+static void flip(const char *path, size_t at)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, (long)at, SEEK_SET), 0);
+    int c = fgetc(f);
+    assert_int_equal(fseek(f, (long)at, SEEK_SET), 0);
+    fputc(c ^ 0x5a, f);
+    fclose(f);
+}
+
+static void test_segment_damaged_at_start_index_valid(void **state)
+{
+    (void)state;
+    char dir[128], path[256];
+    snprintf(dir, sizeof(dir), "%s/start", tmpdir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    segment_path(path, sizeof(path), dir, 0, ".log");
+    size_t starts[3];
+    write_batches(path, 0, 6, 0, starts);
+    flip(path, 0); /* the first batch's magic: the header walk stops there */
+    for (int open = 0; open < 2; open++) {
+        struct segment *s;
+        assert_int_equal(segment_open(dir, 0, 0, NULL, &s), 0);
+        assert_int_equal(s->nbad, 1);
+        assert_int_equal(offset_index_validate(&s->oix, s->size), 0);
+        assert_int_equal(time_index_validate(&s->tix), 0);
+        uint64_t fp;
+        struct batch_header h;
+        assert_int_equal(segment_find_offset(s, 1, &fp, &h), -EIO);
+        assert_int_equal(segment_find_offset(s, 3, &fp, &h), 0);
+        assert_int_equal(fp, starts[1]);
+        assert_int_equal(segment_find_offset(s, 4, &fp, &h), 0);
+        assert_int_equal(fp, starts[2]);
+        assert_int_equal(segment_find_pos(s, h.base_pos, &fp, &h), 0);
+        assert_int_equal(fp, starts[2]);
+        segment_close(s);
+    }
+}
+
+static int note_offset(const struct record_view *r, void *arg)
+{
+    uint64_t *seen = arg;
+    seen[0]++;
+    seen[1] = r->offset;
+    return 0;
+}
+
+static uint64_t append_one(struct partition *p, const char *line)
+{
+    struct batch_builder b;
+    batch_builder_init(&b);
+    assert_int_equal(batch_builder_add_record(&b, (uint32_t)strlen(line), -1), 0);
+    assert_int_equal(batch_builder_add_values(&b, line, strlen(line)), 0);
+    uint64_t off;
+    assert_int_equal(partition_append(p, &b, 2000, &off), 0);
+    batch_builder_free(&b);
+    return off;
+}
+
+/* With `roll`, the segment after the damaged one is synced and closed at
+ * the reopen (it is opened, then found to start before the damaged one's
+ * header-walked end); else it holds the recovery point (read first). */
+static void damaged_tail_case(const char *name, int roll)
+{
+    char dir[128], path[256];
+    snprintf(dir, sizeof(dir), "%s/%s", tmpdir, name);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    /* Segment 0: offsets 0..5, positions 0..18, its last batch damaged (a
+     * value byte: the headers still walk); an index entry past the end of
+     * the file makes the first open verify it whole. */
+    segment_path(path, sizeof(path), dir, 0, ".log");
+    size_t size = write_batches(path, 0, 6, 0, NULL);
+    flip(path, size - 2);
+    struct offset_index_entry e[2] = {{0, 0, 0}, {4, 100000, 12}};
+    segment_path(path, sizeof(path), dir, 0, ".index");
+    write_file(path, e, sizeof(e));
+    /* Segment 6, the last (no recovery point: not synced), starting at
+     * position 18 as the damaged header says, damaged too: cut whole. */
+    segment_path(path, sizeof(path), dir, 6, ".log");
+    size = write_batches(path, 6, 8, 18, NULL);
+    flip(path, size - 2);
+
+    struct partition_settings st = {
+        .segment_bytes = 1 << 20,
+        .segment_ms = INT64_MAX,
+        .max_message_bytes = 1 << 20,
+        .codec = BATCH_CODEC_NONE,
+    };
+    struct partition *p;
+    assert_int_equal(partition_open(dir, &st, &p), 0);
+    uint64_t off[2];
+    off[0] = append_one(p, "new\n");
+    if (roll) {
+        st.segment_bytes = 1;
+        partition_set_settings(p, &st);
+    }
+    off[1] = append_one(p, "newer\n");
+    assert_int_equal(partition_sync(p), 0);
+    partition_close(p);
+
+    for (int open = 0; open < 2; open++) {
+        assert_int_equal(partition_open(dir, &st, &p), 0);
+        struct partition_cursor c;
+        partition_cursor_init(&c);
+        uint64_t seen[2] = {0, 0}, next;
+        assert_int_equal(partition_fetch(p, &c, off[0], 10, note_offset, seen, &next), 0);
+        assert_int_equal(seen[0], 2);
+        assert_int_equal(seen[1], off[1]);
+        /* The damaged batch is refused, the good ones before it served. */
+        assert_int_equal(partition_fetch(p, &c, 4, 10, note_offset, seen, &next), -EIO);
+        seen[0] = 0;
+        assert_int_equal(partition_fetch(p, &c, 0, 4, note_offset, seen, &next), 0);
+        assert_int_equal(seen[0], 4);
+        partition_cursor_free(&c);
+        partition_close(p);
+    }
+}
+
+static void test_damaged_tail_verified_then_walked(void **state)
+{
+    (void)state;
+    damaged_tail_case("tail", 0);
+    damaged_tail_case("tail-rolled", 1);
+}
+
+static void test_lost_end_still_verified(void **state)
+{
+    (void)state;
+    char dir[128], path[256];
+    snprintf(dir, sizeof(dir), "%s/lost", tmpdir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    /* Segment 0: offsets 0..3, its first batch damaged in a value byte (the
+     * headers walk); segment 10 after a gap no compaction made. */
+    segment_path(path, sizeof(path), dir, 0, ".log");
+    size_t starts[2];
+    write_batches(path, 0, 4, 0, starts);
+    flip(path, starts[1] - 2);
+    segment_path(path, sizeof(path), dir, 10, ".log");
+    write_batches(path, 10, 12, 100, NULL);
+
+    struct partition_settings st = {
+        .segment_bytes = 1 << 20,
+        .segment_ms = INT64_MAX,
+        .max_message_bytes = 1 << 20,
+        .codec = BATCH_CODEC_NONE,
+    };
+    struct partition *p;
+    assert_int_equal(partition_open(dir, &st, &p), 0);
+    struct partition_cursor c;
+    partition_cursor_init(&c);
+    uint64_t seen[2] = {0, 0}, next;
+    assert_int_equal(partition_fetch(p, &c, 0, 10, note_offset, seen, &next), -EIO);
+    assert_int_equal(seen[0], 0);
+    char buf[64];
+    assert_int_equal(partition_read(p, &c, 0, buf, sizeof(buf)), -EIO);
+    /* The good batch after it, and the next segment, are served. */
+    assert_int_equal(partition_fetch(p, &c, 2, 2, note_offset, seen, &next), 0);
+    assert_int_equal(seen[0], 2);
+    assert_int_equal(partition_fetch(p, &c, 10, 10, note_offset, seen, &next), 0);
+    assert_int_equal(seen[0], 4);
+    partition_cursor_free(&c);
+    partition_close(p);
+}
+
+static void test_lookup_before_bad_range(void **state)
+{
+    (void)state;
+    char dir[128], path[256];
+    snprintf(dir, sizeof(dir), "%s/before", tmpdir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    /* Segment 10 (offsets 0..9 went with compaction), positions from 50:
+     * its first batch damaged in a value byte, the second good. */
+    segment_path(path, sizeof(path), dir, 10, ".log");
+    size_t starts[2];
+    write_batches(path, 10, 14, 50, starts);
+    flip(path, starts[1] - 2);
+    struct segment *s;
+    assert_int_equal(segment_open(dir, 10, 40, NULL, &s), 0);
+    uint64_t fp;
+    struct batch_header h;
+    assert_int_equal(segment_find_offset(s, 5, &fp, &h), -EIO);
+    assert_int_equal(segment_find_pos(s, 45, &fp, &h), -EIO);
+    assert_int_equal(segment_find_offset(s, 12, &fp, &h), 0);
+    assert_int_equal(fp, starts[1]);
+    assert_int_equal(segment_find_pos(s, h.base_pos, &fp, &h), 0);
+    assert_int_equal(fp, starts[1]);
+    segment_close(s);
+    /* Both damaged: nothing after the gap is good. */
+    flip(path, starts[1] + BATCH_HEADER_SIZE + 6);
+    assert_int_equal(segment_open(dir, 10, 40, NULL, &s), 0);
+    assert_int_equal(segment_find_offset(s, 5, &fp, &h), -EIO);
+    assert_int_equal(segment_find_pos(s, 45, &fp, &h), -EIO);
     segment_close(s);
 }
 
@@ -255,6 +497,10 @@ int main(void)
         cmocka_unit_test(test_lz4_header_huge_body),
         cmocka_unit_test(test_table_longer_than_values),
         cmocka_unit_test(test_segment_starts_before_previous_end),
+        cmocka_unit_test(test_segment_damaged_at_start_index_valid),
+        cmocka_unit_test(test_damaged_tail_verified_then_walked),
+        cmocka_unit_test(test_lost_end_still_verified),
+        cmocka_unit_test(test_lookup_before_bad_range),
         cmocka_unit_test(test_config_key_separator_cr_and_nul),
         cmocka_unit_test(test_config_load_long_line),
         cmocka_unit_test(test_offsets_replay_plain_decimals),
