@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,7 +56,10 @@ void segment_path(char *buf, size_t cap, const char *dir, uint64_t base, const c
 /* ---- open descriptors ----
  * The .log of every active segment is open while it is active. Closed
  * segments' .log descriptors live in one LRU across all partitions, at most
- * segment_fd_cap of them: a reader pins the descriptor it uses (segment_fd),
+ * segment_fd_cap of them and never more than a quarter of the soft
+ * RLIMIT_NOFILE (so the LRU leaves room for every other open, at any limit);
+ * an open closed segment holds none until it is first read. A reader pins
+ * the descriptor it uses (segment_fd),
  * and only unpinned ones are closed to make room. A descriptor whose file
  * holds bytes not known to be synced is fdatasync'd before it goes (an error
  * is kept and reported by the next segment_sync). Index files are read into
@@ -114,10 +118,27 @@ static int evict_one(void)
     return 0;
 }
 
+/* The LRU's cap under the process's descriptor limit: a quarter of the soft
+ * RLIMIT_NOFILE at most, so the LRU never takes the descriptors other opens
+ * (directories, configs, other partitions' active segments) need. Read at
+ * first use and again whenever an open runs out. Caller holds fd_lock. */
+static size_t limit_cap;
+
+static void read_limit(void)
+{
+    struct rlimit rl;
+    limit_cap = SIZE_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        limit_cap = rl.rlim_cur / 4 > 4 ? (size_t)(rl.rlim_cur / 4) : 4;
+}
+
 /* Caller holds fd_lock. */
 static void evict_over_cap(void)
 {
-    while (lru_count > segment_fd_cap && evict_one())
+    if (!limit_cap)
+        read_limit();
+    size_t cap = segment_fd_cap < limit_cap ? segment_fd_cap : limit_cap;
+    while (lru_count > cap && evict_one())
         ;
 }
 
@@ -130,6 +151,8 @@ static int open_locked(const char *path, int flags)
         if (fd >= 0)
             return fd;
         int e = errno;
+        if (e == EMFILE || e == ENFILE)
+            read_limit(); /* the limit may have been lowered */
         if ((e != EMFILE && e != ENFILE) || !evict_one())
             return -e;
     }
@@ -807,12 +830,11 @@ int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos
     if ((r = offset_index_settle(&s->oix)) || (r = time_index_settle(&s->tix)))
         goto fail;
     /* Closed until the partition makes it active: indexes in memory only,
-     * the .log descriptor in the LRU. */
+     * the .log closed (the first read opens it into the LRU). A mount of
+     * many segments so holds no descriptor per segment, whatever the limit. */
     close_indexes(s);
-    pthread_mutex_lock(&fd_lock);
-    lru_push(s);
-    evict_over_cap();
-    pthread_mutex_unlock(&fd_lock);
+    close(s->fd);
+    s->fd = -1;
     *out = s;
     return 0;
 fail:

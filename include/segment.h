@@ -53,7 +53,9 @@ struct segment {
 };
 
 /* Descriptors: at most segment_fd_cap .log files of closed segments stay
- * open (an LRU over all partitions); active segments keep theirs. */
+ * open (an LRU over all partitions), and never more than a quarter of the
+ * process's RLIMIT_NOFILE; active segments keep theirs. An open closed
+ * segment holds no descriptor until it is first read. */
 #define SEGMENT_FD_CAP_DEFAULT 512
 extern size_t segment_fd_cap;
 /* The .log descriptor, opened if needed and pinned (not closed by the LRU)

@@ -82,8 +82,9 @@ class Mount:
         self.proc = None
         os.makedirs(self.mnt, exist_ok=True)
 
-    def start(self, extra=()):
-        args = [TOPICFS, self.data, self.mnt, "-f"]
+    def start(self, extra=(), prefix=()):
+        """prefix: a command the daemon runs under (e.g. prlimit ...), which execs it."""
+        args = list(prefix) + [TOPICFS, self.data, self.mnt, "-f"]
         if self.opts:
             args += ["-o", self.opts]
         args += list(extra)

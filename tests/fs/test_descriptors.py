@@ -118,6 +118,27 @@ class DescriptorTest(unittest.TestCase):
         self.start("after kill -9 at the limit")
         self.check_all(SEGMENTS + 1)
 
+    def test_mount_under_low_limit(self):
+        """A daemon started with 64 descriptors mounts a topic of several
+        partitions of many segments each and serves every one whole."""
+        with open(os.path.join(self.m.data, "topics", "t", "config")) as f:
+            conf = f.read().replace("partitions=1\n", "partitions=4\n")
+        with open(os.path.join(self.m.data, "topics", "t", "config"), "w") as f:
+            f.write(conf)
+        per = max(SEGMENTS // 6, 100)
+        for k in (1, 2, 3):
+            d = os.path.join(self.m.data, "topics", "t", str(k))
+            os.mkdir(d)
+            subprocess.run([MAKE_SEGMENTS, d, str(per)], check=True)
+        self.m.start(prefix=["prlimit", "--nofile=64:64"])
+        self.assertNotIn("failed", self.m.log_text())
+        self.assertEqual(info(self.m, "t")["p3"]["end_offset"], per)
+        self.check_all(SEGMENTS)
+        for k in (1, 2, 3):
+            with open(self.m.path("t", "p%d" % k), "rb") as f:
+                self.assertEqual(f.read(), b"".join(value(i) for i in range(per)))
+        self.assertTrue(self.m.alive())
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
