@@ -237,12 +237,17 @@ static int check_table(const struct batch_header *h, const uint8_t *table)
     return r == 0 && n == h->record_count && sum == h->values_len ? 0 : -EBADMSG;
 }
 
+uint64_t batch_checksum(const uint8_t *batch, size_t len)
+{
+    return XXH3_64bits(batch + 16, len - 16);
+}
+
 int batch_verify(const uint8_t *batch, size_t len)
 {
     struct batch_header h;
     if (len < BATCH_HEADER_SIZE || batch_header_decode(batch, &h) || h.length != len)
         return -EBADMSG;
-    if (XXH3_64bits(batch + 16, len - 16) != h.checksum)
+    if (batch_checksum(batch, len) != h.checksum)
         return -EBADMSG;
     /* An lz4 table is checked where it is inflated (batch_body). */
     return h.codec == BATCH_CODEC_NONE ? check_table(&h, batch + BATCH_HEADER_SIZE) : 0;

@@ -455,8 +455,9 @@ static int note_compacted(struct partition *p, int compacted)
 static struct segment_trust trust_for(const uint64_t *bases, size_t nbases, size_t i, int have_rp,
                                       const struct recovery_point *rp)
 {
-    struct segment_trust t = {UINT64_MAX, UINT64_MAX, UINT64_MAX,
-                              i + 1 < nbases ? bases[i + 1] : UINT64_MAX, UINT64_MAX};
+    struct segment_trust t = {UINT64_MAX, UINT64_MAX,
+                              UINT64_MAX, i + 1 < nbases ? bases[i + 1] : UINT64_MAX,
+                              UINT64_MAX, 0};
     if (have_rp) {
         if (bases[i] > rp->seg_base) {
             t.synced_to = 0;
@@ -513,6 +514,7 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
 
     for (size_t i = 0; i < nbases; i++) {
         struct segment_trust t = trust_for(bases, nbases, i, have_rp, &rp);
+        t.compacted = p->compacted;
         uint64_t expect_pos = i ? p->segs[i - 1]->end_pos : UINT64_MAX;
         struct segment *s;
         /* A synced segment ends where the next one starts: an open that
@@ -541,6 +543,7 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
             /* Both synced, opened without a change to their .log: the
              * previous one again, verified, then this one after it. */
             struct segment_trust pt = trust_for(bases, nbases, i - 1, have_rp, &rp);
+            pt.compacted = p->compacted;
             struct segment *again;
             if (s->first_pos < pt.max_end_pos)
                 pt.max_end_pos = s->first_pos;
@@ -1551,18 +1554,22 @@ int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t of
         if (offset >= s->next_offset || (s->size == 0 && !s->nbad))
             continue;
         uint64_t fp;
-        if ((r = segment_find_offset(s, offset, &fp, &c->h)))
+        if ((r = segment_find_offset(s, offset, &fp, &c->h))) {
+            /* The next record lies in or after damage: hand out what came
+             * before it; the fetch that starts there fails. */
+            if (r == -EIO && seen) {
+                r = 0;
+                damaged = 1;
+            }
             break;
+        }
         while (fp < s->size && seen < max_records && !r && !damaged) {
             const uint8_t *hb, *table, *values;
-            const struct bad_range *b = segment_bad_at(s, SEG_BY_FILE, fp);
-            if (b && offset < b->offset_end) {
+            /* The lookup never answers inside a bad range: one met on the
+             * way lies before the next record, whatever offsets it claims. */
+            if (segment_bad_at(s, SEG_BY_FILE, fp)) {
                 damaged = 1;
                 break;
-            }
-            if (b) {
-                fp = b->file_end;
-                continue;
             }
             if ((r = cursor_bytes(c, s, fp, BATCH_HEADER_SIZE, READ_AHEAD, &hb)))
                 break;
@@ -1603,6 +1610,9 @@ int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t of
             fp += c->h.length;
         }
         /* Records lost from the segment's end (found short at open). */
+        for (size_t k = 0; k < s->nbad && !r && !damaged && seen < max_records && fp >= s->size;
+             k++)
+            damaged = s->bad[k].file_pos >= s->size;
         if (!r && seen < max_records && segment_bad_at(s, SEG_BY_OFFSET, offset))
             damaged = 1;
     }

@@ -423,11 +423,13 @@ static int chunk_get(struct chunk_reader *cr, uint64_t at, uint64_t len, uint64_
 }
 
 /* What the batch at a file position must be to follow on from the last good
- * one: offsets only grow (compaction leaves gaps) and stay below max_offset;
- * positions are contiguous (pos_exact) or, after damage, only grow. */
+ * one: offsets are contiguous (offset_exact: the segment's first batch starts
+ * at its base offset) or, where compaction may have left gaps or after
+ * damage, only grow; they stay below max_offset; positions are contiguous
+ * (pos_exact) or, after damage, only grow. */
 struct batch_rule {
     uint64_t next_offset, end_pos, max_offset, limit;
-    int pos_exact, verify;
+    int offset_exact, pos_exact, verify;
 };
 
 /* 0 and *h if the batch at fp obeys the rule (and its checksum, with
@@ -440,8 +442,10 @@ static int check_batch(struct chunk_reader *cr, uint64_t fp, const struct batch_
     if (r)
         return r;
     if (batch_header_decode(p, h) || fp + h->length > rule->limit ||
-        h->base_offset < rule->next_offset || batch_next_offset(h) < h->base_offset ||
-        batch_next_offset(h) > rule->max_offset || batch_end_pos(h) < h->base_pos ||
+        h->base_offset < rule->next_offset ||
+        (rule->offset_exact && h->base_offset != rule->next_offset) ||
+        batch_next_offset(h) < h->base_offset || batch_next_offset(h) > rule->max_offset ||
+        batch_end_pos(h) < h->base_pos ||
         (rule->pos_exact ? h->base_pos != rule->end_pos : h->base_pos < rule->end_pos))
         return 1;
     if (!rule->verify)
@@ -451,18 +455,21 @@ static int check_batch(struct chunk_reader *cr, uint64_t fp, const struct batch_
     return batch_verify(p, h->length) ? 1 : 0;
 }
 
-/* The first position from fp on where a whole, verified batch that follows
- * on loosely (positions may jump: a gap of lost records) from the rule
- * starts; *y = rule->limit if none. */
+/* The first position after fp (whose batch failed the rule) where a whole,
+ * verified batch that follows on loosely (offsets and positions may jump: a
+ * gap of lost records) from the rule starts; *y = rule->limit if none. The
+ * batch at fp itself is not taken back: a header that failed (a forged field
+ * with a checksum to match) is damage, not a gap. */
 static int resync(struct chunk_reader *cr, uint64_t fp, const struct batch_rule *rule, uint64_t *y,
                   struct batch_header *h)
 {
     struct batch_rule loose = *rule;
+    loose.offset_exact = 0;
     loose.pos_exact = 0;
     loose.verify = 1;
     static const uint8_t magic[4] = {BATCH_MAGIC & 0xff, (BATCH_MAGIC >> 8) & 0xff,
                                      (BATCH_MAGIC >> 16) & 0xff, BATCH_MAGIC >> 24};
-    for (uint64_t at = fp; at + BATCH_HEADER_SIZE <= rule->limit;) {
+    for (uint64_t at = fp + 1; at + BATCH_HEADER_SIZE <= rule->limit;) {
         const uint8_t *p;
         uint64_t n = rule->limit - at < SCAN_CHUNK ? rule->limit - at : SCAN_CHUNK;
         int r = chunk_get(cr, at, n, rule->limit, &p);
@@ -522,6 +529,7 @@ static int verify_scan(struct segment *s, uint64_t limit, int rebuild, uint64_t 
         .end_pos = s->base_pos,
         .max_offset = rebuild ? max_offset : s->next_offset,
         .limit = limit,
+        .offset_exact = !s->compacted,
         .pos_exact = !rebuild,
         .verify = 1,
     };
@@ -601,6 +609,7 @@ static int walk(struct segment *s, uint64_t file_pos, uint64_t limit, uint64_t v
             .end_pos = s->end_pos,
             .max_offset = max_offset,
             .limit = limit,
+            .offset_exact = !s->compacted,
             .pos_exact = 1,
             .verify = file_pos >= verify_from,
         };
@@ -706,14 +715,15 @@ uint64_t segment_first_pos(const char *dir, uint64_t base_offset)
 int segment_open(const char *dir, uint64_t base_offset, uint64_t expect_base_pos,
                  const struct segment_trust *trust, struct segment **out)
 {
-    static const struct segment_trust all_synced = {UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX,
-                                                    UINT64_MAX};
+    static const struct segment_trust all_synced = {UINT64_MAX, UINT64_MAX, UINT64_MAX,
+                                                    UINT64_MAX, UINT64_MAX, 1};
     const struct segment_trust *t = trust ? trust : &all_synced;
     struct segment *s = segment_alloc(dir, base_offset, expect_base_pos);
     struct stat st;
     int r;
     if (!s)
         return -ENOMEM;
+    s->compacted = t->compacted;
     if ((r = open_files(s, 0)))
         goto fail;
     if (fstat(s->fd, &st) < 0) {
@@ -893,6 +903,11 @@ int segment_verify(struct segment *s)
     return 0;
 }
 
+uint64_t bad_range_end(uint64_t start, uint64_t end)
+{
+    return end > start ? end : start + 1;
+}
+
 const struct bad_range *segment_bad_at(const struct segment *s, enum segment_key key,
                                        uint64_t value)
 {
@@ -904,10 +919,10 @@ const struct bad_range *segment_bad_at(const struct segment *s, enum segment_key
             in = value >= b->file_pos && value < b->file_end;
             break;
         case SEG_BY_OFFSET:
-            in = value >= b->offset && value < b->offset_end;
+            in = value >= b->offset && value < bad_range_end(b->offset, b->offset_end);
             break;
         case SEG_BY_POS:
-            in = value >= b->pos && value < b->pos_end;
+            in = value >= b->pos && value < bad_range_end(b->pos, b->pos_end);
             break;
         }
         if (in)
@@ -1041,8 +1056,8 @@ static int scan_headers_from(struct segment *s, uint64_t file_pos, enum scan_key
         struct batch_header h;
         const struct bad_range *b = segment_bad_at(s, SEG_BY_FILE, file_pos);
         if (b) {
-            if ((key == BY_OFFSET && value < b->offset_end) ||
-                (key == BY_POS && value < b->pos_end))
+            if ((key == BY_OFFSET && value < bad_range_end(b->offset, b->offset_end)) ||
+                (key == BY_POS && value < bad_range_end(b->pos, b->pos_end)))
                 return SCAN_DAMAGED;
             file_pos = b->file_end;
             continue;

@@ -84,6 +84,8 @@ int batch_builder_seal(struct batch_builder *b, enum batch_codec codec, uint64_t
 /* Parses and sanity-checks a header (not the checksum): 0 or -EBADMSG. */
 int batch_header_decode(const uint8_t *buf, struct batch_header *h);
 void batch_header_encode(const struct batch_header *h, uint8_t *buf);
+/* The checksum a whole batch of len >= 16 bytes in memory must carry. */
+uint64_t batch_checksum(const uint8_t *batch, size_t len);
 /* Verifies the checksum of a whole batch in memory, and that its record
  * table describes record_count records whose values fill values_len
  * exactly (so walking it never runs off the values): 0 or -EBADMSG. */

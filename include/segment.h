@@ -40,6 +40,7 @@ struct segment {
     uint64_t first_pos;    /* stream position the first header named at open, or UINT64_MAX */
     int was_cut;           /* recovery cut bad bytes off its end */
     int verified;          /* every batch below size was verified since open */
+    int compacted;         /* offsets may jump (segment_trust.compacted) */
     struct bad_range *bad; /* what verification found damaged */
     size_t nbad;
     int refs; /* the partition's list and kept old layouts (partition.c) */
@@ -92,9 +93,14 @@ struct segment_trust {
      * believed at an earlier open (verified, they ended there): the synced
      * part is then verified whole, so every open lays it out the same. */
     uint64_t max_end_pos;
+    /* Compaction touched the partition: offsets may jump (its first batch
+     * may start past the segment's base offset), never go back. Else they
+     * are contiguous from the base offset on. */
+    int compacted;
 };
 
-/* Opens an existing segment (trust NULL: all synced, nothing known).
+/* Opens an existing segment (trust NULL: all synced, nothing known,
+ * compacted).
  * `expect_base_pos` is the stream position the segment must start at (for
  * empty or damaged segments). A synced part whose headers do not walk to
  * where the trust says is verified whole at once, and its bad ranges
@@ -109,7 +115,13 @@ uint64_t segment_first_pos(const char *dir, uint64_t base_offset);
  * Every lookup below calls it first: nothing unverified is ever served. */
 int segment_verify(struct segment *s);
 enum segment_key { SEG_BY_FILE, SEG_BY_OFFSET, SEG_BY_POS };
-/* The bad range holding a file position, offset or stream position, or NULL. */
+/* Where a lookup is past a bad range's offsets or positions [start, end):
+ * end, or start + 1 if the range is empty. */
+uint64_t bad_range_end(uint64_t start, uint64_t end);
+/* The bad range holding a file position, offset or stream position, or NULL.
+ * A range that claims no offsets (or positions) holds the one it starts at:
+ * the record there comes after damage, so it is refused too, never reached
+ * by skipping the damage silently (see bad_range_end). */
 const struct bad_range *segment_bad_at(const struct segment *s, enum segment_key key,
                                        uint64_t value);
 /* Ends the bad ranges whose end open could not find at the next segment's

@@ -5,6 +5,7 @@ damaged, a mount serves every other record exactly, refuses the damaged ones
 with EIO through every read path (`cat p0`, `p0@N`, `p0.jsonl`, a group
 drain), counts them in .info and .metrics, and a remount keeps every later
 segment; only a tail that was never synced is cut."""
+import ctypes
 import errno
 import glob
 import json
@@ -198,6 +199,31 @@ class CorruptionTest(unittest.TestCase):
         at, _length, base = self.batch_of(5, 4)
         flip(self.seg(5), at + 16 + 7, 0x04)  # a high bit of base_offset
         self.expect_served(range(base, base + 1))
+
+    def test_forged_first_offset(self):
+        """The first batch of a segment claims the next offset, its checksum
+        recomputed (the acceptance tester's repro): that batch is damaged, not
+        believed; no group drain or p0@N skips a record."""
+        at, length, base = self.batch_of(5, 0)
+        xxh = ctypes.CDLL("libxxhash.so.0")
+        xxh.XXH3_64bits.restype = ctypes.c_uint64
+        xxh.XXH3_64bits.argtypes = (ctypes.c_char_p, ctypes.c_size_t)
+        with open(self.seg(5), "r+b") as f:
+            f.seek(at)
+            b = bytearray(f.read(length))
+            struct.pack_into("<Q", b, 16, base + 1)
+            struct.pack_into("<Q", b, 8, xxh.XXH3_64bits(bytes(b[16:]), length - 16))
+            f.seek(at)
+            f.write(b)
+        self.expect_served(range(base, base + 1))
+        # A drain from just before the damage stops there, and again.
+        os.mkdir(self.m.path("orders", ".groups", "q"))
+        sh("echo %d > %s" % (base - 1, self.m.path("orders", ".groups", "q", "p0")))
+        for _ in range(2):
+            data, err = self.read_all(self.m.path("orders", ".groups", "q", "drain"))
+            self.assertEqual((data, err), (line(base - 1) if _ == 0 else b"", errno.EIO))
+        self.assertErrno(errno.EIO, self.read_all, self.p0("@%d" % base))
+        self.assertEqual(read(self.p0("@%d" % (base + 1)), "rb")[:10], line(base + 1))
 
     def test_zeroed_segment(self):
         b = batches(self.seg(4))

@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                        tix_len);
 
     struct segment *s;
-    struct segment_trust trust = {validate_from, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX};
+    struct segment_trust trust = {validate_from, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, 1};
     int r = segment_open(dir, base, expect_pos, &trust, &s);
     if (r)
         return 0;

@@ -167,7 +167,7 @@ static void test_segment_starts_before_previous_end(void **state)
     assert_int_equal(segment_find_offset(s, 10, &fp, &h), -EIO);
     segment_close(s);
     /* Not synced: cut. */
-    struct segment_trust unsynced = {0, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX};
+    struct segment_trust unsynced = {0, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, 0};
     assert_int_equal(segment_open(dir, 10, 100, &unsynced, &s), 0);
     assert_int_equal(s->size, 0);
     assert_int_equal(s->base_pos, 100);

@@ -1887,6 +1887,106 @@ static void trap_log(const char *dir, uint64_t base, int trap)
 /* Retention and truncation stop at a segment whose .log cannot be removed:
  * it and what follows stay, in memory as on disk, so the next open finds
  * the same whole log (no segment below the log start, no gap). */
+/* A batch header whose checksum was recomputed after a field was changed
+ * (the first batch of a segment claims the next offset) is not believed: the
+ * first batch must start at the segment's base offset unless compaction ran,
+ * and no fetch, offset lookup or read skips the bad range that results,
+ * whatever offsets it claims. */
+#define FORGED_N 40
+static void forged_open(struct fx *f, int compacted, uint64_t *base)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "forged%d", compacted);
+    f->p = open_part(sub(f, name), 300, INT64_MAX);
+    for (int i = 0; i < FORGED_N; i++) {
+        char v[16];
+        snprintf(v, sizeof(v), "rec-%03d\n", i);
+        const char *vals[] = {v};
+        append_vals(f->p, vals, 1, 1000 + i);
+    }
+    assert_int_equal(partition_sync(f->p), 0);
+    assert_true(f->p->nsegs > 6);
+    *base = f->p->segs[4]->base_offset;
+    partition_close(f->p);
+    f->p = NULL;
+    char dir[256], path[512];
+    snprintf(dir, sizeof(dir), "%s", sub(f, name));
+    segment_path(path, sizeof(path), dir, *base, ".log");
+    size_t len;
+    uint8_t *buf = slurp(path, &len);
+    struct batch_header h;
+    assert_int_equal(batch_header_decode(buf, &h), 0);
+    h.base_offset++;
+    batch_header_encode(&h, buf);
+    h.checksum = batch_checksum(buf, h.length);
+    batch_header_encode(&h, buf);
+    assert_int_equal(batch_verify(buf, h.length), 0);
+    spit(path, buf, len);
+    free(buf);
+    if (compacted) {
+        snprintf(path, sizeof(path), "%s/compacted", dir);
+        spit(path, "", 0);
+    }
+    struct partition_settings st = settings(300, INT64_MAX);
+    assert_int_equal(partition_open(dir, &st, &f->p), 0);
+}
+
+static int forged_fetch(struct fx *f, uint64_t from, struct recs *d)
+{
+    uint64_t next;
+    memset(d, 0, sizeof(*d));
+    partition_cursor_free(&f->c[0]);
+    partition_cursor_init(&f->c[0]);
+    return partition_fetch(f->p, &f->c[0], from, 100, collect, d, &next);
+}
+
+static void test_forged_first_offset_not_believed(void **state)
+{
+    struct fx *f = *state;
+    static struct recs d;
+    uint64_t b, pos;
+    char want[64];
+    forged_open(f, 0, &b);
+    /* The forged batch (record b) is damaged; b + 1 on is served. */
+    assert_int_equal(forged_fetch(f, b - 1, &d), 0);
+    assert_int_equal(d.n, 1);
+    assert_int_equal(d.offsets[0], b - 1);
+    assert_int_equal(forged_fetch(f, b, &d), -EIO);
+    assert_int_equal(forged_fetch(f, b + 1, &d), 0);
+    assert_int_equal(d.n, FORGED_N - b - 1);
+    assert_int_equal(d.offsets[0], b + 1);
+    snprintf(want, sizeof(want), "rec-%03d\n", (int)(b + 1));
+    assert_memory_equal(d.text, want, 8);
+    assert_int_equal(partition_offset_pos(f->p, b, &pos), -EIO);
+    assert_int_equal(partition_offset_pos(f->p, b + 1, &pos), 0);
+    assert_int_equal(pos, (b + 1) * 8);
+    /* A read of the stream stops at the damage with EIO. */
+    char buf[8];
+    assert_int_equal(partition_read(f->p, &f->c[1], b * 8, buf, sizeof(buf)), -EIO);
+    assert_int_equal(partition_read(f->p, &f->c[1], (b + 1) * 8, buf, sizeof(buf)), 8);
+    assert_memory_equal(buf, want, 8);
+}
+
+static void test_forged_offset_in_compacted_never_skipped(void **state)
+{
+    struct fx *f = *state;
+    static struct recs d;
+    uint64_t b, pos;
+    forged_open(f, 1, &b);
+    /* Compaction may leave a gap before a segment's first batch: the forged
+     * one is believed (offset b + 1), and the genuine b + 1 after it is a bad
+     * range that claims no offset. No fetch skips it. */
+    assert_int_equal(forged_fetch(f, b - 1, &d), 0);
+    assert_int_equal(d.offsets[d.n - 1], b + 1);
+    assert_int_equal(d.n, 2);
+    assert_int_equal(forged_fetch(f, b + 2, &d), -EIO);
+    assert_int_equal(partition_offset_pos(f->p, b + 2, &pos), -EIO);
+    assert_int_equal(forged_fetch(f, b + 3, &d), 0);
+    assert_int_equal(d.offsets[0], b + 3);
+    assert_int_equal(partition_offset_pos(f->p, b + 3, &pos), 0);
+    assert_int_equal(pos, (b + 3) * 8);
+}
+
 static void test_removal_stops_at_a_log_that_stays(void **state)
 {
     struct fx *f = *state;
@@ -2612,6 +2712,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncate_into_compacted_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_randomized, setup, teardown),
         cmocka_unit_test_setup_teardown(test_removal_stops_at_a_log_that_stays, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_first_offset_not_believed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_offset_in_compacted_never_skipped, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
