@@ -18,7 +18,11 @@
  * missing where no compaction ran) becomes bad ranges of the segments, logged
  * and counted (partition_info's bad_batches); every read path (reads, views,
  * fetch, offset and time lookups, so group members, hidden names and the
- * compaction input too) fails with EIO on them and serves everything else.
+ * compaction input too) fails with EIO on them and serves everything else;
+ * one whose next record lies after a bad range fails too, whatever offsets
+ * the range claims, until it is asked for a record past it (never skipped
+ * silently). A segment's first batch starts at its base offset unless the
+ * partition is compacted (segment_trust.compacted).
  * Every other batch is verified before it is first served (segment_verify).
  * A synced segment ends at or before the stream position where the next one
  * starts (and the recovery point's end): headers that claim more make the

@@ -14,6 +14,12 @@
  *     (checksum, and base offset / stream position follow on from the previous
  *     batch) and cut at the first that fails, with everything after it: only
  *     such a tail can be torn by a crash;
+ *   - "follow on" for offsets: the first batch starts at the segment's base
+ *     offset (its file name) and each next one where the last ended, unless
+ *     compaction touched the partition (segment_trust.compacted: offsets may
+ *     then jump, never go back). A header that breaks this is damage even
+ *     when its checksum matches (a field rewritten with the checksum redone):
+ *     its batch goes into a bad range, never believed;
  *   - the synced part is never cut. Its headers are walked from the last index
  *     entry that can be trusted (checksums wait), and must end where the
  *     partition says (recovery point, next segment: its base offset and the
@@ -24,7 +30,9 @@
  * Before any lookup serves a segment, segment_verify() has checked every
  * batch of it once since the open (lazily, under the partition lock): a bad
  * range is logged once and counted, and lookups of its offsets or positions
- * fail with EIO; walks skip it. Bytes appended since the open were checked
+ * fail with EIO, as do lookups whose next record lies after it (a range that
+ * claims no offsets holds the one it starts at: bad_range_end); only a lookup
+ * past it may skip it. Bytes appended since the open were checked
  * when they were sealed. A segment rebuilt with damage at its start gets an
  * index entry at file position 0 for that bad range (the first entry is
  * always there); index entries that would break the index's order are left

@@ -160,7 +160,9 @@ struct record_view {
 
 /* Calls fn for each record from `offset` on (the log start if below it), at
  * most max_records, until fn returns non-zero. *next gets the offset after
- * the last record visited. Runs under the partition lock: fn must be quick. */
+ * the last record visited. Runs under the partition lock: fn must be quick.
+ * Stops at a bad range (segment.h): the records before it are handed out,
+ * and a fetch whose next record lies in or after it fails with -EIO. */
 int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t offset,
                     size_t max_records, int (*fn)(const struct record_view *r, void *arg),
                     void *arg, uint64_t *next);
