@@ -68,11 +68,17 @@ static int apply_retention(struct partition *p, const struct topic_config *cfg, 
     pthread_mutex_unlock(&p->lock);
     int r = -ENOMEM;
     if (st) {
-        size_t k = retention_count(st, n, now, cfg->retention_ms, cfg->retention_bytes);
-        r = k ? partition_delete_head(p, k) : 0;
-        if (!r && k)
-            logger_log(LOG_LEVEL_INFO, "%s: retention removed %zu segment(s)", p->dir, k);
-        if (!r && (k || finished))
+        size_t k = retention_count(st, n, now, cfg->retention_ms, cfg->retention_bytes), gone = 0;
+        r = k ? partition_delete_head(p, k, &gone) : 0;
+        if (gone)
+            logger_log(LOG_LEVEL_INFO, "%s: retention removed %zu segment(s)", p->dir, gone);
+        if (r < 0 && gone) {
+            /* What went is a change readers must hear of; the rest waits. */
+            logger_log(LOG_LEVEL_ERROR, "%s: retention stopped at %zu of %zu segment(s): %s",
+                       p->dir, gone, k, strerror(-r));
+            r = 1;
+        }
+        if (!r && (gone || finished))
             r = 1;
     }
     free(st);

@@ -40,6 +40,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "fsutil.h"
 #include "logger.h"
 #include "satmath.h"
 #include "store.h"
@@ -146,14 +147,7 @@ static int fault(void)
 static int fsync_dir(const char *dir)
 {
     int r = fault();
-    if (r)
-        return r;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    r = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return r;
+    return r ? r : fsutil_sync_dir(dir);
 }
 
 static int fsync_fd(int fd)

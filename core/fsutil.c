@@ -2,6 +2,10 @@
  * (fsutil.h). */
 #include "fsutil.h"
 
+#include "logger.h"
+#include "segment.h" /* segment_open_fd: makes room when out of descriptors */
+
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -12,9 +16,9 @@
 
 int fsutil_sync_dir(const char *dir)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = segment_open_fd(dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0)
-        return -errno;
+        return fd;
     int r = fsync(fd) < 0 ? -errno : 0;
     close(fd);
     return r;
@@ -60,12 +64,43 @@ int fsutil_remove_tree(const char *path)
 
 int fsutil_ensure_dir(const char *path)
 {
-    if (mkdir(path, 0755) == 0)
-        return 1;
-    if (errno != EEXIST)
-        return -errno;
     struct stat st;
-    if (stat(path, &st) < 0)
-        return -errno;
-    return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+    /* Looked at first: a mkdir of what exists would change nothing, yet
+     * reads as a new entry to whoever traces what the daemon does. */
+    for (int tries = 0; tries < 2; tries++) {
+        if (stat(path, &st) == 0)
+            return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+        if (errno != ENOENT)
+            return -errno;
+        if (mkdir(path, 0755) == 0)
+            return 1;
+        if (errno != EEXIST)
+            return -errno;
+    }
+    return -EEXIST;
+}
+
+void fsutil_remove_leftovers(const char *dir, int (*stale)(const char *name, void *arg), void *arg,
+                             const char *what)
+{
+    char entry[4400];
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int removed = 0;
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+            (stale && !stale(de->d_name, arg)))
+            continue;
+        snprintf(entry, sizeof(entry), "%s/%s", dir, de->d_name);
+        logger_log(LOG_LEVEL_WARN, "removing %s, left by an interrupted %s", entry, what);
+        int r = fsutil_remove_tree(entry);
+        if (r)
+            logger_log(LOG_LEVEL_WARN, "%s: %s", entry, strerror(-r));
+        removed = 1;
+    }
+    closedir(d);
+    if (removed)
+        fsutil_sync_dir(dir);
 }

@@ -25,6 +25,12 @@
  * open verify it whole, so that every open lays it out the same (one that
  * verified a damaged tail ended its bad range there, and appends followed).
  *
+ * Removal (retention from the head, truncation from the tail) goes segment
+ * by segment and stops at the first whose .log cannot be unlinked: that one
+ * stays in the list, so memory and disk always hold the same whole log and
+ * no open finds a segment the list had dropped. Index files without their
+ * .log (a removal that failed or crashed between the files) go at open.
+ *
  * The recovery point lives in "recovery-point": five little-endian u64
  * (segment base, file position, next offset, end position, XXH3 of the
  * first four), rewritten in place and fdatasync'd. A torn or missing file
@@ -46,6 +52,7 @@
 
 #include "clock.h"
 #include "compaction.h"
+#include "fsutil.h"
 #include "logger.h"
 #include "satmath.h"
 
@@ -264,8 +271,6 @@ static int read_recovery_point(const char *dir, struct recovery_point *rp)
     return 0;
 }
 
-static int sync_dir(const char *dir);
-
 /* Writes the recovery point in place (one 40-byte write, inside one disk
  * sector) and makes it stable; a torn one fails its checksum and counts as
  * missing. A file created here gets its directory entry synced too. */
@@ -292,7 +297,7 @@ static int write_recovery_point(struct partition *p, const struct recovery_point
     close(fd);
     if (n != (ssize_t)sizeof(v))
         return -e;
-    if (created && (e = sync_dir(p->dir)))
+    if (created && (e = fsutil_sync_dir(p->dir)))
         return e;
     p->recovery_offset = rp->next_offset;
     return 0;
@@ -318,56 +323,86 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Base offsets of the .log files in dir, sorted. */
-static int list_segments(const char *dir, uint64_t **out, size_t *n)
+struct u64_list {
+    uint64_t *v;
+    size_t n, cap;
+};
+
+static int u64_push(struct u64_list *l, uint64_t x)
 {
-    DIR *d = opendir(dir);
-    size_t cap = 16, cnt = 0;
-    uint64_t *v = malloc(cap * sizeof(*v));
-    struct dirent *de;
-    if (!d || !v) {
-        int e = d ? ENOMEM : errno;
-        if (d)
-            closedir(d);
-        free(v);
-        return -e;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        uint64_t *nv = realloc(l->v, cap * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        l->v = nv;
+        l->cap = cap;
     }
-    while ((de = readdir(d))) {
-        const char *name = de->d_name;
-        size_t len = strlen(name);
-        if (len != 24 || strcmp(name + 20, ".log"))
-            continue;
-        char *end;
-        uint64_t base = strtoull(name, &end, 10);
-        if (end != name + 20)
-            continue;
-        if (cnt == cap) {
-            uint64_t *nv = realloc(v, cap * 2 * sizeof(*v));
-            if (!nv) {
-                closedir(d);
-                free(v);
-                return -ENOMEM;
-            }
-            v = nv;
-            cap *= 2;
-        }
-        v[cnt++] = base;
-    }
-    closedir(d);
-    qsort(v, cnt, sizeof(*v), cmp_u64);
-    *out = v;
-    *n = cnt;
+    l->v[l->n++] = x;
     return 0;
 }
 
-static int sync_dir(const char *dir)
+/* The base offset of a segment file name "<20 digits><suffix>", if it is one. */
+static int segment_file_base(const char *name, const char *suffix, uint64_t *base)
 {
-    int fd = segment_open_fd(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return fd;
-    int r = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return r;
+    size_t len = strlen(name);
+    char *end;
+    if (len != 20 + strlen(suffix) || strcmp(name + 20, suffix))
+        return 0;
+    *base = strtoull(name, &end, 10);
+    return end == name + 20;
+}
+
+/* Removes index files whose .log is gone: a removal that stopped (or
+ * crashed) between a segment's .log and its indexes left them. */
+static void remove_orphan_indexes(const char *dir, const struct u64_list *logs,
+                                  const struct u64_list *indexes)
+{
+    char path[4096];
+    static const char *suffixes[] = {".index", ".timeindex"};
+    for (size_t i = 0; i < indexes->n; i++) {
+        if (logs->n && bsearch(&indexes->v[i], logs->v, logs->n, sizeof(*logs->v), cmp_u64))
+            continue;
+        logger_log(LOG_LEVEL_WARN, "%s: removing the index files of removed segment %" PRIu64, dir,
+                   indexes->v[i]);
+        for (size_t k = 0; k < 2; k++) {
+            segment_path(path, sizeof(path), dir, indexes->v[i], suffixes[k]);
+            unlink(path);
+        }
+    }
+}
+
+/* Base offsets of the .log files in dir, sorted; index files without their
+ * .log are removed. */
+static int list_segments(const char *dir, uint64_t **out, size_t *n)
+{
+    DIR *d = opendir(dir);
+    struct u64_list logs = {0}, indexes = {0};
+    struct dirent *de;
+    int r = 0;
+    if (!d)
+        return -errno;
+    while (!r && (de = readdir(d))) {
+        uint64_t base;
+        if (segment_file_base(de->d_name, ".log", &base))
+            r = u64_push(&logs, base);
+        else if (segment_file_base(de->d_name, ".index", &base) ||
+                 segment_file_base(de->d_name, ".timeindex", &base))
+            r = u64_push(&indexes, base);
+    }
+    closedir(d);
+    if (r) {
+        free(logs.v);
+        free(indexes.v);
+        return r;
+    }
+    if (logs.n) /* qsort and bsearch want an array, even of none */
+        qsort(logs.v, logs.n, sizeof(*logs.v), cmp_u64);
+    remove_orphan_indexes(dir, &logs, &indexes);
+    free(indexes.v);
+    *out = logs.v;
+    *n = logs.n;
+    return 0;
 }
 
 /* Deletes segment files from index i on (after a cut left a gap). */
@@ -410,7 +445,7 @@ static int note_compacted(struct partition *p, int compacted)
     if (fd < 0)
         return fd;
     close(fd);
-    int r = sync_dir(p->dir);
+    int r = fsutil_sync_dir(p->dir);
     if (!r)
         p->compacted = 1;
     return r;
@@ -462,10 +497,10 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
         r = -ENOMEM;
         goto fail;
     }
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-        r = -errno;
+    /* A directory made here is the caller's to make durable (its parent's
+     * fsync: one for all the partitions a topic grows by). */
+    if ((r = fsutil_ensure_dir(dir)) < 0)
         goto fail;
-    }
     /* Whether compaction ever touched the log (it may then have gaps): its
      * checkpoint, a pass it left behind, or the marker reload leaves. */
     if ((r = note_compacted(p, dir_has(dir, "cleaning") || dir_has(dir, "cleaner-checkpoint"))))
@@ -554,7 +589,7 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
             segment_close(s);
             goto fail;
         }
-        if ((r = sync_dir(dir)))
+        if ((r = fsutil_sync_dir(dir)))
             goto fail;
     }
     free(bases);
@@ -704,29 +739,42 @@ int partition_truncate(struct partition *p, uint64_t offset)
     if (i >= 0 && !segment_find_offset(p->segs[i], offset, &fp, &h))
         cut_pos = p->segs[i]->view_start + (h.base_pos - p->segs[i]->base_pos);
     kept_expire(p, 1);
+    /* Newest first, up to the first whose .log cannot go: the log then ends
+     * with that segment, whole (on disk as in memory), and the error is
+     * returned once the recovery point says where it ends. */
+    size_t removed = 0;
+    int failed = 0;
     while (p->nsegs > 1 && active(p)->base_offset >= offset) {
-        struct segment *s = p->segs[--p->nsegs];
-        int e = segment_unlink(s);
+        struct segment *s = active(p);
+        if ((failed = segment_unlink(s)))
+            break;
+        p->nsegs--;
         segment_release(s);
-        if ((r = e))
-            goto out;
+        removed++;
     }
+    if (failed && !removed) {
+        r = failed;
+        goto out;
+    }
+    if (failed)
+        cut_pos = view_end(p);
     struct old_layout none = {0};
     bump_epoch(p, 0, 0, cut_pos, &none);
     p->truncations++;
     struct segment *a = active(p);
     if (!a->active && (r = segment_set_active(a, 1)))
         goto out;
-    if ((r = segment_truncate(a, offset)))
+    if (!failed && (r = segment_truncate(a, offset)))
         goto out;
     if ((r = segment_sync(a)))
         goto out;
     a->synced_size = a->size;
     /* The removed segments must not come back after a crash. */
-    if ((r = sync_dir(p->dir)))
+    if ((r = fsutil_sync_dir(p->dir)))
         goto out;
     struct recovery_point now = {a->base_offset, a->size, a->next_offset, a->end_pos};
-    r = write_recovery_point(p, &now);
+    if (!(r = write_recovery_point(p, &now)))
+        r = failed;
 out:
     pthread_mutex_unlock(&p->lock);
     pthread_mutex_unlock(&p->maintenance);
@@ -781,7 +829,7 @@ int partition_sync(struct partition *p)
     }
     /* The directory entries of segments created since the last sync. */
     if (dir_dirty) {
-        int e = sync_dir(p->dir);
+        int e = fsutil_sync_dir(p->dir);
         if (e && !r)
             r = e;
     }
@@ -1447,31 +1495,38 @@ int partition_view_at_offset(struct partition *p, uint64_t offset, struct partit
     return r;
 }
 
-int partition_delete_head(struct partition *p, size_t n)
+int partition_delete_head(struct partition *p, size_t n, size_t *removed)
 {
     int r = 0;
+    size_t k = 0;
     pthread_mutex_lock(&p->lock);
     if (n >= p->nsegs)
         n = p->nsegs - 1;
-    if (n == 0 || (r = reserve_epoch(p))) {
-        pthread_mutex_unlock(&p->lock);
-        return r;
-    }
-    uint64_t removed = 0;
+    if (n == 0 || (r = reserve_epoch(p)))
+        goto out;
+    /* Oldest first, up to the first whose .log cannot go: that one and all
+     * after it stay, on disk as in memory, so the log stays whole (a segment
+     * dropped here but left on disk would come back below the log start at
+     * the next open, with a gap). The next pass tries again. */
+    while (k < n && !(r = segment_unlink(p->segs[k])))
+        k++;
+    if (k == 0)
+        goto out;
+    uint64_t bytes = 0;
     struct old_layout old;
-    old_layout_take(p, n, &old);
-    uint64_t frontier_pos = p->segs[n]->view_start;
-    for (size_t i = 0; i < n; i++) {
-        removed += live_bytes(p->segs[i]);
-        int e = segment_unlink(p->segs[i]);
-        if (e && !r)
-            r = e;
+    old_layout_take(p, k, &old);
+    uint64_t frontier_pos = p->segs[k]->view_start;
+    for (size_t i = 0; i < k; i++) {
+        bytes += live_bytes(p->segs[i]);
         segment_release(p->segs[i]);
     }
-    memmove(p->segs, p->segs + n, (p->nsegs - n) * sizeof(*p->segs));
-    p->nsegs -= n;
-    bump_epoch(p, removed, frontier_pos, UINT64_MAX, &old);
+    memmove(p->segs, p->segs + k, (p->nsegs - k) * sizeof(*p->segs));
+    p->nsegs -= k;
+    bump_epoch(p, bytes, frontier_pos, UINT64_MAX, &old);
+out:
     pthread_mutex_unlock(&p->lock);
+    if (removed)
+        *removed = k;
     return r;
 }
 

@@ -2,6 +2,11 @@
  *
  * Appends go to the end with one pwritev of the sealed batch; the indexes are
  * updated after the log write, so an index entry never points past the log.
+ * The log is the truth and the indexes only narrow where a lookup starts: an
+ * index entry that cannot be written (ENOSPC, EIO) is left out, in memory as
+ * in the file (index.c writes before it adds), and the append succeeds. A
+ * sparser index costs a longer scan; one that lost its first entry fails
+ * validation at the next open and is rebuilt from the log there.
  *
  * Opening a segment is told by the partition which part of the .log was on
  * stable storage (struct segment_trust):
@@ -328,7 +333,7 @@ int segment_create(const char *dir, uint64_t base_offset, uint64_t base_pos, int
         return -ENOMEM;
     int r = open_files(s, 1);
     if (r) {
-        segment_close(s);
+        segment_delete(s); /* what it created goes: a failed roll leaves no file */
         return r;
     }
     s->active = 1;
@@ -909,13 +914,17 @@ int segment_unlink(struct segment *s)
 {
     char path[4096];
     static const char *suffixes[] = {".log", ".index", ".timeindex"};
-    int r = 0;
     for (size_t i = 0; i < 3; i++) {
         segment_path(path, sizeof(path), s->dir, s->base_offset, suffixes[i]);
-        if (unlink(path) < 0 && errno != ENOENT)
-            r = -errno;
+        if (unlink(path) == 0 || errno == ENOENT)
+            continue;
+        int e = errno;
+        if (i == 0)
+            return -e;
+        logger_log(LOG_LEVEL_WARN, "%s: cannot remove %s of a removed segment: %s", s->dir, path,
+                   strerror(e));
     }
-    return r;
+    return 0;
 }
 
 int segment_delete(struct segment *s)
@@ -968,7 +977,12 @@ int segment_append(struct segment *s, const struct iovec *iov, int iovcnt,
     uint64_t pos = s->size;
     note_index(s, h, pos, &err);
     note_batch(s, h, pos);
-    return err;
+    if (err)
+        logger_log(LOG_LEVEL_WARN,
+                   "%s: segment %" PRIu64 ": index entry for offset %" PRIu64
+                   " not written (%s); lookups scan further, the next open rebuilds it",
+                   s->dir, s->base_offset, h->base_offset, strerror(-err));
+    return 0;
 }
 
 int segment_read_header(struct segment *s, uint64_t file_pos, struct batch_header *h)

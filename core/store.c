@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -43,26 +44,9 @@ struct failed_topic {
 /* Removes every entry of DATA_DIR/<sub> (crash leftovers), with a log line. */
 static void clear_leftovers(const char *dir, const char *sub, const char *what)
 {
-    char path[4096], entry[4400];
+    char path[4096];
     snprintf(path, sizeof(path), "%s/%s", dir, sub);
-    DIR *d = opendir(path);
-    struct dirent *de;
-    int removed = 0;
-    if (!d)
-        return;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        snprintf(entry, sizeof(entry), "%s/%s", path, de->d_name);
-        logger_log(LOG_LEVEL_WARN, "removing %s, left by an interrupted %s", entry, what);
-        int r = fsutil_remove_tree(entry);
-        if (r)
-            logger_log(LOG_LEVEL_WARN, "%s: %s", entry, strerror(-r));
-        removed = 1;
-    }
-    closedir(d);
-    if (removed)
-        fsutil_sync_dir(path);
+    fsutil_remove_leftovers(path, NULL, NULL, what);
 }
 
 static int topic_cmp(const void *item, const void *key)
@@ -159,6 +143,25 @@ static int open_topics(struct store *s)
     return r;
 }
 
+/* Takes the data dir's lock. `fusermount3 -u` returns before the daemon
+ * it stopped has synced and let go of the lock, so a mount right after an
+ * unmount waits for it, up to STORE_LOCK_WAIT_MS; past that the dir is
+ * served by another daemon: -EBUSY. */
+#define STORE_LOCK_WAIT_MS 5000
+static int lock_data_dir(int fd)
+{
+    const struct timespec step = {0, 20 * 1000 * 1000};
+    for (int waited = 0;; waited += 20) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            return 0;
+        if (errno != EWOULDBLOCK)
+            return -errno;
+        if (waited >= STORE_LOCK_WAIT_MS)
+            return -EBUSY;
+        nanosleep(&step, NULL);
+    }
+}
+
 int store_open(const char *dir, uint32_t default_partitions, struct store **out)
 {
     char path[4096];
@@ -182,10 +185,8 @@ int store_open(const char *dir, uint32_t default_partitions, struct store **out)
         r = -errno;
         goto fail;
     }
-    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-        r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+    if ((r = lock_data_dir(s->lock_fd)))
         goto fail;
-    }
     static const char *subdirs[] = {"topics", "tmp", "trash"};
     for (size_t i = 0; i < 3; i++) {
         snprintf(path, sizeof(path), "%s/%s", dir, subdirs[i]);

@@ -17,7 +17,6 @@
  * be opened is left exactly as it is for the admin. */
 #include "topic.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,33 +103,19 @@ static int partition_number(const char *name, uint32_t *out)
     return 1;
 }
 
-/* Removes what a crash left in the topic dir: config.tmp and partition dirs
- * at or past the committed count. */
+/* What a crash left in the topic dir: config.tmp and partition dirs at or
+ * past the committed count. */
+static int stale_entry(const char *name, void *arg)
+{
+    const struct topic *t = arg;
+    uint32_t i;
+    return !strcmp(name, "config.tmp") || (partition_number(name, &i) && i >= t->nparts);
+}
+
+/* Removes those leftovers. */
 static void remove_leftovers(struct topic *t)
 {
-    char path[4096];
-    DIR *d = opendir(t->dir);
-    struct dirent *de;
-    int removed = 0;
-    if (!d)
-        return;
-    while ((de = readdir(d))) {
-        uint32_t i;
-        int stale = !strcmp(de->d_name, "config.tmp") ||
-                    (partition_number(de->d_name, &i) && i >= t->nparts);
-        if (!stale)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", t->dir, de->d_name);
-        logger_log(LOG_LEVEL_WARN, "topic %s: removing %s, left by an interrupted change", t->name,
-                   path);
-        int r = fsutil_remove_tree(path);
-        if (r)
-            logger_log(LOG_LEVEL_WARN, "%s: %s", path, strerror(-r));
-        removed = 1;
-    }
-    closedir(d);
-    if (removed)
-        fsutil_sync_dir(t->dir);
+    fsutil_remove_leftovers(t->dir, stale_entry, t, "topic change");
 }
 
 static struct topic *topic_alloc(const char *dir, const char *name, uint64_t id)

@@ -9,15 +9,23 @@
 #ifndef TOPICFS_FSUTIL_H
 #define TOPICFS_FSUTIL_H
 
-/* fsync of a directory: 0 or a negative errno. */
+/* fsync of a directory: 0 or a negative errno. Out of descriptors, it
+ * closes idle segment descriptors and tries again (segment_open_fd). */
 int fsutil_sync_dir(const char *dir);
 /* fsync of the directory holding path. */
 int fsutil_sync_parent(const char *path);
 /* Removes a file or a directory with everything in it; 0 if it is gone
  * (or was never there), else a negative errno. */
 int fsutil_remove_tree(const char *path);
-/* mkdir 0755 that accepts an existing directory: 1 if it was made (its
- * parent then needs an fsync), 0 if it was there, or a negative errno. */
+/* mkdir 0755 that accepts an existing directory (and then calls no
+ * mkdir): 1 if it was made (its parent then needs an fsync), 0 if it was
+ * there, or a negative errno. */
 int fsutil_ensure_dir(const char *path);
+
+/* Removes, with a log line each, the entries of dir that stale() names
+ * (all of them if stale is NULL), left by an interrupted `what`; then syncs
+ * dir. Failures are logged: what stays goes at the next try. */
+void fsutil_remove_leftovers(const char *dir, int (*stale)(const char *name, void *arg), void *arg,
+                             const char *what);
 
 #endif

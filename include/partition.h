@@ -127,7 +127,9 @@ int partition_append(struct partition *p, struct batch_builder *b, int64_t times
  * next_offset and its base_pos the current end; checksum is verified. */
 int partition_append_batch(struct partition *p, const uint8_t *batch, size_t len);
 /* Removes every record with offset >= offset (leader change). Takes the
- * maintenance lock: waits for a cleaner pass to end. */
+ * maintenance lock: waits for a cleaner pass to end. If a segment's .log
+ * cannot be removed, the log ends with that segment, whole, and its errno
+ * is returned (the caller may try again). */
 int partition_truncate(struct partition *p, uint64_t offset);
 int partition_sync(struct partition *p);
 
@@ -206,8 +208,10 @@ int partition_view_at_offset(struct partition *p, uint64_t offset, struct partit
 int partition_reload_segments(struct partition *p, const uint64_t *bases, const int *deleted,
                               size_t n);
 
-/* Retention: removes the n oldest segments (never the active one). */
-int partition_delete_head(struct partition *p, size_t n);
+/* Retention: removes the n oldest segments (never the active one), oldest
+ * first. A segment whose .log cannot be removed stops it: that one and the
+ * later ones stay (0 or the errno; *removed, if not NULL, gets how many went). */
+int partition_delete_head(struct partition *p, size_t n, size_t *removed);
 
 void partition_info(struct partition *p, struct partition_info *info);
 uint64_t partition_end_pos(struct partition *p);

@@ -119,10 +119,16 @@ int segment_mark_lost(struct segment *s, uint64_t next_base_offset, uint64_t nex
 void segment_close(struct segment *s);
 /* Closes and removes the segment's files. */
 int segment_delete(struct segment *s);
-/* Removes the segment's files; the open segment still reads what they held. */
+/* Removes the segment's files, the .log first; the open segment still reads
+ * what they held. A negative errno means the .log is still there (nothing
+ * was removed): the segment is still part of the log. Once the .log is gone
+ * the segment is, and an index file that stays is only logged (an open
+ * removes index files without a .log). */
 int segment_unlink(struct segment *s);
 
-/* Writes one sealed batch at the end, then indexes it. */
+/* Writes one sealed batch at the end, then indexes it. Only the log write
+ * can fail the append; an index entry that cannot be written is left out
+ * (logged; see segment.c). */
 int segment_append(struct segment *s, const struct iovec *iov, int iovcnt,
                    const struct batch_header *h);
 /* File position of the batch holding stream position pos (base_pos <= pos <

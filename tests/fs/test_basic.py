@@ -92,6 +92,21 @@ class MountCommandTest(unittest.TestCase):
         msg = self.run_refused(os.path.join(base, "data"), os.path.join(base, "nope"))
         self.assertIn("mount point", msg.replace("mountpoint", "mount point"))
 
+    def test_mount_right_after_unmount(self):
+        # fusermount3 -u returns before the daemon has synced and let go of
+        # the data dir: a mount right after it waits for that, not refuses.
+        m = Mount().start()
+        self.addCleanup(m.cleanup)
+        os.mkdir(m.path("t"))
+        for i in range(5):
+            sh("echo r%d >> %s" % (i, m.path("t", "p0")))
+            old = m.proc
+            sh("fusermount3 -u " + m.mnt)
+            m.start()
+            old.wait(timeout=15)
+            self.assertEqual(old.returncode, 0)
+            self.assertEqual(read(m.path("t", "p0")), "".join("r%d\n" % k for k in range(i + 1)))
+
     def test_data_dir_in_use_is_refused(self):
         m = Mount().start()
         self.addCleanup(m.cleanup)

@@ -71,13 +71,18 @@ class RetentionTest(MountTest):
         with open(self.p0, "rb") as f:
             self.assertEqual(os.fstat(f.fileno()).st_size, len(retained))
             self.assertEqual(f.read(), retained.encode())
-        self.assertEqual(os.stat(self.p0).st_size, len(expected))
+        # (the kernel sends the RELEASE of the file closed above after
+        # close() returns: until the daemon has it, this process still
+        # counts as having p0 open)
+        wait_until(lambda: os.stat(self.p0).st_size == len(expected),
+                   what="stat to show the tails' size")
         self.assertEqual(sh("wc -l < " + self.p0).stdout.strip(), str(n - start))
         self.assertEqual(i["bytes"], len(retained))
         for t, _ in tails:
             t.kill()
             t.wait()
-        self.assertEqual(os.stat(self.p0).st_size, len(retained))
+        wait_until(lambda: os.stat(self.p0).st_size == len(retained),
+                   what="stat to show the retained size once the tails are gone")
 
     def test_tail_of_a_file_another_process_opened(self):
         # `tail -f` on its standard input, opened by this process: its fstat

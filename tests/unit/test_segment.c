@@ -1868,6 +1868,81 @@ static ssize_t view_read(struct partition *p, const struct partition_view *v, ui
     return n;
 }
 
+/* Makes the .log of segment `base` impossible to unlink (a directory takes
+ * its name; the open segment keeps reading the file), or puts it back. */
+static void trap_log(const char *dir, uint64_t base, int trap)
+{
+    char log[4096], aside[4200];
+    seg_file(log, sizeof(log), dir, base, ".log");
+    snprintf(aside, sizeof(aside), "%s.aside", log);
+    if (trap) {
+        assert_int_equal(rename(log, aside), 0);
+        assert_int_equal(mkdir(log, 0755), 0);
+    } else {
+        assert_int_equal(rmdir(log), 0);
+        assert_int_equal(rename(aside, log), 0);
+    }
+}
+
+/* Retention and truncation stop at a segment whose .log cannot be removed:
+ * it and what follows stay, in memory as on disk, so the next open finds
+ * the same whole log (no segment below the log start, no gap). */
+static void test_removal_stops_at_a_log_that_stays(void **state)
+{
+    struct fx *f = *state;
+    const char *dir = sub(f, "stays");
+    struct partition *p = open_part(dir, 40, INT64_MAX);
+    char want[512] = "";
+    for (int i = 0; i < 12; i++) {
+        char rec[32];
+        snprintf(rec, sizeof(rec), "record-%02d\n", i);
+        append1(p, rec, 1000 + i);
+        strcat(want, rec);
+    }
+    assert_true(p->nsegs >= 6);
+    size_t nsegs = p->nsegs;
+    uint64_t head = p->segs[1]->base_offset, head_pos = p->segs[1]->base_pos;
+    trap_log(dir, head, 1);
+    size_t gone = 99;
+    assert_int_equal(partition_delete_head(p, 3, &gone), -EISDIR);
+    assert_int_equal(gone, 1);
+    assert_int_equal(p->nsegs, nsegs - 1);
+    assert_int_equal(p->segs[0]->base_offset, head);
+
+    /* Truncation into the newest closed segment, whose .log stays. */
+    uint64_t tail = p->segs[p->nsegs - 2]->base_offset;
+    uint64_t tail_end = p->segs[p->nsegs - 2]->next_offset;
+    trap_log(dir, tail, 1);
+    assert_int_equal(partition_truncate(p, tail), -EISDIR);
+    struct partition_info pi;
+    partition_info(p, &pi);
+    assert_int_equal(pi.start_offset, head);
+    assert_int_equal(pi.end_offset, tail_end);
+    append1(p, "after\n", 2000);
+    trap_log(dir, head, 0);
+    trap_log(dir, tail, 0);
+
+    size_t keep = (size_t)(tail_end * 10); /* records are 10 bytes */
+    char expect[512];
+    snprintf(expect, sizeof(expect), "%.*safter\n", (int)(keep - head_pos), want + head_pos);
+    for (int round = 0; round < 2; round++) {
+        partition_info(p, &pi);
+        assert_int_equal(pi.start_offset, head);
+        assert_int_equal(pi.end_offset, tail_end + 1);
+        assert_int_equal(pi.bad_batches, 0);
+        char got[512];
+        size_t n = read_from(p, pi.start_pos, got, sizeof(got));
+        assert_int_equal(n, strlen(expect));
+        assert_memory_equal(got, expect, n);
+        partition_close(p);
+        p = open_part(dir, 40, INT64_MAX);
+    }
+    /* The next pass removes what the failed one left. */
+    assert_int_equal(partition_delete_head(p, 1, &gone), 0);
+    assert_int_equal(gone, 1);
+    partition_close(p);
+}
+
 /* An older view reads removed head segments for file.delete.delay.ms, at its
  * own positions, then gets -ENODATA; a truncation cuts older views off from
  * the cut point on; the current view always reads the current log. */
@@ -1888,14 +1963,14 @@ static void test_old_views_across_changes(void **state)
     /* Nobody holds an older view: nothing is kept. */
     struct partition_view unheld;
     partition_current_view(p, &unheld);
-    assert_int_equal(partition_delete_head(p, 1), 0);
+    assert_int_equal(partition_delete_head(p, 1, NULL), 0);
     assert_int_equal(view_read(p, &unheld, 0, got, 10), -ENODATA);
     memmove(want, want + 10, strlen(want + 10) + 1); /* record-00 is gone */
     size_t total = strlen(want);
     struct partition_view old;
     partition_current_view(p, &old);
     partition_view_hold(p, &old);
-    assert_int_equal(partition_delete_head(p, 2), 0);
+    assert_int_equal(partition_delete_head(p, 2, NULL), 0);
 
     /* kept: the old view reads every byte where it was */
     assert_int_equal(view_read(p, &old, 0, got, sizeof(got)), (ssize_t)total);
@@ -1913,7 +1988,7 @@ static void test_old_views_across_changes(void **state)
     struct partition_view mid;
     partition_current_view(p, &mid);
     uint64_t cut = total - (size_t)n; /* where `now` starts, in old coordinates */
-    assert_int_equal(partition_delete_head(p, 1), 0);
+    assert_int_equal(partition_delete_head(p, 1, NULL), 0);
     assert_int_equal(view_read(p, &mid, 0, got, 10), -ENODATA);
     assert_int_equal(view_read(p, &old, cut, got, 10), -ENODATA);
     assert_int_equal(view_read(p, &old, total - 10, got, 10), 10);
@@ -2109,7 +2184,7 @@ static void test_epoch_grow_failure_changes_nothing(void **state)
     while (p->epoch + 1 < p->epochs_cap) {
         while (p->nsegs < 2)
             append_kv(p, NULL, "pad", ts++);
-        assert_int_equal(partition_delete_head(p, p->nsegs - 1), 0);
+        assert_int_equal(partition_delete_head(p, p->nsegs - 1, NULL), 0);
     }
     static const char *const keys[] = {"a", "x", "b", "x", "c", "d", "e", "f", "g", "h"};
     for (int i = 0; i < 10; i++)
@@ -2127,7 +2202,7 @@ static void test_epoch_grow_failure_changes_nothing(void **state)
     partition_fail_epoch_grow = 1;
     struct compaction_result res;
     int r = compaction_run(p, &kv_rules, ts + 10, &res);
-    int d = partition_delete_head(p, 1);
+    int d = partition_delete_head(p, 1, NULL);
     int t = partition_truncate(p, pi.end_offset - 1);
     partition_fail_epoch_grow = 0;
     assert_int_equal(r, -ENOMEM);
@@ -2355,7 +2430,7 @@ static void fuzz_run(struct fx *f, struct fuzz *z, unsigned seed, enum batch_cod
             struct compaction_result res;
             assert_true(compaction_run(z->p, &kv_rules, ts, &res) >= 0);
         } else if (op < 16) {
-            assert_int_equal(partition_delete_head(z->p, 1 + fuzz_rnd(z) % 2), 0);
+            assert_int_equal(partition_delete_head(z->p, 1 + fuzz_rnd(z) % 2, NULL), 0);
         } else if (op == 16) {
             struct partition_info pi;
             partition_info(z->p, &pi);
@@ -2536,6 +2611,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_epoch_grow_failure_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncate_into_compacted_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_randomized, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_removal_stops_at_a_log_that_stays, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
