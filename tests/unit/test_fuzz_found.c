@@ -21,7 +21,13 @@
  *   bad range ends where the next segment starts) but only header-walked at
  *   the next (it ends where the damaged header says, past that start) made
  *   the next segment's records, appended and synced in between, fail with EIO
- *   (fuzz_recovery).
+ *   (fuzz_recovery);
+ * - a synced segment that ends short of the next one (records lost, no
+ *   compaction) counted as verified once its lost range was recorded, and
+ *   served its damaged batches (fuzz_recovery);
+ * - a lookup of an offset or position before a bad range (in a gap that
+ *   compaction left) skipped the damaged records: it answered the next good
+ *   batch, or ENOENT when there was none (fuzz_recovery).
  * Files live in one mkdtemp dir that the group teardown removes. */
 #include <setjmp.h>
 #include <stdarg.h>
