@@ -531,29 +531,11 @@ static int reload_segments(struct partition *p, const struct compaction_manifest
     return r;
 }
 
-/* Detaches the partition's segments whose files m replaces or deletes, so
- * that nothing reopens their paths once the cleaned files are there. */
-static int detach_segments(struct partition *p, const struct compaction_manifest *m)
-{
-    int r = 0;
-    pthread_mutex_lock(&p->lock);
-    for (size_t i = 0, j = 0; i < m->n && !r; i++) {
-        while (j + 1 < p->nsegs && p->segs[j]->base_offset < m->bases[i])
-            j++;
-        if (j + 1 < p->nsegs && p->segs[j]->base_offset == m->bases[i])
-            r = segment_detach(p->segs[j]);
-    }
-    pthread_mutex_unlock(&p->lock);
-    return r;
-}
-
 /* Rolls a committed manifest forward: files, then memory, then cleaning/.
  * *changed is set once the partition's layout may have changed. */
 static int finish_manifest(struct partition *p, const struct compaction_manifest *m, int *changed)
 {
-    int r = detach_segments(p, m);
-    if (!r)
-        r = apply_manifest(p->dir, m);
+    int r = apply_manifest(p->dir, m);
     if (r || (r = fault()))
         return r;
     pthread_mutex_lock(&p->lock);

@@ -66,10 +66,7 @@ void segment_path(char *buf, size_t cap, const char *dir, uint64_t base, const c
  * segments' .log descriptors live in one LRU across all partitions, at most
  * segment_fd_cap of them and never more than a quarter of the soft
  * RLIMIT_NOFILE (so the LRU leaves room for every other open, at any limit);
- * an open closed segment holds none until it is first read. A segment whose
- * files are about to be unlinked or replaced is detached first: it keeps
- * its descriptor, outside the LRU, until it is closed, since its path no
- * longer names its bytes (segment_detach). A reader pins
+ * an open closed segment holds none until it is first read. A reader pins
  * the descriptor it uses (segment_fd),
  * and only unpinned ones are closed to make room. A descriptor whose file
  * holds bytes not known to be synced is fdatasync'd before it goes (an error
@@ -200,33 +197,12 @@ int segment_fd(struct segment *s)
     }
     if (!r) {
         s->pins++;
-        if (!s->active && !s->detached) {
+        if (!s->active) {
             lru_remove(s);
             lru_push(s);
             evict_over_cap();
         }
         r = s->fd;
-    }
-    pthread_mutex_unlock(&fd_lock);
-    return r;
-}
-
-int segment_detach(struct segment *s)
-{
-    int r = 0;
-    pthread_mutex_lock(&fd_lock);
-    if (s->fd < 0) {
-        char path[4096];
-        segment_path(path, sizeof(path), s->dir, s->base_offset, ".log");
-        r = open_locked(path, O_RDWR);
-        if (r >= 0) {
-            s->fd = r;
-            r = 0;
-        }
-    }
-    if (!r) {
-        lru_remove(s);
-        s->detached = 1;
     }
     pthread_mutex_unlock(&fd_lock);
     return r;
@@ -983,9 +959,6 @@ int segment_unlink(struct segment *s)
 {
     char path[4096];
     static const char *suffixes[] = {".log", ".index", ".timeindex"};
-    int r = segment_detach(s);
-    if (r)
-        return r;
     for (size_t i = 0; i < 3; i++) {
         segment_path(path, sizeof(path), s->dir, s->base_offset, suffixes[i]);
         if (unlink(path) == 0 || errno == ENOENT)

@@ -48,7 +48,6 @@ struct segment {
     int active; /* the .log and the index files stay open */
     int pins;   /* users of fd right now: it is not closed under them */
     int in_lru, unsynced, sync_err;
-    int detached; /* its path no longer names its bytes: fd stays open, out of the LRU */
     struct segment *lru_prev, *lru_next;
     struct offset_index oix;
     struct time_index tix;
@@ -67,11 +66,6 @@ void segment_fd_put(struct segment *s);
 /* Makes a segment active (it will be appended to: index files reopened) or
  * closed (indexes in memory only, its .log descriptor in the LRU). */
 int segment_set_active(struct segment *s, int active);
-/* Before a segment's files are unlinked or replaced (retention, compaction):
- * opens its .log if it is not open and keeps that descriptor until
- * segment_close, out of the LRU, so readers of old layouts never reopen the
- * path (gone, or another segment's bytes). 0 or a negative errno. */
-int segment_detach(struct segment *s);
 /* open(2) with O_CLOEXEC that closes LRU descriptors when none is left. */
 int segment_open_fd(const char *path, int flags);
 /* .log descriptors of closed segments open now (tests, metrics). */

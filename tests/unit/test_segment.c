@@ -2188,18 +2188,6 @@ static void test_old_view_reads_across_kept_segments(void **state)
     old_view_across_kept(f, "lz4", BATCH_CODEC_LZ4);
 }
 
-/* The same with room for one descriptor: the old layout's segments must
- * not be reopened by path once compaction put cleaned files there. */
-static void test_old_view_across_kept_segments_one_fd(void **state)
-{
-    struct fx *f = *state;
-    size_t cap_before = segment_fd_cap;
-    segment_fd_cap = 1;
-    old_view_across_kept(f, "none-1fd", BATCH_CODEC_NONE);
-    old_view_across_kept(f, "lz4-1fd", BATCH_CODEC_LZ4);
-    segment_fd_cap = cap_before;
-}
-
 /* A read that starts below a truncation cut ends there: the bytes appended
  * after the truncation are not the old view's. */
 static void test_old_view_read_stops_at_cut(void **state)
@@ -2717,7 +2705,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_topics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_views_across_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_view_reads_across_kept_segments, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_old_view_across_kept_segments_one_fd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_view_read_stops_at_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offset_in_compacted_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_in_compacted_gap, setup, teardown),
