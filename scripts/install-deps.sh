@@ -4,7 +4,8 @@
 set -eu
 PKGS="gcc meson ninja-build pkg-config libfuse3-dev fuse3 liblz4-dev libxxhash-dev \
 libcmocka-dev libzookeeper-mt-dev python3 procps coreutils less jq nginx rsyslog bsdutils \
-util-linux clang libfuzzer-14-dev libclang-rt-14-dev inotify-tools strace rsync tar"
+util-linux clang libfuzzer-14-dev libclang-rt-14-dev inotify-tools strace rsync tar \
+libsodium-dev zookeeperd"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -514,7 +514,8 @@ class OpFuzzTest(unittest.TestCase):
         report = self.sanitizer_report()
         self.assertIsNone(report, "sanitizer report in the daemon's log:\n%s" % report)
         self.assertTrue(m.alive(), "the daemon died:\n" + m.log_text())
-        self.assertEqual(self.failures.items, [], "\n".join(self.failures.items[:50]))
+        self.assertEqual(self.failures.items, [], "\n".join(self.failures.items[:50])
+                         + "\ndaemon log (last 8000 bytes):\n" + m.log_text()[-8000:])
         self.assertGreater(len(self.checked.acked), 0, "no write to the checked topic returned")
 
         # Clean unmount (exit 0: no leak report), then a remount.
