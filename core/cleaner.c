@@ -50,6 +50,10 @@ static int apply_retention(struct partition *p, const struct topic_config *cfg, 
 {
     partition_expire_kept(p);
     pthread_mutex_lock(&p->maintenance);
+    if (p->deleted) { /* its topic went: its files go with the last reader */
+        pthread_mutex_unlock(&p->maintenance);
+        return 0;
+    }
     /* A manifest left by a failed compaction pass names closed segments:
      * finish it before any of them can go. */
     int finished = compaction_finish(p);

@@ -396,17 +396,21 @@ static int read_manifest(const char *pdir, struct compaction_manifest *m)
     return r;
 }
 
-/* Moves the committed files into place, removes the segments the pass
- * emptied and records the checkpoint; the directories are synced before it
- * returns. Idempotent: a step already done is skipped, so it can be rerun
- * after a crash or a failure at any step. */
-static int apply_manifest(const char *pdir, const struct compaction_manifest *m)
+/* Moves the committed files of the first `upto` segments into place and
+ * removes those the pass emptied. The open partition p (NULL at recovery)
+ * first gives each old file a private name (partition_retire_segment), so
+ * that its segments keep reading the old bytes until they are reloaded and
+ * the older layouts let go. Idempotent. */
+static int move_files(const char *pdir, struct partition *p, const struct compaction_manifest *m,
+                      size_t upto)
 {
     char cdir[4096], from[4200], to[4200];
     int r;
     snprintf(cdir, sizeof(cdir), "%s/cleaning", pdir);
-    for (size_t i = 0; i < m->n; i++) {
+    for (size_t i = 0; i < upto; i++) {
         uint64_t base = m->bases[i];
+        if (p && (r = partition_retire_segment(p, base)))
+            return r;
         if (m->deleted[i]) {
             for (size_t k = 0; k < 3; k++) {
                 seg_file(to, sizeof(to), pdir, base, suffixes[k]);
@@ -436,6 +440,20 @@ static int apply_manifest(const char *pdir, const struct compaction_manifest *m)
                 return r;
         }
     }
+    return 0;
+}
+
+/* Moves every committed file (move_files) and records the checkpoint; the
+ * directories are synced before it returns. Idempotent: a step already done
+ * is skipped, so it can be rerun after a crash or a failure at any step. */
+static int apply_manifest(const char *pdir, struct partition *p,
+                          const struct compaction_manifest *m)
+{
+    char cdir[4096];
+    int r = move_files(pdir, p, m, m->n);
+    if (r)
+        return r;
+    snprintf(cdir, sizeof(cdir), "%s/cleaning", pdir);
     /* Both ends of every rename are stable before the checkpoint says so. */
     if ((r = fsync_dir(pdir)) || (r = fsync_dir(cdir)))
         return r;
@@ -497,7 +515,7 @@ int compaction_recover(const char *pdir)
     int r = read_manifest(pdir, &m);
     if (r == 0) {
         logger_log(LOG_LEVEL_INFO, "%s: finishing an interrupted compaction", pdir);
-        r = apply_manifest(pdir, &m);
+        r = apply_manifest(pdir, NULL, &m);
         compaction_manifest_free(&m);
     } else if (r == -ENOENT || r == -ENOTDIR) {
         r = 0;
@@ -535,7 +553,7 @@ static int reload_segments(struct partition *p, const struct compaction_manifest
  * *changed is set once the partition's layout may have changed. */
 static int finish_manifest(struct partition *p, const struct compaction_manifest *m, int *changed)
 {
-    int r = apply_manifest(p->dir, m);
+    int r = apply_manifest(p->dir, p, m);
     if (r || (r = fault()))
         return r;
     pthread_mutex_lock(&p->lock);
@@ -712,6 +730,8 @@ int compaction_run(struct partition *p, const struct compaction_rules *rules, in
     memset(&ps, 0, sizeof(ps));
     batch_builder_init(&ps.b);
     pthread_mutex_lock(&p->maintenance);
+    if (p->deleted) /* its topic went: its files go with the last reader */
+        goto out;
     /* A pass that failed after its commit is finished first (and is this
      * pass's work); one that failed before it left nothing, or (after a
      * crash) scratch that goes now. */
@@ -828,18 +848,7 @@ int compaction_run(struct partition *p, const struct compaction_rules *rules, in
     }
     if (compaction_crash_point == 3) {
         /* Move the first half of the files, as a crash in apply_manifest would. */
-        char from[4200], to[4200];
-        for (size_t i = 0; i < (n + 1) / 2; i++)
-            if (!m.deleted[i]) {
-                seg_file(from, sizeof(from), cdir, m.bases[i], ".log");
-                seg_file(to, sizeof(to), p->dir, m.bases[i], ".log");
-                for (size_t k = 1; k < 3; k++) {
-                    char ix[4200];
-                    seg_file(ix, sizeof(ix), p->dir, m.bases[i], suffixes[k]);
-                    unlink(ix);
-                }
-                rename(from, to);
-            }
+        move_files(p->dir, p, &m, (n + 1) / 2);
         r = -ECANCELED;
         goto out;
     }

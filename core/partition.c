@@ -376,8 +376,17 @@ static void remove_orphan_indexes(const char *dir, const struct u64_list *logs,
     }
 }
 
+/* Whether a name is a retired segment file, "<20 digits>.log.<n>.deleted"
+ * (segment_retire): what it held was removed, so a crash left it. */
+static int is_retired_file(const char *name)
+{
+    size_t len = strlen(name);
+    return len > 20 + 5 + 8 && strspn(name, "0123456789") == 20 &&
+           !strncmp(name + 20, ".log.", 5) && !strcmp(name + len - 8, ".deleted");
+}
+
 /* Base offsets of the .log files in dir, sorted; index files without their
- * .log are removed. */
+ * .log, and retired files, are removed. */
 static int list_segments(const char *dir, uint64_t **out, size_t *n)
 {
     DIR *d = opendir(dir);
@@ -393,6 +402,9 @@ static int list_segments(const char *dir, uint64_t **out, size_t *n)
         else if (segment_file_base(de->d_name, ".index", &base) ||
                  segment_file_base(de->d_name, ".timeindex", &base))
             r = u64_push(&indexes, base);
+        else if (is_retired_file(de->d_name) && unlinkat(dirfd(d), de->d_name, 0) == 0)
+            logger_log(LOG_LEVEL_INFO, "%s: removed %s (a removed segment's bytes)", dir,
+                       de->d_name);
     }
     closedir(d);
     if (r) {
@@ -642,6 +654,7 @@ void partition_close(struct partition *p)
         segment_release(p->segs[i]);
     free(p->segs);
     free(p->dir);
+    free(p->old_dir);
     free(p->epochs);
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->maintenance);
@@ -692,6 +705,10 @@ int partition_append(struct partition *p, struct batch_builder *b, int64_t times
     size_t len;
 
     pthread_mutex_lock(&p->lock);
+    if (p->deleted) {
+        pthread_mutex_unlock(&p->lock);
+        return -ENOENT;
+    }
     struct segment *a = active(p);
     r = batch_builder_seal(b, p->settings.codec, a->next_offset, a->end_pos, timestamp,
                            p->leader_epoch, &iov, &iovcnt, &len);
@@ -716,7 +733,9 @@ int partition_append_batch(struct partition *p, const uint8_t *batch, size_t len
         return -EBADMSG;
     pthread_mutex_lock(&p->lock);
     struct segment *a = active(p);
-    if (h.base_offset != a->next_offset || h.base_pos != a->end_pos) {
+    if (p->deleted) {
+        r = -ENOENT;
+    } else if (h.base_offset != a->next_offset || h.base_pos != a->end_pos) {
         r = -EINVAL;
     } else if ((r = maybe_roll(p, len, h.timestamp)) == 0) {
         struct iovec iov = {.iov_base = (void *)batch, .iov_len = len};
@@ -734,6 +753,10 @@ int partition_truncate(struct partition *p, uint64_t offset)
     /* A cleaner pass must not put back segments it copied before the cut. */
     pthread_mutex_lock(&p->maintenance);
     pthread_mutex_lock(&p->lock);
+    if (p->deleted) {
+        r = -ENOENT;
+        goto out;
+    }
     if (offset >= active(p)->next_offset)
         goto out;
     if ((r = reserve_epoch(p)))
@@ -822,6 +845,7 @@ int partition_sync(struct partition *p)
         }
     }
     int dir_dirty = p->dir_dirty;
+    const char *dir = p->dir; /* valid until the close (partition_move) */
     uint32_t truncations = p->truncations;
     p->dir_dirty = 0;
     pthread_mutex_unlock(&p->lock);
@@ -836,7 +860,7 @@ int partition_sync(struct partition *p)
     }
     /* The directory entries of segments created since the last sync. */
     if (dir_dirty) {
-        int e = fsutil_sync_dir(p->dir);
+        int e = fsutil_sync_dir(dir);
         if (e && !r)
             r = e;
     }
@@ -1498,6 +1522,49 @@ int partition_view_at_offset(struct partition *p, uint64_t offset, struct partit
     int r = offset_pos_locked(p, offset, &i, &pos);
     if (!r)
         v->shift = p->segs[i]->view_start + (pos - p->segs[i]->base_pos);
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
+int partition_move(struct partition *p, const char *dir)
+{
+    int r = 0;
+    char seg_dir[4096];
+    /* No cleaner pass is halfway through paths under the old name. */
+    pthread_mutex_lock(&p->maintenance);
+    pthread_mutex_lock(&p->lock);
+    char *d = strdup(dir);
+    if (d) {
+        free(p->old_dir);
+        p->old_dir = p->dir;
+        p->dir = d;
+    } else {
+        r = -ENOMEM;
+    }
+    p->deleted = 1;
+    snprintf(seg_dir, sizeof(seg_dir), "%s", dir);
+    /* Every segment object: the list's and the kept layouts'. */
+    for (size_t i = 0; i < p->nsegs; i++) {
+        int e = segment_set_dir(p->segs[i], seg_dir);
+        r = r ? r : e;
+    }
+    for (uint32_t j = p->kept_from; j <= p->epoch; j++)
+        for (size_t i = 0; i < p->epochs[j].nbefore; i++) {
+            int e = segment_set_dir(p->epochs[j].before[i], seg_dir);
+            r = r ? r : e;
+        }
+    pthread_mutex_unlock(&p->lock);
+    pthread_mutex_unlock(&p->maintenance);
+    return r;
+}
+
+int partition_retire_segment(struct partition *p, uint64_t base)
+{
+    int r = 0;
+    pthread_mutex_lock(&p->lock);
+    struct segment *s = segment_by_base(p, base);
+    if (s && (r = segment_retire(s, 1)) == -ENOENT)
+        r = 0; /* its .log went already: an earlier try retired it */
     pthread_mutex_unlock(&p->lock);
     return r;
 }

@@ -71,7 +71,20 @@ void segment_path(char *buf, size_t cap, const char *dir, uint64_t base, const c
  * and only unpinned ones are closed to make room. A descriptor whose file
  * holds bytes not known to be synced is fdatasync'd before it goes (an error
  * is kept and reported by the next segment_sync). Index files are read into
- * memory at open and only the active segment keeps them open (it appends). */
+ * memory at open and only the active segment keeps them open (it appends).
+ *
+ * Retired files. A segment object reads its own bytes for its whole life,
+ * even after retention removed its file or compaction put a cleaned copy in
+ * its place: older layouts keep the object for file.delete.delay.ms, and an
+ * evicted descriptor is reopened by name. So before its name is removed or
+ * replaced, segment_retire() gives the file a private name,
+ * <base>.log.<n>.deleted (n unique in the process; Kafka's .deleted files),
+ * by rename (the name goes) or link (the caller replaces it); the object
+ * opens that name from then on and unlinks it when it is closed for good. A
+ * crash leaves such files behind: the partition's open removes them. When a
+ * topic is deleted its directory moves and segment_set_dir() points the
+ * objects there, under fd_lock, so no reopen ever finds another file under
+ * an old name (a topic created again under it). */
 
 size_t segment_fd_cap = SEGMENT_FD_CAP_DEFAULT;
 static pthread_mutex_t fd_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -182,13 +195,29 @@ size_t segment_fds_open(void)
     return n;
 }
 
+static uint64_t retire_seq; /* under fd_lock */
+int (*segment_retire_fault)(const char *log_path);
+
+/* The name the segment's bytes are under: its .log, or its retired name.
+ * Caller holds fd_lock (or owns the segment alone). */
+static void log_path(const struct segment *s, char *buf, size_t cap)
+{
+    if (s->retired)
+        snprintf(buf, cap, "%s/%020" PRIu64 ".log.%" PRIu64 ".deleted", s->dir, s->base_offset,
+                 s->retired);
+    else
+        segment_path(buf, cap, s->dir, s->base_offset, ".log");
+}
+
 int segment_fd(struct segment *s)
 {
     int r = 0;
     pthread_mutex_lock(&fd_lock);
-    if (s->fd < 0) {
-        char path[4096];
-        segment_path(path, sizeof(path), s->dir, s->base_offset, ".log");
+    if (s->fd < 0 && s->gone) {
+        r = -ENOENT;
+    } else if (s->fd < 0) {
+        char path[4200];
+        log_path(s, path, sizeof(path));
         r = open_locked(path, O_RDWR);
         if (r >= 0) {
             s->fd = r;
@@ -950,31 +979,88 @@ void segment_close(struct segment *s)
         close(s->fd);
     offset_index_close(&s->oix);
     time_index_close(&s->tix);
+    if (s->retired) {
+        char path[4200];
+        log_path(s, path, sizeof(path));
+        if (unlink(path) < 0 && errno != ENOENT)
+            logger_log(LOG_LEVEL_WARN, "cannot remove %s (removed at the next mount): %s", path,
+                       strerror(errno));
+    }
     free(s->bad);
     free(s->dir);
+    free(s->old_dir);
     free(s);
+}
+
+int segment_retire(struct segment *s, int keep_name)
+{
+    char from[4096], to[4200];
+    int r = 0;
+    pthread_mutex_lock(&fd_lock);
+    if (!s->retired) {
+        struct segment named = *s;
+        named.retired = ++retire_seq;
+        segment_path(from, sizeof(from), s->dir, s->base_offset, ".log");
+        log_path(&named, to, sizeof(to));
+        if (segment_retire_fault && (r = segment_retire_fault(from))) {
+            /* a test's injected failure */
+        } else if (keep_name) {
+            /* A leftover of an earlier process may hold the name. */
+            if (link(from, to) < 0 && (errno != EEXIST || unlink(to) < 0 || link(from, to) < 0))
+                r = -errno;
+        } else if (rename(from, to) < 0) {
+            r = -errno;
+        }
+        if (!r)
+            s->retired = named.retired;
+    }
+    pthread_mutex_unlock(&fd_lock);
+    return r;
 }
 
 int segment_unlink(struct segment *s)
 {
     char path[4096];
-    static const char *suffixes[] = {".log", ".index", ".timeindex"};
-    for (size_t i = 0; i < 3; i++) {
+    static const char *suffixes[] = {".index", ".timeindex"};
+    int r = segment_retire(s, 0);
+    if (r && r != -ENOENT)
+        return r;
+    for (size_t i = 0; i < 2; i++) {
         segment_path(path, sizeof(path), s->dir, s->base_offset, suffixes[i]);
-        if (unlink(path) == 0 || errno == ENOENT)
-            continue;
-        int e = errno;
-        if (i == 0)
-            return -e;
-        logger_log(LOG_LEVEL_WARN, "%s: cannot remove %s of a removed segment: %s", s->dir, path,
-                   strerror(e));
+        if (unlink(path) < 0 && errno != ENOENT)
+            logger_log(LOG_LEVEL_WARN, "%s: cannot remove %s of a removed segment: %s", s->dir,
+                       path, strerror(errno));
     }
     return 0;
 }
 
+int segment_set_dir(struct segment *s, const char *dir)
+{
+    char *d = strdup(dir);
+    pthread_mutex_lock(&fd_lock);
+    if (d) {
+        /* Kept until the close: a caller without fd_lock may still read it. */
+        free(s->old_dir);
+        s->old_dir = s->dir;
+        s->dir = d;
+    } else {
+        s->gone = 1;
+    }
+    pthread_mutex_unlock(&fd_lock);
+    return d ? 0 : -ENOMEM;
+}
+
 int segment_delete(struct segment *s)
 {
-    int r = segment_unlink(s);
+    /* Nothing else reads it: its names go, no retired copy is needed. */
+    char path[4200];
+    static const char *suffixes[] = {".log", ".index", ".timeindex"};
+    int r = 0;
+    for (size_t i = 0; i < 3; i++) {
+        segment_path(path, sizeof(path), s->dir, s->base_offset, suffixes[i]);
+        if (unlink(path) < 0 && errno != ENOENT && !r)
+            r = -errno;
+    }
     segment_close(s);
     return r;
 }

@@ -36,6 +36,14 @@
 #include "fsutil.h"
 #include "logger.h"
 
+/* A deletion in progress keeps its name taken until the topic's files
+ * answer to their new place (topic_move): nothing may be created under the
+ * old paths while a cleaner pass or a reader may still use them. */
+struct deleting_topic {
+    const char *name;
+    struct deleting_topic *next;
+};
+
 struct failed_topic {
     char *name;
     int err;
@@ -76,6 +84,8 @@ static int name_taken(struct store *s, const char *name)
     ptr_array_search(&s->topics, name, topic_cmp, &found);
     if (!found)
         ptr_array_search(&s->failed, name, failed_cmp, &found);
+    for (struct deleting_topic *d = s->deleting; d && !found; d = d->next)
+        found = !strcmp(d->name, name);
     return found;
 }
 
@@ -373,12 +383,21 @@ int store_delete_topic(struct store *s, const char *name)
     }
     ptr_array_remove(&s->topics, i);
     atomic_store(&t->deleted, 1);
+    struct deleting_topic me = {.name = t->name, .next = s->deleting};
+    s->deleting = &me;
     pthread_rwlock_unlock(&s->lock);
-    /* What stays (EMFILE, a crash) is removed from trash/ at the next open. */
-    int e = fsutil_remove_tree(to);
+    /* Open files of the topic keep reading it in trash/; its last reference
+     * removes the files (what stays, at a crash, goes at the next open). */
+    int e = topic_move(t, to);
     if (e)
-        logger_log(LOG_LEVEL_WARN, "cannot remove %s (removed at the next mount): %s", to,
+        logger_log(LOG_LEVEL_WARN, "topic %s: its open files may not read on: %s", name,
                    strerror(-e));
+    pthread_rwlock_wrlock(&s->lock);
+    struct deleting_topic **d = &s->deleting;
+    while (*d != &me)
+        d = &(*d)->next;
+    *d = me.next;
+    pthread_rwlock_unlock(&s->lock);
     topic_put(t);
     return 0;
 }

@@ -195,11 +195,43 @@ void topic_put(struct topic *t)
         return;
     for (uint32_t i = 0; i < t->nparts; i++)
         partition_close(t->parts[i]);
+    if (t->moved) {
+        int e = fsutil_remove_tree(t->dir);
+        if (e)
+            logger_log(LOG_LEVEL_WARN, "cannot remove %s (removed at the next mount): %s", t->dir,
+                       strerror(-e));
+    }
     free(t->parts);
     pthread_rwlock_destroy(&t->lock);
     free(t->name);
     free(t->dir);
+    free(t->old_dir);
     free(t);
+}
+
+int topic_move(struct topic *t, const char *dir)
+{
+    char pdir[4096];
+    int r = 0;
+    char *d = strdup(dir);
+    /* Partitions are added only to a topic not deleted: the list stays. */
+    pthread_rwlock_wrlock(&t->lock);
+    if (d) {
+        t->old_dir = t->dir;
+        t->dir = d;
+    }
+    uint32_t n = t->nparts;
+    struct partition **parts = t->parts;
+    pthread_rwlock_unlock(&t->lock);
+    for (uint32_t i = 0; i < n; i++) {
+        partition_dir(pdir, sizeof(pdir), dir, i);
+        int e = partition_move(parts[i], pdir);
+        r = r ? r : e;
+    }
+    if (!d)
+        return -ENOMEM;
+    t->moved = 1;
+    return r;
 }
 
 struct partition *topic_partition(struct topic *t, uint32_t i)

@@ -99,6 +99,8 @@ struct partition {
     struct partition_settings settings;
     uint64_t recovery_offset; /* everything below is on stable storage */
     int dir_dirty;            /* segment files created since the last directory fsync */
+    int deleted;              /* its topic was deleted (partition_move) */
+    char *old_dir;            /* dir before partition_move, freed at close */
     int compacted;            /* compaction changed the log: gaps are no damage */
     uint32_t truncations;     /* partition_truncate() calls, so a sync notices one */
     uint32_t leader_epoch;
@@ -205,6 +207,15 @@ ssize_t partition_view_send(struct partition *p, struct partition_cursor *c,
  * it, the end if past it, the next record if compaction removed it). */
 int partition_view_at_offset(struct partition *p, uint64_t offset, struct partition_view *v);
 
+/* The closed segment with this base offset, if the list has one, reads its
+ * bytes under a private name from now on (segment_retire): its .log may then
+ * be replaced or removed under it. */
+int partition_retire_segment(struct partition *p, uint64_t base);
+/* The partition's directory moved to dir (its topic was deleted): its files
+ * are read there from now on, and it takes no more appends or truncations
+ * (ENOENT). Waits for a cleaner pass in progress. ENOMEM leaves what could
+ * not be named there unreadable (ENOENT), never another file. */
+int partition_move(struct partition *p, const char *dir);
 /* Replaces closed segments by the files now in their place (after a
  * compaction pass moved them there), or drops them where deleted[i]. */
 int partition_reload_segments(struct partition *p, const uint64_t *bases, const int *deleted,

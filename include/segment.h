@@ -44,6 +44,10 @@ struct segment {
     struct bad_range *bad; /* what verification found damaged */
     size_t nbad;
     int refs; /* the partition's list and kept old layouts (partition.c) */
+    /* under the fd lock: */
+    uint64_t retired; /* its bytes are under <base>.log.<retired>.deleted */
+    int gone;         /* its directory moved and no name is known: ENOENT */
+    char *old_dir;    /* the dir before segment_set_dir, freed at close */
     /* descriptors (segment.c): fd is -1 while closed; guarded by the fd lock */
     int active; /* the .log and the index files stay open */
     int pins;   /* users of fd right now: it is not closed under them */
@@ -133,12 +137,22 @@ int segment_mark_lost(struct segment *s, uint64_t next_base_offset, uint64_t nex
 void segment_close(struct segment *s);
 /* Closes and removes the segment's files. */
 int segment_delete(struct segment *s);
-/* Removes the segment's files, the .log first; the open segment still reads
- * what they held. A negative errno means the .log is still there (nothing
- * was removed): the segment is still part of the log. Once the .log is gone
- * the segment is, and an index file that stays is only logged (an open
- * removes index files without a .log). */
+/* Removes the segment's names, the .log first (retired by rename: the
+ * object still reads what it held, until its close removes the file). A
+ * negative errno means the .log is still there (nothing was removed): the
+ * segment is still part of the log. Once the .log is gone the segment is,
+ * and an index file that stays is only logged (an open removes index files
+ * without a .log). */
 int segment_unlink(struct segment *s);
+/* Gives the segment's bytes a private name that it reads from until its
+ * close, which removes it (segment.c: retired files): by rename, or by a
+ * link (keep_name) when the caller then replaces the .log. Idempotent. */
+int segment_retire(struct segment *s, int keep_name);
+/* Tests: a negative errno makes segment_retire of that .log fail. */
+extern int (*segment_retire_fault)(const char *log_path);
+/* The segment's directory moved (a deleted topic): its files are read there.
+ * ENOMEM leaves it without a name: its reads then fail with ENOENT. */
+int segment_set_dir(struct segment *s, const char *dir);
 
 /* Writes one sealed batch at the end, then indexes it. Only the log write
  * can fail the append; an index entry that cannot be written is left out

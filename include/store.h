@@ -27,8 +27,9 @@ struct store {
     int lock_fd;
     uint32_t default_partitions;
     pthread_rwlock_t lock;
-    struct ptr_array topics; /* struct topic *, sorted by name */
-    struct ptr_array failed; /* topics that could not be opened, sorted by name */
+    struct ptr_array topics;         /* struct topic *, sorted by name */
+    struct ptr_array failed;         /* topics that could not be opened, sorted by name */
+    struct deleting_topic *deleting; /* names still taken by a deletion in progress */
     uint64_t next_id;
 };
 

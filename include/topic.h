@@ -23,6 +23,8 @@ struct topic {
     uint64_t id;
     atomic_int refs;
     atomic_int deleted;
+    int moved;             /* deleted, and dir is its place in trash/ (topic_move) */
+    char *old_dir;         /* dir before topic_move, freed with the topic */
     pthread_rwlock_t lock; /* guards cfg and parts */
     struct topic_config cfg;
     struct partition **parts;
@@ -38,6 +40,9 @@ struct topic {
  * on disk and logs what could not be opened. */
 int topic_open(const char *dir, const char *name, uint64_t id, struct topic **out);
 void topic_get(struct topic *t);
+/* The deleted topic's directory now is dir: every partition reads its files
+ * there (partition_move), and the last topic_put removes it. */
+int topic_move(struct topic *t, const char *dir);
 void topic_put(struct topic *t);
 
 /* Borrowed pointer to partition i, or NULL. Valid while the topic is held. */
