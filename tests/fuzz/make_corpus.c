@@ -11,6 +11,7 @@
 
 #include "compaction.h"
 #include "config.h"
+#include "frame.h"
 #include "fuzz_util.h"
 #include "partition.h"
 
@@ -347,6 +348,51 @@ static void text_seeds(void)
          "1\n");
 }
 
+/* Inter-broker frames and payload fields (replicate/frame.c). */
+static void wire_seeds(void)
+{
+    uint8_t b[1024], p[256];
+    size_t at = 0;
+    struct payload_writer w;
+    payload_writer_init(&w, p, sizeof(p));
+    payload_put_u32(&w, 3);
+    payload_put_str(&w, "orders");
+    payload_put_i64(&w, -1);
+    payload_put_bytes(&w, "batch bytes", 11);
+
+    b[at++] = 0x0e; /* raw stream, default limit */
+    b[at++] = 0x42; /* chunking */
+    at += (size_t)frame_encode(b + at, sizeof(b) - at, FRAME_AUTH_HELLO, 0, 0, p, 37);
+    at += (size_t)frame_encode(b + at, sizeof(b) - at, 100, 1, 7, p, w.len);
+    at += (size_t)frame_encode(b + at, sizeof(b) - at, 101, 0, 7, NULL, 0);
+    size_t last = (size_t)frame_encode(b + at, sizeof(b) - at, 102, 0, 8, p, w.len);
+    at += last / 2; /* and half of one */
+    text_seed("fuzz_frame", "raw-frames", b, at);
+
+    at = 0;
+    b[at++] = 0x0b; /* built stream, 4096-byte limit */
+    b[at++] = 0x07;
+    static const uint8_t ops[] = {0, 1, 2, 3, 0};
+    for (size_t i = 0; i < sizeof(ops); i++) {
+        b[at++] = ops[i];
+        b[at++] = (uint8_t)w.len;
+        b[at++] = 0;
+        memcpy(b + at, p, w.len);
+        at += w.len;
+    }
+    text_seed("fuzz_frame", "built", b, at);
+
+    /* Operations: u32, str (cap 8), i64, bytes, end; then the payload. */
+    at = 0;
+    static const uint8_t fields[] = {2, 7 | 7 << 4, 4, 6, 8, 0, 1, 3, 5 | 4 << 4};
+    b[at++] = sizeof(fields);
+    memcpy(b + at, fields, sizeof(fields));
+    at += sizeof(fields);
+    memcpy(b + at, p, w.len);
+    at += w.len;
+    text_seed("fuzz_payload", "fields", b, at);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -359,5 +405,6 @@ int main(int argc, char **argv)
     batch_seeds();
     partition_seeds(scratch);
     text_seeds();
+    wire_seeds();
     return 0;
 }
