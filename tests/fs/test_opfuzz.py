@@ -7,7 +7,8 @@ that do not exist), random open flags, sizes and offsets (read, pread,
 pwrite, lseek, fsync, ftruncate), valid and invalid control lines, and topic
 and group churn (mkdir / rmdir) while readers hold files open. The random
 seed is printed (TOPICFS_OPFUZZ_SEED=N runs the same operation sequences
-again; thread interleaving differs).
+again; thread interleaving differs); without it the test uses DEFAULT_SEED,
+and tests/soak/opfuzz.sh runs it with new random seeds.
 
 Asserted:
 - the daemon stays alive and keeps answering (a probe lists the mount every
@@ -39,6 +40,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 from harness import Mount, wait_until  # noqa: E402
 
 SECONDS = float(os.environ.get("TOPICFS_OPFUZZ_SECONDS", "30"))
+# CI replays one seed (the one that found the held-file bug); new seeds are
+# tried by tests/soak/opfuzz.sh. Thread interleavings differ in every run.
+DEFAULT_SEED = 1787010479
 OPTS = "partitions=3,retention.check.interval.ms=200"
 
 FUZZ_TOPICS = ["fz0", "fz1", "fz2"]
@@ -127,7 +131,7 @@ def parse_line(line):
 
 class OpFuzzTest(unittest.TestCase):
     def setUp(self):
-        self.seed = int(os.environ.get("TOPICFS_OPFUZZ_SEED", random.randrange(1 << 31)))
+        self.seed = int(os.environ.get("TOPICFS_OPFUZZ_SEED", DEFAULT_SEED))
         print("\nopfuzz: seed %d (TOPICFS_OPFUZZ_SEED=%d to run it again), %.0f s"
               % (self.seed, self.seed, SECONDS), file=sys.stderr)
         self.m = Mount(opts=OPTS).start()
