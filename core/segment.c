@@ -992,6 +992,20 @@ void segment_close(struct segment *s)
     free(s);
 }
 
+/* A second name for `from`: 0, a negative errno, or 1 where the filesystem
+ * has no hard links (the caller renames instead: compaction's manifest puts
+ * the new file in place again after a crash). */
+static int link_aside(const char *from, const char *to)
+{
+    if (link(from, to) == 0)
+        return 0;
+    if (errno == EEXIST && unlink(to) == 0 && link(from, to) == 0)
+        return 0; /* a leftover of an earlier process had the name */
+    if (errno == EPERM || errno == EOPNOTSUPP || errno == EMLINK)
+        return 1;
+    return -errno;
+}
+
 int segment_retire(struct segment *s, int keep_name)
 {
     char from[4096], to[4200];
@@ -1002,14 +1016,10 @@ int segment_retire(struct segment *s, int keep_name)
         named.retired = ++retire_seq;
         segment_path(from, sizeof(from), s->dir, s->base_offset, ".log");
         log_path(&named, to, sizeof(to));
-        if (segment_retire_fault && (r = segment_retire_fault(from))) {
-            /* a test's injected failure */
-        } else if (keep_name) {
-            /* A leftover of an earlier process may hold the name. */
-            if (link(from, to) < 0 && (errno != EEXIST || unlink(to) < 0 || link(from, to) < 0))
-                r = -errno;
-        } else if (rename(from, to) < 0) {
-            r = -errno;
+        if (!segment_retire_fault || !(r = segment_retire_fault(from))) {
+            r = keep_name ? link_aside(from, to) : 1;
+            if (r == 1)
+                r = rename(from, to) < 0 ? -errno : 0;
         }
         if (!r)
             s->retired = named.retired;
