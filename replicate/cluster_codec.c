@@ -116,14 +116,16 @@ int cluster_parse_hostport(const char *s, char host[CLUSTER_HOST_MAX], int *port
         if (memchr(h, ':', hl))
             return -EINVAL; /* an IPv6 address needs its brackets */
     }
-    if (hl == 0 || hl >= CLUSTER_HOST_MAX || parse_port(colon + 1, port))
-        return -EINVAL;
     char tmp[CLUSTER_HOST_MAX];
+    int p;
+    if (hl == 0 || hl >= CLUSTER_HOST_MAX || parse_port(colon + 1, &p))
+        return -EINVAL;
     memcpy(tmp, h, hl);
     tmp[hl] = '\0';
     if (!cluster_host_valid(tmp))
         return -EINVAL;
     memcpy(host, tmp, hl + 1);
+    *port = p;
     return 0;
 }
 
