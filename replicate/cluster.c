@@ -54,6 +54,7 @@ struct cluster {
     pthread_t thread;
     int started, stop;
     unsigned pending, retry;
+    int disconnected; /* since the last ZK_EV_CONNECTED */
     /* the cache */
     struct cluster_broker *brokers;
     size_t nbrokers;
@@ -86,12 +87,14 @@ static void on_event(void *arg, enum zk_event ev, const char *path)
         bits = PENDING_CONTROLLER;
     else if (path && !strncmp(path, BROKERS_PATH, strlen(BROKERS_PATH)))
         bits = PENDING_BROKERS;
-    if (ev == ZK_EV_DISCONNECTED)
+    pthread_mutex_lock(&c->lock);
+    if (ev == ZK_EV_DISCONNECTED && !c->disconnected)
         logger_log(LOG_LEVEL_WARN, "lost the connection to ZooKeeper %s: looking for it",
                    c->zk_connect);
-    if (!bits)
-        return;
-    pthread_mutex_lock(&c->lock);
+    if (ev == ZK_EV_CONNECTED && c->disconnected)
+        logger_log(LOG_LEVEL_INFO, "connected to ZooKeeper %s again", c->zk_connect);
+    if (ev == ZK_EV_DISCONNECTED || ev == ZK_EV_CONNECTED)
+        c->disconnected = ev == ZK_EV_DISCONNECTED;
     c->pending |= bits;
     pthread_cond_signal(&c->cond);
     pthread_mutex_unlock(&c->lock);
@@ -563,7 +566,8 @@ int cluster_view(struct cluster *c, struct cluster_view *v)
     pthread_mutex_lock(&c->lock);
     v->brokers = calloc(c->nbrokers ? c->nbrokers : 1, sizeof(*v->brokers));
     if (v->brokers) {
-        memcpy(v->brokers, c->brokers, c->nbrokers * sizeof(*v->brokers));
+        if (c->nbrokers)
+            memcpy(v->brokers, c->brokers, c->nbrokers * sizeof(*v->brokers));
         v->nbrokers = c->nbrokers;
         v->controller = c->controller_id;
         v->controller_epoch = c->controller_epoch;

@@ -11,7 +11,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zkharness import Broker, ClusterTest, free_port, is_mounted, wait_until  # noqa: E402
+from zkharness import (Broker, ClusterTest, free_port, is_mounted, run_refused,  # noqa: E402
+                       wait_until)
 import harness  # noqa: E402
 
 
@@ -157,11 +158,9 @@ class JoinTest(ClusterTest):
         self.assertEqual(meta(b.data)["broker.id"], "1")
         dup = Broker(self.zk, 1)
         self.addCleanup(dup.cleanup)
-        r = subprocess.run([harness.TOPICFS, dup.data, dup.mnt, "-o", dup.opts],
-                           capture_output=True, text=True, timeout=60)
-        self.assertEqual(r.returncode, 1)
-        self.assertRegex(r.stderr, r"^topicfs: broker 1 is already registered \(.*\)\n$")
-        self.assertFalse(is_mounted(dup.mnt))
+        code, err = run_refused([harness.TOPICFS, dup.data, dup.mnt, "-o", dup.opts], dup.mnt)
+        self.assertEqual(code, 1)
+        self.assertRegex(err, r"^topicfs: broker 1 is already registered \(.*\)\n$")
         stop_daemon(b.mnt, pid)
         wait_until(lambda: not os.path.exists("/proc/%d" % pid), timeout=20, what="daemon exit")
 
@@ -204,11 +203,10 @@ class UnreachableTest(unittest.TestCase):
         opts = ("zk=127.0.0.1:%d/topicfs,broker=1,listen=127.0.0.1:%d,"
                 "zookeeper.connection.timeout.ms=1500" % (port, free_port()))
         start = time.monotonic()
-        r = subprocess.run([harness.TOPICFS, data, mnt, "-f", "-o", opts], capture_output=True,
-                           text=True, timeout=60)
+        code, err = run_refused([harness.TOPICFS, data, mnt, "-f", "-o", opts], mnt)
         waited = time.monotonic() - start
-        self.assertEqual(r.returncode, 1)
-        self.assertEqual(r.stderr.splitlines(), [
+        self.assertEqual(code, 1)
+        self.assertEqual(err.splitlines(), [
             "topicfs: ZooKeeper 127.0.0.1:%d/topicfs not reachable within 1500 ms "
             "(zookeeper.connection.timeout.ms)" % port])
         self.assertGreaterEqual(waited, 1.4, "it gave ZooKeeper its time")
@@ -224,12 +222,12 @@ class OptionsTest(unittest.TestCase):
         self.addCleanup(lambda: subprocess.run(["rm", "-rf", base]))
         mnt = os.path.join(base, "mnt")
         os.mkdir(mnt)
-        r = subprocess.run([harness.TOPICFS, os.path.join(base, "data"), mnt, "-f", "-o", opts],
-                           capture_output=True, text=True, timeout=60)
-        self.assertEqual(r.returncode, 1, opts)
-        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        code, err = run_refused([harness.TOPICFS, os.path.join(base, "data"), mnt, "-f", "-o",
+                                 opts], mnt, timeout=20)
+        self.assertEqual(code, 1, opts)
+        self.assertEqual(len(err.splitlines()), 1, err)
         self.assertFalse(os.path.exists(os.path.join(base, "data")))
-        return r.stderr
+        return err
 
     def test_bad_options(self):
         self.assertIn("zk= needs broker=ID and listen=HOST:PORT",

@@ -170,26 +170,31 @@ class Broker(Mount):
                          opts=",".join(opts), data=data)
 
     def refused(self, timeout=60.0):
-        """Runs a daemon that must not start: (exit status, stderr text). It
-        fails the test if the daemon mounted or did not exit in time."""
-        args = [harness.TOPICFS, self.data, self.mnt, "-f", "-o", self.opts]
-        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            out, err = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.communicate()
-            if is_mounted(self.mnt):
-                subprocess.run(["fusermount3", "-u", "-z", self.mnt], capture_output=True)
-            raise AssertionError("topicfs did not exit within %.0fs" % timeout)
-        if is_mounted(self.mnt):
-            subprocess.run(["fusermount3", "-u", "-z", self.mnt], capture_output=True)
-            raise AssertionError("a refused topicfs mounted " + self.mnt)
-        return p.returncode, err.decode(errors="replace")
+        """Runs a daemon that must not start: (exit status, stderr text)."""
+        return run_refused([harness.TOPICFS, self.data, self.mnt, "-f", "-o", self.opts],
+                           self.mnt, timeout)
 
     def cluster(self):
         """.cluster as {"cluster": {..}, "brokers": {id: {..}}, "controller": {..}, ...}."""
         return parse_cluster(harness.read(self.path(".cluster")))
+
+
+def run_refused(args, mnt, timeout=60.0):
+    """Runs a topicfs that must refuse to start: (exit status, stderr text).
+    Fails the test if it mounted mnt or did not exit in time; either way
+    the daemon is killed by pid and mnt unmounted."""
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        subprocess.run(["fusermount3", "-u", "-z", mnt], capture_output=True)
+        raise AssertionError("topicfs did not exit within %.0fs" % timeout)
+    if is_mounted(mnt):
+        subprocess.run(["fusermount3", "-u", "-z", mnt], capture_output=True)
+        raise AssertionError("a refused topicfs mounted " + mnt)
+    return p.returncode, err.decode(errors="replace")
 
 
 def parse_cluster(text):
