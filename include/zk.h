@@ -70,7 +70,8 @@ int zk_parse_connect(const char *connect, char **hosts, char **chroot);
 
 /* Connects and waits up to connection_timeout_ms for the session (and the
  * chroot): -ETIMEDOUT if no server answered by then, -EINVAL for a bad
- * connection string, or another negative errno. */
+ * connection string, -EHOSTUNREACH if no server name resolves, or another
+ * negative errno. */
 int zk_open(const struct zk_options *o, struct zk **out);
 /* Ends the session (the server removes its ephemerals at once) and frees z. */
 void zk_close(struct zk *z);

@@ -287,6 +287,10 @@ int cluster_join(const struct cluster_options *o, int flags, struct cluster **ou
                  o->zk);
         goto fail;
     }
+    if (r == -EHOSTUNREACH) {
+        snprintf(why, whylen, "ZooKeeper %s: cannot resolve its servers' names", o->zk);
+        goto fail;
+    }
     if (r) {
         snprintf(why, whylen, "ZooKeeper %s: %s", o->zk, strerror(-r));
         goto fail;

@@ -222,7 +222,7 @@ static int start_session(struct zk *z, const char *connect)
     errno = 0;
     zhandle_t *zh =
         zookeeper_init2(connect, watcher, z->session_timeout_ms, NULL, z, 0, client_log);
-    int e = errno ? errno : EINVAL;
+    int e = errno == ENOMEM ? ENOMEM : EHOSTUNREACH; /* the client resolves the servers here */
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!zh)
         return -e;

@@ -4,6 +4,7 @@ refusals (a live broker id, a data dir of another cluster or broker,
 ZooKeeper unreachable, bad options) are one line on stderr, exit status 1,
 nothing mounted and nothing written."""
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -136,10 +137,15 @@ class JoinTest(ClusterTest):
         self.assertEqual(brokers[1].stop(), 0)
         wait_until(lambda: sorted(brokers[0].cluster()["brokers"]) == [1], timeout=20,
                    what="broker 2 gone from broker 1's .cluster")
-        # And it can come back at once with the same id.
+        # And it can come back at once with the same id; SIGTERM leaves at once too.
         brokers[1].start()
         wait_until(lambda: sorted(brokers[0].cluster()["brokers"]) == [1, 2], timeout=20,
                    what="broker 2 back")
+        brokers[1].proc.send_signal(signal.SIGTERM)
+        brokers[1].proc.wait(timeout=20)
+        wait_until(lambda: sorted(brokers[0].cluster()["brokers"]) == [1], timeout=20,
+                   what="broker 2 gone after SIGTERM")
+        self.assertFalse(is_mounted(brokers[1].mnt))
 
     def test_background_daemon(self):
         """Without -f the ZooKeeper session begins after the fork; refusals
@@ -212,6 +218,19 @@ class UnreachableTest(unittest.TestCase):
         self.assertGreaterEqual(waited, 1.4, "it gave ZooKeeper its time")
         self.assertFalse(is_mounted(mnt))
         self.assertFalse(os.path.exists(data))
+
+
+    def test_zookeeper_name_unresolvable(self):
+        base = tempfile.mkdtemp(prefix="topicfs-zk-unresolvable-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", base]))
+        mnt = os.path.join(base, "mnt")
+        os.mkdir(mnt)
+        opts = "zk=zookeeper.invalid:2181/topicfs,broker=1,listen=127.0.0.1:9093"
+        code, err = run_refused([harness.TOPICFS, os.path.join(base, "data"), mnt, "-f", "-o",
+                                 opts], mnt)
+        self.assertEqual(code, 1)
+        self.assertEqual(err.splitlines(), [
+            "topicfs: ZooKeeper zookeeper.invalid:2181/topicfs: cannot resolve its servers' names"])
 
 
 class OptionsTest(unittest.TestCase):
