@@ -1,15 +1,24 @@
 /* main.c - topicfs DATA_DIR MOUNTPOINT [-f] [-o opt,...]
  *
  * Parses topicfs's own options (partitions=N; uid=, gid=, umask= for the
- * owner and modes every node shows; zk=, broker=, listen= are reserved for
- * cluster mode), hands the rest to libfuse with default_permissions always
- * added (the kernel enforces the modes), checks every value and both
- * directories before anything is created or mounted, so a bad argument is
- * one line on stderr and exit status 1, then runs the multi-threaded session
- * loop. On SIGTERM, SIGINT or `fusermount3 -u` the loop ends and every
- * partition is synced. */
+ * owner and modes every node shows; zk=, broker=, listen= and the
+ * zookeeper.*.timeout.ms options for cluster mode), hands the rest to libfuse
+ * with default_permissions always added (the kernel enforces the modes),
+ * checks every value and both directories before anything is created or
+ * mounted, so a bad argument is one line on stderr and exit status 1, then
+ * runs the multi-threaded session loop. On SIGTERM, SIGINT or `fusermount3
+ * -u` the loop ends and every partition is synced.
+ *
+ * Cluster mode (zk=): the broker joins before the data dir is opened, so a
+ * refusal (ZooKeeper unreachable, a live broker with the same id, a data dir
+ * of another cluster or broker) is one line and exit status 1 with nothing
+ * mounted or written; the data dir is claimed (meta.properties) once it is
+ * locked. In the background the ZooKeeper session must begin after the fork
+ * (cluster.h): the parent only checks, the daemon joins. Without zk= there
+ * is no ZooKeeper and no socket. */
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,16 +29,20 @@
 #include "hidden.h"
 #include "cleaner.h"
 #include "clock.h"
+#include "cluster.h"
 #include "logger.h"
 #include "ops.h"
+#include "status.h"
 #include "store.h"
+#include "zk.h"
 
 struct options {
     char *data_dir;
     unsigned partitions;
     char *zk;
     char *listen;
-    int broker;
+    char *broker;
+    char *zk_session_timeout, *zk_connection_timeout; /* checked by parse_cluster */
     long long check_interval_ms;
     char *uid, *gid, *umask; /* checked by parse_number */
     int show_help;
@@ -43,7 +56,9 @@ static const struct fuse_opt option_spec[] = {
     OPT("partitions=%u", partitions),
     OPT("zk=%s", zk),
     OPT("listen=%s", listen),
-    OPT("broker=%d", broker),
+    OPT("broker=%s", broker),
+    OPT("zookeeper.session.timeout.ms=%s", zk_session_timeout),
+    OPT("zookeeper.connection.timeout.ms=%s", zk_connection_timeout),
     OPT("retention.check.interval.ms=%lld", check_interval_ms),
     OPT("uid=%s", uid),
     OPT("gid=%s", gid),
@@ -106,6 +121,66 @@ static int parse_ownership(const struct options *o, struct fs_context *fc)
     return 0;
 }
 
+/* A time option in ms, 1 to INT32_MAX: 0, or -1 after one line on stderr. */
+static int parse_ms(const char *name, const char *s, int *out)
+{
+    const char *what = "a number of milliseconds from 1 to 2147483647";
+    unsigned long v;
+    if (parse_number(name, s, 10, INT32_MAX, what, &v))
+        return -1;
+    if (v == 0) {
+        fprintf(stderr, "topicfs: %s=%s: must be %s\n", name, s, what);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+/* The cluster options into co (host: its buffer); 0 or -1 (reported).
+ * Without zk=, none of them may be given. */
+static int parse_cluster(const struct options *o, struct cluster_options *co,
+                         char host[CLUSTER_HOST_MAX])
+{
+    unsigned long v;
+    if (!o->zk) {
+        if (o->broker || o->listen || o->zk_session_timeout || o->zk_connection_timeout) {
+            fprintf(stderr, "topicfs: broker=, listen= and zookeeper.*.timeout.ms need zk= "
+                            "(cluster mode)\n");
+            return -1;
+        }
+        return 0;
+    }
+    char *hosts, *chroot;
+    if (zk_parse_connect(o->zk, &hosts, &chroot)) {
+        fprintf(stderr, "topicfs: zk=%s: must be HOST:PORT[,HOST:PORT...][/CHROOT]\n", o->zk);
+        return -1;
+    }
+    free(hosts);
+    free(chroot);
+    if (!o->broker || !o->listen) {
+        fprintf(stderr, "topicfs: zk= needs broker=ID and listen=HOST:PORT\n");
+        return -1;
+    }
+    if (parse_number("broker", o->broker, 10, INT32_MAX, "a broker id from 0 to 2147483647", &v))
+        return -1;
+    co->broker_id = (int)v;
+    if (cluster_parse_hostport(o->listen, host, &co->port)) {
+        fprintf(stderr, "topicfs: listen=%s: must be HOST:PORT or [IPV6]:PORT, port 1 to 65535\n",
+                o->listen);
+        return -1;
+    }
+    co->host = host;
+    co->zk = o->zk;
+    co->session_timeout_ms = co->connection_timeout_ms = 18000; /* Kafka's defaults */
+    if ((o->zk_session_timeout && parse_ms("zookeeper.session.timeout.ms", o->zk_session_timeout,
+                                           &co->session_timeout_ms)) ||
+        (o->zk_connection_timeout &&
+         parse_ms("zookeeper.connection.timeout.ms", o->zk_connection_timeout,
+                  &co->connection_timeout_ms)))
+        return -1;
+    return 0;
+}
+
 static void usage(const char *prog)
 {
     printf("usage: %s DATA_DIR MOUNTPOINT [-f] [-o opt[,opt...]]\n\n"
@@ -117,6 +192,17 @@ static void usage(const char *prog)
            "    -o umask=NNN       octal bits taken from the modes 0666 (files), 0444\n"
            "                       (read-only files) and 0777 (directories); default 022.\n"
            "                       The kernel checks them (default_permissions is always on)\n"
+           "    -o zk=HOST:PORT[,HOST:PORT...][/CHROOT]\n"
+           "                       cluster mode: join the cluster of this ZooKeeper (the\n"
+           "                       chroot is created if missing)\n"
+           "    -o broker=ID       cluster mode: this broker's id (0 to 2147483647)\n"
+           "    -o listen=HOST:PORT\n"
+           "                       cluster mode: where other brokers reach this one\n"
+           "    -o zookeeper.session.timeout.ms=MS\n"
+           "                       ZooKeeper session timeout (default 18000): a dead\n"
+           "                       broker leaves the cluster after it\n"
+           "    -o zookeeper.connection.timeout.ms=MS\n"
+           "                       how long to wait for ZooKeeper at start (default 18000)\n"
            "    -f                 stay in the foreground, log to stderr\n"
            "    -d                 debug: log every FUSE request\n\n",
            prog);
@@ -134,6 +220,9 @@ int main(int argc, char *argv[])
     struct group_registry *groups = NULL;
     struct fuse_session *se = NULL;
     struct fs_context fc = {.entry_timeout = 3600.0, .started_ms = clock_now_ms()};
+    struct cluster_options co = {0};
+    struct cluster *cluster = NULL;
+    char listen_host[CLUSTER_HOST_MAX], why[1024];
     int ret = 1;
 
     memset(&cli, 0, sizeof(cli));
@@ -156,10 +245,8 @@ int main(int argc, char *argv[])
         fprintf(stderr, "topicfs: usage: topicfs DATA_DIR MOUNTPOINT [-f] [-o opt,...]\n");
         goto out;
     }
-    if (opt.zk || opt.listen) {
-        fprintf(stderr, "topicfs: cluster mode (zk=, listen=) is not available in this build\n");
+    if (parse_cluster(&opt, &co, listen_host))
         goto out;
-    }
     if (opt.check_interval_ms < 1) {
         fprintf(stderr, "topicfs: retention.check.interval.ms must be positive\n");
         goto out;
@@ -197,10 +284,20 @@ int main(int argc, char *argv[])
     se = fuse_session_new(&args, &topicfs_ops, sizeof(topicfs_ops), &fc);
     if (!se)
         goto out;
+    co.data_dir = opt.data_dir;
+    if (opt.zk &&
+        cluster_join(&co, cli.foreground ? 0 : CLUSTER_CHECK_ONLY, &cluster, why, sizeof(why))) {
+        fprintf(stderr, "topicfs: %s\n", why);
+        goto out;
+    }
     int r = store_open(opt.data_dir, opt.partitions, &store);
     if (r) {
         fprintf(stderr, "topicfs: data dir %s: %s\n", opt.data_dir,
                 r == -EBUSY ? "in use by another topicfs" : strerror(-r));
+        goto out;
+    }
+    if (cluster && cli.foreground && cluster_claim_data_dir(cluster, why, sizeof(why))) {
+        fprintf(stderr, "topicfs: %s\n", why);
         goto out;
     }
     r = group_registry_open(store, &groups);
@@ -216,8 +313,27 @@ int main(int argc, char *argv[])
         fprintf(stderr, "topicfs: cannot mount on %s\n", cli.mountpoint);
         goto out_signals;
     }
+    if (!cli.foreground) {
+        cluster_close(cluster); /* checked only: the session starts after the fork */
+        cluster = NULL;
+    }
     fuse_daemonize(cli.foreground);
     fc.se = se;
+    if (opt.zk && !cluster &&
+        (cluster_join(&co, 0, &cluster, why, sizeof(why)) ||
+         cluster_claim_data_dir(cluster, why, sizeof(why)))) {
+        logger_log(LOG_LEVEL_ERROR, "%s", why);
+        goto out_unmount;
+    }
+    if (cluster) {
+        /* The controller's work (replica assignment, leader election) plugs in here. */
+        r = cluster_start(cluster, NULL);
+        if (r) {
+            logger_log(LOG_LEVEL_ERROR, "cannot start the cluster thread: %s", strerror(-r));
+            goto out_unmount;
+        }
+        status_set_cluster(cluster);
+    }
     r = cleaner_start(store, opt.check_interval_ms, fs_partition_changed, &fc, &cleaner);
     if (r) {
         logger_log(LOG_LEVEL_ERROR, "cannot start the cleaner: %s", strerror(-r));
@@ -234,6 +350,10 @@ int main(int argc, char *argv[])
         };
         ret = fuse_session_loop_mt(se, &lc);
     }
+    /* Leave the cluster first: the registration vanishes at once. */
+    status_set_cluster(NULL);
+    cluster_close(cluster);
+    cluster = NULL;
     cleaner_stop(cleaner);
 out_unmount:
     fuse_session_unmount(se);
@@ -241,6 +361,8 @@ out_unmount:
 out_signals:
     fuse_remove_signal_handlers(se);
 out:
+    status_set_cluster(NULL);
+    cluster_close(cluster);
     if (se)
         fuse_session_destroy(se);
     group_registry_close(groups);
@@ -250,6 +372,9 @@ out:
     free(opt.data_dir);
     free(opt.zk);
     free(opt.listen);
+    free(opt.broker);
+    free(opt.zk_session_timeout);
+    free(opt.zk_connection_timeout);
     free(opt.uid);
     free(opt.gid);
     free(opt.umask);

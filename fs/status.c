@@ -6,7 +6,10 @@
  * snapshot also copies the store's failed topics (those that could not be
  * opened at mount): .cluster shows each as a `topic name=N state=failed
  * error=ERRNO` line and .metrics as topicfs_topic_failed{topic="N"} 1 (0 for
- * every topic that serves). */
+ * every topic that serves).
+ *
+ * In cluster mode (status_set_cluster) .cluster starts with what replicate/
+ * knows, from its cache: cluster_view() makes no ZooKeeper round trip. */
 #include "status.h"
 
 #include <inttypes.h>
@@ -14,6 +17,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "cluster.h"
+
+/* Set by main before the mount and cleared after it: no .cluster read runs
+ * while it changes. */
+static struct cluster *status_cluster;
+
+void status_set_cluster(struct cluster *c)
+{
+    status_cluster = c;
+}
 
 struct topic_snapshot {
     struct topic *topic;
@@ -123,15 +137,42 @@ static char *render(struct store *st, struct group_registry *groups, status_writ
     return buf;
 }
 
+/* The cluster's lines; the id of this broker, or -1. */
+static int write_members(FILE *f)
+{
+    struct cluster_view v;
+    if (cluster_view(status_cluster, &v))
+        return -1;
+    fprintf(f, "cluster id=%s zookeeper=%s\n", v.cluster_id, cluster_zk_state_name(v.zookeeper));
+    for (size_t i = 0; i < v.nbrokers; i++) {
+        const struct cluster_broker *b = &v.brokers[i];
+        fprintf(f, "broker id=%d host=%s port=%d self=%d\n", b->id, b->host, b->port,
+                b->id == v.self);
+    }
+    fprintf(f, "controller id=%d epoch=%d\n", v.controller, v.controller_epoch);
+    int self = v.self;
+    cluster_view_free(&v);
+    return self;
+}
+
 static int write_cluster(FILE *f, const struct snapshot *s, struct group_registry *groups)
 {
+    int self = 0;
     (void)groups;
-    fprintf(f, "broker id=0 self=1\ncontroller id=0\n");
+    if (status_cluster) {
+        if ((self = write_members(f)) < 0)
+            return -1;
+    } else {
+        fprintf(f, "broker id=0 self=1\ncontroller id=0\n");
+    }
+    /* Every broker leads its own partitions until replica assignment comes. */
     for (size_t i = 0; i < s->n; i++)
         for (uint32_t p = 0; p < s->topics[i].nparts; p++)
             fprintf(f,
-                    "partition topic=%s partition=%u leader=0 replicas=0 isr=0 leader_epoch=%u\n",
-                    s->topics[i].topic->name, p, s->topics[i].parts[p].leader_epoch);
+                    "partition topic=%s partition=%u leader=%d replicas=%d isr=%d "
+                    "leader_epoch=%u\n",
+                    s->topics[i].topic->name, p, self, self, self,
+                    s->topics[i].parts[p].leader_epoch);
     for (size_t i = 0; i < s->nfailed; i++) {
         const char *name = strerrorname_np(-s->failed[i].err);
         if (name)

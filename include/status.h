@@ -8,6 +8,14 @@
  * A single node is broker 0, its own controller, and leads every partition
  * with itself as the only replica. A topic that could not be opened at
  * mount (store.h) gets a `topic ... state=failed` line with the errno's name.
+ * In cluster mode (status_set_cluster) the first lines are the cluster's:
+ *   cluster id=4fXa8EwFQ3mKd2GxvVcTqg zookeeper=connected
+ *   broker id=1 host=127.0.0.1 port=9093 self=1     (every live broker, by id)
+ *   broker id=2 host=127.0.0.1 port=9094 self=0
+ *   controller id=2 epoch=3                         (-1: none known)
+ * zookeeper= is connected, connecting (the lines are the last known) or
+ * expired; the partition lines name this broker as leader and only replica
+ * of the partitions in its data dir (replica assignment comes later).
  *
  * .metrics: Prometheus' text exposition format (version 0.0.4): per
  * partition its offsets and sizes and the records and bytes in and out since
@@ -25,6 +33,11 @@
 
 #include "group.h"
 #include "store.h"
+
+struct cluster;
+/* Cluster mode: .cluster shows c's view (cluster.h); NULL: single node. Set
+ * before the mount, cleared after it. */
+void status_set_cluster(struct cluster *c);
 
 /* malloc'ed text and its length in *len, or NULL (out of memory). */
 char *status_cluster_text(struct store *s, size_t *len);

@@ -332,6 +332,23 @@ static void text_seeds(void)
          "abcd\x03"
          "ef\n\x02gh");
 
+    TEXT("fuzz_cluster", "meta",
+         "#\n#Tue Nov 21 10:00:00 UTC "
+         "2023\nversion=0\nbroker.id=1\ncluster.id=4fXa8EwFQ3mKd2GxvVcTqg\n");
+    TEXT("fuzz_cluster", "broker",
+         "{\"version\":4,\"host\":\"127.0.0.1\",\"port\":9093,\"jmx_port\":-1,"
+         "\"timestamp\":\"1700000000000\",\"endpoints\":[\"TOPICFS://127.0.0.1:9093\"]}");
+    TEXT("fuzz_cluster", "kafka-broker",
+         "{\"features\":{},\"listener_security_protocol_map\":{\"PLAINTEXT\":\"PLAINTEXT\"},"
+         "\"endpoints\":[\"PLAINTEXT://[::1]:9092\"],\"port\":9092,\"host\":\"::1\","
+         "\"version\":5,\"timestamp\":\"1\",\"rack\":null,\"x\":\"\\ud83d\\ude00\\n\"}");
+    TEXT("fuzz_cluster", "controller",
+         "{\"version\":1,\"brokerid\":3,\"timestamp\":\"1559742391035\"}");
+    TEXT("fuzz_cluster", "cluster-id", "{\"version\":\"1\",\"id\":\"4fXa8EwFQ3mKd2GxvVcTqg\"}");
+    TEXT("fuzz_cluster", "epoch", "2147483647");
+    TEXT("fuzz_cluster", "zk", "127.0.0.1:2181,[::1]:2182,zk.example.com:65535/topicfs/a");
+    TEXT("fuzz_cluster", "listen", "[fe80::1]:9093");
+
     TEXT("fuzz_jsonl", "keyed", "\x03\x00\x00\x00\x00\x10\x20\x30\x00\x00\x00\x00key=value\n");
     TEXT("fuzz_jsonl", "binary",
          "\xff\xff\xff\xff\x01\x00\x00\x00\x00\x00\x00\x00\xc3\x28\x00\x7f\"\\");

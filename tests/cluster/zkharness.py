@@ -1,0 +1,227 @@
+"""zkharness.py - a private ZooKeeper and topicfs brokers for the cluster tests.
+
+ZooKeeper runs from Debian's zookeeperd: `zkServer.sh start-foreground CFG`
+with a generated zoo.cfg (a free loopback port, its own dataDir, the admin
+server off, the `ruok` and `srvr` four-letter words on). zkServer.sh execs
+java, so the child's pid is the server's: stop() sends SIGTERM to that pid,
+then SIGKILL if it has not exited within its deadline. stop() keeps the
+dataDir, so start() again is a ZooKeeper that comes back with its data (the
+"ZooKeeper down" cases); cleanup() stops it and removes everything.
+
+Broker is a tests/fs/harness.py Mount with the cluster options (zk=,
+broker=, listen= and the ZooKeeper timeouts); Broker.refused() runs a daemon
+that must refuse to start and returns its exit status and stderr.
+
+Every ZooKeeper and Mount registers itself, so even a test that fails or
+raises leaves no process and no mount behind (the Mounts first: a daemon
+whose ZooKeeper is gone could wait on it).
+"""
+import atexit
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fs"))
+import harness  # noqa: E402
+from harness import Mount, is_mounted, wait_until  # noqa: E402,F401
+
+ZK_SERVER = os.environ.get("ZK_SERVER", "/usr/share/zookeeper/bin/zkServer.sh")
+
+_live_zk = []
+
+
+def free_port():
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def four_letter(port, word, timeout=1.0):
+    """ZooKeeper's answer to a four-letter word, or None if it does not answer."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(word.encode())
+            out = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    return out.decode(errors="replace")
+                out += chunk
+    except OSError:
+        return None
+
+
+class ZooKeeper:
+    TICK_MS = 250  # session timeouts from 2 ticks (500 ms) up
+
+    def __init__(self, base=None):
+        if not os.path.exists(ZK_SERVER):
+            raise AssertionError("%s is missing: install zookeeperd (scripts/install-deps.sh)"
+                                 % ZK_SERVER)
+        self.base = base or tempfile.mkdtemp(prefix="topicfs-zk-")
+        self.data = os.path.join(self.base, "zkdata")
+        self.cfg = os.path.join(self.base, "zoo.cfg")
+        self.port = free_port()
+        self.proc = None
+        self.log = None
+        os.makedirs(self.data, exist_ok=True)
+        with open(self.cfg, "w") as f:
+            f.write("tickTime=%d\n" % self.TICK_MS)
+            f.write("dataDir=%s\n" % self.data)
+            f.write("clientPort=%d\nclientPortAddress=127.0.0.1\n" % self.port)
+            f.write("admin.enableServer=false\n")
+            f.write("4lw.commands.whitelist=ruok,srvr\n")
+            f.write("minSessionTimeout=%d\nmaxSessionTimeout=60000\n" % (2 * self.TICK_MS))
+            f.write("maxClientCnxns=0\n")
+
+    def connect(self, chroot="/topicfs"):
+        """The zk= option: host:port and the chroot."""
+        return "127.0.0.1:%d%s" % (self.port, chroot or "")
+
+    def start(self, timeout=60.0):
+        env = dict(os.environ, JMXDISABLE="true",
+                   SERVER_JVMFLAGS="-Dzookeeper.log.dir=%s -Xmx128m -XX:+UseSerialGC "
+                                   "-XX:TieredStopAtLevel=1" % self.base)
+        self.log = open(os.path.join(self.base, "zookeeper.log"), "ab")
+        self.proc = subprocess.Popen([ZK_SERVER, "start-foreground", self.cfg], stdout=self.log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        if self not in _live_zk:
+            _live_zk.append(self)
+        wait_until(lambda: self.proc.poll() is not None or four_letter(self.port, "ruok") == "imok",
+                   timeout=timeout, interval=0.05, what="ZooKeeper on port %d" % self.port)
+        if self.proc.poll() is not None:
+            raise AssertionError("ZooKeeper exited with %d: %s" % (self.proc.returncode,
+                                                                   self.log_text()))
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self):
+        try:
+            with open(os.path.join(self.base, "zookeeper.log"), "rb") as f:
+                return f.read().decode(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def stop(self, timeout=10.0):
+        """SIGTERM by pid, SIGKILL past the deadline. The data stays."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.log:
+            self.log.close()
+            self.log = None
+
+    def kill9(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.stop()
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def cleanup(self):
+        self.stop()
+        if self in _live_zk:
+            _live_zk.remove(self)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@atexit.register
+def _cleanup_all():
+    # Mounts first (harness registered its own atexit earlier: it runs after this one).
+    harness._cleanup_all()
+    for z in list(_live_zk):
+        try:
+            z.kill9()
+        except Exception:
+            pass
+
+
+class Broker(Mount):
+    """A topicfs broker: a Mount with zk=, broker=, listen= and short timeouts."""
+
+    def __init__(self, zk, broker_id, session_ms=4000, connection_ms=10000, chroot="/topicfs",
+                 extra_opts=None, base=None, data=None, listen=None):
+        self.zk = zk
+        self.broker_id = broker_id
+        self.listen = listen or "127.0.0.1:%d" % free_port()
+        self.session_ms = session_ms
+        opts = ["zk=" + zk.connect(chroot), "broker=%d" % broker_id, "listen=" + self.listen,
+                "zookeeper.session.timeout.ms=%d" % session_ms,
+                "zookeeper.connection.timeout.ms=%d" % connection_ms]
+        if extra_opts:
+            opts.append(extra_opts)
+        super().__init__(base=base or tempfile.mkdtemp(prefix="topicfs-broker%d-" % broker_id),
+                         opts=",".join(opts), data=data)
+
+    def refused(self, timeout=60.0):
+        """Runs a daemon that must not start: (exit status, stderr text)."""
+        return run_refused([harness.TOPICFS, self.data, self.mnt, "-f", "-o", self.opts],
+                           self.mnt, timeout)
+
+    def cluster(self):
+        """.cluster as {"cluster": {..}, "brokers": {id: {..}}, "controller": {..}, ...}."""
+        return parse_cluster(harness.read(self.path(".cluster")))
+
+
+def run_refused(args, mnt, timeout=60.0):
+    """Runs a topicfs that must refuse to start: (exit status, stderr text).
+    Fails the test if it mounted mnt or did not exit in time; either way
+    the daemon is killed by pid and mnt unmounted."""
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        subprocess.run(["fusermount3", "-u", "-z", mnt], capture_output=True)
+        raise AssertionError("topicfs did not exit within %.0fs" % timeout)
+    if is_mounted(mnt):
+        subprocess.run(["fusermount3", "-u", "-z", mnt], capture_output=True)
+        raise AssertionError("a refused topicfs mounted " + mnt)
+    return p.returncode, err.decode(errors="replace")
+
+
+def parse_cluster(text):
+    out = {"brokers": {}, "partitions": [], "lines": text.splitlines()}
+    for line in text.splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        kv = dict(x.split("=", 1) for x in fields[1:])
+        if fields[0] == "broker":
+            out["brokers"][int(kv["id"])] = kv
+        elif fields[0] == "partition":
+            out["partitions"].append(kv)
+        else:
+            out[fields[0]] = kv
+    return out
+
+
+class ClusterTest(unittest.TestCase):
+    """Each test gets its own ZooKeeper (self.zk), stopped at the end."""
+
+    def setUp(self):
+        self.zk = ZooKeeper()
+        self.addCleanup(self.zk.cleanup)
+        self.zk.start()
+
+    def broker(self, broker_id, start=True, **kw):
+        b = Broker(self.zk, broker_id, **kw)
+        self.addCleanup(b.cleanup)
+        return b.start() if start else b
