@@ -175,29 +175,9 @@ static int rename_file(const char *from, const char *to)
 static int write_file_atomic(const char *dir, const char *name, const char *text, size_t len,
                              int *renamed)
 {
-    char path[4200], tmp[4200];
+    char path[4200];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
-    *renamed = 0;
-    int r = fault();
-    int fd = r ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return r ? r : -errno;
-    if (!(r = fault())) {
-        ssize_t w = write(fd, text, len);
-        r = w < 0 ? -errno : (size_t)w != len ? -EIO : 0;
-    }
-    if (!r)
-        r = fsync_fd(fd);
-    close(fd);
-    if (!r)
-        r = rename_file(tmp, path);
-    if (r) {
-        unlink(tmp);
-        return r;
-    }
-    *renamed = 1;
-    return fsync_dir(dir);
+    return fsutil_write_atomic(path, text, len, fault, renamed);
 }
 
 /* A tombstone goes once it is older than delete.retention.ms; the age

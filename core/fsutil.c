@@ -38,6 +38,43 @@ int fsutil_sync_parent(const char *path)
     return fsutil_sync_dir(dir);
 }
 
+/* The next step of fsutil_write_atomic, or the test's injected failure. */
+static int step(int (*fault)(void))
+{
+    return fault ? fault() : 0;
+}
+
+int fsutil_write_atomic(const char *path, const void *data, size_t len, int (*fault)(void),
+                        int *renamed)
+{
+    char tmp[4200];
+    int r;
+    *renamed = 0;
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    if ((r = step(fault)))
+        return r;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    if (!(r = step(fault))) {
+        ssize_t w = write(fd, data, len);
+        r = w < 0 ? -errno : (size_t)w != len ? -ENOSPC : 0;
+    }
+    if (!r && !(r = step(fault)) && fsync(fd) < 0)
+        r = -errno;
+    if (close(fd) < 0 && !r)
+        r = -errno;
+    if (!r && !(r = step(fault)) && rename(tmp, path) < 0)
+        r = -errno;
+    if (r) {
+        unlink(tmp);
+        return r;
+    }
+    *renamed = 1;
+    return (r = step(fault)) ? r : fsutil_sync_parent(path);
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb;

@@ -52,6 +52,10 @@ struct conn {
  * not 0-65535, an empty host, an unbracketed ':' in the host, a host longer
  * than host_cap - 1). */
 int conn_parse_addr(const char *addr, char *host, size_t host_cap, uint16_t *port);
+/* Whether h[0..n) is a host name or address as conn_parse_addr takes it:
+ * letters, digits and . : _ - only (no spaces, slashes or brackets), so it
+ * can go into a znode's JSON as it is. */
+int conn_host_valid(const char *h, size_t n);
 
 /* Formats a socket address as conn_parse_addr() reads it. */
 void conn_format_addr(const struct sockaddr *sa, char *out, size_t cap);

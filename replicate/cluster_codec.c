@@ -19,6 +19,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "fsutil.h"
 
 #define JSON_MAX_DEPTH 32
@@ -44,7 +45,8 @@ int cluster_id_valid(const char *id)
 
 int cluster_host_valid(const char *host)
 {
-    return charset_valid(host, CLUSTER_HOST_MAX - 1, ".:_-");
+    size_t n = strlen(host);
+    return n > 0 && n < CLUSTER_HOST_MAX && conn_host_valid(host, n);
 }
 
 int cluster_id_generate(char id[CLUSTER_ID_MAX])
@@ -78,53 +80,14 @@ int cluster_id_generate(char id[CLUSTER_ID_MAX])
     return 0;
 }
 
-static int parse_port(const char *s, int *port)
-{
-    size_t n = strlen(s);
-    unsigned v = 0;
-    if (n < 1 || n > 5)
-        return -EINVAL;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -EINVAL;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    if (v < 1 || v > 65535)
-        return -EINVAL;
-    *port = (int)v;
-    return 0;
-}
-
 int cluster_parse_hostport(const char *s, char host[CLUSTER_HOST_MAX], int *port)
 {
-    const char *h = s, *colon;
-    size_t hl;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (!close || close[1] != ':')
-            return -EINVAL;
-        h = s + 1;
-        hl = (size_t)(close - h);
-        colon = close + 1;
-        if (!memchr(h, ':', hl))
-            return -EINVAL; /* brackets are for IPv6 addresses */
-    } else {
-        colon = strrchr(s, ':');
-        if (!colon)
-            return -EINVAL;
-        hl = (size_t)(colon - s);
-        if (memchr(h, ':', hl))
-            return -EINVAL; /* an IPv6 address needs its brackets */
-    }
-    char tmp[CLUSTER_HOST_MAX];
-    int p;
-    if (hl == 0 || hl >= CLUSTER_HOST_MAX || parse_port(colon + 1, &p))
+    char h[CLUSTER_HOST_MAX];
+    uint16_t p;
+    /* Port 0 means "any" to a listener, never a place to reach a broker. */
+    if (conn_parse_addr(s, h, sizeof(h), &p) || p == 0)
         return -EINVAL;
-    memcpy(tmp, h, hl);
-    tmp[hl] = '\0';
-    if (!cluster_host_valid(tmp))
-        return -EINVAL;
-    memcpy(host, tmp, hl + 1);
+    memcpy(host, h, strlen(h) + 1);
     *port = p;
     return 0;
 }
@@ -235,30 +198,13 @@ int cluster_meta_read(const char *data_dir, struct cluster_meta *m)
 
 int cluster_meta_write(const char *data_dir, const struct cluster_meta *m)
 {
-    char path[4096], tmp[4200], text[512];
-    int len = cluster_meta_format(m, text, sizeof(text)), e = 0;
+    char path[4096], text[512];
+    int len = cluster_meta_format(m, text, sizeof(text)), renamed;
     if (len < 0)
         return len;
     if (snprintf(path, sizeof(path), "%s/meta.properties", data_dir) >= (int)sizeof(path))
         return -ENAMETOOLONG;
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -errno;
-    ssize_t w = write(fd, text, (size_t)len);
-    if (w != len)
-        e = w < 0 ? errno : ENOSPC;
-    else if (fsync(fd) < 0)
-        e = errno;
-    if (close(fd) < 0 && !e)
-        e = errno;
-    if (!e && rename(tmp, path) < 0)
-        e = errno;
-    if (e) {
-        unlink(tmp);
-        return -e;
-    }
-    return fsutil_sync_parent(path);
+    return fsutil_write_atomic(path, text, (size_t)len, NULL, &renamed);
 }
 
 /* ---- JSON ---- */

@@ -69,6 +69,17 @@ static int wait_fd(int fd, short events, int64_t deadline)
     }
 }
 
+int conn_host_valid(const char *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = h[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == ':' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
 int conn_parse_addr(const char *addr, char *host, size_t host_cap, uint16_t *port)
 {
     const char *h = addr, *colon;
@@ -80,13 +91,15 @@ int conn_parse_addr(const char *addr, char *host, size_t host_cap, uint16_t *por
         h = addr + 1;
         hlen = (size_t)(close - h);
         colon = close + 1;
+        if (!memchr(h, ':', hlen))
+            return -EINVAL; /* brackets are for IPv6 addresses */
     } else {
         colon = strchr(addr, ':');
         if (!colon || strchr(colon + 1, ':'))
-            return -EINVAL;
+            return -EINVAL; /* an IPv6 address needs its brackets */
         hlen = (size_t)(colon - addr);
     }
-    if (hlen == 0 || hlen >= host_cap || memchr(h, '[', hlen) || memchr(h, ']', hlen))
+    if (hlen == 0 || hlen >= host_cap || !conn_host_valid(h, hlen))
         return -EINVAL;
     const char *p = colon + 1;
     unsigned long v = 0;
