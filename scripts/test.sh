@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs what is missing, builds, and runs every test suite: first the
-# normal build (unit + fs), then the unit and fs suites again built with
+# normal build (unit, fs, cluster), then the same suites again built with
 # AddressSanitizer and UndefinedBehaviorSanitizer, then every libFuzzer
 # target for TOPICFS_FUZZ_SECONDS (default 20) each (clang; tests/fuzz/run.sh).
 set -eu
@@ -22,7 +22,7 @@ if [ ! -f build-sanitize/build.ninja ]; then
 fi
 ninja -C build-sanitize >/dev/null
 ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-TOPICFS_TEST_BIG_MB=128 meson test -C build-sanitize --print-errorlogs --suite unit --suite fs
+TOPICFS_TEST_BIG_MB=128 meson test -C build-sanitize --print-errorlogs --suite unit --suite fs --suite cluster
 summary all build build-sanitize
 fuzz=0
 if command -v clang >/dev/null; then
