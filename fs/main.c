@@ -32,6 +32,7 @@
 #include "cluster.h"
 #include "logger.h"
 #include "ops.h"
+#include "server.h"
 #include "status.h"
 #include "store.h"
 #include "zk.h"
@@ -43,6 +44,7 @@ struct options {
     char *listen;
     char *broker;
     char *zk_session_timeout, *zk_connection_timeout; /* checked by parse_cluster */
+    char *secret_file;
     long long check_interval_ms;
     char *uid, *gid, *umask; /* checked by parse_number */
     int show_help;
@@ -57,6 +59,7 @@ static const struct fuse_opt option_spec[] = {
     OPT("zk=%s", zk),
     OPT("listen=%s", listen),
     OPT("broker=%s", broker),
+    OPT("cluster.secret.file=%s", secret_file),
     OPT("zookeeper.session.timeout.ms=%s", zk_session_timeout),
     OPT("zookeeper.connection.timeout.ms=%s", zk_connection_timeout),
     OPT("retention.check.interval.ms=%lld", check_interval_ms),
@@ -143,9 +146,10 @@ static int parse_cluster(const struct options *o, struct cluster_options *co,
 {
     unsigned long v;
     if (!o->zk) {
-        if (o->broker || o->listen || o->zk_session_timeout || o->zk_connection_timeout) {
-            fprintf(stderr, "topicfs: broker=, listen= and zookeeper.*.timeout.ms need zk= "
-                            "(cluster mode)\n");
+        if (o->broker || o->listen || o->zk_session_timeout || o->zk_connection_timeout ||
+            o->secret_file) {
+            fprintf(stderr, "topicfs: broker=, listen=, cluster.secret.file= and "
+                            "zookeeper.*.timeout.ms need zk= (cluster mode)\n");
             return -1;
         }
         return 0;
@@ -181,6 +185,29 @@ static int parse_cluster(const struct options *o, struct cluster_options *co,
     return 0;
 }
 
+/* Loads cluster.secret.file and binds listen= (before the mount, so that a
+ * refusal is one line and an exit status): 0 or -1 (reported). */
+static int open_server(const struct options *o, int broker_id, struct server **out)
+{
+    struct auth_secret secret;
+    int r;
+    if (o->secret_file && auth_load_secret(o->secret_file, &secret))
+        return -1; /* its line says why (on stderr: the daemon has not forked yet) */
+    struct server_options so = {
+        .listen = o->listen, .secret = o->secret_file ? &secret : NULL, .broker_id = broker_id};
+    r = server_create(&so, out);
+    if (o->secret_file)
+        auth_secret_wipe(&secret);
+    if (r) {
+        fprintf(stderr, "topicfs: listen=%s: %s\n", o->listen,
+                r == -EPERM ? "not a loopback address, and without cluster.secret.file peers "
+                              "cannot be authenticated"
+                            : strerror(-r));
+        return -1;
+    }
+    return 0;
+}
+
 static void usage(const char *prog)
 {
     printf("usage: %s DATA_DIR MOUNTPOINT [-f] [-o opt[,opt...]]\n\n"
@@ -198,6 +225,10 @@ static void usage(const char *prog)
            "    -o broker=ID       cluster mode: this broker's id (0 to 2147483647)\n"
            "    -o listen=HOST:PORT\n"
            "                       cluster mode: where other brokers reach this one\n"
+           "    -o cluster.secret.file=PATH\n"
+           "                       cluster mode: the secret brokers prove to each other\n"
+           "                       (a file only its owner can read, 16 to 4096 bytes);\n"
+           "                       without it, brokers talk over loopback only\n"
            "    -o zookeeper.session.timeout.ms=MS\n"
            "                       ZooKeeper session timeout (default 18000): a dead\n"
            "                       broker leaves the cluster after it\n"
@@ -222,6 +253,7 @@ int main(int argc, char *argv[])
     struct fs_context fc = {.entry_timeout = 3600.0, .started_ms = clock_now_ms()};
     struct cluster_options co = {0};
     struct cluster *cluster = NULL;
+    struct server *server = NULL;
     char listen_host[CLUSTER_HOST_MAX], why[1024];
     int ret = 1;
 
@@ -278,13 +310,18 @@ int main(int argc, char *argv[])
         free(opt.data_dir);
         opt.data_dir = abs;
     }
-    logger_init("topicfs", !cli.foreground, cli.debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+    enum log_level level = cli.debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
+    /* stderr until the daemon forks: a refusal at start is seen where it was
+     * typed; syslog after. */
+    logger_init("topicfs", 0, level);
     /* The session first: it refuses unknown options before the data dir is
      * created. The store is filled in before the session runs. */
     se = fuse_session_new(&args, &topicfs_ops, sizeof(topicfs_ops), &fc);
     if (!se)
         goto out;
     co.data_dir = opt.data_dir;
+    if (opt.zk && open_server(&opt, co.broker_id, &server))
+        goto out;
     if (opt.zk &&
         cluster_join(&co, cli.foreground ? 0 : CLUSTER_CHECK_ONLY, &cluster, why, sizeof(why))) {
         fprintf(stderr, "topicfs: %s\n", why);
@@ -318,6 +355,8 @@ int main(int argc, char *argv[])
         cluster = NULL;
     }
     fuse_daemonize(cli.foreground);
+    if (!cli.foreground)
+        logger_init("topicfs", 1, level);
     fc.se = se;
     if (opt.zk && !cluster &&
         (cluster_join(&co, 0, &cluster, why, sizeof(why)) ||
@@ -333,6 +372,10 @@ int main(int argc, char *argv[])
             goto out_unmount;
         }
         status_set_cluster(cluster);
+        if ((r = server_start(server))) {
+            logger_log(LOG_LEVEL_ERROR, "cannot start the inter-broker server: %s", strerror(-r));
+            goto out_unmount;
+        }
     }
     r = cleaner_start(store, opt.check_interval_ms, fs_partition_changed, &fc, &cleaner);
     if (r) {
@@ -351,6 +394,8 @@ int main(int argc, char *argv[])
         ret = fuse_session_loop_mt(se, &lc);
     }
     /* Leave the cluster first: the registration vanishes at once. */
+    server_stop(server);
+    server = NULL;
     status_set_cluster(NULL);
     cluster_close(cluster);
     cluster = NULL;
@@ -361,6 +406,7 @@ out_unmount:
 out_signals:
     fuse_remove_signal_handlers(se);
 out:
+    server_stop(server);
     status_set_cluster(NULL);
     cluster_close(cluster);
     if (se)

@@ -60,7 +60,13 @@ enum frame_type {
     FRAME_AUTH_PROOF = 3,
     FRAME_AUTH_OK = 4,
     FRAME_AUTH_FAIL = 5,
+    /* Requests (server.h): a reply carries its request's type and id, with
+     * FRAME_F_REPLY set, and FRAME_F_ERROR when its payload is an i32 errno. */
+    FRAME_PING = 16, /* payload echoed back */
 };
+
+#define FRAME_F_REPLY 1u
+#define FRAME_F_ERROR 2u
 
 struct frame_header {
     uint16_t version;
