@@ -62,7 +62,9 @@ enum frame_type {
     FRAME_AUTH_FAIL = 5,
     /* Requests (server.h): a reply carries its request's type and id, with
      * FRAME_F_REPLY set, and FRAME_F_ERROR when its payload is an i32 errno. */
-    FRAME_PING = 16, /* payload echoed back */
+    FRAME_PING = 16,             /* payload echoed back */
+    FRAME_FETCH = 17,            /* proto.h */
+    FRAME_OFFSET_FOR_EPOCH = 18, /* proto.h */
 };
 
 #define FRAME_F_REPLY 1u

@@ -12,6 +12,7 @@
 #include "compaction.h"
 #include "config.h"
 #include "frame.h"
+#include "proto.h"
 #include "fuzz_util.h"
 #include "partition.h"
 
@@ -366,6 +367,32 @@ static void text_seeds(void)
 }
 
 /* Inter-broker frames and payload fields (replicate/frame.c). */
+/* One payload of each request kind, after its selector byte. */
+static void proto_seeds(void)
+{
+    uint8_t b[1024];
+    struct proto_fetch_part parts[2] = {{"orders", 0, 42, 3, 1 << 20}, {"logs", 5, 0, 0, 4096}};
+    struct proto_fetch_req fr = {2, 500, 1, 1 << 20, 2, parts};
+    b[0] = 0;
+    text_seed("fuzz_proto", "fetch-request", b,
+              1 + (size_t)proto_fetch_req_encode(&fr, b + 1, sizeof(b) - 1));
+    static const uint8_t records[] = "batches as stored";
+    struct proto_fetch_result res = {"orders", 0, 0, 40, 0, 42, 3, records, sizeof(records)};
+    b[0] = 1;
+    proto_fetch_reply_count(1, b + 1);
+    size_t at = 3 + (size_t)proto_fetch_reply_part(&res, b + 3, sizeof(b) - 3);
+    memcpy(b + at, records, sizeof(records));
+    text_seed("fuzz_proto", "fetch-reply", b, at + sizeof(records));
+    struct proto_epoch_query q = {"orders", 1, 4, 2};
+    b[0] = 2;
+    text_seed("fuzz_proto", "epoch-request", b,
+              1 + (size_t)proto_epoch_req_encode(&q, 1, b + 1, sizeof(b) - 1));
+    struct proto_epoch_answer a = {"orders", 1, 0, 2, 4242};
+    b[0] = 3;
+    text_seed("fuzz_proto", "epoch-reply", b,
+              1 + (size_t)proto_epoch_reply_encode(&a, 1, b + 1, sizeof(b) - 1));
+}
+
 static void wire_seeds(void)
 {
     uint8_t b[1024], p[256];
@@ -423,5 +450,6 @@ int main(int argc, char **argv)
     partition_seeds(scratch);
     text_seeds();
     wire_seeds();
+    proto_seeds();
     return 0;
 }
