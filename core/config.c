@@ -311,29 +311,7 @@ int config_load(struct topic_config *c, const char *path)
 
 int config_save(const struct topic_config *c, const char *path, int *replaced)
 {
-    char tmp[4096], buf[2048];
+    char buf[2048];
     size_t len = config_format(c, buf, sizeof(buf));
-    int e = 0;
-    if (replaced)
-        *replaced = 0;
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -errno;
-    ssize_t w = write(fd, buf, len);
-    if (w != (ssize_t)len)
-        e = w < 0 ? errno : ENOSPC;
-    else if (fsync(fd) < 0)
-        e = errno;
-    if (close(fd) < 0 && !e)
-        e = errno;
-    if (!e && rename(tmp, path) < 0)
-        e = errno;
-    if (e) {
-        unlink(tmp);
-        return -e;
-    }
-    if (replaced)
-        *replaced = 1;
-    return fsutil_sync_parent(path);
+    return fsutil_write_atomic(path, buf, len, replaced);
 }

@@ -24,6 +24,41 @@ int fsutil_sync_dir(const char *dir)
     return r;
 }
 
+int fsutil_write_atomic(const char *path, const void *data, size_t len, int *replaced)
+{
+    char tmp[4200];
+    int e = 0;
+    if (replaced)
+        *replaced = 0;
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    int fd = segment_open_fd(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+    if (fd < 0)
+        return fd;
+    for (size_t done = 0; done < len && !e;) {
+        ssize_t w = write(fd, (const char *)data + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            e = w < 0 ? errno : ENOSPC;
+        else
+            done += (size_t)w;
+    }
+    if (!e && fsync(fd) < 0)
+        e = errno;
+    if (close(fd) < 0 && !e)
+        e = errno;
+    if (!e && rename(tmp, path) < 0)
+        e = errno;
+    if (e) {
+        unlink(tmp);
+        return -e;
+    }
+    if (replaced)
+        *replaced = 1;
+    return fsutil_sync_parent(path);
+}
+
 int fsutil_sync_parent(const char *path)
 {
     char dir[4096];

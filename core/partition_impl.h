@@ -87,6 +87,10 @@ void bump_epoch(struct partition *p, uint64_t removed, uint64_t frontier_pos, ui
                 struct old_layout *old);
 /* Bytes removed from the view between epoch e and now. */
 uint64_t removed_since(struct partition *p, uint32_t e);
+/* The head of the log went: only the leader epoch that covers the new log
+ * start stays of those below it (in memory; the checkpoint keeps the older
+ * ones until its next write, and the open trims them the same way). */
+void epochs_trim_start(struct partition *p);
 
 /* ---- partition_open.c ---- */
 
@@ -98,6 +102,13 @@ struct recovery_point {
 int recovery_point_write(const char *dir, const struct recovery_point *rp);
 /* The same for p, whose recovery_offset then moves. */
 int write_recovery_point(struct partition *p, const struct recovery_point *rp);
+/* Reset (partition.c): writes dir's "log-reset" file, the commit point. */
+int reset_commit(const char *dir, uint64_t start_offset, uint64_t start_pos);
+/* Carries a committed reset out in dir (idempotent): the old log's files
+ * go, a new empty segment at (start_offset, start_pos) and its recovery
+ * point are made, then the commit file goes. *out (if not NULL) gets the
+ * new segment, active. partition_reset_crash_point stops it (-ECANCELED). */
+int reset_finish(const char *dir, uint64_t start_offset, uint64_t start_pos, struct segment **out);
 /* Marks the partition as one whose log may have gaps (partition_open.c):
  * with `compacted`, writes the marker if it is not there. */
 int note_compacted(struct partition *p, int compacted);
@@ -109,7 +120,15 @@ int note_compacted(struct partition *p, int compacted);
 void cursor_forget(struct partition_cursor *c);
 /* Stream position of the first value byte of `offset`, or of the next
  * record if it is gone, and the index of the segment that holds it (the
- * last one at the end). */
-int offset_pos_locked(struct partition *p, uint64_t offset, size_t *seg, uint64_t *pos);
+ * last one at the end). With `bounded` (readers), offsets at or past the
+ * high watermark map to its position. */
+int offset_pos_locked(struct partition *p, uint64_t offset, int bounded, size_t *seg,
+                      uint64_t *pos);
+
+/* ---- partition.c ---- */
+
+/* Where the high watermark's stream position lies in the current view: the
+ * end of what readers see. */
+uint64_t visible_view_end(struct partition *p);
 
 #endif

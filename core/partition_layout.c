@@ -237,7 +237,7 @@ uint64_t partition_view_size(struct partition *p, const struct partition_view *v
     pthread_mutex_lock(&p->lock);
     uint64_t size = 0;
     if (v->epoch <= p->epoch) {
-        uint64_t end = view_end(p) + removed_since(p, v->epoch);
+        uint64_t end = visible_view_end(p) + removed_since(p, v->epoch);
         size = end > v->shift ? end - v->shift : 0;
     }
     pthread_mutex_unlock(&p->lock);
@@ -294,7 +294,12 @@ int partition_delete_head(struct partition *p, size_t n, size_t *removed)
     pthread_mutex_lock(&p->lock);
     if (n >= p->nsegs)
         n = p->nsegs - 1;
-    if (n == 0 || (r = reserve_epoch(p)))
+    /* The log start never passes the high watermark. */
+    while (n && p->segs[n - 1]->next_offset > p->hw)
+        n--;
+    if (p->reset_pending)
+        r = -EIO;
+    if (r || n == 0 || (r = reserve_epoch(p)))
         goto out;
     /* Oldest first, up to the first whose .log cannot go: that one and all
      * after it stay, on disk as in memory, so the log stays whole (a segment
@@ -315,6 +320,7 @@ int partition_delete_head(struct partition *p, size_t n, size_t *removed)
     memmove(p->segs, p->segs + k, (p->nsegs - k) * sizeof(*p->segs));
     p->nsegs -= k;
     bump_epoch(p, bytes, frontier_pos, UINT64_MAX, &old);
+    epochs_trim_start(p);
 out:
     pthread_mutex_unlock(&p->lock);
     if (removed)
@@ -328,7 +334,8 @@ int partition_reload_segments(struct partition *p, const uint64_t *bases, const 
     int r = 0;
     uint64_t removed = 0;
     pthread_mutex_lock(&p->lock);
-    if (!p->compacted && (r = note_compacted(p, 1))) {
+    if (p->reset_pending || (!p->compacted && (r = note_compacted(p, 1)))) {
+        r = r ? r : -EIO;
         pthread_mutex_unlock(&p->lock);
         return r;
     }
@@ -369,6 +376,12 @@ int partition_reload_segments(struct partition *p, const uint64_t *bases, const 
         segment_release(prev);
     }
     bump_epoch(p, removed, frontier_pos, UINT64_MAX, &old);
+    epochs_trim_start(p);
     pthread_mutex_unlock(&p->lock);
     return r;
+}
+
+void epochs_trim_start(struct partition *p)
+{
+    leader_epoch_truncate_from_start(&p->leader_epochs, p->segs[0]->base_offset);
 }

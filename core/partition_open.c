@@ -67,12 +67,12 @@ static int read_recovery_point(const char *dir, struct recovery_point *rp)
 /* Writes the recovery point in place (one 40-byte write, inside one disk
  * sector) and makes it stable; a torn one fails its checksum and counts as
  * missing. A file created here gets its directory entry synced too. */
-int write_recovery_point(struct partition *p, const struct recovery_point *rp)
+int recovery_point_write(const char *dir, const struct recovery_point *rp)
 {
     char path[4096];
     uint64_t v[5] = {rp->seg_base, rp->file_pos, rp->next_offset, rp->end_pos, 0};
     v[4] = XXH3_64bits(v, 4 * sizeof(uint64_t));
-    snprintf(path, sizeof(path), "%s/recovery-point", p->dir);
+    snprintf(path, sizeof(path), "%s/recovery-point", dir);
     int created = 0;
     int fd = segment_open_fd(path, O_WRONLY);
     if (fd == -ENOENT) {
@@ -90,10 +90,17 @@ int write_recovery_point(struct partition *p, const struct recovery_point *rp)
     close(fd);
     if (n != (ssize_t)sizeof(v))
         return -e;
-    if (created && (e = fsutil_sync_dir(p->dir)))
+    if (created && (e = fsutil_sync_dir(dir)))
         return e;
-    p->recovery_offset = rp->next_offset;
     return 0;
+}
+
+int write_recovery_point(struct partition *p, const struct recovery_point *rp)
+{
+    int r = recovery_point_write(p->dir, rp);
+    if (!r)
+        p->recovery_offset = rp->next_offset;
+    return r;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -263,6 +270,189 @@ static struct segment_trust trust_for(const uint64_t *bases, size_t nbases, size
     return t;
 }
 
+/* ---- reset (partition_reset) ---- */
+
+/* "log-reset": start offset, start position, XXH3 of both (little-endian
+ * u64), written atomically: the reset's commit point. */
+#define RESET_FILE "log-reset"
+
+int reset_commit(const char *dir, uint64_t start_offset, uint64_t start_pos)
+{
+    char path[4200];
+    uint64_t v[3] = {start_offset, start_pos, 0};
+    v[2] = XXH3_64bits(v, 2 * sizeof(uint64_t));
+    snprintf(path, sizeof(path), "%s/" RESET_FILE, dir);
+    return fsutil_write_atomic(path, v, sizeof(v), NULL);
+}
+
+/* The reset a crash interrupted: 0 with its offsets, -ENOENT, or -EBADMSG. */
+static int reset_read(const char *dir, uint64_t *start_offset, uint64_t *start_pos)
+{
+    char path[4200];
+    uint64_t v[3];
+    snprintf(path, sizeof(path), "%s/" RESET_FILE ".tmp", dir);
+    unlink(path); /* a commit that never renamed: nothing happened */
+    snprintf(path, sizeof(path), "%s/" RESET_FILE, dir);
+    int fd = segment_open_fd(path, O_RDONLY);
+    if (fd < 0)
+        return fd;
+    ssize_t n = pread(fd, v, sizeof(v), 0);
+    char extra;
+    ssize_t more = n == (ssize_t)sizeof(v) ? pread(fd, &extra, 1, (off_t)sizeof(v)) : 0;
+    close(fd);
+    if (n != (ssize_t)sizeof(v) || more != 0 || XXH3_64bits(v, 2 * sizeof(uint64_t)) != v[2] ||
+        v[0] > BATCH_END_MAX || v[1] > BATCH_END_MAX)
+        return -EBADMSG;
+    *start_offset = v[0];
+    *start_pos = v[1];
+    return 0;
+}
+
+/* A file of the old log: a segment file, a retired one, or compaction's
+ * and the epochs' bookkeeping. */
+static int old_log_file(const char *name)
+{
+    uint64_t base;
+    return segment_file_base(name, ".log", &base) || segment_file_base(name, ".index", &base) ||
+           segment_file_base(name, ".timeindex", &base) || is_retired_file(name) ||
+           !strcmp(name, "cleaner-checkpoint") || !strcmp(name, LEADER_EPOCH_FILE);
+}
+
+static int unlink_entry(const char *dir, const char *name)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+int reset_finish(const char *dir, uint64_t start_offset, uint64_t start_pos, struct segment **out)
+{
+    char path[4200];
+    struct segment *s;
+    int r = 0;
+    if (partition_reset_crash_point == 1)
+        return -ECANCELED;
+    /* Everything of the old log goes (idempotent: a crash may have taken
+     * some already), compaction's scratch with it. */
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    struct dirent *de;
+    while (!r && (de = readdir(d)))
+        if (old_log_file(de->d_name))
+            r = unlink_entry(dir, de->d_name);
+    closedir(d);
+    snprintf(path, sizeof(path), "%s/cleaning", dir);
+    if (r || (r = fsutil_remove_tree(path)))
+        return r;
+    if (partition_reset_crash_point == 2)
+        return -ECANCELED;
+    /* The new log: one empty segment; its stream position lives in the
+     * recovery point (an empty first segment takes it from there). */
+    if ((r = segment_create(dir, start_offset, start_pos, clock_now_ms(), &s)))
+        return r;
+    if (partition_reset_crash_point == 3) {
+        segment_close(s);
+        return -ECANCELED;
+    }
+    struct recovery_point rp = {start_offset, 0, start_offset, start_pos};
+    if ((r = recovery_point_write(dir, &rp)) || (r = fsutil_sync_dir(dir)) ||
+        (r = unlink_entry(dir, RESET_FILE)) || (r = fsutil_sync_dir(dir))) {
+        segment_close(s);
+        return r;
+    }
+    if (out)
+        *out = s;
+    else
+        segment_close(s);
+    return 0;
+}
+
+/* Finishes the reset a crash (or a failed step) left in dir, if any. */
+static int reset_recover(const char *dir)
+{
+    uint64_t start_offset, start_pos;
+    int r = reset_read(dir, &start_offset, &start_pos);
+    if (r == -ENOENT)
+        return 0;
+    if (r == -EBADMSG) {
+        /* Written whole by a rename, so never torn: damaged since. */
+        logger_log(LOG_LEVEL_ERROR, "%s: %s is damaged; removed, the log is kept as it is", dir,
+                   RESET_FILE);
+        return unlink_entry(dir, RESET_FILE);
+    }
+    if (r)
+        return r;
+    logger_log(LOG_LEVEL_WARN, "%s: finishing a reset to offset %llu", dir,
+               (unsigned long long)start_offset);
+    return reset_finish(dir, start_offset, start_pos, NULL);
+}
+
+/* ---- leader epochs at open ---- */
+
+/* The cache from the batch headers (the checkpoint was damaged): every
+ * batch's epoch, verified first. */
+static int epochs_rebuild(struct partition *p)
+{
+    struct leader_epoch_cache c;
+    leader_epoch_init(&c);
+    int r = 0;
+    for (size_t i = 0; i < p->nsegs && r >= 0; i++) {
+        struct segment *s = p->segs[i];
+        if ((r = segment_verify(s)) < 0)
+            break;
+        for (uint64_t fp = 0; fp < s->size && r >= 0;) {
+            const struct bad_range *bad = segment_bad_at(s, SEG_BY_FILE, fp);
+            struct batch_header h;
+            if (bad) {
+                fp = bad->file_end > fp ? bad->file_end : fp + 1;
+                continue;
+            }
+            if ((r = segment_read_header(s, fp, &h)) < 0)
+                break;
+            if ((r = leader_epoch_assign(&c, h.leader_epoch, h.base_offset)) == -EINVAL)
+                r = 0; /* an epoch no leader gave: not recorded */
+            fp += h.length;
+        }
+    }
+    if (r < 0) {
+        leader_epoch_free(&c);
+        return r;
+    }
+    leader_epoch_free(&p->leader_epochs);
+    p->leader_epochs = c;
+    return 0;
+}
+
+/* Loads the leader-epoch cache and makes it agree with the log. */
+static int epochs_open(struct partition *p)
+{
+    int rewrite = 0;
+    int r = leader_epoch_load(p->dir, &p->leader_epochs);
+    if (r == -ENOMEM)
+        return r;
+    if (r && r != -ENOENT) {
+        logger_log(LOG_LEVEL_WARN, "%s: %s: %s; rebuilt from the batches", p->dir,
+                   LEADER_EPOCH_FILE, strerror(-r));
+        if ((r = epochs_rebuild(p)))
+            return r;
+        rewrite = 1;
+    }
+    /* Entries past the log end: the checkpoint was written, the log then
+     * lost what it named (a crash before it was synced, an append undone). */
+    if (leader_epoch_truncate_from_end(&p->leader_epochs, active(p)->next_offset + 1))
+        rewrite = 1;
+    /* Below the log start only the entry that covers it counts; written
+     * with the next change. */
+    leader_epoch_truncate_from_start(&p->leader_epochs, p->segs[0]->base_offset);
+    uint32_t e;
+    p->leader_epoch = leader_epoch_latest(&p->leader_epochs, &e) ? 0 : e;
+    if (rewrite && (r = leader_epoch_store(p->dir, &p->leader_epochs)))
+        logger_log(LOG_LEVEL_WARN, "%s: cannot rewrite %s: %s (kept in memory)", p->dir,
+                   LEADER_EPOCH_FILE, strerror(-r));
+    return 0;
+}
+
 int partition_open(const char *dir, const struct partition_settings *st, struct partition **out)
 {
     struct partition *p = calloc(1, sizeof(*p));
@@ -275,6 +465,8 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
         return -ENOMEM;
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->maintenance, NULL);
+    leader_epoch_init(&p->leader_epochs);
+    p->hw_follows_end = 1;
     p->settings = *st;
     p->epochs_cap = 16;
     if (!(p->epochs = calloc(p->epochs_cap, sizeof(*p->epochs)))) {
@@ -288,6 +480,8 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
     /* A directory made here is the caller's to make durable (its parent's
      * fsync: one for all the partitions a topic grows by). */
     if ((r = fsutil_ensure_dir(dir)) < 0)
+        goto fail;
+    if ((r = reset_recover(dir)))
         goto fail;
     /* Whether compaction ever touched the log (it may then have gaps): its
      * checkpoint, a pass it left behind, or the marker reload leaves. */
@@ -407,6 +601,10 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
     if (synced && (!have_rp || memcmp(&now, &rp, sizeof(now))) &&
         (r = write_recovery_point(p, &now)))
         goto fail;
+    if ((r = epochs_open(p)))
+        goto fail;
+    p->hw = a->next_offset;
+    p->hw_pos = a->end_pos;
     *out = p;
     return 0;
 fail:
@@ -427,6 +625,7 @@ void partition_close(struct partition *p)
     free(p->dir);
     free(p->old_dir);
     free(p->epochs);
+    leader_epoch_free(&p->leader_epochs);
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->maintenance);
     free(p);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "satmath.h"
 
 void partition_cursor_init(struct partition_cursor *c)
 {
@@ -222,16 +223,16 @@ static void pins_release(struct pin_list *pl)
 }
 
 /* Hands out the stream bytes from position pos on, up to len, as pieces;
- * with `in`, only from that segment. Returns the bytes handed out (short
- * before a compaction gap) or a negative errno. Caller holds the lock and
- * releases `pins` once the pieces are used. */
+ * with `in`, only from that segment, else up to the high watermark. Returns
+ * the bytes handed out (short before a compaction gap) or a negative errno.
+ * Caller holds the lock and releases `pins` once the pieces are used. */
 static ssize_t visit_locked(struct partition *p, struct partition_cursor *c, struct segment *in,
                             uint64_t pos, size_t len, const struct stream_sink *sink,
                             struct pin_list *pins)
 {
     size_t done = 0;
     int r = 0;
-    uint64_t end = in ? in->end_pos : active(p)->end_pos;
+    uint64_t end = in ? in->end_pos : p->hw_pos;
     if (pos < (in ? in->base_pos : p->segs[0]->base_pos))
         return -ERANGE;
     if (pos + len > end)
@@ -332,12 +333,15 @@ void partition_count_read(struct partition *p, uint64_t bytes)
     atomic_fetch_add_explicit(&p->bytes_out, bytes, memory_order_relaxed);
 }
 
-int offset_pos_locked(struct partition *p, uint64_t offset, size_t *seg, uint64_t *pos)
+int offset_pos_locked(struct partition *p, uint64_t offset, int bounded, size_t *seg, uint64_t *pos)
 {
     int r = 0;
     struct segment *a = active(p);
     ssize_t i;
-    if (offset <= p->segs[0]->base_offset) {
+    if (bounded && offset >= p->hw && p->hw_pos < a->end_pos) {
+        *seg = p->nsegs - 1; /* callers place the high watermark by visible_view_end */
+        *pos = p->hw_pos;
+    } else if (offset <= p->segs[0]->base_offset) {
         *seg = 0;
         *pos = p->segs[0]->base_pos;
     } else if (offset >= a->next_offset || (i = segment_from_offset(p, offset)) < 0) {
@@ -377,7 +381,7 @@ int partition_offset_pos(struct partition *p, uint64_t offset, uint64_t *pos)
 {
     size_t seg;
     pthread_mutex_lock(&p->lock);
-    int r = offset_pos_locked(p, offset, &seg, pos);
+    int r = offset_pos_locked(p, offset, 1, &seg, pos);
     pthread_mutex_unlock(&p->lock);
     return r;
 }
@@ -386,8 +390,8 @@ int partition_time_offset(struct partition *p, int64_t ts, uint64_t *offset)
 {
     int r = 0;
     pthread_mutex_lock(&p->lock);
-    *offset = active(p)->next_offset;
-    for (size_t i = 0; i < p->nsegs; i++) {
+    *offset = p->hw;
+    for (size_t i = 0; i < p->nsegs && p->segs[i]->base_offset < p->hw; i++) {
         struct segment *s = p->segs[i];
         if (s->size == 0 || s->max_timestamp < ts)
             continue;
@@ -398,7 +402,7 @@ int partition_time_offset(struct partition *p, int64_t ts, uint64_t *offset)
             r = 0;
             continue;
         }
-        if (!r)
+        if (!r && h.base_offset < p->hw)
             *offset = h.base_offset;
         break;
     }
@@ -483,7 +487,7 @@ static ssize_t view_visit_locked(struct partition *p, struct partition_cursor *c
     struct partition_cursor old_cursor;
     struct segment *old_seg = NULL;
     partition_cursor_init(&old_cursor);
-    uint64_t x = pos + v->shift, end = view_end(p) + removed_since(p, v->epoch);
+    uint64_t x = pos + v->shift, end = visible_view_end(p) + removed_since(p, v->epoch);
     while (done < len && x < end) {
         uint32_t j;
         uint64_t y, in_seg, room;
@@ -507,6 +511,8 @@ static ssize_t view_visit_locked(struct partition *p, struct partition_cursor *c
             n = (size_t)(live_bytes(s) - in_seg);
         if (n > room)
             n = (size_t)room;
+        if (n > end - x)
+            n = (size_t)(end - x);
         if (where == 1 && old_seg != s) {
             cursor_forget(&old_cursor);
             old_seg = s;
@@ -519,7 +525,7 @@ static ssize_t view_visit_locked(struct partition *p, struct partition_cursor *c
         }
         done += (size_t)got;
         x += (uint64_t)got;
-        end = view_end(p) + removed_since(p, v->epoch);
+        end = visible_view_end(p) + removed_since(p, v->epoch);
     }
     partition_cursor_free(&old_cursor);
     partition_count_read(p, done);
@@ -560,20 +566,24 @@ int partition_view_at_offset(struct partition *p, uint64_t offset, struct partit
     pthread_mutex_lock(&p->lock);
     v->epoch = p->epoch;
     v->shift = 0;
-    int r = offset_pos_locked(p, offset, &i, &pos);
+    int r = offset_pos_locked(p, offset, 1, &i, &pos);
     if (!r)
-        v->shift = p->segs[i]->view_start + (pos - p->segs[i]->base_pos);
+        v->shift = pos >= p->hw_pos ? visible_view_end(p)
+                                    : p->segs[i]->view_start + (pos - p->segs[i]->base_pos);
     pthread_mutex_unlock(&p->lock);
     return r;
 }
 
-int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t offset,
-                    size_t max_records, int (*fn)(const struct record_view *r, void *arg),
-                    void *arg, uint64_t *next)
+/* partition_fetch below `limit` (UINT64_MAX: the high watermark). */
+static int fetch(struct partition *p, struct partition_cursor *c, uint64_t offset, uint64_t limit,
+                 size_t max_records, int (*fn)(const struct record_view *r, void *arg), void *arg,
+                 uint64_t *next)
 {
     int r = 0;
     size_t seen = 0;
     pthread_mutex_lock(&p->lock);
+    if (limit == UINT64_MAX)
+        limit = p->hw;
     if (c->layout_epoch != p->epoch) {
         cursor_forget(c);
         c->layout_epoch = p->epoch;
@@ -583,7 +593,8 @@ int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t of
     *next = offset;
     ssize_t i = segment_for_offset(p, offset);
     int damaged = 0;
-    for (; i >= 0 && (size_t)i < p->nsegs && seen < max_records && !r && !damaged; i++) {
+    for (; i >= 0 && (size_t)i < p->nsegs && seen < max_records && !r && !damaged && offset < limit;
+         i++) {
         struct segment *s = p->segs[i];
         if (offset >= s->next_offset || (s->size == 0 && !s->nbad))
             continue;
@@ -597,7 +608,7 @@ int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t of
             }
             break;
         }
-        while (fp < s->size && seen < max_records && !r && !damaged) {
+        while (fp < s->size && seen < max_records && !r && !damaged && offset < limit) {
             const uint8_t *hb, *table, *values;
             /* The lookup never answers inside a bad range: one met on the
              * way lies before the next record, whatever offsets it claims. */
@@ -616,11 +627,13 @@ int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t of
             if ((r = cursor_body(c, s, &table, &values)))
                 break;
             const uint8_t *tend = table + c->h.table_len, *vend = values + c->h.values_len;
-            struct record_view rv = {.timestamp = c->h.timestamp};
+            struct record_view rv = {.timestamp = c->h.timestamp,
+                                     .leader_epoch = c->h.leader_epoch};
             uint64_t o = c->h.base_offset;
             uint32_t vlen;
             int32_t klen;
-            while (seen < max_records && batch_next_record(&table, tend, &vlen, &klen) == 1) {
+            while (seen < max_records && o < limit &&
+                   batch_next_record(&table, tend, &vlen, &klen) == 1) {
                 if (vlen > (size_t)(vend - values)) { /* a table that was never verified */
                     r = -EIO;
                     break;
@@ -641,13 +654,15 @@ int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t of
             offset = *next > offset ? *next : offset;
             if (o >= batch_next_offset(&c->h) && offset < batch_next_offset(&c->h))
                 offset = batch_next_offset(&c->h);
+            if (o >= limit)
+                break;
             fp += c->h.length;
         }
         /* Records lost from the segment's end (found short at open). */
         for (size_t k = 0; k < s->nbad && !r && !damaged && seen < max_records && fp >= s->size;
              k++)
             damaged = s->bad[k].file_pos >= s->size;
-        if (!r && seen < max_records && segment_bad_at(s, SEG_BY_OFFSET, offset))
+        if (!r && seen < max_records && offset < limit && segment_bad_at(s, SEG_BY_OFFSET, offset))
             damaged = 1;
     }
     /* Damaged records: hand out what came before them; the fetch that
@@ -656,4 +671,127 @@ int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t of
         r = -EIO;
     pthread_mutex_unlock(&p->lock);
     return r > 0 ? 0 : r;
+}
+
+int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t offset,
+                    size_t max_records, int (*fn)(const struct record_view *r, void *arg),
+                    void *arg, uint64_t *next)
+{
+    return fetch(p, c, offset, UINT64_MAX, max_records, fn, arg, next);
+}
+
+int partition_fetch_below(struct partition *p, struct partition_cursor *c, uint64_t offset,
+                          uint64_t limit, size_t max_records,
+                          int (*fn)(const struct record_view *r, void *arg), void *arg,
+                          uint64_t *next)
+{
+    return fetch(p, c, offset, limit == UINT64_MAX ? UINT64_MAX - 1 : limit, max_records, fn, arg,
+                 next);
+}
+
+/* Hands out file bytes [from, to) of segment s as one piece: its pinned
+ * descriptor, or the cursor's copy. */
+static int raw_piece(struct partition_cursor *c, struct segment *s, uint64_t from, uint64_t to,
+                     const struct stream_sink *sink, struct pin_list *pins)
+{
+    struct stream_piece pc = {.fd = -1, .len = (size_t)(to - from)};
+    if (pc.len >= DIRECT_COPY_MIN && !cursor_holds(c, s, from, pc.len) &&
+        (pc.fd = pin_piece(pins, s)) >= 0) {
+        pc.file_pos = from;
+    } else {
+        const uint8_t *src;
+        pc.fd = -1;
+        int r = cursor_bytes(c, s, from, pc.len, READ_AHEAD, &src);
+        if (r)
+            return r;
+        pc.mem = src;
+    }
+    return sink->piece(&pc, sink->arg);
+}
+
+ssize_t partition_fetch_raw(struct partition *p, uint64_t offset, uint64_t max_offset,
+                            size_t max_bytes, const struct stream_sink *sink, struct raw_fetch *out)
+{
+    struct partition_cursor c;
+    struct pin_list pins = {0};
+    size_t done = 0;
+    int r = 0, stop = 0, damaged = 0;
+    partition_cursor_init(&c);
+    pthread_mutex_lock(&p->lock);
+    struct segment *a = active(p);
+    out->log_start_offset = p->segs[0]->base_offset;
+    out->log_start_pos = p->segs[0]->base_pos;
+    out->log_end_offset = a->next_offset;
+    out->log_end_pos = a->end_pos;
+    out->high_watermark = p->hw;
+    out->leader_epoch = p->leader_epoch;
+    out->compacted = p->compacted;
+    out->next_offset = offset;
+    out->batches = 0;
+    if (offset < out->log_start_offset || offset > out->log_end_offset) {
+        r = -ERANGE;
+        goto out;
+    }
+    if (max_offset > a->next_offset)
+        max_offset = a->next_offset;
+    ssize_t i = segment_from_offset(p, offset);
+    for (; i >= 0 && (size_t)i < p->nsegs && !r && !stop && !damaged; i++) {
+        struct segment *s = p->segs[i];
+        if (offset >= s->next_offset || (s->size == 0 && !s->nbad))
+            continue;
+        uint64_t fp;
+        struct batch_header h;
+        if ((r = segment_find_offset(s, offset, &fp, &h))) {
+            if (r == -EIO && done) { /* damage after what was handed out */
+                r = 0;
+                damaged = 1;
+            }
+            break;
+        }
+        /* The batches that fit: one run of the file. */
+        uint64_t from = fp;
+        while (fp < s->size) {
+            const uint8_t *hb;
+            if (segment_bad_at(s, SEG_BY_FILE, fp)) {
+                damaged = 1;
+                break;
+            }
+            if ((r = cursor_bytes(&c, s, fp, BATCH_HEADER_SIZE, HEADER_READ_AHEAD, &hb)))
+                break;
+            if (batch_header_decode(hb, &h)) {
+                r = -EIO;
+                break;
+            }
+            size_t run = done + (size_t)(fp - from);
+            if (batch_next_offset(&h) > max_offset ||
+                (run && sat_add_u64(run, h.length) > max_bytes)) {
+                stop = 1;
+                break;
+            }
+            fp += h.length;
+            out->next_offset = batch_next_offset(&h);
+            out->batches++;
+        }
+        /* Records lost from the segment's end (found short at open). */
+        for (size_t k = 0; k < s->nbad && !r && !stop && !damaged && fp >= s->size; k++)
+            damaged = s->bad[k].file_pos >= s->size;
+        if (fp > from) {
+            int e = raw_piece(&c, s, from, fp, sink, &pins);
+            if (e) {
+                r = e;
+                break;
+            }
+            done += (size_t)(fp - from);
+        }
+        offset = out->next_offset > s->next_offset ? out->next_offset : s->next_offset;
+    }
+    if (damaged && !done)
+        r = -EIO;
+    if (done && !r)
+        sink->deliver(sink->arg);
+out:
+    pins_release(&pins);
+    pthread_mutex_unlock(&p->lock);
+    partition_cursor_free(&c);
+    return r ? r : (ssize_t)done;
 }

@@ -9,6 +9,8 @@
 #ifndef TOPICFS_FSUTIL_H
 #define TOPICFS_FSUTIL_H
 
+#include <stddef.h>
+
 /* fsync of a directory: 0 or a negative errno. Out of descriptors, it
  * closes idle segment descriptors and tries again (segment_open_fd). */
 int fsutil_sync_dir(const char *dir);
@@ -21,6 +23,13 @@ int fsutil_remove_tree(const char *path);
  * mkdir): 1 if it was made (its parent then needs an fsync), 0 if it was
  * there, or a negative errno. */
 int fsutil_ensure_dir(const char *path);
+
+/* Replaces the file at path by data, atomically: written whole to
+ * "<path>.tmp", fsynced, renamed over path, then its directory fsynced. A
+ * crash leaves the old file or the new one. 0 or a negative errno; on
+ * failure the temporary file is gone and *replaced (if not NULL) says
+ * whether the rename happened (then only the directory fsync failed). */
+int fsutil_write_atomic(const char *path, const void *data, size_t len, int *replaced);
 
 /* Removes, with a log line each, the entries of dir that stale() names
  * (all of them if stale is NULL), left by an interrupted `what`; then syncs
