@@ -116,6 +116,8 @@ int leader_epoch_truncate_from_end(struct leader_epoch_cache *c, uint64_t offset
 
 int leader_epoch_truncate_from_start(struct leader_epoch_cache *c, uint64_t offset)
 {
+    if (offset > OFFSET_MAX)
+        return -EINVAL;
     /* k: the entries that start below offset. */
     size_t k = 0;
     while (k < c->n && c->v[k].start_offset < offset)

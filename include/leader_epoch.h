@@ -73,7 +73,7 @@ int leader_epoch_truncate_from_end(struct leader_epoch_cache *c, uint64_t offset
 /* Drops the entries below the log start `offset`, except the last of them,
  * whose start moves up to offset if no entry starts there (retention: the
  * epoch of the first retained record stays known). Returns whether the
- * cache changed. */
+ * cache changed, or -EINVAL (nothing changed) for an offset past INT64_MAX. */
 int leader_epoch_truncate_from_start(struct leader_epoch_cache *c, uint64_t offset);
 
 /* Kafka's OffsetsForLeaderEpoch answer for `epoch`, given the log end:
