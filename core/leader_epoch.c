@@ -4,10 +4,9 @@
  * The cache is a sorted array; every change keeps both orders strictly
  * increasing (assign drops the tail entries a new one would break them
  * with, as Kafka's does), so lookups are binary searches. Functions that
- * can fail leave the cache as it was. The partition decides when to write
- * the file (partition.c: before the log changes, so a crash never leaves
- * the file claiming less than the log holds... except entries past the log
- * end, which the partition's open trims). */
+ * can fail leave the cache as it was. When the file is written, and how
+ * the partition keeps it in step with its log, is partition.c's business
+ * (the checkpoint first, memory after). */
 #include "leader_epoch.h"
 
 #include <errno.h>

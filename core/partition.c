@@ -343,27 +343,27 @@ int partition_append(struct partition *p, struct batch_builder *b, int64_t times
     return r;
 }
 
-/* Checks that `len` bytes are whole verified batches that follow on from
- * each other: 0, -EBADMSG, or -EINVAL (offsets or positions that go back,
- * or gaps where compacted is 0). *count gets how many. */
-static int check_batches(const uint8_t *buf, size_t len, int compacted, size_t *count)
+/* Checks that `len` bytes are whole verified batches, each following on
+ * from the one before (offsets and positions never go back): 0, -EBADMSG,
+ * or -EINVAL. *gaps says whether offsets or positions jump somewhere. */
+static int check_batches(const uint8_t *buf, size_t len, int *gaps)
 {
     uint64_t next = 0, end = 0;
-    size_t n = 0;
-    for (size_t at = 0; at < len; n++) {
+    *gaps = 0;
+    for (size_t at = 0; at < len;) {
         struct batch_header h;
         if (len - at < BATCH_HEADER_SIZE || batch_header_decode(buf + at, &h) ||
             h.length > len - at || batch_verify(buf + at, h.length))
             return -EBADMSG;
-        if (n && (h.base_offset < next || h.base_pos < end ||
-                  (!compacted && (h.base_offset != next || h.base_pos != end))))
+        if (at && (h.base_offset < next || h.base_pos < end))
             return -EINVAL;
+        if (at && (h.base_offset != next || h.base_pos != end))
+            *gaps = 1;
         next = batch_next_offset(&h);
         end = batch_end_pos(&h);
         at += h.length;
     }
-    *count = n;
-    return n ? 0 : -EBADMSG;
+    return len ? 0 : -EBADMSG;
 }
 
 /* What a follower append changed, to undo it: the list had nsegs segments,
@@ -371,7 +371,6 @@ static int check_batches(const uint8_t *buf, size_t len, int compacted, size_t *
  * that empty active segment was replaced by one at another position. */
 struct append_undo {
     size_t nsegs;
-    struct segment *a;
     uint64_t next;
     int compacted;
     int replaced;
@@ -436,25 +435,25 @@ static void append_undo(struct partition *p, const struct append_undo *u)
 int partition_append_batch(struct partition *p, const uint8_t *batches, size_t len)
 {
     struct leader_epoch_cache next, old;
-    size_t count;
     struct note n = {0};
-    int r = check_batches(batches, len, 1, &count);
+    int gaps;
+    /* Checksums outside the lock: appends and reads go on meanwhile. */
+    int r = check_batches(batches, len, &gaps);
     if (r)
         return r;
     leader_epoch_init(&next);
     leader_epoch_init(&old);
     pthread_mutex_lock(&p->lock);
     struct segment *a = active(p);
-    struct append_undo u = {p->nsegs, a, a->next_offset, a->compacted, 0, 0, 0, 0};
+    struct append_undo u = {p->nsegs, a->next_offset, a->compacted, 0, 0, 0, 0};
     struct batch_header h;
     batch_header_decode(batches, &h);
     if ((r = writable(p)))
         goto out;
     /* Follows on from the log, gaps only where the log may have them. */
-    if ((r = check_batches(batches, len, p->compacted, &count)) || h.base_offset < a->next_offset ||
-        h.base_pos < a->end_pos ||
-        (!p->compacted && (h.base_offset != a->next_offset || h.base_pos != a->end_pos))) {
-        r = r ? r : -EINVAL;
+    if (h.base_offset < a->next_offset || h.base_pos < a->end_pos ||
+        (!p->compacted && (gaps || h.base_offset != a->next_offset || h.base_pos != a->end_pos))) {
+        r = -EINVAL;
         goto out;
     }
     /* The epochs they carry, recorded before the log holds them. */
@@ -462,10 +461,8 @@ int partition_append_batch(struct partition *p, const uint8_t *batches, size_t l
         goto out;
     for (size_t at = 0; at < len; at += h.length) {
         batch_header_decode(batches + at, &h);
-        if ((r = leader_epoch_assign(&next, h.leader_epoch, h.base_offset)) < 0) {
-            r = r == -EOVERFLOW ? r : -EINVAL;
-            goto out;
-        }
+        if ((r = leader_epoch_assign(&next, h.leader_epoch, h.base_offset)) < 0)
+            goto out; /* an epoch no leader gives (EINVAL), a full cache, ENOMEM */
     }
     r = 0;
     int epochs_changed = !leader_epoch_equal(&next, &p->leader_epochs);

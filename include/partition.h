@@ -6,7 +6,10 @@
  *
  * Concurrency: every public function takes the partition's mutex, so
  * appends, reads, truncation and roll are serialized per partition. Data
- * below end_pos is immutable, so readers never see a torn batch.
+ * below end_pos is immutable, so readers never see a torn batch. Changes of
+ * the layout that must not race a cleaner pass (truncation, reset, move)
+ * take the maintenance mutex first. The listener is called after the mutex
+ * is released (partition_set_listener).
  *
  * Durability: an append is written to the segment file (page cache) before it
  * returns; partition_sync() makes every byte appended before it stable (all

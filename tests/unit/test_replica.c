@@ -116,6 +116,8 @@ static struct partition *open_part(const char *dir, uint64_t segment_bytes)
 
 /* Appends the values as one batch (keyless, or "k:v" keyed by what is
  * before ':' when keyed); returns its base offset. */
+static int64_t append_ts = 1000; /* the timestamp appends get */
+
 static uint64_t append_batch_of(struct partition *p, const char *const *vals, size_t n, int keyed)
 {
     struct batch_builder b;
@@ -129,7 +131,7 @@ static uint64_t append_batch_of(struct partition *p, const char *const *vals, si
             0);
         assert_int_equal(batch_builder_add_values(&b, vals[i], len), 0);
     }
-    assert_int_equal(partition_append(p, &b, 1000, &base), 0);
+    assert_int_equal(partition_append(p, &b, append_ts, &base), 0);
     batch_builder_free(&b);
     return base;
 }
@@ -848,7 +850,9 @@ static void test_hw_hides_what_is_past_it(void **state)
     partition_view_hold(p, &v0);
     const char *three[] = {"bb\n", "cc\n", "dd\n"};
     append_batch_of(p, three, 3, 0); /* offsets 1..3 */
-    append1(p, "ee\n");              /* 4 */
+    append_ts = 2000;
+    append1(p, "ee\n"); /* 4 */
+    append_ts = 1000;
     partition_info(p, &pi);
     assert_int_equal(pi.end_offset, 5);
     assert_int_equal(pi.high_watermark, 1);
@@ -870,8 +874,8 @@ static void test_hw_hides_what_is_past_it(void **state)
     assert_int_equal(pos, 3);
     assert_int_equal(partition_time_offset(p, 1000, &off), 0);
     assert_int_equal(off, 0);
-    assert_int_equal(partition_time_offset(p, 1001, &off), 0);
-    assert_int_equal(off, 1); /* none below it: the high watermark */
+    assert_int_equal(partition_time_offset(p, 1500, &off), 0);
+    assert_int_equal(off, 1); /* offset 4 is past it: the high watermark */
     assert_int_equal(partition_view_at_offset(p, 4, &v), 0);
     assert_int_equal(v.shift, 3);
     assert_int_equal(partition_view_size(p, &v), 0);
@@ -1086,6 +1090,27 @@ static void test_append_batches_all_or_nothing(void **state)
     memcpy(twice + 2 * one, c.buf + one, one);
     assert_int_equal(partition_append_batch(fl, twice, 3 * one), -EINVAL);
     assert_int_equal(partition_append_batch(fl, c.buf + one, one), -EINVAL); /* not at the end */
+    {
+        /* an epoch no leader gives (Kafka's epochs are int32) */
+        struct batch_builder bb;
+        const struct iovec *iov;
+        int iovcnt;
+        size_t blen;
+        uint8_t raw[256];
+        batch_builder_init(&bb);
+        assert_int_equal(batch_builder_add_record(&bb, 2, -1), 0);
+        assert_int_equal(batch_builder_add_values(&bb, "x\n", 2), 0);
+        assert_int_equal(batch_builder_seal(&bb, BATCH_CODEC_NONE, 0, 0, 1, LEADER_EPOCH_MAX + 1u,
+                                            &iov, &iovcnt, &blen),
+                         0);
+        size_t at = 0;
+        for (int i = 0; i < iovcnt; i++) {
+            memcpy(raw + at, iov[i].iov_base, iov[i].iov_len);
+            at += iov[i].iov_len;
+        }
+        assert_int_equal(partition_append_batch(fl, raw, blen), -EINVAL);
+        batch_builder_free(&bb);
+    }
     free(twice);
     partition_info(fl, &after);
     assert_int_equal(after.end_offset, 0);
