@@ -87,10 +87,7 @@ void partition_set_listener(struct partition *p, partition_listener_fn fn, void 
 
 /* ---- high watermark ---- */
 
-/* Puts the high watermark back where it belongs after the log changed:
- * the log end while it follows it, else within [log start, log end].
- * Returns PARTITION_EVENT_HW if it moved, else 0. */
-static unsigned hw_fix(struct partition *p)
+unsigned hw_fix(struct partition *p)
 {
     struct segment *a = active(p), *first = p->segs[0];
     uint64_t hw = p->hw, pos = p->hw_pos;

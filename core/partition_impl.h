@@ -87,10 +87,11 @@ void bump_epoch(struct partition *p, uint64_t removed, uint64_t frontier_pos, ui
                 struct old_layout *old);
 /* Bytes removed from the view between epoch e and now. */
 uint64_t removed_since(struct partition *p, uint32_t e);
-/* The head of the log went: only the leader epoch that covers the new log
- * start stays of those below it (in memory; the checkpoint keeps the older
- * ones until its next write, and the open trims them the same way). */
-void epochs_trim_start(struct partition *p);
+/* The head of the log went (retention, compaction): only the leader epoch
+ * that covers the new log start stays of those below it (in memory; the
+ * checkpoint keeps the older ones until its next write, and the open trims
+ * them the same way), and the high watermark stays at or above it. */
+void head_removed(struct partition *p);
 
 /* ---- partition_open.c ---- */
 
@@ -130,5 +131,9 @@ int offset_pos_locked(struct partition *p, uint64_t offset, int bounded, size_t 
 /* Where the high watermark's stream position lies in the current view: the
  * end of what readers see. */
 uint64_t visible_view_end(struct partition *p);
+/* Puts the high watermark back where it belongs after the log changed:
+ * the log end while it follows it, else within [log start, log end].
+ * Returns PARTITION_EVENT_HW if it moved, else 0. */
+unsigned hw_fix(struct partition *p);
 
 #endif

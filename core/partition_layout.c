@@ -320,7 +320,7 @@ int partition_delete_head(struct partition *p, size_t n, size_t *removed)
     memmove(p->segs, p->segs + k, (p->nsegs - k) * sizeof(*p->segs));
     p->nsegs -= k;
     bump_epoch(p, bytes, frontier_pos, UINT64_MAX, &old);
-    epochs_trim_start(p);
+    head_removed(p);
 out:
     pthread_mutex_unlock(&p->lock);
     if (removed)
@@ -376,12 +376,13 @@ int partition_reload_segments(struct partition *p, const uint64_t *bases, const 
         segment_release(prev);
     }
     bump_epoch(p, removed, frontier_pos, UINT64_MAX, &old);
-    epochs_trim_start(p);
+    head_removed(p);
     pthread_mutex_unlock(&p->lock);
     return r;
 }
 
-void epochs_trim_start(struct partition *p)
+void head_removed(struct partition *p)
 {
     leader_epoch_truncate_from_start(&p->leader_epochs, p->segs[0]->base_offset);
+    hw_fix(p); /* only compaction's gaps can put the start past it */
 }

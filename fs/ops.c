@@ -12,8 +12,11 @@
  * open file of it has the current layout (then stat's answer is the same
  * for every caller), and they are dropped at every change of its size or
  * mtime: a WRITE to it makes the kernel drop them itself; anything else
- * (appends through .produce or at close/fsync, retention, compaction) calls
- * fs_partition_changed. So each stat() sees the exact size. Other files'
+ * calls fs_partition_changed: a move of the high watermark (on one node,
+ * every append: through .produce, at close/fsync, or a follower's) by
+ * core's listener (fs_partition_event, which also wakes group members),
+ * retention and compaction by the cleaner's callback. So each stat() sees
+ * the exact size, which is where the high watermark lies. Other files'
  * attributes are not cached (their text changes with no write to them).
  *
  * Permissions: every node shows fs_context's owner and group and a mode
