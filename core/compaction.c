@@ -3,11 +3,14 @@
  *
  * A pass: (0) finish what an earlier failed pass left (a committed manifest
  * is rolled forward, uncommitted scratch removed); (1) map every key in the
- * closed segments to its latest offset (keys are identified by their
- * XXH3-64 hash); (2) copy each closed segment into cleaning/, keeping a
- * record if it has no key, or if it is the latest of its key and not an
- * expired tombstone; kept records keep their offset, timestamp and order, in
- * batches of consecutive offsets; every copy (log and indexes) is synced;
+ * closed segments wholly below the high watermark to its latest offset
+ * (keys are identified by their XXH3-64 hash); (2) copy each of those
+ * segments into cleaning/, keeping a record if it has no key, or if it is
+ * the latest of its key and not an expired tombstone; kept records keep
+ * their offset, timestamp, leader epoch and order, in batches of
+ * consecutive offsets (so a follower copying the cleaned log, and the
+ * leader-epoch cache rebuilt from it, see the epochs the records were
+ * written in); every copy (log and indexes) is synced;
  * (3) sync cleaning/ and commit the manifest cleaning/COMMIT (written to
  * COMMIT.tmp, synced, renamed, directory synced); (4) move the files into
  * place, sync both directories, write the checkpoint, reload the segments
@@ -583,6 +586,7 @@ struct pass {
     struct batch_builder b;
     uint64_t run_next; /* offset the open batch expects next */
     int64_t run_ts;
+    uint32_t run_epoch; /* leader epoch of the open batch's records */
     enum batch_codec codec;
     int64_t oldest_tombstone;
     uint64_t kept, seen;
@@ -614,8 +618,8 @@ static int flush_run(struct pass *ps)
     size_t len;
     uint64_t base = ps->run_next - ps->b.record_count;
     batch_builder_add_values(&ps->b, ps->vals, ps->vals_len);
-    int r = batch_builder_seal(&ps->b, ps->codec, base, ps->out->end_pos, ps->run_ts, 0, &iov,
-                               &iovcnt, &len);
+    int r = batch_builder_seal(&ps->b, ps->codec, base, ps->out->end_pos, ps->run_ts, ps->run_epoch,
+                               &iov, &iovcnt, &len);
     if (!r && !(r = fault())) {
         struct batch_header h;
         batch_header_decode(iov[0].iov_base, &h);
@@ -645,8 +649,8 @@ static int copy_record(const struct record_view *r, void *arg)
     }
     if (!keep)
         return 0;
-    if (ps->b.record_count &&
-        (r->offset != ps->run_next || r->timestamp != ps->run_ts || ps->vals_len > (1u << 20))) {
+    if (ps->b.record_count && (r->offset != ps->run_next || r->timestamp != ps->run_ts ||
+                               r->leader_epoch != ps->run_epoch || ps->vals_len > (1u << 20))) {
         if ((ps->err = flush_run(ps)))
             return 1;
     }
@@ -669,6 +673,7 @@ static int copy_record(const struct record_view *r, void *arg)
         return 1;
     ps->run_next = r->offset + 1;
     ps->run_ts = r->timestamp;
+    ps->run_epoch = r->leader_epoch;
     ps->kept++;
     return 0;
 }
@@ -684,7 +689,7 @@ static int visit(struct partition *p, uint64_t from, uint64_t to,
     ps->limit = to;
     while (at < to && !r && !ps->err) {
         uint64_t next;
-        r = partition_fetch(p, &c, at, to - at < 65536 ? to - at : 65536, fn, ps, &next);
+        r = partition_fetch_below(p, &c, at, to, to - at < 65536 ? to - at : 65536, fn, ps, &next);
         if (next <= at)
             break;
         at = next;
@@ -721,9 +726,13 @@ int compaction_run(struct partition *p, const struct compaction_rules *rules, in
     }
     read_checkpoint(p->dir, &cp);
 
-    /* Snapshot the closed segments: only this pass changes them. */
+    /* Snapshot the closed segments wholly below the high watermark (Kafka
+     * cleans nothing a follower may still truncate): only this pass changes
+     * them. */
     pthread_mutex_lock(&p->lock);
     n = p->nsegs - 1;
+    while (n && p->segs[n - 1]->next_offset > p->hw)
+        n--;
     m.bases = calloc(n + 1, sizeof(*m.bases));
     m.deleted = calloc(n + 1, sizeof(*m.deleted));
     nexts = calloc(n + 1, sizeof(*nexts));

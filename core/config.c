@@ -312,10 +312,6 @@ int config_load(struct topic_config *c, const char *path)
 int config_save(const struct topic_config *c, const char *path, int *replaced)
 {
     char buf[2048];
-    int renamed;
     size_t len = config_format(c, buf, sizeof(buf));
-    int r = fsutil_write_atomic(path, buf, len, NULL, &renamed);
-    if (replaced)
-        *replaced = renamed;
-    return r;
+    return fsutil_write_atomic(path, buf, len, NULL, replaced);
 }

@@ -49,17 +49,24 @@ int fsutil_write_atomic(const char *path, const void *data, size_t len, int (*fa
 {
     char tmp[4200];
     int r;
-    *renamed = 0;
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+    if (renamed)
+        *renamed = 0;
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
         return -ENAMETOOLONG;
     if ((r = step(fault)))
         return r;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = segment_open_fd(tmp, O_WRONLY | O_CREAT | O_TRUNC);
     if (fd < 0)
-        return -errno;
-    if (!(r = step(fault))) {
-        ssize_t w = write(fd, data, len);
-        r = w < 0 ? -errno : (size_t)w != len ? -ENOSPC : 0;
+        return fd;
+    r = step(fault);
+    for (size_t done = 0; done < len && !r;) {
+        ssize_t w = write(fd, (const char *)data + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            r = w < 0 ? -errno : -ENOSPC;
+        else
+            done += (size_t)w;
     }
     if (!r && !(r = step(fault)) && fsync(fd) < 0)
         r = -errno;
@@ -71,7 +78,8 @@ int fsutil_write_atomic(const char *path, const void *data, size_t len, int (*fa
         unlink(tmp);
         return r;
     }
-    *renamed = 1;
+    if (renamed)
+        *renamed = 1;
     return (r = step(fault)) ? r : fsutil_sync_parent(path);
 }
 

@@ -296,7 +296,7 @@ static uint64_t reset_offset(struct group *g, uint32_t p)
     struct partition_info pi;
     topic_config_snapshot(g->topic, &cfg);
     partition_info(topic_partition(g->topic, p), &pi);
-    return cfg.auto_offset_reset == OFFSET_RESET_LATEST ? pi.end_offset : pi.start_offset;
+    return cfg.auto_offset_reset == OFFSET_RESET_LATEST ? pi.high_watermark : pi.start_offset;
 }
 
 static uint64_t committed(struct group *g, uint32_t p)
@@ -1054,7 +1054,7 @@ int group_cursor_set(struct group *g, uint32_t partition, const char *spec, int6
     if (!strcmp(spec, "earliest")) {
         off = pi.start_offset;
     } else if (!strcmp(spec, "latest")) {
-        off = pi.end_offset;
+        off = pi.high_watermark;
     } else if (spec[0] == '@') {
         int e = partition_time_offset(p, time_ms, &off);
         if (e)
@@ -1063,7 +1063,7 @@ int group_cursor_set(struct group *g, uint32_t partition, const char *spec, int6
         int64_t n;
         if (config_parse_i64(spec + 1, 0, INT64_MAX, &n))
             return -EINVAL;
-        off = (uint64_t)n >= pi.end_offset ? 0 : pi.end_offset - (uint64_t)n;
+        off = (uint64_t)n >= pi.high_watermark ? 0 : pi.high_watermark - (uint64_t)n;
         if (off < pi.start_offset)
             off = pi.start_offset;
     } else if (spec[0] >= '0' && spec[0] <= '9') {
@@ -1074,7 +1074,7 @@ int group_cursor_set(struct group *g, uint32_t partition, const char *spec, int6
     } else {
         return -EINVAL;
     }
-    if (off > pi.end_offset)
+    if (off > pi.high_watermark)
         return -EINVAL;
     struct wake_list w = {0};
     pthread_mutex_lock(&g->lock);
@@ -1126,8 +1126,9 @@ struct group_partition_state *group_partition_states(struct group *g, uint32_t *
         struct partition_info pi;
         partition_info(topic_partition(g->topic, p), &pi);
         out[p].committed = committed(g, p);
-        out[p].end_offset = pi.end_offset;
-        out[p].lag = pi.end_offset > out[p].committed ? pi.end_offset - out[p].committed : 0;
+        out[p].end_offset = pi.high_watermark; /* the end consumers see */
+        out[p].lag =
+            pi.high_watermark > out[p].committed ? pi.high_watermark - out[p].committed : 0;
         out[p].owner = g->owner[p] >= 0 ? g->members[g->owner[p]]->pid : 0;
     }
     pthread_mutex_unlock(&g->lock);

@@ -95,7 +95,26 @@ static int insert_topic(struct store *s, struct topic *t)
     size_t at = ptr_array_search(&s->topics, t->name, topic_cmp, &found);
     if (found)
         return -EEXIST;
-    return ptr_array_insert(&s->topics, at, t);
+    int r = ptr_array_insert(&s->topics, at, t);
+    if (!r)
+        topic_set_listeners(t, &s->listeners);
+    return r;
+}
+
+int store_add_listener(struct store *s, topic_listener_fn fn, void *arg)
+{
+    int r = 0;
+    pthread_rwlock_wrlock(&s->lock);
+    unsigned n = atomic_load(&s->listeners.n);
+    if (n >= TOPIC_LISTENERS_MAX) {
+        r = -ENOSPC;
+    } else {
+        s->listeners.fn[n] = fn;
+        s->listeners.arg[n] = arg;
+        atomic_store_explicit(&s->listeners.n, n + 1, memory_order_release);
+    }
+    pthread_rwlock_unlock(&s->lock);
+    return r;
 }
 
 static int insert_failed(struct store *s, const char *name, int err)

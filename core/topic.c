@@ -56,9 +56,39 @@ static void partition_dir(char *buf, size_t cap, const char *dir, uint32_t i)
     snprintf(buf, cap, "%s/%u", dir, i);
 }
 
-/* Opens partitions [from, to) of dir into parts[from..to); on failure closes
- * those it opened and returns the error. */
-static int open_range(const char *dir, const struct topic_config *cfg, struct partition **parts,
+/* What a partition's listener is called with: its topic and number. */
+struct topic_part {
+    struct topic *t;
+    uint32_t index;
+};
+
+/* A partition's listener: forwards to the listeners of the topic's store. */
+static void partition_event(void *arg, struct partition *p, unsigned events)
+{
+    (void)p;
+    const struct topic_part *tp = arg;
+    struct topic_listeners *l = atomic_load_explicit(&tp->t->listeners, memory_order_acquire);
+    if (!l)
+        return;
+    unsigned n = atomic_load_explicit(&l->n, memory_order_acquire);
+    for (unsigned i = 0; i < n; i++)
+        l->fn[i](l->arg[i], tp->t, tp->index, events);
+}
+
+/* Closes partitions [from, to) of t, unpublished. */
+static void close_range(struct topic *t, uint32_t from, uint32_t to)
+{
+    for (uint32_t i = from; i < to; i++) {
+        partition_close(t->parts[i]);
+        free(t->part_refs[i]);
+        t->parts[i] = NULL;
+        t->part_refs[i] = NULL;
+    }
+}
+
+/* Opens partitions [from, to) of dir into t->parts[from..to), each with
+ * its listener; on failure closes those it opened and returns the error. */
+static int open_range(struct topic *t, const char *dir, const struct topic_config *cfg,
                       uint32_t from, uint32_t to)
 {
     struct partition_settings st;
@@ -66,15 +96,25 @@ static int open_range(const char *dir, const struct topic_config *cfg, struct pa
     for (uint32_t i = from; i < to; i++) {
         char path[4096];
         partition_dir(path, sizeof(path), dir, i);
-        int r = partition_open(path, &st, &parts[i]);
+        struct topic_part *tp = malloc(sizeof(*tp));
+        int r = tp ? partition_open(path, &st, &t->parts[i]) : -ENOMEM;
         if (r) {
+            free(tp);
             logger_log(LOG_LEVEL_ERROR, "cannot open partition %s: %s", path, strerror(-r));
-            while (i-- > from)
-                partition_close(parts[i]);
+            close_range(t, from, i);
             return r;
         }
+        tp->t = t;
+        tp->index = i;
+        t->part_refs[i] = tp;
+        partition_set_listener(t->parts[i], partition_event, tp);
     }
     return 0;
+}
+
+void topic_set_listeners(struct topic *t, struct topic_listeners *l)
+{
+    atomic_store_explicit(&t->listeners, l, memory_order_release);
 }
 
 /* Removes the directories of partitions [from, to) (never published). */
@@ -164,11 +204,12 @@ int topic_open(const char *dir, const char *name, uint64_t id, struct topic **ou
             goto fail;
         }
     }
-    if (!(t->parts = calloc(t->cfg.partitions, sizeof(*t->parts)))) {
+    if (!(t->parts = calloc(t->cfg.partitions, sizeof(*t->parts))) ||
+        !(t->part_refs = calloc(t->cfg.partitions, sizeof(*t->part_refs)))) {
         r = -ENOMEM;
         goto fail;
     }
-    if ((r = open_range(dir, &t->cfg, t->parts, 0, t->cfg.partitions)))
+    if ((r = open_range(t, dir, &t->cfg, 0, t->cfg.partitions)))
         goto fail;
     t->nparts = t->cfg.partitions;
     remove_leftovers(t);
@@ -193,8 +234,7 @@ void topic_put(struct topic *t)
 {
     if (!t || atomic_fetch_sub(&t->refs, 1) != 1)
         return;
-    for (uint32_t i = 0; i < t->nparts; i++)
-        partition_close(t->parts[i]);
+    close_range(t, 0, t->nparts);
     if (t->moved) {
         int e = fsutil_remove_tree(t->dir);
         if (e)
@@ -202,6 +242,7 @@ void topic_put(struct topic *t)
                        strerror(-e));
     }
     free(t->parts);
+    free(t->part_refs);
     pthread_rwlock_destroy(&t->lock);
     free(t->name);
     free(t->dir);
@@ -283,6 +324,7 @@ static int commit_config(struct topic *t, const struct topic_config *n, int *may
 int topic_config_apply(struct topic *t, const char *line, size_t len)
 {
     struct partition **grown = NULL;
+    struct topic_part **refs = NULL;
     pthread_rwlock_wrlock(&t->lock);
     struct topic_config n = t->cfg;
     uint32_t was = t->nparts;
@@ -298,17 +340,20 @@ int topic_config_apply(struct topic *t, const char *line, size_t len)
         /* The new partitions exist on disk before the config names them, and
          * in memory before it commits (so publishing cannot fail), but
          * readers only see them once the config is committed. */
-        if (!(grown = realloc(t->parts, n.partitions * sizeof(*grown)))) {
+        if ((grown = realloc(t->parts, n.partitions * sizeof(*grown))))
+            t->parts = grown;
+        if ((refs = realloc(t->part_refs, n.partitions * sizeof(*refs))))
+            t->part_refs = refs;
+        if (!grown || !refs) {
             r = -ENOMEM;
             goto out;
         }
-        t->parts = grown;
         for (uint32_t i = was; i < n.partitions; i++) {
             char pdir[4096];
             partition_dir(pdir, sizeof(pdir), t->dir, i);
             fsutil_remove_tree(pdir); /* a leftover of a growth that failed */
         }
-        if ((r = open_range(t->dir, &n, t->parts, was, n.partitions)))
+        if ((r = open_range(t, t->dir, &n, was, n.partitions)))
             goto rollback;
         if ((r = fsutil_sync_dir(t->dir)))
             goto close;
@@ -324,8 +369,7 @@ int topic_config_apply(struct topic *t, const char *line, size_t len)
     atomic_store(&t->mtime_ms, clock_now_ms());
     goto out;
 close:
-    for (uint32_t i = was; i < n.partitions; i++)
-        partition_close(t->parts[i]);
+    close_range(t, was, n.partitions);
 rollback:
     /* While a restart may find the new config, its partitions must stay. */
     if (n.partitions > was && !maybe_new)

@@ -12,8 +12,11 @@
  * open file of it has the current layout (then stat's answer is the same
  * for every caller), and they are dropped at every change of its size or
  * mtime: a WRITE to it makes the kernel drop them itself; anything else
- * (appends through .produce or at close/fsync, retention, compaction) calls
- * fs_partition_changed. So each stat() sees the exact size. Other files'
+ * calls fs_partition_changed: a move of the high watermark (on one node,
+ * every append: through .produce, at close/fsync, or a follower's) by
+ * core's listener (fs_partition_event, which also wakes group members),
+ * retention and compaction by the cleaner's callback. So each stat() sees
+ * the exact size, which is where the high watermark lies. Other files'
  * attributes are not cached (their text changes with no write to them).
  *
  * Permissions: every node shows fs_context's owner and group and a mode
@@ -165,6 +168,7 @@ static char *scratch_buf(struct scratch *s, size_t n)
 
 /* The daemon's context, for code that runs outside a request (wakeups). */
 static struct fs_context *the_fs;
+static void fs_partition_event(void *arg, struct topic *t, uint32_t partition, unsigned events);
 
 static struct fs_context *ctx(fuse_req_t req)
 {
@@ -282,13 +286,12 @@ static size_t format_info(struct topic *t, char *buf, size_t cap)
     for (uint32_t i = 0; i < n; i++) {
         struct partition_info pi;
         partition_info(topic_partition(t, i), &pi);
-        int w =
-            snprintf(buf ? buf + len : NULL, buf ? cap - len : 0,
-                     "p%u start_offset=%" PRIu64 " end_offset=%" PRIu64 " high_watermark=%" PRIu64
-                     " bytes=%" PRIu64 " stored_bytes=%" PRIu64
-                     " segments=%u leader=0 isr=0 bad_batches=%" PRIu64 "\n",
-                     i, pi.start_offset, pi.end_offset, pi.end_offset, pi.view_bytes,
-                     pi.stored_bytes, pi.segments, pi.bad_batches);
+        int w = snprintf(buf ? buf + len : NULL, buf ? cap - len : 0,
+                         "p%u start_offset=%" PRIu64 " end_offset=%" PRIu64
+                         " high_watermark=%" PRIu64 " bytes=%" PRIu64 " stored_bytes=%" PRIu64
+                         " segments=%u leader=0 isr=0 bad_batches=%" PRIu64 "\n",
+                         i, pi.start_offset, pi.end_offset, pi.high_watermark, pi.view_bytes,
+                         pi.stored_bytes, pi.segments, pi.bad_batches);
         if (w < 0)
             break;
         len += (size_t)w;
@@ -595,7 +598,8 @@ static int64_t make_hidden(struct topic *t, struct partition *p, const char *nam
         offset = (uint64_t)nn->value;
         break;
     case FROM_LAST:
-        offset = (uint64_t)nn->value >= pi.end_offset ? 0 : pi.end_offset - (uint64_t)nn->value;
+        offset =
+            (uint64_t)nn->value >= pi.high_watermark ? 0 : pi.high_watermark - (uint64_t)nn->value;
         break;
     case FROM_TIME:
         r = partition_time_offset(p, nn->value, &offset);
@@ -682,6 +686,9 @@ static int64_t resolve(struct fs_context *fc, uint64_t parent, const char *name,
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
     the_fs = userdata;
+    int e = store_add_listener(the_fs->store, fs_partition_event, the_fs);
+    if (e)
+        logger_log(LOG_LEVEL_ERROR, "cannot listen to partition changes: %s", strerror(-e));
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
@@ -1316,10 +1323,33 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fuse_reply_buf(req, NULL, 0);
 }
 
-/* Stores a list of records as one batch in partition `index` of t, then
- * wakes consumers waiting on it. `by_write`: the append is a WRITE to the
- * partition's own file, after which the kernel drops its cached size
- * itself; else it is told (fs_partition_changed). */
+/* The partition this thread is appending to by a WRITE to its own file
+ * (append_records): the kernel drops that file's cached size itself. */
+static __thread const struct topic *writing_topic;
+static __thread uint32_t writing_index;
+
+/* Core's listener (store_add_listener): readers see a partition change
+ * when its high watermark moves (on one node, at every append), whoever
+ * appended (a write, .produce, a close or fsync that flushed a partial
+ * line, a follower's fetch): the kernel drops its cached attributes
+ * (unless the change is this thread's WRITE to that file) and the group
+ * members waiting on it wake. __consumer_offsets is internal, and group.c
+ * appends to it under a group lock that waking would take. */
+static void fs_partition_event(void *arg, struct topic *t, uint32_t partition, unsigned events)
+{
+    struct fs_context *fc = arg;
+    if (!(events & (PARTITION_EVENT_HW | PARTITION_EVENT_TRUNCATE)) ||
+        !strcmp(t->name, GROUP_OFFSETS_TOPIC))
+        return;
+    if (writing_topic != t || writing_index != partition)
+        fs_partition_changed(fc, t, partition);
+    if (fc->groups)
+        group_notify_append(fc->groups, t, partition);
+}
+
+/* Stores a list of records as one batch in partition `index` of t; the
+ * listener then wakes consumers waiting on it (fs_partition_event). `by_write`:
+ * the append is a WRITE to the partition's own file. */
 static int append_records(struct topic *t, uint32_t index, struct scratch *s,
                           const struct record_ref *r, size_t n, int by_write)
 {
@@ -1335,11 +1365,12 @@ static int append_records(struct topic *t, uint32_t index, struct scratch *s,
         if (e)
             return e;
     }
+    if (by_write) {
+        writing_topic = t;
+        writing_index = index;
+    }
     int e = partition_append(p, b, clock_now_ms(), NULL);
-    if (!e && !by_write)
-        fs_partition_changed(the_fs, t, index);
-    if (!e && the_fs && the_fs->groups)
-        group_notify_append(the_fs->groups, t, index);
+    writing_topic = NULL;
     return e;
 }
 

@@ -201,7 +201,7 @@ static const struct partition_metric partition_metrics[] = {
     {"topicfs_partition_start_offset", "gauge", "First offset of the log.", FIELD(start_offset)},
     {"topicfs_partition_end_offset", "gauge", "Offset the next record gets.", FIELD(end_offset)},
     {"topicfs_partition_high_watermark", "gauge", "End of the records readers see.",
-     FIELD(end_offset)},
+     FIELD(high_watermark)},
     {"topicfs_partition_bytes", "gauge", "Length of the partition stream.", FIELD(view_bytes)},
     {"topicfs_partition_stored_bytes", "gauge", "Bytes its segments take on disk.",
      FIELD(stored_bytes)},

@@ -17,11 +17,13 @@ int fsutil_sync_dir(const char *dir);
 /* fsync of the directory holding path. */
 int fsutil_sync_parent(const char *path);
 /* Writes a whole small file: through path.tmp, written, fsynced and renamed
- * over path, then path's directory fsynced. *renamed tells whether the new
- * content took the name (a later failure then only leaves its durability
- * unsure); before that, a failure removes path.tmp and leaves path as it
- * was. fault (tests, may be NULL) runs before each step and fails it with
- * the negative errno it returns. */
+ * over path, then path's directory fsynced: a crash leaves the old file or
+ * the new one. *renamed (renamed may be NULL) tells whether the new content
+ * took the name (a later failure then only leaves its durability unsure);
+ * before that, a failure removes path.tmp and leaves path as it was. Out of
+ * descriptors, it closes idle segment descriptors (segment_open_fd). fault
+ * (tests, may be NULL) runs before each step and fails it with the negative
+ * errno it returns. */
 int fsutil_write_atomic(const char *path, const void *data, size_t len, int (*fault)(void),
                         int *renamed);
 /* Removes a file or a directory with everything in it; 0 if it is gone

@@ -6,14 +6,32 @@
  *
  * Concurrency: every public function takes the partition's mutex, so
  * appends, reads, truncation and roll are serialized per partition. Data
- * below end_pos is immutable, so readers never see a torn batch.
+ * below end_pos is immutable, so readers never see a torn batch. Changes of
+ * the layout that must not race a cleaner pass (truncation, reset, move)
+ * take the maintenance mutex first. The listener is called after the mutex
+ * is released (partition_set_listener).
  *
  * Durability: an append is written to the segment file (page cache) before it
  * returns; partition_sync() makes every byte appended before it stable (all
  * segments, and the directory entries of new ones) and then advances the
  * recovery point, a small checksummed file from which the next open validates
  * the log. Damage below the recovery point is never cut: reads of it fail
- * with EIO (see partition.c). */
+ * with EIO (see partition_open.c).
+ *
+ * Replication (the seams replicate/ uses; core knows no sockets):
+ *   - leader epochs: a cache of (epoch, start offset) kept in the partition
+ *     directory as "leader-epoch-checkpoint" (leader_epoch.h), answered for
+ *     OffsetsForLeaderEpoch and cut by truncation, kept across retention and
+ *     compaction (which keep every batch's leader epoch);
+ *   - the high watermark: every read path (stream reads, views, fetch,
+ *     offset and time lookups, partition_info's view_bytes) serves only
+ *     records below it. By default it follows the log end (single-node mode:
+ *     nothing changes for readers); a replica holds it and moves it;
+ *   - raw fetch: stored batches, verbatim, bounded by an offset;
+ *   - follower appends of a leader's batches, several at once, all or
+ *     nothing, and a reset that starts the log afresh at the leader's log
+ *     start;
+ *   - a listener told of appends and high watermark moves. */
 #ifndef TOPICFS_PARTITION_H
 #define TOPICFS_PARTITION_H
 
@@ -23,6 +41,7 @@
 #include <sys/types.h>
 
 #include "batch.h"
+#include "leader_epoch.h"
 #include "segment.h"
 
 struct partition_settings {
@@ -33,13 +52,22 @@ struct partition_settings {
     int64_t file_delete_delay_ms;
 };
 
+/* What a partition listener is told (partition_set_listener), or'ed. */
+#define PARTITION_EVENT_APPEND 1u   /* the log end moved up */
+#define PARTITION_EVENT_HW 2u       /* the high watermark moved: readers see a new end */
+#define PARTITION_EVENT_TRUNCATE 4u /* the log end moved down (truncation, reset) */
+struct partition;
+typedef void (*partition_listener_fn)(void *arg, struct partition *p, unsigned events);
+
 struct partition_info {
     uint64_t start_offset, end_offset;
     uint64_t start_pos, end_pos;
     uint64_t stored_bytes;
-    uint64_t view_bytes; /* length of the stream as `cat` shows it now */
+    uint64_t view_bytes; /* length of the stream as `cat` shows it now (to the high watermark) */
+    uint64_t high_watermark, hw_pos; /* readers see records below it; its stream position */
     uint32_t segments;
-    uint32_t leader_epoch;
+    uint32_t leader_epoch; /* the latest in the leader-epoch cache (0 if none) */
+    int compacted;         /* the log may have gaps (compaction ran here or at the leader) */
     int64_t last_append_ms;
     /* since the partition was opened (for .metrics) */
     uint64_t records_in, bytes_in; /* appended: records and their value bytes */
@@ -103,7 +131,16 @@ struct partition {
     char *old_dir;            /* dir before partition_move, freed at close */
     int compacted;            /* compaction changed the log: gaps are no damage */
     uint32_t truncations;     /* partition_truncate() calls, so a sync notices one */
-    uint32_t leader_epoch;
+    uint32_t leader_epoch;    /* stamped on local appends: the cache's latest, or 0 */
+    struct leader_epoch_cache leader_epochs;
+    /* The high watermark (an offset) and the stream position of its first
+     * value byte: log_start <= hw <= log end. hw_follows_end: it is the log
+     * end (single-node mode, the default). */
+    uint64_t hw, hw_pos;
+    int hw_follows_end;
+    int reset_pending; /* a reset past its commit point did not finish: EIO */
+    partition_listener_fn listener;
+    void *listener_arg;
     pthread_mutex_t maintenance; /* one cleaner or truncation at a time */
     struct layout_epoch *epochs; /* epochs[0 .. epoch] */
     uint32_t epoch;
@@ -120,20 +157,108 @@ void partition_close(struct partition *p);
 void partition_expire_kept(struct partition *p);
 void partition_set_settings(struct partition *p, const struct partition_settings *st);
 
-/* Appends a built batch; assigns offsets from next_offset. *base_offset gets
- * the first one. -EMSGSIZE if the batch is larger than max.message.bytes
- * allows (checked per record by the caller; here per batch limit). */
+/* Appends a built batch; assigns offsets from next_offset and stamps the
+ * partition's leader epoch. *base_offset gets the first one. -EMSGSIZE if
+ * the batch is larger than max.message.bytes allows (checked per record by
+ * the caller; here per batch limit). */
 int partition_append(struct partition *p, struct batch_builder *b, int64_t timestamp,
                      uint64_t *base_offset);
-/* Follower path: appends a batch encoded by a leader. Its base offset must be
- * next_offset and its base_pos the current end; checksum is verified. */
-int partition_append_batch(struct partition *p, const uint8_t *batch, size_t len);
-/* Removes every record with offset >= offset (leader change). Takes the
- * maintenance lock: waits for a cleaner pass to end. If a segment's .log
+/* Follower path: appends batches a leader sealed, as stored there: `len`
+ * bytes holding one or more whole batches back to back. Each is verified
+ * (checksum, record table) and must follow on: base offset = the log end
+ * and base_pos = the end position, or later in a compacted partition
+ * (partition_set_compacted; a position jump starts a new segment there, as
+ * the leader's segments do). Their leader epochs are kept and recorded in
+ * the epoch cache (written before the log, so it never knows less than the
+ * log holds). All or nothing: -EBADMSG (damaged or torn input), -EINVAL
+ * (does not follow on, or an epoch above LEADER_EPOCH_MAX), -ENOENT (topic
+ * deleted), -EIO (a reset did not finish), or the errno of a write; then
+ * no batch of them is in the log. */
+int partition_append_batch(struct partition *p, const uint8_t *batches, size_t len);
+/* The log may have gaps from now on (a follower of a compacted leader calls
+ * it before it appends the leader's batches; see partition_fetch_raw's
+ * `compacted`): writes the "compacted" marker. 0 or a negative errno. */
+int partition_set_compacted(struct partition *p);
+/* Removes every record with offset >= offset (leader change), and the
+ * leader-epoch entries that start at or after it (written first). Takes
+ * the maintenance lock: waits for a cleaner pass to end. If a segment's .log
  * cannot be removed, the log ends with that segment, whole, and its errno
- * is returned (the caller may try again). */
+ * is returned (the caller may try again). The high watermark comes down to
+ * the new end if it was past it. */
 int partition_truncate(struct partition *p, uint64_t offset);
+/* Empties the log and starts it afresh at start_offset, the first record's
+ * value at stream position start_pos (a follower whose log lies wholly
+ * below the leader's log start: Kafka's truncateFullyAndStartAt; the
+ * leader's partition_fetch_raw reply gives both). The leader-epoch cache
+ * is emptied, the high watermark goes to start_offset, older views read
+ * nothing of the old log (ENODATA). Crash-safe and all-or-nothing: the
+ * "log-reset" file (written atomically) is the commit point; before it
+ * nothing changed, after it the reset only goes forward, at the next open
+ * if a step fails now (until then appends, truncation and sync fail with
+ * EIO; calling it again retries). -EINVAL for offsets past INT64_MAX,
+ * -ENOENT if the topic was deleted. Takes the maintenance lock. */
+int partition_reset(struct partition *p, uint64_t start_offset, uint64_t start_pos);
+/* Test hook: a reset stops as a crash would (-ECANCELED, nothing cleaned
+ * up) at point 1 (after its commit), 2 (old segments removed), 3 (the new
+ * segment made). 0 = never. */
+extern int partition_reset_crash_point;
 int partition_sync(struct partition *p);
+
+/* ---- leader epochs (leader_epoch.h) ---- */
+
+/* A leader records its epoch at its log end (start_offset <= the log end;
+ * Kafka's assign, which drops later entries with epoch >= epoch or start >=
+ * start_offset). Local appends carry the latest epoch from then on. The
+ * checkpoint is written before the cache changes: 0, -EINVAL (epoch past
+ * LEADER_EPOCH_MAX, start past the log end), -EOVERFLOW, or the write's
+ * errno (nothing changed). */
+int partition_assign_epoch(struct partition *p, uint32_t epoch, uint64_t start_offset);
+/* Kafka's OffsetsForLeaderEpoch at this replica (leader_epoch_end_offset_for
+ * with the log end): 0, or -ENOENT (undefined: epoch newer than any known,
+ * or no epoch known). */
+int partition_end_offset_for_epoch(struct partition *p, uint32_t epoch, uint32_t *epoch_out,
+                                   uint64_t *end_offset);
+/* The latest epoch of the cache: 0 or -ENOENT (empty). */
+int partition_latest_epoch(struct partition *p, uint32_t *epoch);
+/* A follower's KIP-279 step. It asked the leader for the end of its latest
+ * epoch (partition_latest_epoch) and got (leader_epoch, leader_end) (from
+ * partition_end_offset_for_epoch there). *offset gets where to truncate;
+ * *final is 1 when that is the divergence point, 0 when this replica does
+ * not know leader_epoch: it truncates to *offset, then asks again with its
+ * new latest epoch. Never past the log end. An undefined answer at the
+ * leader (-ENOENT) is the caller's: Kafka then truncates to the high
+ * watermark. 0, or -ENOENT if this replica knows no epoch at all. */
+int partition_truncation_point(struct partition *p, uint32_t leader_epoch, uint64_t leader_end,
+                               uint64_t *offset, int *final);
+
+/* ---- high watermark ---- */
+
+/* Moves the high watermark up to hw (the log end if past it); a lower hw
+ * changes nothing. While it follows the log end this is a no-op. 0, or
+ * -EIO if the position of hw lies in damage (nothing changed). */
+int partition_set_high_watermark(struct partition *p, uint64_t hw);
+/* Stops the high watermark following the log end and puts it at hw
+ * (clamped to [log start, log end]), below where it was if need be: a
+ * replica that starts leading or following sets what it knows is
+ * committed. Readers that read past it keep what they read (those bytes do
+ * not change unless truncated); they see the file end at it. */
+int partition_hold_high_watermark(struct partition *p, uint64_t hw);
+/* Single-node mode (how a partition opens): the high watermark is the log
+ * end and moves with every append. */
+void partition_follow_end(struct partition *p);
+
+/* ---- listener ---- */
+
+/* One listener per partition (its owner's: topic.c installs one that
+ * forwards to the store's, see store_add_listener). fn is called after
+ * every change it names (PARTITION_EVENT_*), in the thread that made the
+ * change, after the partition lock is released, so fn may call the
+ * partition; but possibly under the caller's own locks (group.c appends to
+ * __consumer_offsets under a group lock), so fn must not take a lock such
+ * a caller may hold. Calls of concurrent changes may come out of order or
+ * name several events: fn reads the state it needs. NULL removes it; arg
+ * must stay valid while a change may be in flight. */
+void partition_set_listener(struct partition *p, partition_listener_fn fn, void *arg);
 
 /* Copies up to len stream bytes from absolute position pos. Returns the count
  * (0 at the end of the stream; short before a gap compaction left) or a
@@ -143,11 +268,11 @@ ssize_t partition_read(struct partition *p, struct partition_cursor *c, uint64_t
 /* Counts bytes handed to a reader by way of partition_fetch (group members)
  * in bytes_out; partition_read and partition_view_read count their own. */
 void partition_count_read(struct partition *p, uint64_t bytes);
-/* Stream position of the first value byte of `offset` (offsets past the end
- * map to end_pos, below the start to start_pos, removed by compaction to the
- * next record). */
+/* Stream position of the first value byte of `offset` (offsets at or past
+ * the high watermark map to its position, below the start to start_pos,
+ * removed by compaction to the next record). */
 int partition_offset_pos(struct partition *p, uint64_t offset, uint64_t *pos);
-/* First offset whose timestamp is >= ts (next_offset if none). */
+/* First offset whose timestamp is >= ts (the high watermark if none below it). */
 int partition_time_offset(struct partition *p, int64_t ts, uint64_t *offset);
 
 /* One record, as partition_fetch() hands it out. The key, if any, is the
@@ -158,16 +283,24 @@ struct record_view {
     const uint8_t *value;
     uint32_t value_len;
     int32_t key_len;
+    uint32_t leader_epoch; /* of its batch */
 };
 
 /* Calls fn for each record from `offset` on (the log start if below it), at
  * most max_records, until fn returns non-zero. *next gets the offset after
  * the last record visited. Runs under the partition lock: fn must be quick.
  * Stops at a bad range (segment.h): the records before it are handed out,
- * and a fetch whose next record lies in or after it fails with -EIO. */
+ * and a fetch whose next record lies in or after it fails with -EIO.
+ * Readers' path: records below the high watermark only. */
 int partition_fetch(struct partition *p, struct partition_cursor *c, uint64_t offset,
                     size_t max_records, int (*fn)(const struct record_view *r, void *arg),
                     void *arg, uint64_t *next);
+/* The same below `limit` instead of the high watermark (compaction, which
+ * copies what the log holds). */
+int partition_fetch_below(struct partition *p, struct partition_cursor *c, uint64_t offset,
+                          uint64_t limit, size_t max_records,
+                          int (*fn)(const struct record_view *r, void *arg), void *arg,
+                          uint64_t *next);
 
 /* Views (see struct partition_view). */
 void partition_current_view(struct partition *p, struct partition_view *v);
@@ -203,6 +336,31 @@ int stream_piece_copy(const struct stream_piece *pc, void *dst);
 ssize_t partition_view_send(struct partition *p, struct partition_cursor *c,
                             const struct partition_view *v, uint64_t pos, size_t len,
                             const struct stream_sink *sink);
+/* Raw fetch (a follower's, or a mount's that holds no replica): the stored
+ * batches from the one holding `offset` (or the first after it, in a
+ * compacted log) on, verbatim (lz4 stays compressed), while each lies
+ * wholly below max_offset (the leader's log end for followers, its high
+ * watermark for readers) and their total stays within max_bytes (the first
+ * batch is handed out whole whatever its size, so a fetch always makes
+ * progress). The bytes go to sink->piece as pieces (file spans or memory,
+ * as partition_view_send), then sink->deliver runs under the partition
+ * lock. Returns the bytes handed out (0: nothing there yet, e.g. at the
+ * log end), -ERANGE if offset is below the log start or past the log end
+ * (Kafka's OFFSET_OUT_OF_RANGE: the follower resets or truncates), -EIO if
+ * the next batch lies in damage, or the sink's errno. *out is filled
+ * whatever the answer. */
+struct raw_fetch {
+    uint64_t log_start_offset, log_start_pos; /* what partition_reset needs */
+    uint64_t log_end_offset, log_end_pos;
+    uint64_t high_watermark;
+    uint32_t leader_epoch; /* the cache's latest */
+    int compacted;         /* the log may have gaps (see partition_set_compacted) */
+    uint64_t next_offset;  /* after the last batch handed out (offset if none) */
+    uint32_t batches;
+};
+ssize_t partition_fetch_raw(struct partition *p, uint64_t offset, uint64_t max_offset,
+                            size_t max_bytes, const struct stream_sink *sink,
+                            struct raw_fetch *out);
 /* A view of the current layout starting at `offset` (the log start if below
  * it, the end if past it, the next record if compaction removed it). */
 int partition_view_at_offset(struct partition *p, uint64_t offset, struct partition_view *v);
@@ -221,12 +379,14 @@ int partition_move(struct partition *p, const char *dir);
 int partition_reload_segments(struct partition *p, const uint64_t *bases, const int *deleted,
                               size_t n);
 
-/* Retention: removes the n oldest segments (never the active one), oldest
- * first. A segment whose .log cannot be removed stops it: that one and the
- * later ones stay (0 or the errno; *removed, if not NULL, gets how many went). */
+/* Retention: removes the n oldest segments (never the active one, nor one
+ * that holds records at or past the high watermark), oldest first. A
+ * segment whose .log cannot be removed stops it: that one and the later
+ * ones stay (0 or the errno; *removed, if not NULL, gets how many went). */
 int partition_delete_head(struct partition *p, size_t n, size_t *removed);
 
 void partition_info(struct partition *p, struct partition_info *info);
+/* The log end's stream position (not bounded by the high watermark). */
 uint64_t partition_end_pos(struct partition *p);
 
 void partition_cursor_init(struct partition_cursor *c);

@@ -31,12 +31,18 @@ struct store {
     struct ptr_array failed;         /* topics that could not be opened, sorted by name */
     struct deleting_topic *deleting; /* names still taken by a deletion in progress */
     uint64_t next_id;
+    struct topic_listeners listeners; /* store_add_listener */
 };
 
 int store_open(const char *dir, uint32_t default_partitions, struct store **out);
 /* When a topic was last created or deleted (the mtime of DATA_DIR/topics,
  * which both rename into or out of), in epoch ms; 0 if it cannot be read. */
 int64_t store_mtime_ms(struct store *s);
+/* fn is told of every change of every partition of every topic, now and
+ * created later (PARTITION_EVENT_*, partition.h): fs/ wakes readers with
+ * it, replicate/ long-polling fetches. Listeners are never removed; arg
+ * must live as long as the store. 0, or -ENOSPC past TOPIC_LISTENERS_MAX. */
+int store_add_listener(struct store *s, topic_listener_fn fn, void *arg);
 /* Syncs and closes every topic. */
 void store_close(struct store *s);
 

@@ -17,6 +17,21 @@
 #include "config.h"
 #include "partition.h"
 
+struct topic;
+/* Told of a partition's changes (PARTITION_EVENT_*, partition.h), as a
+ * partition listener is: after the change, in the thread that made it,
+ * outside the partition's lock (see partition_set_listener). */
+typedef void (*topic_listener_fn)(void *arg, struct topic *t, uint32_t partition, unsigned events);
+#define TOPIC_LISTENERS_MAX 4
+/* Listeners shared by the topics of a store: added, never removed (an
+ * entry below n is set and never changes, so calls need no lock). */
+struct topic_listeners {
+    atomic_uint n;
+    topic_listener_fn fn[TOPIC_LISTENERS_MAX];
+    void *arg[TOPIC_LISTENERS_MAX];
+};
+struct topic_part;
+
 struct topic {
     char *name;
     char *dir;
@@ -28,9 +43,11 @@ struct topic {
     pthread_rwlock_t lock; /* guards cfg and parts */
     struct topic_config cfg;
     struct partition **parts;
+    struct topic_part **part_refs; /* parts[i]'s listener argument */
     uint32_t nparts;
-    atomic_uint round_robin;      /* keyless records in .produce */
-    atomic_llong mtime_ms;        /* last change of the directory */
+    _Atomic(struct topic_listeners *) listeners; /* the store's, once it holds the topic */
+    atomic_uint round_robin;                     /* keyless records in .produce */
+    atomic_llong mtime_ms;                       /* last change of the directory */
     atomic_llong groups_mtime_ms; /* last change of .groups (a group made or deleted) */
 };
 
@@ -44,6 +61,9 @@ void topic_get(struct topic *t);
  * there (partition_move), and the last topic_put removes it. */
 int topic_move(struct topic *t, const char *dir);
 void topic_put(struct topic *t);
+
+/* Every partition of t tells l's listeners of its changes from now on. */
+void topic_set_listeners(struct topic *t, struct topic_listeners *l);
 
 /* Borrowed pointer to partition i, or NULL. Valid while the topic is held. */
 struct partition *topic_partition(struct topic *t, uint32_t i);

@@ -8,7 +8,11 @@
  * checksum, so that the fuzzer tries believable recovery points; 'l', 'o',
  * 't' a segment's .log, .index, .timeindex, each starting with its u64 base
  * offset; 'c' cleaning/COMMIT; 'C' a file in cleaning/ (u64 base, u8 kind);
- * 'k' cleaner-checkpoint; 'f' flags (bit 0: fix batch checksums).
+ * 'k' cleaner-checkpoint; 'e' leader-epoch-checkpoint as it is, 'E' its
+ * body with a correct checksum line appended; 'z' log-reset (an interrupted
+ * partition_reset) as it is, 'Z' two u64 with a correct checksum; 'f'
+ * flags (bit 0: fix batch checksums). The leader-epoch cache an open
+ * leaves names no offset past the log end.
  *
  * After a successful open the whole stream and every record are read (a
  * read may fail on damage, with EIO), then one record is appended and
@@ -116,6 +120,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 'k':
             fuzz_write_file(dir, "cleaner-checkpoint", p, len);
             break;
+        case 'e':
+            fuzz_write_file(dir, LEADER_EPOCH_FILE, p, len);
+            break;
+        case 'E': {
+            char *t = malloc(len + 18);
+            memcpy(t, p, len);
+            snprintf(t + len, 18, "%016llx\n", (unsigned long long)XXH3_64bits(p, len));
+            fuzz_write_file(dir, LEADER_EPOCH_FILE, t, len + 17);
+            free(t);
+            break;
+        }
+        case 'z':
+            fuzz_write_file(dir, "log-reset", p, len);
+            break;
+        case 'Z':
+            v[0] = fuzz_u64(&e);
+            v[1] = fuzz_u64(&e);
+            v[2] = XXH3_64bits(v, 2 * sizeof(uint64_t));
+            fuzz_write_file(dir, "log-reset", v, 3 * sizeof(uint64_t));
+            break;
         }
     }
 
@@ -130,6 +154,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 (unsigned long long)info.start_pos, (unsigned long long)info.end_pos,
                 info.segments);
     FUZZ_CHECK(info.start_offset <= info.end_offset && info.start_pos <= info.end_pos);
+    for (size_t i = 0; i < part->leader_epochs.n; i++)
+        FUZZ_CHECK(part->leader_epochs.v[i].start_offset <= info.end_offset);
+    if (part->leader_epochs.n)
+        FUZZ_CHECK(part->leader_epochs.v[0].start_offset >= info.start_offset);
 
     /* Read the whole stream (bounded), then every record. */
     struct partition_cursor c;

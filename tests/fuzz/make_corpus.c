@@ -12,6 +12,7 @@
 #include "compaction.h"
 #include "config.h"
 #include "frame.h"
+#include "leader_epoch.h"
 #include "proto.h"
 #include "fuzz_util.h"
 #include "partition.h"
@@ -144,6 +145,10 @@ static void dir_entries(FILE *f, const char *dir, int with_rp)
                 fuzz_put_entry(f, 'r', data, len);
         } else if (!strcmp(de->d_name, "cleaner-checkpoint")) {
             fuzz_put_entry(f, 'k', data, len);
+        } else if (!strcmp(de->d_name, LEADER_EPOCH_FILE)) {
+            fuzz_put_entry(f, 'e', data, len);
+        } else if (!strcmp(de->d_name, "log-reset")) {
+            fuzz_put_entry(f, 'z', data, len);
         } else if (dot && strlen(de->d_name) > 20) {
             char tag = !strcmp(dot, ".log") ? 'l' : !strcmp(dot, ".index") ? 'o' : 't';
             uint64_t base = strtoull(de->d_name, NULL, 10);
@@ -437,6 +442,51 @@ static void wire_seeds(void)
     text_seed("fuzz_payload", "fields", b, at);
 }
 
+/* fuzz_leader_epoch: a mode byte, then a checkpoint (mode 1: without its
+ * checksum line, which the target appends). One written by the core. */
+static void epoch_seeds(const char *scratch)
+{
+    char path[1100];
+    struct leader_epoch_cache c;
+    leader_epoch_init(&c);
+    if (leader_epoch_assign(&c, 0, 0) != 1 || leader_epoch_assign(&c, 7, 1234) != 1 ||
+        leader_epoch_assign(&c, 2147483647, 9223372036854775807ull) != 1 ||
+        leader_epoch_store(scratch, &c)) {
+        fprintf(stderr, "epoch seeds: cannot write a checkpoint\n");
+        exit(1);
+    }
+    leader_epoch_free(&c);
+    snprintf(path, sizeof(path), "%s/" LEADER_EPOCH_FILE, scratch);
+    size_t len;
+    uint8_t *text = slurp(path, &len);
+    FILE *f = seed("fuzz_leader_epoch", "written");
+    fputc(0, f);
+    fwrite(text, 1, len, f);
+    fclose(f);
+    free(text);
+    /* fuzz_recovery: a partition with leader epochs, and one whose reset a
+     * crash interrupted. */
+    char dir[1024];
+    struct partition *p;
+    snprintf(dir, sizeof(dir), "%s/epochs", scratch);
+    partition_open(dir, &small, &p);
+    partition_assign_epoch(p, 3, 0);
+    append_batches(p, 4, 2, 1, 1763892000000);
+    partition_assign_epoch(p, 5, 8);
+    append_batches(p, 4, 2, 1, 1763892000000);
+    partition_sync(p);
+    partition_close(p);
+    dir_seed(dir, "fuzz_recovery", "epochs", 1);
+    partition_open(dir, &small, &p);
+    partition_reset_crash_point = 2;
+    partition_reset(p, 40, 400);
+    partition_reset_crash_point = 0;
+    partition_close(p);
+    dir_seed(dir, "fuzz_recovery", "reset-interrupted", 1);
+    TEXT("fuzz_leader_epoch", "body", "\0011\n3\n0 0\n5 100\n9 9223372036854775807\n");
+    TEXT("fuzz_leader_epoch", "empty", "\0011\n0\n");
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -451,5 +501,6 @@ int main(int argc, char **argv)
     text_seeds();
     wire_seeds();
     proto_seeds();
+    epoch_seeds(scratch);
     return 0;
 }

@@ -844,7 +844,7 @@ static char *one_line(uint64_t offset, int64_t ts, const void *value, size_t val
                       int32_t key_len, size_t *len)
 {
     struct text_buf b = {0};
-    struct record_view rv = {offset, ts, value, (uint32_t)value_len, key_len};
+    struct record_view rv = {offset, ts, value, (uint32_t)value_len, key_len, 0};
     assert_int_equal(jsonl_append(&b, &rv), 0);
     char *s = malloc(b.len + 1);
     assert_non_null(s);
@@ -894,8 +894,8 @@ static void test_jsonl_appends(void **state)
 {
     (void)state;
     struct text_buf b = {0};
-    struct record_view a = {7, 100, (const uint8_t *)"a\n", 2, -1};
-    struct record_view c = {8, 101, (const uint8_t *)"k=v", 3, 1};
+    struct record_view a = {7, 100, (const uint8_t *)"a\n", 2, -1, 0};
+    struct record_view c = {8, 101, (const uint8_t *)"k=v", 3, 1, 0};
     assert_int_equal(jsonl_append(&b, &a), 0);
     assert_int_equal(jsonl_append(&b, &c), 0);
     const char *want = "{\"offset\":7,\"timestamp\":100,\"key\":null,\"value\":\"a\\n\"}\n"
@@ -912,7 +912,7 @@ static void test_jsonl_appends(void **state)
     assert_non_null(v);
     memset(v, '"', n);
     v[n - 1] = 0x01;
-    struct record_view big = {1, 1, v, (uint32_t)n, -1};
+    struct record_view big = {1, 1, v, (uint32_t)n, -1, 0};
     assert_int_equal(jsonl_append(&b, &big), 0);
     const char *head = "{\"offset\":1,\"timestamp\":1,\"key\":null,\"value\":\"";
     assert_int_equal(b.len, strlen(head) + (n - 1) * 2 + 6 + 3);
