@@ -23,12 +23,14 @@
  * replication.factor= are ignored.
  *
  * DATA_DIR/cluster-topics, the topics of this data dir that the cluster
- * made, with the topic id each was made with (topicfs's own file, written
- * whole by fsutil_write_atomic):
+ * made, with the topic id each was made with, and the cluster's id
+ * (topicfs's own file, written whole by fsutil_write_atomic):
  *   # topicfs: topics this broker holds for its cluster: name topic_id
+ *   cluster.id=Wm3x0xnKQpG3TzvS1aU8Ag
  *   orders 4fXa8EwFQ3mKd2GxvVcTqg
- * Comment lines start with #; every other line is a valid topic name, one
- * blank, a valid topic id; a name appears once. */
+ * Comment lines start with #; one cluster.id= line (a topic name has no
+ * '='); every other line is a valid topic name, one blank, a valid topic
+ * id; a name appears once. */
 #ifndef TOPICFS_TOPIC_CODEC_H
 #define TOPICFS_TOPIC_CODEC_H
 
@@ -90,7 +92,8 @@ struct topic_id_entry {
 };
 
 struct topic_id_list {
-    struct topic_id_entry *v; /* sorted by name */
+    char cluster_id[CLUSTER_ID_MAX]; /* "" if the file names none */
+    struct topic_id_entry *v;        /* sorted by name */
     size_t n;
 };
 

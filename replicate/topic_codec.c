@@ -372,6 +372,19 @@ int topic_ids_parse(const char *text, size_t len, struct topic_id_list *l)
         p = nl ? nl + 1 : end;
         if (le == line || *line == '#')
             continue;
+        if (memchr(line, '=', (size_t)(le - line))) {
+            size_t vlen = (size_t)(le - line) - 11;
+            if ((size_t)(le - line) < 11 || memcmp(line, "cluster.id=", 11) || n.cluster_id[0] ||
+                vlen >= sizeof(n.cluster_id)) {
+                r = -EINVAL;
+                break;
+            }
+            memcpy(n.cluster_id, line + 11, vlen);
+            n.cluster_id[vlen] = '\0';
+            if (!cluster_id_valid(n.cluster_id))
+                r = -EINVAL;
+            continue;
+        }
         const char *sp = memchr(line, ' ', (size_t)(le - line));
         char name[256], id[CLUSTER_ID_MAX];
         size_t nlen = sp ? (size_t)(sp - line) : 0, ilen = sp ? (size_t)(le - sp - 1) : 0;
@@ -420,6 +433,8 @@ int topic_ids_format(const struct topic_id_list *l, char **text, size_t *len)
 {
     struct json_out o = {0}; /* a growing buffer: nothing here is JSON */
     json_out_printf(&o, "# topicfs: topics this broker holds for its cluster: name topic_id\n");
+    if (l->cluster_id[0])
+        json_out_printf(&o, "cluster.id=%s\n", l->cluster_id);
     for (size_t i = 0; i < l->n; i++) {
         json_out_raw(&o, l->v[i].name, strlen(l->v[i].name));
         json_out_printf(&o, " %s\n", l->v[i].id);

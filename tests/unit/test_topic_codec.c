@@ -215,10 +215,12 @@ static void test_topic_ids(void **state)
     assert_int_equal(l.n, 2);
     topic_ids_free(&l);
     free(out);
-    const char *bad[] = {"orders\n",  "orders  AAAA\n", "bad/name AAAA\n",
-                         "o AA AA\n", "o A\no B\n",     "o A\0\n"};
+    const char *bad[] = {"o A\0\n",          "orders\n",      "orders  AAAA\n",
+                         "bad/name AAAA\n",  "o AA AA\n",     "o A\no B\n",
+                         "cluster.id=a b\n", "cluster.id=\n", "cluster.id=A\ncluster.id=B\n",
+                         "cluster.idx=A\n",  "o=A B\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        size_t n = i == 5 ? 6 : strlen(bad[i]);
+        size_t n = i == 0 ? 6 : strlen(bad[i]);
         if (topic_ids_parse(bad[i], n, &l) != -EINVAL)
             fail_msg("accepted: %s", bad[i]);
     }
