@@ -280,14 +280,16 @@ static int commit_config(struct topic *t, const struct topic_config *n, int *may
     return r;
 }
 
-/* Makes n the topic's config (t->lock held for writing): all or nothing. */
-static int config_commit_locked(struct topic *t, struct topic_config n)
+int topic_config_apply(struct topic *t, const char *line, size_t len)
 {
     struct partition **grown = NULL;
+    pthread_rwlock_wrlock(&t->lock);
+    struct topic_config n = t->cfg;
     uint32_t was = t->nparts;
-    int maybe_new = 0, r = 0;
-    if (n.partitions < was)
-        return -EINVAL;
+    int maybe_new = 0;
+    int r = config_set_line(&n, line, len);
+    if (r)
+        goto out;
     if (atomic_load(&t->deleted)) {
         r = -ENOENT;
         goto out;
@@ -330,24 +332,6 @@ rollback:
         remove_range(t->dir, was, n.partitions);
     logger_log(LOG_LEVEL_ERROR, "topic %s: config change refused: %s", t->name, strerror(-r));
 out:
-    return r;
-}
-
-int topic_config_apply(struct topic *t, const char *line, size_t len)
-{
-    pthread_rwlock_wrlock(&t->lock);
-    struct topic_config n = t->cfg;
-    int r = config_set_line(&n, line, len);
-    if (!r)
-        r = config_commit_locked(t, n);
-    pthread_rwlock_unlock(&t->lock);
-    return r;
-}
-
-int topic_config_replace(struct topic *t, const struct topic_config *cfg)
-{
-    pthread_rwlock_wrlock(&t->lock);
-    int r = config_commit_locked(t, *cfg);
     pthread_rwlock_unlock(&t->lock);
     return r;
 }

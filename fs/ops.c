@@ -283,12 +283,13 @@ static size_t format_info(struct topic *t, char *buf, size_t cap)
     for (uint32_t i = 0; i < n; i++) {
         struct partition_info pi;
         partition_info(topic_partition(t, i), &pi);
-        int w = snprintf(buf ? buf + len : NULL, buf ? cap - len : 0,
-                         "p%u start_offset=%" PRIu64 " end_offset=%" PRIu64
-                         " high_watermark=%" PRIu64 " bytes=%" PRIu64 " stored_bytes=%" PRIu64
-                         " segments=%u leader=0 isr=0 bad_batches=%" PRIu64 "\n",
-                         i, pi.start_offset, pi.end_offset, pi.end_offset, pi.view_bytes,
-                         pi.stored_bytes, pi.segments, pi.bad_batches);
+        int w =
+            snprintf(buf ? buf + len : NULL, buf ? cap - len : 0,
+                     "p%u start_offset=%" PRIu64 " end_offset=%" PRIu64 " high_watermark=%" PRIu64
+                     " bytes=%" PRIu64 " stored_bytes=%" PRIu64
+                     " segments=%u leader=0 isr=0 bad_batches=%" PRIu64 "\n",
+                     i, pi.start_offset, pi.end_offset, pi.end_offset, pi.view_bytes,
+                     pi.stored_bytes, pi.segments, pi.bad_batches);
         if (w < 0)
             break;
         len += (size_t)w;
@@ -1594,6 +1595,29 @@ static int config_apply(struct handle *h, const char *line, size_t len)
     return r;
 }
 
+/* Makes cfg t's config: the lines of its text that differ from t's are
+ * applied one by one (both texts name every key, in the same order), each
+ * all or nothing; the first refusal stops it. */
+static int config_apply_all(struct topic *t, const struct topic_config *cfg)
+{
+    char want[4096], have[4096];
+    struct topic_config cur;
+    topic_config_snapshot(t, &cur);
+    size_t wl = config_format(cfg, want, sizeof(want)),
+           hl = config_format(&cur, have, sizeof(have));
+    if (wl >= sizeof(want) || hl >= sizeof(have))
+        return -EINVAL;
+    int r = 0;
+    for (const char *w = want, *h = have; !r && *w && *h;) {
+        const char *wn = strchr(w, '\n'), *hn = strchr(h, '\n');
+        if (wn - w != hn - h || memcmp(w, h, (size_t)(wn - w)))
+            r = topic_config_apply(t, w, (size_t)(wn - w));
+        w = wn + 1;
+        h = hn + 1;
+    }
+    return r;
+}
+
 int fs_topic_configure(void *fs_context, const char *name, const struct topic_config *cfg,
                        int remote)
 {
@@ -1601,7 +1625,7 @@ int fs_topic_configure(void *fs_context, const char *name, const struct topic_co
     struct topic *t = store_find(fc->store, name);
     if (!t)
         return -ENOENT;
-    int r = topic_config_replace(t, cfg);
+    int r = config_apply_all(t, cfg);
     if (!r) {
         if (remote)
             logger_log(LOG_LEVEL_INFO, "topic %s: config from the cluster", name);

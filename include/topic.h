@@ -52,9 +52,6 @@ void topic_config_snapshot(struct topic *t, struct topic_config *out);
 /* Applies one "key=value" line, persists it, grows partitions if asked; all
  * or nothing (-EINVAL for a bad line, else the errno that stopped it). */
 int topic_config_apply(struct topic *t, const char *line, size_t len);
-/* Makes cfg the whole config, the same way (-EINVAL if it has fewer
- * partitions than the topic). */
-int topic_config_replace(struct topic *t, const struct topic_config *cfg);
 /* Flushes every partition. */
 int topic_sync(struct topic *t);
 

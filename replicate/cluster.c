@@ -60,7 +60,7 @@ struct cluster {
     char cluster_id[CLUSTER_ID_MAX];
     struct zk *zk;
     struct controller *controller;
-    struct topic_cache *tc;     /* from cluster_start */
+    struct topic_cache *tc;     /* from cluster_start (set under lock) */
     struct cluster_topics *ct;  /* from cluster_start, if it got a cluster_local */
     int control_due;            /* the controller's work waits (cluster thread only) */
     int64_t registered_session; /* 0: not registered */
@@ -96,6 +96,7 @@ static void on_event(void *arg, enum zk_event ev, const char *path)
 {
     struct cluster *c = arg;
     unsigned bits = 0;
+    pthread_mutex_lock(&c->lock);
     if (ev == ZK_EV_CONNECTED) {
         bits = PENDING_ALL;
         if (c->tc)
@@ -108,7 +109,6 @@ static void on_event(void *arg, enum zk_event ev, const char *path)
         bits = PENDING_CONTROLLER;
     else if (path && !strncmp(path, BROKERS_PATH, strlen(BROKERS_PATH)))
         bits = PENDING_BROKERS;
-    pthread_mutex_lock(&c->lock);
     if (ev == ZK_EV_DISCONNECTED && !c->disconnected)
         logger_log(LOG_LEVEL_WARN, "lost the connection to ZooKeeper %s: looking for it",
                    c->zk_connect);
@@ -616,11 +616,15 @@ int cluster_start(struct cluster *c, const struct cluster_local *local)
 {
     struct controller_callbacks cb = {became_controller, lost_controller, c};
     int r = controller_new(c->o.broker_id, &cb, &c->controller);
+    struct topic_cache *tc = NULL;
     if (!r)
-        r = topic_cache_new(&c->tc);
+        r = topic_cache_new(&tc);
     if (!r && local)
         r = cluster_topics_open(local, c->data_dir, c->cluster_id, c->o.default_replication_factor,
-                                c->tc, &c->ct);
+                                tc, &c->ct);
+    pthread_mutex_lock(&c->lock); /* on_event reads it there */
+    c->tc = tc;
+    pthread_mutex_unlock(&c->lock);
     if (r)
         return r;
     pthread_mutex_lock(&c->lock);
@@ -685,7 +689,7 @@ int cluster_topic_create(struct cluster *c, const char *name)
 {
     int32_t *live;
     size_t n;
-    int r = live_ids(c, &live, &n);
+    int r = c->ct ? live_ids(c, &live, &n) : -EAGAIN;
     if (!r) {
         r = cluster_topics_create(c->ct, c->zk, live, n, name);
         free(live);
@@ -695,14 +699,14 @@ int cluster_topic_create(struct cluster *c, const char *name)
 
 int cluster_topic_delete(struct cluster *c, const char *name)
 {
-    return cluster_topics_delete(c->ct, c->zk, name);
+    return c->ct ? cluster_topics_delete(c->ct, c->zk, name) : -EAGAIN;
 }
 
 int cluster_topic_config(struct cluster *c, const char *name, const char *line, size_t len)
 {
     int32_t *live;
     size_t n;
-    int r = live_ids(c, &live, &n);
+    int r = c->ct ? live_ids(c, &live, &n) : -EAGAIN;
     if (!r) {
         r = cluster_topics_config(c->ct, c->zk, live, n, name, line, len);
         free(live);

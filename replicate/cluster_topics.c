@@ -237,10 +237,23 @@ static int reconcile_one(struct cluster_topics *ct, const struct wanted *w)
     struct topic_config cur;
     int r = 0;
     if (t) {
+        struct topic_config want = w->cfg;
         topic_config_snapshot(t, &cur);
         topic_put(t);
-        if (!same_config(&cur, &w->cfg)) {
-            r = ct->local.configure(ct->local.arg, w->name, &w->cfg, 1);
+        if (want.partitions < cur.partitions) {
+            /* Partitions are never taken away (Kafka cannot either): an
+             * assignment that names fewer was not written by a broker. */
+            if (!topic_ids_find(&ct->conflicts, w->name)) {
+                topic_ids_set(&ct->conflicts, w->name, "");
+                logger_log(LOG_LEVEL_WARN,
+                           "topic %s: the cluster's assignment has %u partitions, this data dir "
+                           "%u: they stay",
+                           w->name, want.partitions, cur.partitions);
+            }
+            want.partitions = cur.partitions;
+        }
+        if (!same_config(&cur, &want)) {
+            r = ct->local.configure(ct->local.arg, w->name, &want, 1);
             if (r)
                 logger_log(LOG_LEVEL_ERROR, "topic %s: cannot take the cluster's config: %s",
                            w->name, strerror(-r));
