@@ -15,7 +15,14 @@
  * (-ESTALE: it must read /controller again). A state changed by someone
  * else since it was read (version check) is read again and decided anew.
  * Runs on the cluster thread, from the cache (topic_cache.h), which it
- * updates with what it wrote. */
+ * updates with what it wrote.
+ *
+ * The controller never adds a replica to an ISR. That is the leader's work
+ * once a follower has caught up (replication, not built yet), and its seam
+ * is the state znode itself: as Kafka's leaders do, the leader will write
+ * the state with the version the cache holds (tc_partition.version), the
+ * same leader and leader_epoch and the grown ISR; the controller then sees
+ * it through its watch like any other change. */
 #ifndef TOPICFS_CONTROLLER_WORK_H
 #define TOPICFS_CONTROLLER_WORK_H
 
