@@ -278,6 +278,12 @@ class OptionsTest(unittest.TestCase):
         self.assertIn("zookeeper.connection.timeout.ms=soon: must be",
                       self.refused("zk=127.0.0.1:1,broker=1,listen=127.0.0.1:1,"
                                    "zookeeper.connection.timeout.ms=soon"))
+        self.assertIn("need zk=", self.refused("default.replication.factor=2"))
+        for rf in ("0", "65", "x"):
+            self.assertIn("default.replication.factor=%s: must be a number of replicas from 1 "
+                          "to 64" % rf,
+                          self.refused("zk=127.0.0.1:1,broker=1,listen=127.0.0.1:1,"
+                                       "default.replication.factor=" + rf))
 
 
 if __name__ == "__main__":

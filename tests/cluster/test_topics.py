@@ -277,6 +277,7 @@ class TopicsTest(ClusterTest):
         self.zk.start()
         wait_until(lambda: all(b.cluster()["cluster"]["zookeeper"] == "connected"
                                for b in brokers), timeout=30, what="ZooKeeper back")
+        self.wait_brokers(brokers, [1, 2])  # registered again if the sessions expired
         self.assertEqual(self.zk.children(CHROOT + "/brokers/topics"), ["kept"])
         self.assertEqual(self.zk.children(CHROOT + "/admin/delete_topics"), [])
         self.assertEqual(json.loads(self.zk_topic("kept")[1])["config"]["retention.ms"],
