@@ -1,7 +1,8 @@
 /* main.c - topicfs DATA_DIR MOUNTPOINT [-f] [-o opt,...]
  *
  * Parses topicfs's own options (partitions=N; uid=, gid=, umask= for the
- * owner and modes every node shows; zk=, broker=, listen= and the
+ * owner and modes every node shows; zk=, broker=, listen=,
+ * cluster.secret.file=, default.replication.factor= and the
  * zookeeper.*.timeout.ms options for cluster mode), hands the rest to libfuse
  * with default_permissions always added (the kernel enforces the modes),
  * checks every value and both directories before anything is created or
@@ -14,8 +15,10 @@
  * of another cluster or broker) is one line and exit status 1 with nothing
  * mounted or written; the data dir is claimed (meta.properties) once it is
  * locked. In the background the ZooKeeper session must begin after the fork
- * (cluster.h): the parent only checks, the daemon joins. Without zk= there
- * is no ZooKeeper and no socket. */
+ * (cluster.h): the parent only checks, the daemon joins. The cluster then
+ * makes, deletes and configures this data dir's topics through fs/
+ * (struct cluster_local), and mkdir, rmdir and .config go through it.
+ * Without zk= there is no ZooKeeper and no socket. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +40,10 @@
 #include "store.h"
 #include "zk.h"
 
+/* How long the kernel keeps topic names and their attributes in cluster
+ * mode, where other brokers make and delete topics (fs_context). */
+#define CLUSTER_TOPIC_TIMEOUT 1.0
+
 struct options {
     char *data_dir;
     unsigned partitions;
@@ -45,6 +52,7 @@ struct options {
     char *broker;
     char *zk_session_timeout, *zk_connection_timeout; /* checked by parse_cluster */
     char *secret_file;
+    char *default_rf; /* checked by parse_cluster */
     long long check_interval_ms;
     char *uid, *gid, *umask; /* checked by parse_number */
     int show_help;
@@ -60,6 +68,7 @@ static const struct fuse_opt option_spec[] = {
     OPT("listen=%s", listen),
     OPT("broker=%s", broker),
     OPT("cluster.secret.file=%s", secret_file),
+    OPT("default.replication.factor=%s", default_rf),
     OPT("zookeeper.session.timeout.ms=%s", zk_session_timeout),
     OPT("zookeeper.connection.timeout.ms=%s", zk_connection_timeout),
     OPT("retention.check.interval.ms=%lld", check_interval_ms),
@@ -147,9 +156,10 @@ static int parse_cluster(const struct options *o, struct cluster_options *co,
     unsigned long v;
     if (!o->zk) {
         if (o->broker || o->listen || o->zk_session_timeout || o->zk_connection_timeout ||
-            o->secret_file) {
-            fprintf(stderr, "topicfs: broker=, listen=, cluster.secret.file= and "
-                            "zookeeper.*.timeout.ms need zk= (cluster mode)\n");
+            o->secret_file || o->default_rf) {
+            fprintf(stderr, "topicfs: broker=, listen=, cluster.secret.file=, "
+                            "default.replication.factor= and zookeeper.*.timeout.ms need zk= "
+                            "(cluster mode)\n");
             return -1;
         }
         return 0;
@@ -176,6 +186,20 @@ static int parse_cluster(const struct options *o, struct cluster_options *co,
     co->host = host;
     co->zk = o->zk;
     co->session_timeout_ms = co->connection_timeout_ms = 18000; /* Kafka's defaults */
+    co->default_replication_factor = 1;
+    if (o->default_rf) {
+        char what[64];
+        snprintf(what, sizeof(what), "a number of replicas from 1 to %d", CLUSTER_REPLICAS_MAX);
+        if (parse_number("default.replication.factor", o->default_rf, 10, CLUSTER_REPLICAS_MAX,
+                         what, &v))
+            return -1;
+        if (v == 0) {
+            fprintf(stderr, "topicfs: default.replication.factor=%s: must be %s\n", o->default_rf,
+                    what);
+            return -1;
+        }
+        co->default_replication_factor = (int)v;
+    }
     if ((o->zk_session_timeout && parse_ms("zookeeper.session.timeout.ms", o->zk_session_timeout,
                                            &co->session_timeout_ms)) ||
         (o->zk_connection_timeout &&
@@ -225,6 +249,8 @@ static void usage(const char *prog)
            "    -o broker=ID       cluster mode: this broker's id (0 to 2147483647)\n"
            "    -o listen=HOST:PORT\n"
            "                       cluster mode: where other brokers reach this one\n"
+           "    -o default.replication.factor=N\n"
+           "                       cluster mode: replicas of a new topic (default 1)\n"
            "    -o cluster.secret.file=PATH\n"
            "                       cluster mode: the secret brokers prove to each other\n"
            "                       (a file only its owner can read, 16 to 4096 bytes);\n"
@@ -250,7 +276,8 @@ int main(int argc, char *argv[])
     struct store *store = NULL;
     struct group_registry *groups = NULL;
     struct fuse_session *se = NULL;
-    struct fs_context fc = {.entry_timeout = 3600.0, .started_ms = clock_now_ms()};
+    struct fs_context fc = {
+        .entry_timeout = 3600.0, .topic_timeout = 3600.0, .started_ms = clock_now_ms()};
     struct cluster_options co = {0};
     struct cluster *cluster = NULL;
     struct server *server = NULL;
@@ -365,8 +392,12 @@ int main(int argc, char *argv[])
         goto out_unmount;
     }
     if (cluster) {
-        /* The controller's work (replica assignment, leader election) plugs in here. */
-        r = cluster_start(cluster, NULL);
+        /* The cluster makes, deletes and configures topics here through fs/. */
+        struct cluster_local local = {store, fs_topic_create, fs_topic_remove, fs_topic_configure,
+                                      &fc};
+        fc.topic_timeout = CLUSTER_TOPIC_TIMEOUT;
+        fc.cluster = cluster;
+        r = cluster_start(cluster, &local);
         if (r) {
             logger_log(LOG_LEVEL_ERROR, "cannot start the cluster thread: %s", strerror(-r));
             goto out_unmount;
@@ -399,6 +430,7 @@ int main(int argc, char *argv[])
     status_set_cluster(NULL);
     cluster_close(cluster);
     cluster = NULL;
+    fc.cluster = NULL;
     cleaner_stop(cleaner);
 out_unmount:
     fuse_session_unmount(se);
@@ -421,6 +453,8 @@ out:
     free(opt.broker);
     free(opt.zk_session_timeout);
     free(opt.zk_connection_timeout);
+    free(opt.secret_file);
+    free(opt.default_rf);
     free(opt.uid);
     free(opt.gid);
     free(opt.umask);

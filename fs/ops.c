@@ -66,6 +66,7 @@
 #include <xxhash.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "framing.h"
 #include "hidden.h"
 #include "jsonl.h"
@@ -456,8 +457,9 @@ static int node_attr(struct fs_context *fc, uint64_t id, const struct attr_query
      * in them, after which the kernel drops their attributes itself, or by
      * a .config line (the topic's mtime), after which config_apply does.
      * Group directories show the topic's mtime and are not cached. */
-    *timeout =
-        kind == NODE_ROOT || kind == NODE_TOPIC || kind == NODE_GROUPS ? fc->entry_timeout : 0;
+    *timeout = kind == NODE_ROOT || kind == NODE_TOPIC ? fc->topic_timeout
+               : kind == NODE_GROUPS                   ? fc->entry_timeout
+                                                       : 0;
     struct topic *t = NULL;
     struct group *g = NULL;
     uint32_t index = 0;
@@ -568,7 +570,9 @@ static void reply_entry(fuse_req_t req, uint64_t id)
     }
     e.ino = id;
     e.generation = 1;
-    e.entry_timeout = node_kind_of(id) == NODE_HIDDEN ? 0 : ctx(req)->entry_timeout;
+    e.entry_timeout = node_kind_of(id) == NODE_HIDDEN  ? 0
+                      : node_kind_of(id) == NODE_TOPIC ? ctx(req)->topic_timeout
+                                                       : ctx(req)->entry_timeout;
     if (fuse_reply_entry(req, &e) != 0 && node_kind_of(id) == NODE_HIDDEN)
         hidden_forget(node_payload(id), 1);
 }
@@ -780,15 +784,14 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
         fuse_reply_err(req, pk == NODE_TOPIC || pk == NODE_GROUP ? EPERM : ENOTDIR);
         return;
     }
-    struct topic *t;
-    int r = store_create_topic(fc->store, name, &t);
-    if (r) {
-        fuse_reply_err(req, -r);
+    int r =
+        fc->cluster ? cluster_topic_create(fc->cluster, name) : fs_topic_create(fc, name, NULL, 0);
+    struct topic *t = r ? NULL : store_find(fc->store, name);
+    if (!t) {
+        fuse_reply_err(req, r ? -r : ENOENT); /* ENOENT: deleted since */
         return;
     }
     uint64_t id = node_id(t->id, NODE_TOPIC, 0);
-    logger_log(LOG_LEVEL_INFO, "created topic %s with %u partitions", name,
-               topic_partition_count(t));
     topic_put(t);
     reply_entry(req, id);
 }
@@ -815,18 +818,55 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
         fuse_reply_err(req, ENOENT);
         return;
     }
-    struct topic *t = store_find(fc->store, name);
-    if (!t) {
-        fuse_reply_err(req, ENOENT);
+    int r = fc->cluster ? cluster_topic_delete(fc->cluster, name) : fs_topic_remove(fc, name, 0);
+    fuse_reply_err(req, -r);
+}
+
+/* A topic changed behind the kernel's back: the root's attributes (its
+ * link count and mtime) and the topic's go. inval_inode takes no lock of
+ * the kernel's, so any thread may call it; inval_entry would wait for the
+ * root's lock, which a request of this mount may hold while it waits for
+ * the thread that calls this (a mkdir waiting for the cluster). Names are
+ * kept only topic_timeout (short in cluster mode) instead. */
+static void topic_node_changed(struct fs_context *fc, uint64_t topic_id)
+{
+    if (!fc->se)
         return;
-    }
+    fuse_lowlevel_notify_inval_inode(fc->se, FUSE_ROOT_ID, -1, 0);
+    if (topic_id)
+        fuse_lowlevel_notify_inval_inode(fc->se, node_id(topic_id, NODE_TOPIC, 0), -1, 0);
+}
+
+int fs_topic_create(void *fs_context, const char *name, const struct topic_config *cfg, int remote)
+{
+    struct fs_context *fc = fs_context;
+    struct topic *t;
+    int r = store_create_topic_config(fc->store, name, cfg, &t);
+    if (r)
+        return r;
+    logger_log(LOG_LEVEL_INFO, "created topic %s with %u partitions", name,
+               topic_partition_count(t));
+    if (remote)
+        topic_node_changed(fc, 0);
+    topic_put(t);
+    return 0;
+}
+
+int fs_topic_remove(void *fs_context, const char *name, int remote)
+{
+    struct fs_context *fc = fs_context;
+    struct topic *t = strcmp(name, GROUP_OFFSETS_TOPIC) ? store_find(fc->store, name) : NULL;
+    if (!t)
+        return -ENOENT;
     int r = store_delete_topic(fc->store, name);
     if (!r) {
         group_delete_topic(fc->groups, t);
         logger_log(LOG_LEVEL_INFO, "deleted topic %s", name);
+        if (remote)
+            topic_node_changed(fc, t->id);
     }
     topic_put(t);
-    fuse_reply_err(req, -r);
+    return r;
 }
 
 static void op_refuse(fuse_req_t req)
@@ -1565,16 +1605,64 @@ static int config_check(struct handle *h, void *trial, const char *line, size_t 
     return config_set_line(trial, line, len);
 }
 
+/* The topic directory's mtime moved (attr_timeout); attributes only. */
+static void topic_config_changed(struct topic *t)
+{
+    if (the_fs && the_fs->se)
+        fuse_lowlevel_notify_inval_inode(the_fs->se, node_id(t->id, NODE_TOPIC, 0), -1, 0);
+}
+
+/* In cluster mode the line goes to the cluster, which changes the config
+ * here (fs_topic_configure) and on every other broker. */
 static int config_apply(struct handle *h, const char *line, size_t len)
 {
-    int r = topic_config_apply(h->topic, line, len);
+    int r = the_fs && the_fs->cluster
+                ? cluster_topic_config(the_fs->cluster, h->topic->name, line, len)
+                : topic_config_apply(h->topic, line, len);
     if (!r) {
         logger_log(LOG_LEVEL_INFO, "topic %s: %.*s", h->topic->name, (int)len, line);
-        /* The topic directory's mtime moved (attr_timeout); attributes only. */
-        if (the_fs && the_fs->se)
-            fuse_lowlevel_notify_inval_inode(the_fs->se, node_id(h->topic->id, NODE_TOPIC, 0), -1,
-                                             0);
+        topic_config_changed(h->topic);
     }
+    return r;
+}
+
+/* Makes cfg t's config: the lines of its text that differ from t's are
+ * applied one by one (both texts name every key, in the same order), each
+ * all or nothing; the first refusal stops it. */
+static int config_apply_all(struct topic *t, const struct topic_config *cfg)
+{
+    char want[4096], have[4096];
+    struct topic_config cur;
+    topic_config_snapshot(t, &cur);
+    size_t wl = config_format(cfg, want, sizeof(want)),
+           hl = config_format(&cur, have, sizeof(have));
+    if (wl >= sizeof(want) || hl >= sizeof(have))
+        return -EINVAL;
+    int r = 0;
+    for (const char *w = want, *h = have; !r && *w && *h;) {
+        const char *wn = strchr(w, '\n'), *hn = strchr(h, '\n');
+        if (wn - w != hn - h || memcmp(w, h, (size_t)(wn - w)))
+            r = topic_config_apply(t, w, (size_t)(wn - w));
+        w = wn + 1;
+        h = hn + 1;
+    }
+    return r;
+}
+
+int fs_topic_configure(void *fs_context, const char *name, const struct topic_config *cfg,
+                       int remote)
+{
+    struct fs_context *fc = fs_context;
+    struct topic *t = store_find(fc->store, name);
+    if (!t)
+        return -ENOENT;
+    int r = config_apply_all(t, cfg);
+    if (!r) {
+        if (remote)
+            logger_log(LOG_LEVEL_INFO, "topic %s: config from the cluster", name);
+        topic_config_changed(t);
+    }
+    topic_put(t);
     return r;
 }
 

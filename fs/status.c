@@ -9,7 +9,9 @@
  * every topic that serves).
  *
  * In cluster mode (status_set_cluster) .cluster starts with what replicate/
- * knows, from its cache: cluster_view() makes no ZooKeeper round trip. */
+ * knows, from its cache: cluster_view() makes no ZooKeeper round trip; each
+ * partition line then shows the partition's assignment and state from the
+ * same cache (cluster_partition_view) and its high watermark. */
 #include "status.h"
 
 #include <inttypes.h>
@@ -155,6 +157,28 @@ static int write_members(FILE *f)
     return self;
 }
 
+static void write_ids(FILE *f, const char *key, const int32_t *ids, uint32_t n)
+{
+    fprintf(f, " %s=", key);
+    for (uint32_t i = 0; i < n; i++)
+        fprintf(f, "%s%d", i ? "," : "", ids[i]);
+}
+
+/* A partition as the cluster has it. Its high watermark is the local log
+ * end until replication comes. A topic the cluster does not know (this
+ * data dir's own) has no leader, replicas or ISR. */
+static void write_cluster_partition(FILE *f, const char *topic, uint32_t p,
+                                    const struct partition_info *pi)
+{
+    struct cluster_partition_view v;
+    if (cluster_partition_view(status_cluster, topic, p, &v))
+        v = (struct cluster_partition_view){.leader = -1, .leader_epoch = -1};
+    fprintf(f, "partition topic=%s partition=%u leader=%d", topic, p, v.leader);
+    write_ids(f, "replicas", v.replicas, v.nreplicas);
+    write_ids(f, "isr", v.isr, v.nisr);
+    fprintf(f, " leader_epoch=%d high_watermark=%" PRIu64 "\n", v.leader_epoch, pi->end_offset);
+}
+
 static int write_cluster(FILE *f, const struct snapshot *s, struct group_registry *groups)
 {
     int self = 0;
@@ -165,14 +189,19 @@ static int write_cluster(FILE *f, const struct snapshot *s, struct group_registr
     } else {
         fprintf(f, "broker id=0 self=1\ncontroller id=0\n");
     }
-    /* Every broker leads its own partitions until replica assignment comes. */
     for (size_t i = 0; i < s->n; i++)
-        for (uint32_t p = 0; p < s->topics[i].nparts; p++)
+        for (uint32_t p = 0; p < s->topics[i].nparts; p++) {
+            if (status_cluster) {
+                write_cluster_partition(f, s->topics[i].topic->name, p, &s->topics[i].parts[p]);
+                continue;
+            }
+            /* A single node leads its own partitions. */
             fprintf(f,
                     "partition topic=%s partition=%u leader=%d replicas=%d isr=%d "
                     "leader_epoch=%u\n",
                     s->topics[i].topic->name, p, self, self, self,
                     s->topics[i].parts[p].leader_epoch);
+        }
     for (size_t i = 0; i < s->nfailed; i++) {
         const char *name = strerrorname_np(-s->failed[i].err);
         if (name)

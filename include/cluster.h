@@ -8,8 +8,10 @@
  *   cluster_claim_data_dir()  once the data dir is locked (store_open): checks
  *                             meta.properties again and writes it if missing
  *   cluster_start()           starts the cluster thread: registration kept
- *                             through session expiry, the live brokers and the
- *                             controller cached with watches, the election
+ *                             through session expiry, the live brokers, the
+ *                             controller and the topics cached with watches,
+ *                             the election, the controller's work, the data
+ *                             dir kept in step with the cluster's topics
  *   cluster_view()            what .cluster shows, from the cache (no ZooKeeper
  *                             round trip), from any thread
  *   cluster_close()           ends the session: the broker's registration (and
@@ -18,8 +20,16 @@
  * The znodes (under the chroot of zk=, Kafka's layout before KRaft; their
  * JSON in cluster_codec.h): /cluster/id, /brokers/ids/<id> (ephemeral),
  * /controller (ephemeral) and /controller_epoch (controller.h); the join
- * also creates the empty persistent parents later work fills:
- * /brokers/topics, /config/topics, /admin/delete_topics.
+ * also creates the empty persistent parents of the topics' znodes:
+ * /brokers/topics, /config/topics, /admin/delete_topics (topic_codec.h,
+ * cluster_topics.h, controller_work.h).
+ *
+ * For fs/ (which never speaks ZooKeeper): cluster_topic_create, _delete and
+ * _config are mkdir, rmdir and a .config line in cluster mode (errors in
+ * cluster_topics.h); cluster_partition_view is a partition's assignment and
+ * state for .cluster, and cluster_partition_leader says which broker leads
+ * a partition and where it listens: the seam that forwarding and
+ * replication will use.
  *
  * The daemon forks to the background after mounting (fuse_daemonize), and
  * the ZooKeeper client's threads would not survive that: in the background
@@ -32,6 +42,7 @@
 #include <stddef.h>
 
 #include "cluster_codec.h"
+#include "cluster_topics.h"
 #include "controller.h"
 #include "zk.h"
 
@@ -40,8 +51,9 @@ struct cluster_options {
     int broker_id;    /* broker= */
     const char *host; /* listen=: the address other brokers reach this one at */
     int port;
-    int session_timeout_ms;    /* zookeeper.session.timeout.ms */
-    int connection_timeout_ms; /* zookeeper.connection.timeout.ms */
+    int session_timeout_ms;         /* zookeeper.session.timeout.ms */
+    int connection_timeout_ms;      /* zookeeper.connection.timeout.ms */
+    int default_replication_factor; /* default.replication.factor: replicas of a new topic */
     const char *data_dir;
 };
 
@@ -53,8 +65,9 @@ struct cluster;
 int cluster_join(const struct cluster_options *o, int flags, struct cluster **out, char *why,
                  size_t whylen);
 int cluster_claim_data_dir(struct cluster *c, char *why, size_t whylen);
-/* cb: the controller's work (controller.h); may be NULL. */
-int cluster_start(struct cluster *c, const struct controller_callbacks *cb);
+/* local: how fs/ changes the data dir and tells the kernel (NULL: the
+ * cluster's topics are not served, as in a broker that only checks). */
+int cluster_start(struct cluster *c, const struct cluster_local *local);
 void cluster_close(struct cluster *c);
 
 struct cluster_broker {
@@ -74,6 +87,17 @@ struct cluster_view {
 };
 
 int cluster_view(struct cluster *c, struct cluster_view *v);
+
+int cluster_topic_create(struct cluster *c, const char *name);
+int cluster_topic_delete(struct cluster *c, const char *name);
+int cluster_topic_config(struct cluster *c, const char *name, const char *line, size_t len);
+/* -ENOENT: not a topic of the cluster (or no such partition). */
+int cluster_partition_view(struct cluster *c, const char *topic, uint32_t p,
+                           struct cluster_partition_view *v);
+/* The broker that leads the partition and its address: 0, -ENOENT (no such
+ * partition in the cluster) or -EAGAIN (no leader now, or it is not live). */
+int cluster_partition_leader(struct cluster *c, const char *topic, uint32_t p,
+                             struct cluster_broker *leader);
 void cluster_view_free(struct cluster_view *v);
 const char *cluster_zk_state_name(enum zk_state s);
 

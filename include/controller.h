@@ -39,5 +39,11 @@ int controller_refresh(struct controller *c, struct zk *z, int *controller_id, i
 /* The session ended: a controller is one no more. */
 void controller_session_lost(struct controller *c);
 int controller_is_self(const struct controller *c);
+/* While this broker is the controller: 0, its epoch and the version of
+ * /controller_epoch it set (writes of the controller check it); else
+ * -ENOENT. */
+int controller_fence(const struct controller *c, int *epoch, int *epoch_version);
+
+#define CONTROLLER_EPOCH_PATH "/controller_epoch"
 
 #endif

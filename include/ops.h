@@ -12,6 +12,8 @@
 #include "group.h"
 #include "store.h"
 
+struct cluster;
+
 struct fs_context {
     struct store *store;
     struct fuse_session *se;
@@ -21,6 +23,14 @@ struct fs_context {
     gid_t gid;            /* group of every node (-o gid=) */
     mode_t umask;         /* taken from 0666/0444 files and 0777 directories (-o umask=) */
     int64_t started_ms;
+    /* Cluster mode: topics are made, deleted and configured through the
+     * cluster (cluster.h), which also changes them here from other
+     * brokers. NULL: a single node. */
+    struct cluster *cluster;
+    /* How long the kernel may keep the root's and a topic's name and
+     * attributes: entry_timeout on a single node, where only this mount
+     * changes them; short in cluster mode, where other brokers do. */
+    double topic_timeout;
 };
 
 extern const struct fuse_lowlevel_ops topicfs_ops;
@@ -30,5 +40,14 @@ extern const struct fuse_lowlevel_ops topicfs_ops;
  * through .produce or at close): it drops the attributes it cached. Every
  * such change must be reported (ops.c, caching policy). */
 void fs_partition_changed(void *fs_context, struct topic *t, uint32_t partition);
+
+/* This data dir's topics changed: made (cfg NULL: the mount's defaults),
+ * deleted (with its groups), or given a whole new config. remote: not by a
+ * request of this mount (the cluster's doing), so the kernel is told. 0 or
+ * a negative errno. These are the callbacks of struct cluster_local. */
+int fs_topic_create(void *fs_context, const char *name, const struct topic_config *cfg, int remote);
+int fs_topic_remove(void *fs_context, const char *name, int remote);
+int fs_topic_configure(void *fs_context, const char *name, const struct topic_config *cfg,
+                       int remote);
 
 #endif

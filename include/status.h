@@ -14,8 +14,12 @@
  *   broker id=2 host=127.0.0.1 port=9094 self=0
  *   controller id=2 epoch=3                         (-1: none known)
  * zookeeper= is connected, connecting (the lines are the last known) or
- * expired; the partition lines name this broker as leader and only replica
- * of the partitions in its data dir (replica assignment comes later).
+ * expired. The partition lines then say what the cluster says of each
+ * partition of this data dir, and its high watermark:
+ *   partition topic=orders partition=0 leader=2 replicas=2,3,1 isr=2,3,1 leader_epoch=0
+ *     high_watermark=42                                   (one line)
+ * leader=-1: none; leader_epoch=-1 and an empty isr=: no state yet (no
+ * replica was live); empty replicas=: a topic of this data dir only.
  *
  * .metrics: Prometheus' text exposition format (version 0.0.4): per
  * partition its offsets and sizes and the records and bytes in and out since

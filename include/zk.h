@@ -6,9 +6,9 @@
  * under it: every path given here is relative to the chroot.
  *
  * Calls are synchronous and return 0 or a negative errno (table in zk.c).
- * They must not be made from the event callback: it runs on the client's
- * completion thread, and should only take note of the event and wake a
- * thread of the caller's (cluster.c does so).
+ * Any thread may make them, several at once, except the event callback: it
+ * runs on the client's completion thread, and should only take note of the
+ * event and wake a thread of the caller's (cluster.c does so).
  *
  * A watch set by a call (watch=1) fires once, as an event for its path;
  * session changes come as events with a NULL path. After ZK_EV_EXPIRED the
@@ -90,7 +90,9 @@ int zk_create(struct zk *z, const char *path, const void *data, size_t len, int 
 int zk_create_path(struct zk *z, const char *path);
 /* The node's data, malloc'ed with a NUL after it (len bytes without it). */
 int zk_get(struct zk *z, const char *path, int watch, char **data, size_t *len, struct zk_stat *st);
-int zk_set(struct zk *z, const char *path, const void *data, size_t len, int version);
+/* st (optional): the node's stat after the change (its new version). */
+int zk_set(struct zk *z, const char *path, const void *data, size_t len, int version,
+           struct zk_stat *st);
 int zk_delete(struct zk *z, const char *path, int version);
 /* 0 and *st if it exists, -ENOENT if not; a watch is set either way (it
  * fires on creation, deletion or a change). st may be NULL. */

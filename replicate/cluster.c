@@ -7,9 +7,19 @@
  *   PENDING_BROKERS     re-read /brokers/ids (children watch) into the cache
  *   PENDING_CONTROLLER  re-read /controller (watch), elect if it is gone
  *   PENDING_EXPIRED     the session expired: a new one (zk_renew)
- * A new session, or a connection found again, sets the first three. Work that
- * fails (ZooKeeper unreachable, or the id still held by an old session) is
- * tried again every RETRY_MS while connected.
+ *   PENDING_TOPICS      re-read the topics' znodes that changed (topic_cache.h)
+ *   PENDING_LOCAL       make the data dir match them (cluster_topics.h)
+ *   PENDING_CONTROL     the controller's work (controller_work.h)
+ * A new session, or a connection found again, sets the first three and
+ * PENDING_TOPICS, with a full read of the topics. Work that fails (ZooKeeper
+ * unreachable, or the id still held by an old session) is tried again every
+ * RETRY_MS while connected. In a pass, the brokers and topics are read
+ * before the controller works from them; the controller works after any
+ * change of brokers, topics or role.
+ *
+ * The mount's requests (mkdir, rmdir, .config) run on FUSE threads: they
+ * call ZooKeeper themselves (zk.h allows it) and cluster_topics.c
+ * serializes them with the cluster thread's changes of the data dir.
  *
  * The cache (brokers, controller, epoch) is under c->lock, written by the
  * thread and copied out by cluster_view(). The registration is ours while
@@ -26,6 +36,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "controller_work.h"
 #include "logger.h"
 
 #define BROKERS_PATH "/brokers/ids"
@@ -37,7 +48,10 @@ enum {
     PENDING_BROKERS = 2,
     PENDING_CONTROLLER = 4,
     PENDING_EXPIRED = 8,
-    PENDING_ALL = PENDING_REGISTER | PENDING_BROKERS | PENDING_CONTROLLER,
+    PENDING_TOPICS = 16,
+    PENDING_LOCAL = 32,
+    PENDING_CONTROL = 64,
+    PENDING_ALL = PENDING_REGISTER | PENDING_BROKERS | PENDING_CONTROLLER | PENDING_TOPICS,
 };
 
 struct cluster {
@@ -46,6 +60,9 @@ struct cluster {
     char cluster_id[CLUSTER_ID_MAX];
     struct zk *zk;
     struct controller *controller;
+    struct topic_cache *tc;     /* from cluster_start (set under lock) */
+    struct cluster_topics *ct;  /* from cluster_start, if it got a cluster_local */
+    int control_due;            /* the controller's work waits (cluster thread only) */
     int64_t registered_session; /* 0: not registered */
     int new_cluster;            /* this join made the cluster id */
 
@@ -79,15 +96,19 @@ static void on_event(void *arg, enum zk_event ev, const char *path)
 {
     struct cluster *c = arg;
     unsigned bits = 0;
-    if (ev == ZK_EV_CONNECTED)
+    pthread_mutex_lock(&c->lock);
+    if (ev == ZK_EV_CONNECTED) {
         bits = PENDING_ALL;
+        if (c->tc)
+            topic_cache_need_full(c->tc);
+    } else if (c->tc && topic_cache_note(c->tc, path))
+        bits = PENDING_TOPICS;
     else if (ev == ZK_EV_EXPIRED)
         bits = PENDING_EXPIRED;
     else if (path && !strcmp(path, "/controller"))
         bits = PENDING_CONTROLLER;
     else if (path && !strncmp(path, BROKERS_PATH, strlen(BROKERS_PATH)))
         bits = PENDING_BROKERS;
-    pthread_mutex_lock(&c->lock);
     if (ev == ZK_EV_DISCONNECTED && !c->disconnected)
         logger_log(LOG_LEVEL_WARN, "lost the connection to ZooKeeper %s: looking for it",
                    c->zk_connect);
@@ -228,6 +249,8 @@ static void cluster_free(struct cluster *c)
     if (!c)
         return;
     zk_close(c->zk);
+    cluster_topics_close(c->ct);
+    topic_cache_free(c->tc);
     controller_free(c->controller);
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->lock);
@@ -447,6 +470,37 @@ static int refresh_controller(struct cluster *c)
     return 0;
 }
 
+/* The live brokers' ids (sorted), malloc'ed: 0 or -ENOMEM. */
+static int live_ids(struct cluster *c, int32_t **ids, size_t *n)
+{
+    pthread_mutex_lock(&c->lock);
+    int32_t *v = malloc((c->nbrokers ? c->nbrokers : 1) * sizeof(*v));
+    for (size_t i = 0; v && i < c->nbrokers; i++)
+        v[i] = c->brokers[i].id;
+    *n = c->nbrokers;
+    pthread_mutex_unlock(&c->lock);
+    *ids = v;
+    return v ? 0 : -ENOMEM;
+}
+
+/* The controller's work; the bits to try again. */
+static unsigned control(struct cluster *c, int epoch, int version)
+{
+    int32_t *live;
+    size_t n;
+    if (live_ids(c, &live, &n))
+        return PENDING_CONTROL;
+    int r = controller_work_run(c->zk, c->tc, live, n, epoch, version);
+    free(live);
+    if (r == -ESTALE) {
+        logger_log(LOG_LEVEL_WARN, "controller epoch %d: another controller took over", epoch);
+        return PENDING_CONTROLLER;
+    }
+    if (r)
+        logger_log(LOG_LEVEL_WARN, "controller: %s (trying again)", strerror(-r));
+    return r ? PENDING_CONTROL : 0;
+}
+
 /* Does the work of the pending bits; returns the bits to try again. */
 static unsigned work(struct cluster *c, unsigned todo)
 {
@@ -489,10 +543,27 @@ static unsigned work(struct cluster *c, unsigned todo)
     }
     if ((todo & PENDING_BROKERS) && refresh_brokers(c))
         failed |= PENDING_BROKERS;
+    if (todo & PENDING_TOPICS) {
+        if (topic_cache_sync(c->tc, c->zk))
+            failed |= PENDING_TOPICS;
+        else
+            todo |= PENDING_LOCAL;
+    }
     /* A controller must be a registered broker. */
     if ((todo & PENDING_CONTROLLER) &&
         (c->registered_session != zk_session_id(c->zk) || refresh_controller(c)))
         failed |= PENDING_CONTROLLER;
+    if (todo & (PENDING_BROKERS | PENDING_TOPICS | PENDING_CONTROLLER))
+        c->control_due = 1;
+    if ((todo & PENDING_CONTROL) || c->control_due) {
+        int epoch, version;
+        if (controller_fence(c->controller, &epoch, &version) == 0) {
+            failed |= control(c, epoch, version);
+        }
+        c->control_due = 0;
+    }
+    if ((todo & PENDING_LOCAL) && c->ct && cluster_topics_reconcile(c->ct))
+        failed |= PENDING_LOCAL;
     return failed;
 }
 
@@ -529,9 +600,31 @@ static void *cluster_main(void *arg)
     return NULL;
 }
 
-int cluster_start(struct cluster *c, const struct controller_callbacks *cb)
+static void became_controller(void *arg, int epoch)
 {
-    int r = controller_new(c->o.broker_id, cb, &c->controller);
+    struct cluster *c = arg;
+    (void)epoch;
+    c->control_due = 1; /* a new controller looks at every partition */
+}
+
+static void lost_controller(void *arg)
+{
+    ((struct cluster *)arg)->control_due = 0;
+}
+
+int cluster_start(struct cluster *c, const struct cluster_local *local)
+{
+    struct controller_callbacks cb = {became_controller, lost_controller, c};
+    int r = controller_new(c->o.broker_id, &cb, &c->controller);
+    struct topic_cache *tc = NULL;
+    if (!r)
+        r = topic_cache_new(&tc);
+    if (!r && local)
+        r = cluster_topics_open(local, c->data_dir, c->cluster_id, c->o.default_replication_factor,
+                                tc, &c->ct);
+    pthread_mutex_lock(&c->lock); /* on_event reads it there */
+    c->tc = tc;
+    pthread_mutex_unlock(&c->lock);
     if (r)
         return r;
     pthread_mutex_lock(&c->lock);
@@ -590,4 +683,59 @@ void cluster_view_free(struct cluster_view *v)
     free(v->brokers);
     v->brokers = NULL;
     v->nbrokers = 0;
+}
+
+int cluster_topic_create(struct cluster *c, const char *name)
+{
+    int32_t *live;
+    size_t n;
+    int r = c->ct ? live_ids(c, &live, &n) : -EAGAIN;
+    if (!r) {
+        r = cluster_topics_create(c->ct, c->zk, live, n, name);
+        free(live);
+    }
+    return r;
+}
+
+int cluster_topic_delete(struct cluster *c, const char *name)
+{
+    return c->ct ? cluster_topics_delete(c->ct, c->zk, name) : -EAGAIN;
+}
+
+int cluster_topic_config(struct cluster *c, const char *name, const char *line, size_t len)
+{
+    int32_t *live;
+    size_t n;
+    int r = c->ct ? live_ids(c, &live, &n) : -EAGAIN;
+    if (!r) {
+        r = cluster_topics_config(c->ct, c->zk, live, n, name, line, len);
+        free(live);
+    }
+    return r;
+}
+
+int cluster_partition_view(struct cluster *c, const char *topic, uint32_t p,
+                           struct cluster_partition_view *v)
+{
+    return c->ct ? cluster_topics_partition(c->ct, topic, p, v) : -ENOENT;
+}
+
+int cluster_partition_leader(struct cluster *c, const char *topic, uint32_t p,
+                             struct cluster_broker *leader)
+{
+    struct cluster_partition_view v;
+    int r = cluster_partition_view(c, topic, p, &v);
+    if (r)
+        return r;
+    if (v.leader < 0)
+        return -EAGAIN;
+    r = -EAGAIN; /* a leader whose registration is gone: not reachable now */
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->nbrokers; i++)
+        if (c->brokers[i].id == v.leader) {
+            *leader = c->brokers[i];
+            r = 0;
+        }
+    pthread_mutex_unlock(&c->lock);
+    return r;
 }

@@ -1,10 +1,7 @@
 /* cluster_codec.c - meta.properties, the znodes' JSON and listen= (cluster_codec.h).
  *
- * The JSON reader is a strict recursive-descent parser of one object (RFC
- * 8259: strings with their escapes, including surrogate pairs; numbers;
- * literals; nested arrays and objects up to JSON_MAX_DEPTH). It validates
- * the whole text and returns the raw span of one top-level field's value;
- * json_int and json_string then read that span. Nothing is allocated.
+ * The JSON is read by json.h's strict reader: each decoder asks it for the
+ * fields it needs of a whole, valid document. Nothing is allocated.
  *
  * The encoders only ever write values that passed cluster_host_valid or
  * cluster_id_valid, whose characters need no JSON escape. */
@@ -21,8 +18,7 @@
 
 #include "conn.h"
 #include "fsutil.h"
-
-#define JSON_MAX_DEPTH 32
+#include "json.h"
 
 static int charset_valid(const char *s, size_t max, const char *extra)
 {
@@ -94,23 +90,6 @@ int cluster_parse_hostport(const char *s, char host[CLUSTER_HOST_MAX], int *port
 
 /* ---- meta.properties ---- */
 
-/* A decimal in [0, max]: digits only. */
-static int parse_decimal(const char *s, size_t n, int64_t max, int64_t *out)
-{
-    int64_t v = 0;
-    if (n == 0 || n > 19)
-        return -EINVAL;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -EINVAL;
-        if (v > (max - (s[i] - '0')) / 10)
-            return -EINVAL;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
 int cluster_meta_parse(const char *text, size_t len, struct cluster_meta *m)
 {
     const char *end = text + len;
@@ -132,11 +111,11 @@ int cluster_meta_parse(const char *text, size_t len, struct cluster_meta *m)
         const char *v = eq + 1;
         int64_t num;
         if (klen == 7 && !memcmp(line, "version", 7)) {
-            if (parse_decimal(v, vlen, INT32_MAX, &num) || num != 0)
+            if (json_decimal(v, vlen, INT32_MAX, &num) || num != 0)
                 return -EINVAL;
             have_version = 1;
         } else if (klen == 9 && !memcmp(line, "broker.id", 9)) {
-            if (parse_decimal(v, vlen, INT32_MAX, &num))
+            if (json_decimal(v, vlen, INT32_MAX, &num))
                 return -EINVAL;
             n.broker_id = (int)num;
             have_broker = 1;
@@ -205,351 +184,6 @@ int cluster_meta_write(const char *data_dir, const struct cluster_meta *m)
     if (snprintf(path, sizeof(path), "%s/meta.properties", data_dir) >= (int)sizeof(path))
         return -ENAMETOOLONG;
     return fsutil_write_atomic(path, text, (size_t)len, NULL, &renamed);
-}
-
-/* ---- JSON ---- */
-
-struct jcur {
-    const char *p, *end;
-};
-
-static void skip_ws(struct jcur *c)
-{
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
-        c->p++;
-}
-
-static int hex4(struct jcur *c, uint32_t *out)
-{
-    uint32_t v = 0;
-    if (c->end - c->p < 4)
-        return -EINVAL;
-    for (int i = 0; i < 4; i++) {
-        char h = *c->p++;
-        v <<= 4;
-        if (h >= '0' && h <= '9')
-            v |= (uint32_t)(h - '0');
-        else if (h >= 'a' && h <= 'f')
-            v |= (uint32_t)(h - 'a' + 10);
-        else if (h >= 'A' && h <= 'F')
-            v |= (uint32_t)(h - 'A' + 10);
-        else
-            return -EINVAL;
-    }
-    *out = v;
-    return 0;
-}
-
-/* The code point of a \u escape (after the "\u"), a surrogate pair whole. */
-static int unicode_escape(struct jcur *c, uint32_t *cp)
-{
-    uint32_t hi, lo;
-    if (hex4(c, &hi))
-        return -EINVAL;
-    if (hi >= 0xDC00 && hi <= 0xDFFF)
-        return -EINVAL;
-    if (hi < 0xD800 || hi > 0xDBFF) {
-        *cp = hi;
-        return 0;
-    }
-    if (c->end - c->p < 2 || c->p[0] != '\\' || c->p[1] != 'u')
-        return -EINVAL;
-    c->p += 2;
-    if (hex4(c, &lo) || lo < 0xDC00 || lo > 0xDFFF)
-        return -EINVAL;
-    *cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
-    return 0;
-}
-
-static size_t utf8_encode(uint32_t cp, char *b)
-{
-    if (cp < 0x80) {
-        b[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        b[0] = (char)(0xC0 | cp >> 6);
-        b[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        b[0] = (char)(0xE0 | cp >> 12);
-        b[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        b[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    b[0] = (char)(0xF0 | cp >> 18);
-    b[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    b[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    b[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* A string at c->p, its opening quote. Decoded into out (cap > 0 bytes with
- * its NUL) unless out is NULL: -ENAMETOOLONG if it does not fit (the string
- * is still consumed), -EINVAL if it is not a valid string or holds \u0000. */
-static int parse_string(struct jcur *c, char *out, size_t cap)
-{
-    size_t n = 0;
-    int too_long = 0;
-    if (c->p >= c->end || *c->p != '"')
-        return -EINVAL;
-    c->p++;
-    for (;;) {
-        char b[4];
-        size_t blen = 1;
-        if (c->p >= c->end)
-            return -EINVAL;
-        unsigned char ch = (unsigned char)*c->p++;
-        if (ch == '"')
-            break;
-        if (ch < 0x20)
-            return -EINVAL;
-        b[0] = (char)ch;
-        if (ch == '\\') {
-            if (c->p >= c->end)
-                return -EINVAL;
-            switch (*c->p++) {
-            case '"':
-                b[0] = '"';
-                break;
-            case '\\':
-                b[0] = '\\';
-                break;
-            case '/':
-                b[0] = '/';
-                break;
-            case 'b':
-                b[0] = '\b';
-                break;
-            case 'f':
-                b[0] = '\f';
-                break;
-            case 'n':
-                b[0] = '\n';
-                break;
-            case 'r':
-                b[0] = '\r';
-                break;
-            case 't':
-                b[0] = '\t';
-                break;
-            case 'u': {
-                uint32_t cp;
-                if (unicode_escape(c, &cp) || cp == 0)
-                    return -EINVAL;
-                blen = utf8_encode(cp, b);
-                break;
-            }
-            default:
-                return -EINVAL;
-            }
-        }
-        if (!out)
-            continue;
-        if (n + blen >= cap) {
-            too_long = 1;
-        } else {
-            memcpy(out + n, b, blen);
-            n += blen;
-        }
-    }
-    if (out)
-        out[n] = '\0';
-    return too_long ? -ENAMETOOLONG : 0;
-}
-
-static int digits(struct jcur *c)
-{
-    const char *start = c->p;
-    while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
-        c->p++;
-    return c->p > start ? 0 : -EINVAL;
-}
-
-static int parse_number(struct jcur *c)
-{
-    if (c->p < c->end && *c->p == '-')
-        c->p++;
-    if (c->p < c->end && *c->p == '0')
-        c->p++;
-    else if (digits(c))
-        return -EINVAL;
-    if (c->p < c->end && *c->p == '.') {
-        c->p++;
-        if (digits(c))
-            return -EINVAL;
-    }
-    if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
-        c->p++;
-        if (c->p < c->end && (*c->p == '+' || *c->p == '-'))
-            c->p++;
-        if (digits(c))
-            return -EINVAL;
-    }
-    return 0;
-}
-
-static int parse_literal(struct jcur *c, const char *word)
-{
-    size_t n = strlen(word);
-    if ((size_t)(c->end - c->p) < n || memcmp(c->p, word, n))
-        return -EINVAL;
-    c->p += n;
-    return 0;
-}
-
-static int parse_value(struct jcur *c, int depth);
-
-/* An object at c->p, its '{'. If key, the span of that field's value (at
- * this level; the last one if repeated) goes to *vs, *ve. */
-static int parse_object(struct jcur *c, int depth, const char *key, const char **vs,
-                        const char **ve)
-{
-    if (depth > JSON_MAX_DEPTH)
-        return -EINVAL;
-    c->p++;
-    skip_ws(c);
-    if (c->p < c->end && *c->p == '}') {
-        c->p++;
-        return 0;
-    }
-    for (;;) {
-        char name[64];
-        skip_ws(c);
-        int r = parse_string(c, name, sizeof(name));
-        int match = !r && key && !strcmp(name, key);
-        if (r && r != -ENAMETOOLONG)
-            return r;
-        skip_ws(c);
-        if (c->p >= c->end || *c->p != ':')
-            return -EINVAL;
-        c->p++;
-        skip_ws(c);
-        const char *start = c->p;
-        if ((r = parse_value(c, depth + 1)))
-            return r;
-        if (match) {
-            *vs = start;
-            *ve = c->p;
-        }
-        skip_ws(c);
-        if (c->p < c->end && *c->p == ',') {
-            c->p++;
-            continue;
-        }
-        if (c->p < c->end && *c->p == '}') {
-            c->p++;
-            return 0;
-        }
-        return -EINVAL;
-    }
-}
-
-static int parse_array(struct jcur *c, int depth)
-{
-    if (depth > JSON_MAX_DEPTH)
-        return -EINVAL;
-    c->p++;
-    skip_ws(c);
-    if (c->p < c->end && *c->p == ']') {
-        c->p++;
-        return 0;
-    }
-    for (;;) {
-        int r = parse_value(c, depth + 1);
-        if (r)
-            return r;
-        skip_ws(c);
-        if (c->p < c->end && *c->p == ',') {
-            c->p++;
-            continue;
-        }
-        if (c->p < c->end && *c->p == ']') {
-            c->p++;
-            return 0;
-        }
-        return -EINVAL;
-    }
-}
-
-static int parse_value(struct jcur *c, int depth)
-{
-    skip_ws(c);
-    if (c->p >= c->end)
-        return -EINVAL;
-    switch (*c->p) {
-    case '{':
-        return parse_object(c, depth, NULL, NULL, NULL);
-    case '[':
-        return parse_array(c, depth);
-    case '"':
-        return parse_string(c, NULL, 0);
-    case 't':
-        return parse_literal(c, "true");
-    case 'f':
-        return parse_literal(c, "false");
-    case 'n':
-        return parse_literal(c, "null");
-    default:
-        return parse_number(c);
-    }
-}
-
-/* The raw value of the top-level field key of the object json: 0, -ENOENT
- * if the object has no such field, -EINVAL if json is not one valid object. */
-static int json_field(const char *json, size_t len, const char *key, const char **vs,
-                      const char **ve)
-{
-    struct jcur c = {json, json + len};
-    *vs = *ve = NULL;
-    skip_ws(&c);
-    if (c.p >= c.end || *c.p != '{')
-        return -EINVAL;
-    int r = parse_object(&c, 0, key, vs, ve);
-    if (r)
-        return r;
-    skip_ws(&c);
-    if (c.p != c.end)
-        return -EINVAL;
-    return *vs ? 0 : -ENOENT;
-}
-
-/* An integer field: a JSON integer (no fraction or exponent) or a string of
- * digits, in [min, max]. */
-static int json_int(const char *json, size_t len, const char *key, int64_t min, int64_t max,
-                    int64_t *out)
-{
-    const char *vs, *ve;
-    int r = json_field(json, len, key, &vs, &ve);
-    if (r)
-        return r;
-    int neg = 0;
-    if (*vs == '"') {
-        vs++;
-        ve--;
-    } else if (*vs == '-') {
-        neg = 1;
-        vs++;
-    }
-    int64_t v;
-    if (parse_decimal(vs, (size_t)(ve - vs), INT64_MAX, &v) || (ve - vs > 1 && *vs == '0'))
-        return -EINVAL;
-    v = neg ? -v : v;
-    if (v < min || v > max)
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
-
-static int json_string(const char *json, size_t len, const char *key, char *out, size_t cap)
-{
-    const char *vs, *ve;
-    int r = json_field(json, len, key, &vs, &ve);
-    if (r)
-        return r;
-    struct jcur c = {vs, ve};
-    return parse_string(&c, out, cap) ? -EINVAL : 0;
 }
 
 /* An optional timestamp: -1 when absent. */
@@ -627,7 +261,7 @@ int cluster_id_decode(const char *json, size_t len, char id[CLUSTER_ID_MAX])
 int cluster_epoch_decode(const char *text, size_t len, int *epoch)
 {
     int64_t v;
-    if (parse_decimal(text, len, INT32_MAX, &v))
+    if (json_decimal(text, len, INT32_MAX, &v))
         return -EINVAL;
     *epoch = (int)v;
     return 0;

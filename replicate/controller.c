@@ -17,13 +17,14 @@
 #include "logger.h"
 
 #define CONTROLLER_PATH "/controller"
-#define EPOCH_PATH "/controller_epoch"
+#define EPOCH_PATH CONTROLLER_EPOCH_PATH
 #define ELECTION_TRIES 8
 
 struct controller {
     int broker_id;
     struct controller_callbacks cb;
-    int epoch; /* > 0 while this broker is the controller */
+    int epoch;         /* > 0 while this broker is the controller */
+    int epoch_version; /* of /controller_epoch, while it is */
 };
 
 int controller_new(int broker_id, const struct controller_callbacks *cb, struct controller **out)
@@ -46,6 +47,15 @@ void controller_free(struct controller *c)
 int controller_is_self(const struct controller *c)
 {
     return c->epoch > 0;
+}
+
+int controller_fence(const struct controller *c, int *epoch, int *epoch_version)
+{
+    if (c->epoch <= 0)
+        return -ENOENT;
+    *epoch = c->epoch;
+    *epoch_version = c->epoch_version;
+    return 0;
 }
 
 static void set_role(struct controller *c, int epoch)
@@ -159,7 +169,10 @@ int controller_refresh(struct controller *c, struct zk *z, int *controller_id, i
         free(data);
         if ((r = read_epoch(z, &e, &version)))
             return r;
-        set_role(c, id == c->broker_id && st.ephemeral_owner == zk_session_id(z) ? e : 0);
+        int self = id == c->broker_id && st.ephemeral_owner == zk_session_id(z);
+        if (self)
+            c->epoch_version = version; /* before became(), which may write */
+        set_role(c, self ? e : 0);
         *controller_id = id;
         *epoch = e;
         return 0;

@@ -6,9 +6,9 @@
  * no per-watch context to allocate or leak). The watcher records the
  * session's state under z->lock, wakes zk_open's wait, and passes the event
  * on. Synchronous calls are answered by the I/O thread, so they work from
- * any thread of ours; we make them from one thread at a time (the caller's
- * contract), which is what lets zk_renew() swap z->zh without a lock around
- * every call.
+ * any thread of ours, several at once: each holds z->zh_lock for reading
+ * while it uses z->zh, and zk_renew() and zk_close() hold it for writing
+ * while they replace or close the handle.
  *
  * The chroot of the connection string is created before the real session
  * starts: a first session without the chroot makes the path (mkdir -p),
@@ -57,7 +57,8 @@ struct zk {
 
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    zhandle_t *zh;        /* replaced only by zk_renew, from the calling thread */
+    pthread_rwlock_t zh_lock; /* read: a call uses zh; write: zh is replaced or closed */
+    zhandle_t *zh;
     enum zk_state state;  /* under lock, from session events */
     zk_event_fn on_event; /* under lock: NULL until zk_open is done */
     void *arg;
@@ -259,6 +260,7 @@ int zk_open(const struct zk_options *o, struct zk **out)
     if (!z)
         return -ENOMEM;
     pthread_mutex_init(&z->lock, NULL);
+    pthread_rwlock_init(&z->zh_lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&z->cond, &ca);
@@ -311,7 +313,10 @@ void zk_close(struct zk *z)
     z->state = ZK_CLOSED;
     z->on_event = NULL;
     pthread_mutex_unlock(&z->lock);
+    pthread_rwlock_wrlock(&z->zh_lock);
     stop_session(z); /* joins the client's threads: no watcher runs after this */
+    pthread_rwlock_unlock(&z->zh_lock);
+    pthread_rwlock_destroy(&z->zh_lock);
     pthread_cond_destroy(&z->cond);
     pthread_mutex_destroy(&z->lock);
     free(z->connect);
@@ -327,8 +332,11 @@ int zk_renew(struct zk *z)
     pthread_mutex_unlock(&z->lock);
     if (!expired)
         return 0;
+    pthread_rwlock_wrlock(&z->zh_lock);
     stop_session(z);
-    return start_session(z, z->connect);
+    int r = start_session(z, z->connect);
+    pthread_rwlock_unlock(&z->zh_lock);
+    return r;
 }
 
 enum zk_state zk_state(struct zk *z)
@@ -341,14 +349,29 @@ enum zk_state zk_state(struct zk *z)
 
 int64_t zk_session_id(struct zk *z)
 {
+    pthread_rwlock_rdlock(&z->zh_lock);
     const clientid_t *id = z->zh ? zoo_client_id(z->zh) : NULL;
-    return id ? id->client_id : 0;
+    int64_t r = id ? id->client_id : 0;
+    pthread_rwlock_unlock(&z->zh_lock);
+    return r;
 }
 
 int zk_session_timeout(struct zk *z)
 {
-    return z->zh ? zoo_recv_timeout(z->zh) : z->session_timeout_ms;
+    pthread_rwlock_rdlock(&z->zh_lock);
+    int r = z->zh ? zoo_recv_timeout(z->zh) : z->session_timeout_ms;
+    pthread_rwlock_unlock(&z->zh_lock);
+    return r;
 }
+
+/* A call on the current handle, under zh_lock: `rc = zoo_xxx(zh, ...)`. */
+#define ZK_CALL(z, rc, call)                                                                       \
+    do {                                                                                           \
+        pthread_rwlock_rdlock(&(z)->zh_lock);                                                      \
+        zhandle_t *zh = (z)->zh;                                                                   \
+        (rc) = zh ? (call) : ZINVALIDSTATE;                                                        \
+        pthread_rwlock_unlock(&(z)->zh_lock);                                                      \
+    } while (0)
 
 const char *zk_connect_string(const struct zk *z)
 {
@@ -368,10 +391,13 @@ static void copy_stat(struct zk_stat *st, const struct Stat *s)
 
 int zk_create(struct zk *z, const char *path, const void *data, size_t len, int flags)
 {
+    int rc;
     if (len > INT_MAX)
         return -EINVAL;
-    return zk_errno(zoo_create(z->zh, path, data, (int)len, &ZOO_OPEN_ACL_UNSAFE,
-                               flags & ZK_EPHEMERAL ? ZOO_EPHEMERAL : ZOO_PERSISTENT, NULL, 0));
+    ZK_CALL(z, rc,
+            zoo_create(zh, path, data, (int)len, &ZOO_OPEN_ACL_UNSAFE,
+                       flags & ZK_EPHEMERAL ? ZOO_EPHEMERAL : ZOO_PERSISTENT, NULL, 0));
+    return zk_errno(rc);
 }
 
 int zk_create_path(struct zk *z, const char *path)
@@ -402,10 +428,11 @@ int zk_get(struct zk *z, const char *path, int watch, char **data, size_t *len, 
     for (;;) {
         char *buf = malloc((size_t)cap + 1);
         struct Stat s;
-        int n = cap;
+        int n = cap, rc;
         if (!buf)
             return -ENOMEM;
-        int r = zk_errno(zoo_get(z->zh, path, watch, buf, &n, &s));
+        ZK_CALL(z, rc, zoo_get(zh, path, watch, buf, &n, &s));
+        int r = zk_errno(rc);
         if (r) {
             free(buf);
             return r;
@@ -425,25 +452,34 @@ int zk_get(struct zk *z, const char *path, int watch, char **data, size_t *len, 
     }
 }
 
-int zk_set(struct zk *z, const char *path, const void *data, size_t len, int version)
+int zk_set(struct zk *z, const char *path, const void *data, size_t len, int version,
+           struct zk_stat *st)
 {
+    struct Stat s;
+    int rc;
     if (len > INT_MAX)
         return -EINVAL;
-    return zk_errno(zoo_set(z->zh, path, data, (int)len, version));
+    ZK_CALL(z, rc, zoo_set2(zh, path, data, (int)len, version, &s));
+    if (rc == ZOK)
+        copy_stat(st, &s);
+    return zk_errno(rc);
 }
 
 int zk_delete(struct zk *z, const char *path, int version)
 {
-    return zk_errno(zoo_delete(z->zh, path, version));
+    int rc;
+    ZK_CALL(z, rc, zoo_delete(zh, path, version));
+    return zk_errno(rc);
 }
 
 int zk_exists(struct zk *z, const char *path, int watch, struct zk_stat *st)
 {
     struct Stat s;
-    int r = zk_errno(zoo_exists(z->zh, path, watch, &s));
-    if (!r)
+    int rc;
+    ZK_CALL(z, rc, zoo_exists(zh, path, watch, &s));
+    if (rc == ZOK)
         copy_stat(st, &s);
-    return r;
+    return zk_errno(rc);
 }
 
 void zk_free_names(char **names, size_t n)
@@ -456,7 +492,9 @@ void zk_free_names(char **names, size_t n)
 int zk_children(struct zk *z, const char *path, int watch, char ***names, size_t *n)
 {
     struct String_vector sv = {0, NULL};
-    int r = zk_errno(zoo_get_children(z->zh, path, watch, &sv));
+    int rc;
+    ZK_CALL(z, rc, zoo_get_children(zh, path, watch, &sv));
+    int r = zk_errno(rc);
     if (r)
         return r;
     char **out = calloc(sv.count > 0 ? (size_t)sv.count : 1, sizeof(*out));
@@ -508,7 +546,8 @@ int zk_multi(struct zk *z, const struct zk_op *ops, size_t n, size_t *failed)
         }
     }
     memset(results, 0, sizeof(results)); /* a lost connection fills in none */
-    int rc = zoo_multi(z->zh, (int)n, zops, results);
+    int rc;
+    ZK_CALL(z, rc, zoo_multi(zh, (int)n, zops, results));
     if (rc == ZOK)
         return 0;
     for (size_t i = 0; i < n; i++)

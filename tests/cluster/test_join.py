@@ -49,8 +49,13 @@ class JoinTest(ClusterTest):
         with open(brokers[0].path("orders", "p0"), "a") as f:
             f.write("x\n")
         self.assertEqual(harness.read(brokers[0].path("orders", "p0")), "x\n")
-        part = [p for p in brokers[0].cluster()["partitions"] if p["topic"] == "orders"]
-        self.assertEqual(part[0]["leader"], "1")
+        # Its one replica (default.replication.factor=1) is on one of the
+        # brokers, which leads it once the controller has said so.
+        part = wait_until(lambda: [p for p in brokers[0].cluster()["partitions"]
+                                   if p["topic"] == "orders" and p["leader"] != "-1"],
+                          timeout=10, what="orders' leader")
+        self.assertIn(part[0]["leader"], ("1", "2", "3"))
+        self.assertEqual((part[0]["replicas"], part[0]["isr"]), (part[0]["leader"],) * 2)
         for b in brokers:
             self.assertEqual(b.stop(), 0)
 
@@ -273,6 +278,12 @@ class OptionsTest(unittest.TestCase):
         self.assertIn("zookeeper.connection.timeout.ms=soon: must be",
                       self.refused("zk=127.0.0.1:1,broker=1,listen=127.0.0.1:1,"
                                    "zookeeper.connection.timeout.ms=soon"))
+        self.assertIn("need zk=", self.refused("default.replication.factor=2"))
+        for rf in ("0", "65", "x"):
+            self.assertIn("default.replication.factor=%s: must be a number of replicas from 1 "
+                          "to 64" % rf,
+                          self.refused("zk=127.0.0.1:1,broker=1,listen=127.0.0.1:1,"
+                                       "default.replication.factor=" + rf))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ then SIGKILL if it has not exited within its deadline. stop() keeps the
 dataDir, so start() again is a ZooKeeper that comes back with its data (the
 "ZooKeeper down" cases); cleanup() stops it and removes everything.
 
+get(), children() and tree() read the ZooKeeper's znodes (tests/cluster/
+zkcat, built with the tests), so a test sees what the brokers wrote there.
+
 Broker is a tests/fs/harness.py Mount with the cluster options (zk=,
 broker=, listen= and the ZooKeeper timeouts); Broker.refused() runs a daemon
 that must refuse to start and returns its exit status and stderr.
@@ -32,6 +35,8 @@ import harness  # noqa: E402
 from harness import Mount, is_mounted, wait_until  # noqa: E402,F401
 
 ZK_SERVER = os.environ.get("ZK_SERVER", "/usr/share/zookeeper/bin/zkServer.sh")
+ZKCAT = os.environ.get("ZKCAT") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "tests", "cluster", "zkcat")
 
 _live_zk = []
 
@@ -133,6 +138,30 @@ class ZooKeeper:
     def restart(self):
         self.stop()
         return self.start()
+
+    def _zkcat(self, cmd, path):
+        p = subprocess.run([ZKCAT, "127.0.0.1:%d" % self.port, cmd, path], capture_output=True,
+                           text=True, timeout=60)
+        if p.returncode != 0 and p.stdout.strip() == "ENOENT":
+            return None
+        if p.returncode != 0:
+            raise AssertionError("zkcat %s %s: %s%s" % (cmd, path, p.stdout, p.stderr))
+        return p.stdout
+
+    def get(self, path):
+        """A znode's data (absolute path, chroot included), or None if it is not there."""
+        out = self._zkcat("get", path)
+        return None if out is None else out[:-1]
+
+    def children(self, path):
+        """A znode's children, sorted, or None if it is not there."""
+        out = self._zkcat("ls", path)
+        return None if out is None else out.split()
+
+    def tree(self, path):
+        """{path: data} of the znode and every one under it ({} if it is not there)."""
+        out = self._zkcat("tree", path)
+        return dict((line.split(" ", 1) + [""])[:2] for line in (out or "").splitlines())
 
     def cleanup(self):
         self.stop()

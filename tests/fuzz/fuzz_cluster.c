@@ -1,14 +1,17 @@
 /* fuzz_cluster.c - the texts of cluster mode (cluster_codec.h, zk.h).
  *
  * The input goes to every decoder: meta.properties, the JSON of
- * /brokers/ids/<id>, /controller and /cluster/id, /controller_epoch, and (as
- * a C string up to its first NUL) listen= and zk=. Whatever one accepts
- * must be well formed (valid host, port, ids) and must come back the same
- * through its encoder and the decoder again; a refusal leaves the output
- * untouched; an accepted connection string splits into a server list that
- * begins the input and servers that each parse as listen= would. */
+ * /brokers/ids/<id>, /controller and /cluster/id, /controller_epoch, the
+ * topics' znodes (assignment, partition state, config) and the data dir's
+ * cluster-topics (topic_codec.h), and (as a C string up to its first NUL)
+ * listen= and zk=. Whatever one accepts must be well formed (valid host,
+ * port, ids; distinct replicas; partitions 0..N-1) and must come back the
+ * same through its encoder and the decoder again; a refusal leaves the
+ * output untouched; an accepted connection string splits into a server list
+ * that begins the input and servers that each parse as listen= would. */
 #include "cluster_codec.h"
 #include "fuzz_util.h"
+#include "topic_codec.h"
 #include "zk.h"
 
 static void meta(const char *text, size_t size)
@@ -109,6 +112,94 @@ static void strings(const char *s)
     free(chroot);
 }
 
+static void assignment(const char *text, size_t size)
+{
+    struct cluster_assignment a = {.nparts = 7}, back;
+    if (cluster_assignment_decode(text, size, &a)) {
+        FUZZ_CHECK(a.nparts == 7 && !a.first && !a.ids);
+        return;
+    }
+    FUZZ_CHECK(a.nparts >= 1 && a.nparts <= CLUSTER_PARTITIONS_MAX);
+    FUZZ_CHECK(!a.topic_id[0] || cluster_id_valid(a.topic_id));
+    for (uint32_t p = 0; p < a.nparts; p++) {
+        const int32_t *ids;
+        uint32_t n = cluster_assignment_replicas(&a, p, &ids);
+        FUZZ_CHECK(n >= 1 && n <= CLUSTER_REPLICAS_MAX);
+        for (uint32_t i = 0; i < n; i++) {
+            FUZZ_CHECK(ids[i] >= 0);
+            for (uint32_t j = 0; j < i; j++)
+                FUZZ_CHECK(ids[i] != ids[j]);
+        }
+    }
+    char *json;
+    size_t len;
+    FUZZ_CHECK(cluster_assignment_encode(&a, &json, &len) == 0);
+    FUZZ_CHECK(cluster_assignment_decode(json, len, &back) == 0);
+    FUZZ_CHECK(back.nparts == a.nparts && !strcmp(back.topic_id, a.topic_id));
+    FUZZ_CHECK(!memcmp(back.first, a.first, (a.nparts + 1) * sizeof(*a.first)));
+    FUZZ_CHECK(!memcmp(back.ids, a.ids, a.first[a.nparts] * sizeof(*a.ids)));
+    free(json);
+    cluster_assignment_free(&back);
+    cluster_assignment_free(&a);
+}
+
+static void state(const char *text, size_t size)
+{
+    struct cluster_partition_state s, back;
+    memset(&s, 0x5a, sizeof(s));
+    struct cluster_partition_state untouched = s;
+    if (cluster_state_decode(text, size, &s)) {
+        FUZZ_CHECK(!memcmp(&s, &untouched, sizeof(s)));
+        return;
+    }
+    FUZZ_CHECK(s.leader >= -1 && s.leader_epoch >= 0 && s.controller_epoch >= 0);
+    FUZZ_CHECK(s.nisr <= CLUSTER_REPLICAS_MAX);
+    char json[2048];
+    int n = cluster_state_encode(&s, json, sizeof(json));
+    FUZZ_CHECK(n > 0);
+    FUZZ_CHECK(cluster_state_decode(json, (size_t)n, &back) == 0 && cluster_state_equal(&s, &back));
+}
+
+static void topic_config(const char *text, size_t size)
+{
+    struct topic_config c, untouched, back;
+    config_defaults(&c, 2);
+    untouched = c;
+    if (cluster_config_decode(text, size, &c)) {
+        FUZZ_CHECK(!memcmp(&c, &untouched, sizeof(c)));
+        return;
+    }
+    FUZZ_CHECK(c.partitions == 2 && c.replication_factor == 1);
+    char *json;
+    size_t len;
+    FUZZ_CHECK(cluster_config_encode(&c, &json, &len) == 0);
+    config_defaults(&back, 2);
+    FUZZ_CHECK(cluster_config_decode(json, len, &back) == 0);
+    char x[4096], y[4096];
+    size_t xl = config_format(&c, x, sizeof(x)), yl = config_format(&back, y, sizeof(y));
+    FUZZ_CHECK(xl == yl && !memcmp(x, y, xl));
+    free(json);
+}
+
+static void topic_ids(const char *text, size_t size)
+{
+    struct topic_id_list l, back;
+    if (topic_ids_parse(text, size, &l))
+        return;
+    char *out;
+    size_t len;
+    FUZZ_CHECK(topic_ids_format(&l, &out, &len) == 0);
+    FUZZ_CHECK(topic_ids_parse(out, len, &back) == 0);
+    FUZZ_CHECK(back.n == l.n && !strcmp(back.cluster_id, l.cluster_id));
+    for (size_t i = 0; i < l.n; i++) {
+        FUZZ_CHECK(!strcmp(back.v[i].name, l.v[i].name) && !strcmp(back.v[i].id, l.v[i].id));
+        FUZZ_CHECK(topic_ids_find(&l, l.v[i].name) == &l.v[i]);
+    }
+    free(out);
+    topic_ids_free(&back);
+    topic_ids_free(&l);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *text = (const char *)data;
@@ -117,6 +208,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     controller(text, size);
     cluster_id(text, size);
     epoch(text, size);
+    assignment(text, size);
+    state(text, size);
+    topic_config(text, size);
+    topic_ids(text, size);
     char *s = strndup(text, size);
     if (s)
         strings(s);

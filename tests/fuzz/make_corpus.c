@@ -354,6 +354,17 @@ static void text_seeds(void)
     TEXT("fuzz_cluster", "epoch", "2147483647");
     TEXT("fuzz_cluster", "zk", "127.0.0.1:2181,[::1]:2182,zk.example.com:65535/topicfs/a");
     TEXT("fuzz_cluster", "listen", "[fe80::1]:9093");
+    TEXT("fuzz_cluster", "assignment",
+         "{\"version\":3,\"topic_id\":\"4fXa8EwFQ3mKd2GxvVcTqg\",\"partitions\":{\"1\":[2,3,1],"
+         "\"0\":[1,2,3]},\"adding_replicas\":{},\"removing_replicas\":{}}");
+    TEXT("fuzz_cluster", "state",
+         "{\"controller_epoch\":2,\"leader\":-1,\"version\":1,\"leader_epoch\":5,\"isr\":[3]}");
+    TEXT("fuzz_cluster", "topic-config",
+         "{\"version\":1,\"config\":{\"retention.ms\":\"1000\",\"key.separator\":\"\\t\\\"\","
+         "\"cleanup.policy\":\"compact,delete\",\"later.key\":\"x\",\"partitions\":\"9\"}}");
+    TEXT("fuzz_cluster", "cluster-topics",
+         "# topicfs\ncluster.id=Wm3x0xnKQpG3TzvS1aU8Ag\norders 4fXa8EwFQ3mKd2GxvVcTqg\n"
+         "a.b-c_d AAAAAAAAAAAAAAAAAAAAAA\n");
 
     TEXT("fuzz_jsonl", "keyed", "\x03\x00\x00\x00\x00\x10\x20\x30\x00\x00\x00\x00key=value\n");
     TEXT("fuzz_jsonl", "binary",

@@ -1,0 +1,45 @@
+/* election.h - a partition's leader and ISR as the controller sets them
+ * (Kafka's partition state machine before KRaft), pure functions over the
+ * replicas (assignment order), the state in ZooKeeper and the live brokers.
+ *
+ * New partition: the leader is the first live replica, the ISR every live
+ * replica (assignment order), leader epoch 0. With no live replica there is
+ * no state to write (-ENOENT): the partition waits for one (Kafka leaves it
+ * "new").
+ *
+ * Brokers came or went (election_update):
+ *  - the leader lives: followers that died leave the ISR;
+ *  - the leader died (or there is none): the new leader is the first
+ *    replica, in assignment order, that lives and is in the ISR, and the
+ *    ISR keeps its live members. Unclean election is off: with no live ISR
+ *    member the leader is -1 and the ISR keeps one member (the old leader
+ *    if it was in it, else its first), as Kafka never empties an ISR, so
+ *    that replica can lead again when it comes back.
+ * Every change moves the leader epoch up by one and carries the
+ * controller's epoch. A broker that comes back does not rejoin the ISR
+ * here: its leader adds it once it has caught up (replication's work). */
+#ifndef TOPICFS_ELECTION_H
+#define TOPICFS_ELECTION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "topic_codec.h"
+
+struct election_live {
+    const int32_t *ids; /* the live brokers, sorted */
+    size_t n;
+};
+
+int election_is_live(const struct election_live *live, int32_t id);
+
+/* 0 and *out, or -ENOENT when no replica lives. */
+int election_initial(const int32_t *replicas, uint32_t nreplicas, const struct election_live *live,
+                     int32_t controller_epoch, struct cluster_partition_state *out);
+
+/* 1 and *out when cur must change, 0 when it stays (out untouched). */
+int election_update(const struct cluster_partition_state *cur, const int32_t *replicas,
+                    uint32_t nreplicas, const struct election_live *live, int32_t controller_epoch,
+                    struct cluster_partition_state *out);
+
+#endif
