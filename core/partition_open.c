@@ -453,6 +453,40 @@ static int epochs_open(struct partition *p)
     return 0;
 }
 
+/* Damage holds the offsets and stream positions it claims, and one that
+ * claims none holds the one it starts at (bad_range_end): a record appended
+ * there would be refused with the damage. So when damage reaches past the
+ * log's last record, appends start after it, in a segment of their own (a
+ * gap between segments, as the damage left). Caller: partition_open. */
+static int roll_past_damage(struct partition *p)
+{
+    struct segment *a = active(p);
+    uint64_t off = a->next_offset, pos = a->end_pos;
+    for (size_t i = 0; i < p->nsegs; i++)
+        for (size_t k = 0; k < p->segs[i]->nbad; k++) {
+            const struct bad_range *b = &p->segs[i]->bad[k];
+            if (b->offset_end != BAD_OPEN && bad_range_end(b->offset, b->offset_end) > off)
+                off = bad_range_end(b->offset, b->offset_end);
+            if (b->pos_end != BAD_OPEN && bad_range_end(b->pos, b->pos_end) > pos)
+                pos = bad_range_end(b->pos, b->pos_end);
+        }
+    if (off == a->next_offset && pos == a->end_pos)
+        return 0;
+    struct segment *s;
+    int r = segment_create(p->dir, off, pos, clock_now_ms(), &s);
+    if (r)
+        return r;
+    if ((r = push_segment(p, s))) {
+        segment_delete(s);
+        return r;
+    }
+    logger_log(LOG_LEVEL_WARN,
+               "%s: damage reaches past the last record: appends start at offset %" PRIu64, p->dir,
+               off);
+    relayout(p);
+    return fsutil_sync_dir(p->dir);
+}
+
 int partition_open(const char *dir, const struct partition_settings *st, struct partition **out)
 {
     struct partition *p = calloc(1, sizeof(*p));
@@ -579,6 +613,8 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
     free(bases);
     bases = NULL;
     relayout(p);
+    if ((r = roll_past_damage(p)))
+        goto fail;
     if (!active(p)->active && (r = segment_set_active(active(p), 1)))
         goto fail;
 
