@@ -53,7 +53,7 @@ struct options {
     char *broker;
     char *zk_session_timeout, *zk_connection_timeout; /* checked by parse_cluster */
     char *secret_file;
-    char *default_rf; /* checked by parse_cluster */
+    char *default_rf;       /* checked by parse_cluster */
     char *delivery_timeout; /* checked by parse_cluster */
     long long check_interval_ms;
     char *uid, *gid, *umask; /* checked by parse_number */
