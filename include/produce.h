@@ -29,6 +29,10 @@
  * -EDQUOT from the leader are returned as they are (nothing was stored;
  * the sequence is reused).
  *
+ * When the leader looked up during the retries is this broker (leadership
+ * moved here), forward_produce() returns FORWARD_LOCAL and the write is
+ * appended locally; the partition's epoch goes up as after a failure.
+ *
  * acks=1: forward_produce() returns once the leader has appended. */
 #ifndef TOPICFS_PRODUCE_H
 #define TOPICFS_PRODUCE_H

@@ -268,6 +268,8 @@ static int send_once(struct forwarder *f, const char *topic, uint32_t partition,
     int r = cluster_partition_leader(f->cluster, topic, partition, &leader);
     if (r)
         return r == -ENOENT ? -EAGAIN : r; /* the cluster may not know the topic yet */
+    if (leader.id == f->broker_id)
+        return FORWARD_LOCAL; /* this broker leads it now */
     struct pooled *p = pooled_of(f, leader.id);
     if (!p)
         return -ENOMEM;
@@ -343,7 +345,7 @@ int forward_produce(struct forwarder *f, const char *topic, uint32_t partition,
             break;
         }
         r = send_once(f, topic, partition, buf, (size_t)len, (int)left, &base);
-        if (!r || !retriable(r))
+        if (!r || r == FORWARD_LOCAL || !retriable(r))
             break;
         if (attempt == 0 || attempt % 50 == 0)
             logger_log(LOG_LEVEL_INFO,
@@ -353,7 +355,13 @@ int forward_produce(struct forwarder *f, const char *topic, uint32_t partition,
         pause_ms(left < PRODUCE_RETRY_BACKOFF_MS ? (int)(left > 0 ? left : 0)
                                                  : PRODUCE_RETRY_BACKOFF_MS);
     }
-    if (!r) {
+    if (r == FORWARD_LOCAL) {
+        /* Leadership came here while the batch was on its way: appended
+         * locally. An earlier attempt may have reached the old leader, so
+         * the batch's sequence must never be used again. */
+        s->epoch++;
+        s->next_seq = 0;
+    } else if (!r) {
         s->next_seq += (uint32_t)n;
         if (base_offset)
             *base_offset = base;
