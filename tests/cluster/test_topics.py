@@ -255,6 +255,9 @@ class TopicsTest(ClusterTest):
         os.mkdir(brokers[0].path("kept"))
         wait_until(lambda: os.path.exists(brokers[1].path("kept", "p0")), timeout=10,
                    what="kept at broker 2")
+        # A current leader, known at every mount (writes go to it).
+        wait_until(lambda: all(states(b, "kept").get(0, (-1,))[0] >= 0 for b in brokers),
+                   timeout=10, what="kept's leader on every mount")
         self.zk.stop()
         wait_until(lambda: all(b.cluster()["cluster"]["zookeeper"] == "connecting"
                                for b in brokers), timeout=20, what="ZooKeeper gone")
@@ -274,7 +277,8 @@ class TopicsTest(ClusterTest):
         # The data path does not need ZooKeeper.
         with open(brokers[1].path("kept", "p0"), "a") as f:
             f.write("still\n")
-        self.assertEqual(harness.read(brokers[1].path("kept", "p0")), "still\n")
+        lead = brokers[states(brokers[1], "kept")[0][0] - 1]
+        self.assertEqual(harness.read(lead.path("kept", "p0")), "still\n")
 
         self.zk.start()
         wait_until(lambda: all(b.cluster()["cluster"]["zookeeper"] == "connected"
