@@ -308,6 +308,21 @@ static int writable(struct partition *p)
     return p->deleted ? -ENOENT : p->reset_pending ? -EIO : 0;
 }
 
+int partition_append_records(struct partition *p, struct batch_builder *b,
+                             const struct record_ref *r, size_t n, int64_t timestamp,
+                             uint64_t *base_offset)
+{
+    batch_builder_reset(b);
+    for (size_t i = 0; i < n; i++) {
+        int e = batch_builder_add_record(b, r[i].len, r[i].key_len);
+        if (!e)
+            e = batch_builder_add_values(b, r[i].data, r[i].len);
+        if (e)
+            return e;
+    }
+    return partition_append(p, b, timestamp, base_offset);
+}
+
 int partition_append(struct partition *p, struct batch_builder *b, int64_t timestamp,
                      uint64_t *base_offset)
 {

@@ -35,6 +35,7 @@
 #include "cluster.h"
 #include "logger.h"
 #include "ops.h"
+#include "produce.h"
 #include "server.h"
 #include "status.h"
 #include "store.h"
@@ -52,7 +53,8 @@ struct options {
     char *broker;
     char *zk_session_timeout, *zk_connection_timeout; /* checked by parse_cluster */
     char *secret_file;
-    char *default_rf; /* checked by parse_cluster */
+    char *default_rf;       /* checked by parse_cluster */
+    char *delivery_timeout; /* checked by parse_cluster */
     long long check_interval_ms;
     char *uid, *gid, *umask; /* checked by parse_number */
     int show_help;
@@ -71,6 +73,7 @@ static const struct fuse_opt option_spec[] = {
     OPT("default.replication.factor=%s", default_rf),
     OPT("zookeeper.session.timeout.ms=%s", zk_session_timeout),
     OPT("zookeeper.connection.timeout.ms=%s", zk_connection_timeout),
+    OPT("delivery.timeout.ms=%s", delivery_timeout),
     OPT("retention.check.interval.ms=%lld", check_interval_ms),
     OPT("uid=%s", uid),
     OPT("gid=%s", gid),
@@ -151,14 +154,15 @@ static int parse_ms(const char *name, const char *s, int *out)
 /* The cluster options into co (host: its buffer); 0 or -1 (reported).
  * Without zk=, none of them may be given. */
 static int parse_cluster(const struct options *o, struct cluster_options *co,
-                         char host[CLUSTER_HOST_MAX])
+                         char host[CLUSTER_HOST_MAX], int *delivery_timeout_ms)
 {
     unsigned long v;
     if (!o->zk) {
         if (o->broker || o->listen || o->zk_session_timeout || o->zk_connection_timeout ||
-            o->secret_file || o->default_rf) {
+            o->secret_file || o->default_rf || o->delivery_timeout) {
             fprintf(stderr, "topicfs: broker=, listen=, cluster.secret.file=, "
-                            "default.replication.factor= and zookeeper.*.timeout.ms need zk= "
+                            "default.replication.factor=, delivery.timeout.ms= and "
+                            "zookeeper.*.timeout.ms need zk= "
                             "(cluster mode)\n");
             return -1;
         }
@@ -204,24 +208,25 @@ static int parse_cluster(const struct options *o, struct cluster_options *co,
                                            &co->session_timeout_ms)) ||
         (o->zk_connection_timeout &&
          parse_ms("zookeeper.connection.timeout.ms", o->zk_connection_timeout,
-                  &co->connection_timeout_ms)))
+                  &co->connection_timeout_ms)) ||
+        (o->delivery_timeout &&
+         parse_ms("delivery.timeout.ms", o->delivery_timeout, delivery_timeout_ms)))
         return -1;
     return 0;
 }
 
-/* Loads cluster.secret.file and binds listen= (before the mount, so that a
- * refusal is one line and an exit status): 0 or -1 (reported). */
-static int open_server(const struct options *o, int broker_id, struct server **out)
+/* Loads cluster.secret.file into *secret (kept for the forwarder's
+ * connections; the caller wipes it) and binds listen= (before the mount, so
+ * that a refusal is one line and an exit status): 0 or -1 (reported). */
+static int open_server(const struct options *o, int broker_id, struct auth_secret *secret,
+                       struct server **out)
 {
-    struct auth_secret secret;
     int r;
-    if (o->secret_file && auth_load_secret(o->secret_file, &secret))
+    if (o->secret_file && auth_load_secret(o->secret_file, secret))
         return -1; /* its line says why (on stderr: the daemon has not forked yet) */
     struct server_options so = {
-        .listen = o->listen, .secret = o->secret_file ? &secret : NULL, .broker_id = broker_id};
+        .listen = o->listen, .secret = o->secret_file ? secret : NULL, .broker_id = broker_id};
     r = server_create(&so, out);
-    if (o->secret_file)
-        auth_secret_wipe(&secret);
     if (r) {
         fprintf(stderr, "topicfs: listen=%s: %s\n", o->listen,
                 r == -EPERM ? "not a loopback address, and without cluster.secret.file peers "
@@ -260,6 +265,10 @@ static void usage(const char *prog)
            "                       broker leaves the cluster after it\n"
            "    -o zookeeper.connection.timeout.ms=MS\n"
            "                       how long to wait for ZooKeeper at start (default 18000)\n"
+           "    -o delivery.timeout.ms=MS\n"
+           "                       cluster mode: how long a write at a broker that does not\n"
+           "                       lead the partition is retried to reach its leader before\n"
+           "                       it fails with EIO (default 120000)\n"
            "    -f                 stay in the foreground, log to stderr\n"
            "    -d                 debug: log every FUSE request\n\n",
            prog);
@@ -281,6 +290,10 @@ int main(int argc, char *argv[])
     struct cluster_options co = {0};
     struct cluster *cluster = NULL;
     struct server *server = NULL;
+    struct auth_secret secret = {0};
+    int delivery_timeout_ms = DELIVERY_TIMEOUT_MS_DEFAULT;
+    struct produce_leader *leader = NULL;
+    struct forwarder *forward = NULL;
     char listen_host[CLUSTER_HOST_MAX], why[1024];
     int ret = 1;
 
@@ -304,7 +317,7 @@ int main(int argc, char *argv[])
         fprintf(stderr, "topicfs: usage: topicfs DATA_DIR MOUNTPOINT [-f] [-o opt,...]\n");
         goto out;
     }
-    if (parse_cluster(&opt, &co, listen_host))
+    if (parse_cluster(&opt, &co, listen_host, &delivery_timeout_ms))
         goto out;
     if (opt.check_interval_ms < 1) {
         fprintf(stderr, "topicfs: retention.check.interval.ms must be positive\n");
@@ -347,7 +360,7 @@ int main(int argc, char *argv[])
     if (!se)
         goto out;
     co.data_dir = opt.data_dir;
-    if (opt.zk && open_server(&opt, co.broker_id, &server))
+    if (opt.zk && open_server(&opt, co.broker_id, &secret, &server))
         goto out;
     if (opt.zk &&
         cluster_join(&co, cli.foreground ? 0 : CLUSTER_CHECK_ONLY, &cluster, why, sizeof(why))) {
@@ -403,6 +416,14 @@ int main(int argc, char *argv[])
             goto out_unmount;
         }
         status_set_cluster(cluster);
+        struct forwarder_options fo = {cluster, opt.secret_file ? &secret : NULL, co.broker_id,
+                                       delivery_timeout_ms};
+        if ((r = produce_leader_open(server, store, cluster, co.broker_id, &leader)) ||
+            (r = forwarder_open(&fo, &forward))) {
+            logger_log(LOG_LEVEL_ERROR, "cannot start forwarding: %s", strerror(-r));
+            goto out_unmount;
+        }
+        fc.forward = forward;
         if ((r = server_start(server))) {
             logger_log(LOG_LEVEL_ERROR, "cannot start the inter-broker server: %s", strerror(-r));
             goto out_unmount;
@@ -427,6 +448,11 @@ int main(int argc, char *argv[])
     /* Leave the cluster first: the registration vanishes at once. */
     server_stop(server);
     server = NULL;
+    fc.forward = NULL;
+    forwarder_close(forward);
+    forward = NULL;
+    produce_leader_close(leader);
+    leader = NULL;
     status_set_cluster(NULL);
     cluster_close(cluster);
     cluster = NULL;
@@ -439,6 +465,10 @@ out_signals:
     fuse_remove_signal_handlers(se);
 out:
     server_stop(server);
+    fc.forward = NULL;
+    forwarder_close(forward);
+    produce_leader_close(leader);
+    auth_secret_wipe(&secret);
     status_set_cluster(NULL);
     cluster_close(cluster);
     if (se)
@@ -455,6 +485,7 @@ out:
     free(opt.zk_connection_timeout);
     free(opt.secret_file);
     free(opt.default_rf);
+    free(opt.delivery_timeout);
     free(opt.uid);
     free(opt.gid);
     free(opt.umask);

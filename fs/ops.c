@@ -73,6 +73,7 @@
 #include "logger.h"
 #include "murmur2.h"
 #include "nodes.h"
+#include "produce.h"
 #include "status.h"
 
 struct handle {
@@ -1389,27 +1390,25 @@ static void fs_partition_event(void *arg, struct topic *t, uint32_t partition, u
 
 /* Stores a list of records as one batch in partition `index` of t; the
  * listener then wakes consumers waiting on it (fs_partition_event). `by_write`:
- * the append is a WRITE to the partition's own file. */
+ * the append is a WRITE to the partition's own file. In cluster mode, records
+ * for a partition another broker leads are sent to it (produce.h) and are
+ * stored once it has them. */
 static int append_records(struct topic *t, uint32_t index, struct scratch *s,
                           const struct record_ref *r, size_t n, int by_write)
 {
     struct partition *p = topic_partition(t, index);
     if (!p)
         return -ENOENT;
-    struct batch_builder *b = &s->builder;
-    batch_builder_reset(b);
-    for (size_t i = 0; i < n; i++) {
-        int e = batch_builder_add_record(b, r[i].len, r[i].key_len);
-        if (!e)
-            e = batch_builder_add_values(b, r[i].data, r[i].len);
-        if (e)
+    if (the_fs && the_fs->forward) {
+        int e = forward_produce(the_fs->forward, t->name, index, r, n, NULL);
+        if (e != FORWARD_LOCAL)
             return e;
     }
     if (by_write) {
         writing_topic = t;
         writing_index = index;
     }
-    int e = partition_append(p, b, clock_now_ms(), NULL);
+    int e = partition_append_records(p, &s->builder, r, n, clock_now_ms(), NULL);
     writing_topic = NULL;
     return e;
 }

@@ -67,6 +67,14 @@ struct batch_builder {
     size_t scratch_cap;
 };
 
+/* One record to store: data holds the key (its first key_len bytes) and
+ * the value, which includes the key (the framing's and the wire's record). */
+struct record_ref {
+    const char *data;
+    uint32_t len;
+    int32_t key_len; /* -1: no key */
+};
+
 void batch_builder_init(struct batch_builder *b);
 void batch_builder_free(struct batch_builder *b);
 void batch_builder_reset(struct batch_builder *b);

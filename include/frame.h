@@ -65,6 +65,7 @@ enum frame_type {
     FRAME_PING = 16,             /* payload echoed back */
     FRAME_FETCH = 17,            /* proto.h */
     FRAME_OFFSET_FOR_EPOCH = 18, /* proto.h */
+    FRAME_PRODUCE = 24,          /* produce_proto.h */
 };
 
 #define FRAME_F_REPLY 1u

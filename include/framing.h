@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "batch.h"
 #include "config.h"
 
 struct framing_rules {
@@ -42,12 +43,6 @@ struct pending {
     int refused;          /* inside a line refused for its size: refuse up to its end */
     size_t resend_len;    /* refuse a next write that starts with these bytes again */
     uint64_t resend_hash; /* XXH3-64 of them */
-};
-
-struct record_ref {
-    const char *data;
-    uint32_t len;
-    int32_t key_len; /* -1: no key */
 };
 
 struct record_list {

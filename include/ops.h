@@ -13,6 +13,7 @@
 #include "store.h"
 
 struct cluster;
+struct forwarder;
 
 struct fs_context {
     struct store *store;
@@ -27,6 +28,9 @@ struct fs_context {
      * cluster (cluster.h), which also changes them here from other
      * brokers. NULL: a single node. */
     struct cluster *cluster;
+    /* Cluster mode: writes to a partition this broker does not lead go to
+     * its leader (produce.h). NULL: a single node. */
+    struct forwarder *forward;
     /* How long the kernel may keep the root's and a topic's name and
      * attributes: entry_timeout on a single node, where only this mount
      * changes them; short in cluster mode, where other brokers do. */

@@ -163,6 +163,12 @@ void partition_set_settings(struct partition *p, const struct partition_settings
  * the caller; here per batch limit). */
 int partition_append(struct partition *p, struct batch_builder *b, int64_t timestamp,
                      uint64_t *base_offset);
+/* The produce path of every write, local or forwarded by another broker:
+ * the n records (n >= 1) as one batch built in b (reset first; the caller's
+ * scratch), appended as partition_append does. */
+int partition_append_records(struct partition *p, struct batch_builder *b,
+                             const struct record_ref *r, size_t n, int64_t timestamp,
+                             uint64_t *base_offset);
 /* Follower path: appends batches a leader sealed, as stored there: `len`
  * bytes holding one or more whole batches back to back. Each is verified
  * (checksum, record table) and must follow on: base offset = the log end

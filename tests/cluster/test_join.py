@@ -44,17 +44,18 @@ class JoinTest(ClusterTest):
                                             "cluster.id": v["cluster"]["id"]})
         self.assertIn(int(views[0]["controller"]["id"]), (1, 2, 3))
         self.assertEqual(views[0]["controller"]["epoch"], "1")
-        # The data path is untouched: a topic made here is served as always.
+        # A topic made here is served: its one replica (default.replication.
+        # factor=1) is on one of the brokers, which leads it once the
+        # controller has said so, and stores what any mount writes to it.
         os.mkdir(brokers[0].path("orders"))
         with open(brokers[0].path("orders", "p0"), "a") as f:
             f.write("x\n")
-        self.assertEqual(harness.read(brokers[0].path("orders", "p0")), "x\n")
-        # Its one replica (default.replication.factor=1) is on one of the
-        # brokers, which leads it once the controller has said so.
         part = wait_until(lambda: [p for p in brokers[0].cluster()["partitions"]
                                    if p["topic"] == "orders" and p["leader"] != "-1"],
                           timeout=10, what="orders' leader")
         self.assertIn(part[0]["leader"], ("1", "2", "3"))
+        self.assertEqual(harness.read(brokers[int(part[0]["leader"]) - 1].path("orders", "p0")),
+                         "x\n")
         self.assertEqual((part[0]["replicas"], part[0]["isr"]), (part[0]["leader"],) * 2)
         for b in brokers:
             self.assertEqual(b.stop(), 0)

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "frame.h"
 #include "leader_epoch.h"
+#include "produce_proto.h"
 #include "proto.h"
 #include "fuzz_util.h"
 #include "partition.h"
@@ -409,6 +410,17 @@ static void proto_seeds(void)
               1 + (size_t)proto_epoch_reply_encode(&a, 1, b + 1, sizeof(b) - 1));
 }
 
+/* A forwarded write: keyed, keyless and empty records. */
+static void produce_seeds(void)
+{
+    uint8_t b[1024];
+    struct record_ref recs[3] = {{"k1:hello\n", 9, 2}, {"no key\n", 7, -1}, {"", 0, 0}};
+    struct proto_produce_req r = {"orders", 2, 0x0000000100c0ffeeull, 1, 41, 3, recs};
+    text_seed("fuzz_produce", "request", b, (size_t)proto_produce_req_encode(&r, b, sizeof(b)));
+    proto_produce_reply_encode(4242, b);
+    text_seed("fuzz_produce", "reply", b, PROTO_PRODUCE_REPLY_SIZE);
+}
+
 static void wire_seeds(void)
 {
     uint8_t b[1024], p[256];
@@ -512,6 +524,7 @@ int main(int argc, char **argv)
     text_seeds();
     wire_seeds();
     proto_seeds();
+    produce_seeds();
     epoch_seeds(scratch);
     return 0;
 }

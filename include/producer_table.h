@@ -1,0 +1,60 @@
+/* producer_table.h - the leader's idempotence state (Kafka's idempotent
+ * producer): per partition and producer id, the producer's epoch, the last
+ * sequence appended and the last PRODUCER_TABLE_BATCHES batches (first
+ * sequence, record count, base offset).
+ *
+ * A batch carries (producer id, epoch, base sequence, count); sequences are
+ * u32 and wrap. producer_table_append() decides, under the table's lock,
+ * and appends through the caller's function only when the batch is new:
+ *   - unknown producer id (first batch, or this leader's table was lost):
+ *     any sequence is accepted and starts the producer's state;
+ *   - epoch above the one known: the producer reset its sequences (after a
+ *     failed delivery); its state starts again from this batch;
+ *   - epoch below: -ESTALE (a fenced, older incarnation);
+ *   - base sequence = last + 1: new, appended;
+ *   - base sequence and count equal to one of the batches kept: a
+ *     duplicate (a retry after a lost reply): *base_offset gets the offset
+ *     it was stored at, nothing is appended, and 1 is returned;
+ *   - anything else: -EILSEQ (Kafka's OUT_OF_ORDER_SEQUENCE).
+ * An append that fails leaves the state as it was (a producer seen for the
+ * first time is forgotten again).
+ *
+ * The state lives in memory only: a new leader or a restarted one starts
+ * empty and accepts the next sequence it sees (Kafka rebuilds it from the
+ * producer ids stored in the batches; topicfs does not store them yet). The
+ * lock is held across the append, so forwarded appends to one leader are
+ * serialized (local writes at the leader's mount do not take it). */
+#ifndef TOPICFS_PRODUCER_TABLE_H
+#define TOPICFS_PRODUCER_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PRODUCER_TABLE_BATCHES 5 /* Kafka keeps the last 5 */
+
+struct producer_table;
+
+struct producer_batch {
+    uint64_t producer_id;
+    uint16_t epoch;
+    uint32_t base_sequence;
+    uint32_t count; /* >= 1 */
+};
+
+/* Appends the batch; 0 with *base_offset, or a negative errno. */
+typedef int (*producer_append_fn)(void *arg, uint64_t *base_offset);
+
+int producer_table_new(struct producer_table **out);
+void producer_table_free(struct producer_table *t);
+
+/* 0: appended by fn (*base_offset its first offset); 1: a duplicate
+ * (*base_offset where it was stored); -ESTALE, -EILSEQ, -ENOMEM, or fn's
+ * error. */
+int producer_table_append(struct producer_table *t, const char *topic, uint32_t partition,
+                          const struct producer_batch *b, producer_append_fn fn, void *arg,
+                          uint64_t *base_offset);
+
+/* Forgets every producer of a topic (deleted). */
+void producer_table_forget_topic(struct producer_table *t, const char *topic);
+
+#endif

@@ -1,0 +1,382 @@
+/* produce.c - produce at any mount: the FRAME_PRODUCE handler of the leader
+ * and the forwarder of the other brokers (produce.h).
+ *
+ * Forwarder invariants: a partition's sequence state (struct seq_state) is
+ * locked for the whole delivery of one batch, so batches of a partition go
+ * out one at a time, in order, and a retry always carries the batch's
+ * original (epoch, sequence). next_seq moves on only when the leader
+ * answered with an offset. A pooled connection (struct pooled) is used
+ * under its mutex by one call at a time, and closed after any error. */
+#include "produce.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "clock.h"
+#include "cluster.h"
+#include "logger.h"
+#include "partition.h"
+#include "produce_proto.h"
+#include "producer_table.h"
+#include "topic.h"
+
+/* ---------------------------------------------------------------- leader */
+
+struct produce_leader {
+    struct store *store;
+    struct cluster *cluster;
+    int broker_id;
+    struct producer_table *table;
+    /* Test hook: TOPICFS_TEST_LOSE_PRODUCE_REPLIES=N answers the first N
+     * appended batches with -EAGAIN, as if their replies were lost. */
+    atomic_int lose_replies;
+};
+
+struct leader_reply {
+    uint8_t buf[PROTO_PRODUCE_REPLY_SIZE];
+};
+
+struct append_call {
+    struct partition *p;
+    const struct proto_produce_req *req;
+};
+
+static int append_now(void *arg, uint64_t *base_offset)
+{
+    struct append_call *a = arg;
+    struct batch_builder b;
+    batch_builder_init(&b);
+    int r = partition_append_records(a->p, &b, a->req->records, a->req->count, clock_now_ms(),
+                                     base_offset);
+    batch_builder_free(&b);
+    return r;
+}
+
+static int produce_handle(void *arg, int peer_id, const struct frame *req, struct server_reply *rep)
+{
+    struct produce_leader *l = arg;
+    struct proto_produce_req q;
+    int r = proto_produce_req_decode(req->payload, req->h.length, &q);
+    if (r)
+        return r;
+    struct cluster_broker leader;
+    r = cluster_partition_leader(l->cluster, q.topic, q.partition, &leader);
+    if (!r && leader.id != l->broker_id)
+        r = -EAGAIN; /* not the leader (any more): the sender looks again */
+    struct topic *t = r ? NULL : store_find(l->store, q.topic);
+    struct partition *p = t ? topic_partition(t, q.partition) : NULL;
+    if (!r && !p)
+        r = -ENOENT;
+    uint64_t base = 0;
+    if (!r) {
+        struct producer_batch b = {q.producer_id, q.producer_epoch, q.base_sequence, q.count};
+        struct append_call a = {p, &q};
+        r = producer_table_append(l->table, q.topic, q.partition, &b, append_now, &a, &base);
+        if (r == 1) {
+            logger_log(LOG_LEVEL_DEBUG,
+                       "%s/p%" PRIu32 ": producer %" PRIx64 " sequence %" PRIu32
+                       " again: already at offset %" PRIu64,
+                       q.topic, q.partition, q.producer_id, q.base_sequence, base);
+            r = 0;
+        } else if (!r && atomic_load(&l->lose_replies) > 0 &&
+                   atomic_fetch_sub(&l->lose_replies, 1) > 0) {
+            r = -EAGAIN;
+        }
+    }
+    if (r && r != -EAGAIN && r != -ENOENT)
+        logger_log(LOG_LEVEL_WARN, "produce from broker %d to %s/p%" PRIu32 " refused: %s", peer_id,
+                   q.topic, q.partition, strerror(-r));
+    if (t)
+        topic_put(t);
+    proto_produce_req_free(&q);
+    if (r)
+        return r;
+    struct leader_reply *lr = malloc(sizeof(*lr));
+    if (!lr)
+        return -ENOMEM; /* stored: a retry gets the offset as a duplicate */
+    proto_produce_reply_encode(base, lr->buf);
+    rep->iov[0] = (struct iovec){lr->buf, sizeof(lr->buf)};
+    rep->iovcnt = 1;
+    rep->done = free;
+    rep->done_arg = lr;
+    return 0;
+}
+
+int produce_leader_open(struct server *s, struct store *store, struct cluster *c, int broker_id,
+                        struct produce_leader **out)
+{
+    struct produce_leader *l = calloc(1, sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    int r = producer_table_new(&l->table);
+    if (r) {
+        free(l);
+        return r;
+    }
+    l->store = store;
+    l->cluster = c;
+    l->broker_id = broker_id;
+    const char *lose = getenv("TOPICFS_TEST_LOSE_PRODUCE_REPLIES");
+    atomic_init(&l->lose_replies, lose ? atoi(lose) : 0);
+    server_handle(s, FRAME_PRODUCE, produce_handle, l);
+    *out = l;
+    return 0;
+}
+
+void produce_leader_close(struct produce_leader *l)
+{
+    if (!l)
+        return;
+    producer_table_free(l->table);
+    free(l);
+}
+
+/* ------------------------------------------------------------- forwarder */
+
+struct seq_state {
+    struct seq_state *next;
+    char topic[PROTO_TOPIC_MAX];
+    uint32_t partition;
+    uint16_t epoch;
+    uint32_t next_seq;
+    pthread_mutex_t lock;
+};
+
+struct pooled {
+    struct pooled *next;
+    int broker_id;
+    char addr[CLUSTER_HOST_MAX + 16];
+    struct peer_conn *pc; /* NULL: not connected */
+    pthread_mutex_t lock;
+};
+
+struct forwarder {
+    struct cluster *cluster;
+    struct auth_secret secret;
+    int have_secret;
+    int broker_id;
+    int delivery_timeout_ms;
+    uint64_t producer_id;
+    pthread_mutex_t lock; /* the two lists (their entries have their own locks) */
+    struct seq_state *seqs;
+    struct pooled *pool;
+};
+
+int forwarder_open(const struct forwarder_options *o, struct forwarder **out)
+{
+    struct forwarder *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -ENOMEM;
+    uint32_t rnd;
+    if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+        free(f);
+        return -errno;
+    }
+    f->cluster = o->cluster;
+    if (o->secret) {
+        f->secret = *o->secret;
+        f->have_secret = 1;
+    }
+    f->broker_id = o->broker_id;
+    f->delivery_timeout_ms =
+        o->delivery_timeout_ms > 0 ? o->delivery_timeout_ms : DELIVERY_TIMEOUT_MS_DEFAULT;
+    f->producer_id = (uint64_t)(uint32_t)o->broker_id << 32 | rnd;
+    pthread_mutex_init(&f->lock, NULL);
+    logger_log(LOG_LEVEL_INFO, "producer id %" PRIx64 " for writes forwarded to leaders",
+               f->producer_id);
+    *out = f;
+    return 0;
+}
+
+void forwarder_close(struct forwarder *f)
+{
+    if (!f)
+        return;
+    for (struct seq_state *s = f->seqs, *n; s; s = n) {
+        n = s->next;
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+    }
+    for (struct pooled *p = f->pool, *n; p; p = n) {
+        n = p->next;
+        peer_close(p->pc);
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+    }
+    auth_secret_wipe(&f->secret);
+    pthread_mutex_destroy(&f->lock);
+    free(f);
+}
+
+uint64_t forwarder_producer_id(const struct forwarder *f)
+{
+    return f->producer_id;
+}
+
+static struct seq_state *seq_state_of(struct forwarder *f, const char *topic, uint32_t partition)
+{
+    pthread_mutex_lock(&f->lock);
+    struct seq_state *s = f->seqs;
+    while (s && !(s->partition == partition && !strcmp(s->topic, topic)))
+        s = s->next;
+    if (!s && (s = calloc(1, sizeof(*s)))) {
+        snprintf(s->topic, sizeof(s->topic), "%s", topic);
+        s->partition = partition;
+        pthread_mutex_init(&s->lock, NULL);
+        s->next = f->seqs;
+        f->seqs = s;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return s;
+}
+
+static struct pooled *pooled_of(struct forwarder *f, int broker_id)
+{
+    pthread_mutex_lock(&f->lock);
+    struct pooled *p = f->pool;
+    while (p && p->broker_id != broker_id)
+        p = p->next;
+    if (!p && (p = calloc(1, sizeof(*p)))) {
+        p->broker_id = broker_id;
+        pthread_mutex_init(&p->lock, NULL);
+        p->next = f->pool;
+        f->pool = p;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return p;
+}
+
+/* Errors after which the same request may succeed later. */
+static int retriable(int e)
+{
+    return e != -EMSGSIZE && e != -EINVAL && e != -ENOSPC && e != -EDQUOT && e != -EILSEQ &&
+           e != -ESTALE && e != -ENOMEM && e != -EACCES;
+}
+
+/* One attempt: the request in buf to the leader now, within left_ms. */
+static int send_once(struct forwarder *f, const char *topic, uint32_t partition, const uint8_t *buf,
+                     size_t len, int left_ms, uint64_t *base_offset)
+{
+    struct cluster_broker leader;
+    int r = cluster_partition_leader(f->cluster, topic, partition, &leader);
+    if (r)
+        return r == -ENOENT ? -EAGAIN : r; /* the cluster may not know the topic yet */
+    if (leader.id == f->broker_id)
+        return FORWARD_LOCAL; /* this broker leads it now */
+    struct pooled *p = pooled_of(f, leader.id);
+    if (!p)
+        return -ENOMEM;
+    char addr[sizeof(p->addr)];
+    snprintf(addr, sizeof(addr), "%s:%d", leader.host, leader.port);
+    pthread_mutex_lock(&p->lock);
+    if (p->pc && strcmp(p->addr, addr)) { /* the broker came back elsewhere */
+        peer_close(p->pc);
+        p->pc = NULL;
+    }
+    if (!p->pc) {
+        r = peer_connect(addr, f->have_secret ? &f->secret : NULL, f->broker_id, leader.id, left_ms,
+                         &p->pc);
+        if (r)
+            p->pc = NULL;
+        else
+            snprintf(p->addr, sizeof(p->addr), "%s", addr);
+    }
+    if (!r) {
+        struct iovec iov = {(void *)buf, len};
+        struct frame reply;
+        r = peer_call(p->pc, FRAME_PRODUCE, &iov, 1, left_ms, &reply);
+        if (!r)
+            r = proto_produce_reply_decode(reply.payload, reply.h.length, base_offset);
+        if (r) { /* whatever it was, start the next call on a fresh connection */
+            peer_close(p->pc);
+            p->pc = NULL;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
+static void pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int forward_produce(struct forwarder *f, const char *topic, uint32_t partition,
+                    const struct record_ref *recs, size_t n, uint64_t *base_offset)
+{
+    struct cluster_broker leader;
+    int r = cluster_partition_leader(f->cluster, topic, partition, &leader);
+    if (r == -ENOENT || (!r && leader.id == f->broker_id))
+        return FORWARD_LOCAL;
+    if (!n || n > UINT32_MAX)
+        return -EINVAL;
+    struct seq_state *s = seq_state_of(f, topic, partition);
+    if (!s)
+        return -ENOMEM;
+    int64_t deadline = clock_now_ms() + f->delivery_timeout_ms;
+    pthread_mutex_lock(&s->lock);
+    struct proto_produce_req q = {.partition = partition,
+                                  .producer_id = f->producer_id,
+                                  .producer_epoch = s->epoch,
+                                  .base_sequence = s->next_seq,
+                                  .count = (uint32_t)n,
+                                  .records = (struct record_ref *)recs};
+    snprintf(q.topic, sizeof(q.topic), "%s", topic);
+    size_t size = proto_produce_req_size(&q);
+    uint8_t *buf = size == SIZE_MAX ? NULL : malloc(size);
+    ssize_t len = buf ? proto_produce_req_encode(&q, buf, size) : -EMSGSIZE;
+    if (len < 0) {
+        r = (int)len;
+        goto out;
+    }
+    uint64_t base = 0;
+    for (int attempt = 0;; attempt++) {
+        int64_t left = deadline - clock_now_ms();
+        if (left <= 0) {
+            r = -ETIMEDOUT;
+            break;
+        }
+        r = send_once(f, topic, partition, buf, (size_t)len, (int)left, &base);
+        if (!r || r == FORWARD_LOCAL || !retriable(r))
+            break;
+        if (attempt == 0 || attempt % 50 == 0)
+            logger_log(LOG_LEVEL_INFO,
+                       "%s/p%" PRIu32 ": sequence %" PRIu32 " not delivered (%s): retrying", topic,
+                       partition, q.base_sequence, strerror(-r));
+        left = deadline - clock_now_ms();
+        pause_ms(left < PRODUCE_RETRY_BACKOFF_MS ? (int)(left > 0 ? left : 0)
+                                                 : PRODUCE_RETRY_BACKOFF_MS);
+    }
+    if (r == FORWARD_LOCAL) {
+        /* Leadership came here while the batch was on its way: appended
+         * locally. An earlier attempt may have reached the old leader, so
+         * the batch's sequence must never be used again. */
+        s->epoch++;
+        s->next_seq = 0;
+    } else if (!r) {
+        s->next_seq += (uint32_t)n;
+        if (base_offset)
+            *base_offset = base;
+    } else if (retriable(r) || r == -EILSEQ || r == -ESTALE) {
+        /* Stored or not, nobody knows: a new epoch, so the next batch is
+         * never taken for this one. */
+        logger_log(LOG_LEVEL_WARN,
+                   "%s/p%" PRIu32 ": sequence %" PRIu32 " not delivered within %d ms (%s)", topic,
+                   partition, q.base_sequence, f->delivery_timeout_ms, strerror(-r));
+        s->epoch++;
+        s->next_seq = 0;
+        r = -EIO;
+    }
+out:
+    pthread_mutex_unlock(&s->lock);
+    free(buf);
+    return r;
+}
