@@ -2,8 +2,8 @@
  *
  * Parses topicfs's own options (partitions=N; uid=, gid=, umask= for the
  * owner and modes every node shows; zk=, broker=, listen=,
- * cluster.secret.file=, default.replication.factor= and the
- * zookeeper.*.timeout.ms options for cluster mode), hands the rest to libfuse
+ * cluster.secret.file=, default.replication.factor=, the
+ * zookeeper.*.timeout.ms and replica.*.ms options for cluster mode), hands the rest to libfuse
  * with default_permissions always added (the kernel enforces the modes),
  * checks every value and both directories before anything is created or
  * mounted, so a bad argument is one line on stderr and exit status 1, then
@@ -18,6 +18,9 @@
  * (cluster.h): the parent only checks, the daemon joins. The cluster then
  * makes, deletes and configures this data dir's topics through fs/
  * (struct cluster_local), and mkdir, rmdir and .config go through it.
+ * Replication (replica.h) starts with the cluster, before the inter-broker
+ * server serves (its handlers); it stops before the server (its long polls
+ * end), and is freed after the store (whose listener it is).
  * Without zk= there is no ZooKeeper and no socket. */
 #include <errno.h>
 #include <stddef.h>
@@ -35,6 +38,7 @@
 #include "cluster.h"
 #include "logger.h"
 #include "ops.h"
+#include "replica.h"
 #include "server.h"
 #include "status.h"
 #include "store.h"
@@ -53,6 +57,7 @@ struct options {
     char *zk_session_timeout, *zk_connection_timeout; /* checked by parse_cluster */
     char *secret_file;
     char *default_rf; /* checked by parse_cluster */
+    char *lag_time_max, *fetch_wait_max; /* replica.*.ms, checked by parse_cluster */
     long long check_interval_ms;
     char *uid, *gid, *umask; /* checked by parse_number */
     int show_help;
@@ -71,6 +76,8 @@ static const struct fuse_opt option_spec[] = {
     OPT("default.replication.factor=%s", default_rf),
     OPT("zookeeper.session.timeout.ms=%s", zk_session_timeout),
     OPT("zookeeper.connection.timeout.ms=%s", zk_connection_timeout),
+    OPT("replica.lag.time.max.ms=%s", lag_time_max),
+    OPT("replica.fetch.wait.max.ms=%s", fetch_wait_max),
     OPT("retention.check.interval.ms=%lld", check_interval_ms),
     OPT("uid=%s", uid),
     OPT("gid=%s", gid),
@@ -151,15 +158,15 @@ static int parse_ms(const char *name, const char *s, int *out)
 /* The cluster options into co (host: its buffer); 0 or -1 (reported).
  * Without zk=, none of them may be given. */
 static int parse_cluster(const struct options *o, struct cluster_options *co,
-                         char host[CLUSTER_HOST_MAX])
+                         char host[CLUSTER_HOST_MAX], struct replica_options *ro)
 {
     unsigned long v;
     if (!o->zk) {
         if (o->broker || o->listen || o->zk_session_timeout || o->zk_connection_timeout ||
-            o->secret_file || o->default_rf) {
+            o->secret_file || o->default_rf || o->lag_time_max || o->fetch_wait_max) {
             fprintf(stderr, "topicfs: broker=, listen=, cluster.secret.file=, "
-                            "default.replication.factor= and zookeeper.*.timeout.ms need zk= "
-                            "(cluster mode)\n");
+                            "default.replication.factor=, zookeeper.*.timeout.ms and "
+                            "replica.*.ms need zk= (cluster mode)\n");
             return -1;
         }
         return 0;
@@ -200,28 +207,34 @@ static int parse_cluster(const struct options *o, struct cluster_options *co,
         }
         co->default_replication_factor = (int)v;
     }
+    ro->broker_id = co->broker_id;
+    ro->lag_time_max_ms = REPLICA_LAG_TIME_MAX_MS_DEFAULT;
+    ro->fetch_wait_max_ms = REPLICA_FETCH_WAIT_MAX_MS_DEFAULT;
     if ((o->zk_session_timeout && parse_ms("zookeeper.session.timeout.ms", o->zk_session_timeout,
                                            &co->session_timeout_ms)) ||
         (o->zk_connection_timeout &&
          parse_ms("zookeeper.connection.timeout.ms", o->zk_connection_timeout,
-                  &co->connection_timeout_ms)))
+                  &co->connection_timeout_ms)) ||
+        (o->lag_time_max &&
+         parse_ms("replica.lag.time.max.ms", o->lag_time_max, &ro->lag_time_max_ms)) ||
+        (o->fetch_wait_max &&
+         parse_ms("replica.fetch.wait.max.ms", o->fetch_wait_max, &ro->fetch_wait_max_ms)))
         return -1;
     return 0;
 }
 
-/* Loads cluster.secret.file and binds listen= (before the mount, so that a
+/* Loads cluster.secret.file into *secret (kept for the replica fetchers,
+ * which connect with it) and binds listen= (before the mount, so that a
  * refusal is one line and an exit status): 0 or -1 (reported). */
-static int open_server(const struct options *o, int broker_id, struct server **out)
+static int open_server(const struct options *o, int broker_id, struct auth_secret *secret,
+                       struct server **out)
 {
-    struct auth_secret secret;
     int r;
-    if (o->secret_file && auth_load_secret(o->secret_file, &secret))
+    if (o->secret_file && auth_load_secret(o->secret_file, secret))
         return -1; /* its line says why (on stderr: the daemon has not forked yet) */
     struct server_options so = {
-        .listen = o->listen, .secret = o->secret_file ? &secret : NULL, .broker_id = broker_id};
+        .listen = o->listen, .secret = o->secret_file ? secret : NULL, .broker_id = broker_id};
     r = server_create(&so, out);
-    if (o->secret_file)
-        auth_secret_wipe(&secret);
     if (r) {
         fprintf(stderr, "topicfs: listen=%s: %s\n", o->listen,
                 r == -EPERM ? "not a loopback address, and without cluster.secret.file peers "
@@ -260,6 +273,12 @@ static void usage(const char *prog)
            "                       broker leaves the cluster after it\n"
            "    -o zookeeper.connection.timeout.ms=MS\n"
            "                       how long to wait for ZooKeeper at start (default 18000)\n"
+           "    -o replica.lag.time.max.ms=MS\n"
+           "                       cluster mode: a follower this far behind the leader's\n"
+           "                       log end leaves the ISR (default 30000)\n"
+           "    -o replica.fetch.wait.max.ms=MS\n"
+           "                       cluster mode: how long a follower's fetch waits at the\n"
+           "                       leader for new records (default 500)\n"
            "    -f                 stay in the foreground, log to stderr\n"
            "    -d                 debug: log every FUSE request\n\n",
            prog);
@@ -281,6 +300,9 @@ int main(int argc, char *argv[])
     struct cluster_options co = {0};
     struct cluster *cluster = NULL;
     struct server *server = NULL;
+    struct replica_options ro = {0};
+    struct replica_manager *replicas = NULL;
+    struct auth_secret secret;
     char listen_host[CLUSTER_HOST_MAX], why[1024];
     int ret = 1;
 
@@ -304,7 +326,7 @@ int main(int argc, char *argv[])
         fprintf(stderr, "topicfs: usage: topicfs DATA_DIR MOUNTPOINT [-f] [-o opt,...]\n");
         goto out;
     }
-    if (parse_cluster(&opt, &co, listen_host))
+    if (parse_cluster(&opt, &co, listen_host, &ro))
         goto out;
     if (opt.check_interval_ms < 1) {
         fprintf(stderr, "topicfs: retention.check.interval.ms must be positive\n");
@@ -347,8 +369,9 @@ int main(int argc, char *argv[])
     if (!se)
         goto out;
     co.data_dir = opt.data_dir;
-    if (opt.zk && open_server(&opt, co.broker_id, &server))
+    if (opt.zk && open_server(&opt, co.broker_id, &secret, &server))
         goto out;
+    ro.secret = opt.secret_file ? &secret : NULL;
     if (opt.zk &&
         cluster_join(&co, cli.foreground ? 0 : CLUSTER_CHECK_ONLY, &cluster, why, sizeof(why))) {
         fprintf(stderr, "topicfs: %s\n", why);
@@ -403,6 +426,11 @@ int main(int argc, char *argv[])
             goto out_unmount;
         }
         status_set_cluster(cluster);
+        /* Replication: its handlers before the server serves. */
+        if ((r = replica_start(&ro, cluster, store, server, &replicas))) {
+            logger_log(LOG_LEVEL_ERROR, "cannot start replication: %s", strerror(-r));
+            goto out_unmount;
+        }
         if ((r = server_start(server))) {
             logger_log(LOG_LEVEL_ERROR, "cannot start the inter-broker server: %s", strerror(-r));
             goto out_unmount;
@@ -424,7 +452,9 @@ int main(int argc, char *argv[])
         };
         ret = fuse_session_loop_mt(se, &lc);
     }
-    /* Leave the cluster first: the registration vanishes at once. */
+    /* Leave the cluster first: the registration vanishes at once. Long
+     * polls end within replica.fetch.wait.max.ms. */
+    replica_stop(replicas);
     server_stop(server);
     server = NULL;
     status_set_cluster(NULL);
@@ -438,6 +468,7 @@ out_unmount:
 out_signals:
     fuse_remove_signal_handlers(se);
 out:
+    replica_stop(replicas);
     server_stop(server);
     status_set_cluster(NULL);
     cluster_close(cluster);
@@ -445,6 +476,9 @@ out:
         fuse_session_destroy(se);
     group_registry_close(groups);
     store_close(store);
+    replica_free(replicas); /* the store's listener may call it until store_close */
+    if (opt.secret_file)
+        auth_secret_wipe(&secret);
     hidden_clear();
     free(cli.mountpoint);
     free(opt.data_dir);
@@ -455,6 +489,8 @@ out:
     free(opt.zk_connection_timeout);
     free(opt.secret_file);
     free(opt.default_rf);
+    free(opt.lag_time_max);
+    free(opt.fetch_wait_max);
     free(opt.uid);
     free(opt.gid);
     free(opt.umask);
