@@ -56,7 +56,7 @@ struct options {
     char *broker;
     char *zk_session_timeout, *zk_connection_timeout; /* checked by parse_cluster */
     char *secret_file;
-    char *default_rf; /* checked by parse_cluster */
+    char *default_rf;                    /* checked by parse_cluster */
     char *lag_time_max, *fetch_wait_max; /* replica.*.ms, checked by parse_cluster */
     long long check_interval_ms;
     char *uid, *gid, *umask; /* checked by parse_number */

@@ -177,8 +177,7 @@ static void write_cluster_partition(FILE *f, const char *topic, uint32_t p,
     fprintf(f, "partition topic=%s partition=%u leader=%d", topic, p, v.leader);
     write_ids(f, "replicas", v.replicas, v.nreplicas);
     write_ids(f, "isr", v.isr, v.nisr);
-    fprintf(f, " leader_epoch=%d high_watermark=%" PRIu64 "\n", v.leader_epoch,
-            pi->high_watermark);
+    fprintf(f, " leader_epoch=%d high_watermark=%" PRIu64 "\n", v.leader_epoch, pi->high_watermark);
 }
 
 static int write_cluster(FILE *f, const struct snapshot *s, struct group_registry *groups)

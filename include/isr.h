@@ -33,9 +33,9 @@
 
 struct isr_follower {
     int32_t id;
-    int64_t leo;                   /* ISR_LEO_UNKNOWN until its first fetch */
-    int64_t last_caught_up_ms;     /* when it last held the leader's whole log */
-    int64_t last_fetch_ms;         /* its previous fetch */
+    int64_t leo;                    /* ISR_LEO_UNKNOWN until its first fetch */
+    int64_t last_caught_up_ms;      /* when it last held the leader's whole log */
+    int64_t last_fetch_ms;          /* its previous fetch */
     uint64_t last_fetch_leader_leo; /* the leader's log end at that fetch */
 };
 

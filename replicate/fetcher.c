@@ -38,7 +38,7 @@
 #define IDLE_MS 200
 #define CONNECT_TIMEOUT_MS 5000
 #define CALL_SLACK_MS 10000
-#define FETCH_MAX_BYTES (10u << 20)     /* Kafka's replica.fetch.response.max.bytes */
+#define FETCH_MAX_BYTES (10u << 20)    /* Kafka's replica.fetch.response.max.bytes */
 #define PARTITION_MAX_BYTES (1u << 20) /* Kafka's replica.fetch.max.bytes */
 #define TRUNCATE_ROUNDS 8
 
@@ -95,8 +95,8 @@ static int truncate_to(struct replica *r, uint64_t offset, const char *why)
         return 0;
     int e = partition_truncate(r->p, offset);
     if (e)
-        logger_log(LOG_LEVEL_ERROR, "partition %s-%u: cannot truncate to %" PRIu64 ": %s",
-                   r->topic, r->part, offset, strerror(-e));
+        logger_log(LOG_LEVEL_ERROR, "partition %s-%u: cannot truncate to %" PRIu64 ": %s", r->topic,
+                   r->part, offset, strerror(-e));
     else
         logger_log(LOG_LEVEL_INFO,
                    "partition %s-%u: truncated from %" PRIu64 " to %" PRIu64 " (%s)", r->topic,
@@ -220,8 +220,9 @@ static void apply(struct fetcher *f, struct followed *x, const struct proto_fetc
                 return;
             }
             if (e) {
-                logger_log(LOG_LEVEL_ERROR, "partition %s-%u: cannot append the leader's batches: %s",
-                           r->topic, r->part, strerror(-e));
+                logger_log(LOG_LEVEL_ERROR,
+                           "partition %s-%u: cannot append the leader's batches: %s", r->topic,
+                           r->part, strerror(-e));
                 set_flags(f, r, -1, now + BACKOFF_MAX_MS);
                 return;
             }
@@ -235,8 +236,9 @@ static void apply(struct fetcher *f, struct followed *x, const struct proto_fetc
         if (x->end < res->log_start_offset) {
             e = partition_reset(r->p, res->log_start_offset, res->log_start_pos);
             if (e)
-                logger_log(LOG_LEVEL_ERROR, "partition %s-%u: cannot start afresh at %" PRIu64 ": %s",
-                           r->topic, r->part, res->log_start_offset, strerror(-e));
+                logger_log(LOG_LEVEL_ERROR,
+                           "partition %s-%u: cannot start afresh at %" PRIu64 ": %s", r->topic,
+                           r->part, res->log_start_offset, strerror(-e));
             else
                 logger_log(LOG_LEVEL_INFO,
                            "partition %s-%u: log end %" PRIu64
@@ -369,8 +371,8 @@ static void *fetcher_main(void *arg)
             replica_unref(m, fs[i].r);
         if (e) {
             if (e != last_err)
-                logger_log(LOG_LEVEL_WARN, "fetching from broker %d: %s (trying again)",
-                           f->leader, strerror(-e));
+                logger_log(LOG_LEVEL_WARN, "fetching from broker %d: %s (trying again)", f->leader,
+                           strerror(-e));
             last_err = e;
             disconnect(f);
             backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;

@@ -18,7 +18,8 @@ void isr_follower_fetched(struct isr_follower *f, uint64_t fetch_offset, uint64_
     if (fetch_offset >= leader_leo) {
         if (now_ms > f->last_caught_up_ms)
             f->last_caught_up_ms = now_ms;
-    } else if (fetch_offset >= f->last_fetch_leader_leo && f->last_fetch_ms > f->last_caught_up_ms) {
+    } else if (fetch_offset >= f->last_fetch_leader_leo &&
+               f->last_fetch_ms > f->last_caught_up_ms) {
         f->last_caught_up_ms = f->last_fetch_ms;
     }
     f->leo = fetch_offset > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)fetch_offset;

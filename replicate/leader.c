@@ -149,8 +149,7 @@ static int fetch_pass(struct replica_manager *m, const struct proto_fetch_req *q
 }
 
 static int reply_fetch(struct replica_manager *m, const struct proto_fetch_req *q,
-                       struct part_state *ps, const struct copy_sink *cs,
-                       struct server_reply *rep)
+                       struct part_state *ps, const struct copy_sink *cs, struct server_reply *rep)
 {
     uint8_t *buf = malloc(2 + q->n * PROTO_FETCH_PART_HEAD + cs->len);
     if (!buf)
@@ -217,7 +216,8 @@ static int handle_fetch(void *arg, int peer, const struct frame *req, struct ser
     }
     size_t hard = FRAME_MAX_PAYLOAD_DEFAULT - 2 - q.n * PROTO_FETCH_PART_HEAD;
     int64_t now = replica_now_ms();
-    int64_t deadline = now + (q.max_wait_ms < FETCH_WAIT_CAP_MS ? q.max_wait_ms : FETCH_WAIT_CAP_MS);
+    int64_t deadline =
+        now + (q.max_wait_ms < FETCH_WAIT_CAP_MS ? q.max_wait_ms : FETCH_WAIT_CAP_MS);
     pthread_mutex_lock(&m->lock);
     for (size_t i = 0; i < q.n; i++)
         ps[i].err = -lead(m, q.parts[i].topic, q.parts[i].partition,

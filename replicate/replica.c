@@ -86,14 +86,14 @@ void replica_leader_advance(struct replica_manager *m, struct replica *r)
         return;
     }
     partition_info(r->p, &pi);
-    uint64_t hw = isr_high_watermark(pi.high_watermark, m->o.broker_id, pi.end_offset,
-                                     r->followers, r->nfollowers, r->isr, r->nisr);
+    uint64_t hw = isr_high_watermark(pi.high_watermark, m->o.broker_id, pi.end_offset, r->followers,
+                                     r->nfollowers, r->isr, r->nisr);
     pthread_mutex_unlock(&m->lock);
     if (hw > pi.high_watermark) {
         int e = partition_set_high_watermark(r->p, hw);
         if (e)
-            logger_log(LOG_LEVEL_WARN, "partition %s-%u: high watermark %" PRIu64 ": %s",
-                       r->topic, r->part, hw, strerror(-e));
+            logger_log(LOG_LEVEL_WARN, "partition %s-%u: high watermark %" PRIu64 ": %s", r->topic,
+                       r->part, hw, strerror(-e));
     }
 }
 
@@ -157,7 +157,6 @@ static void transition(struct replica_manager *m, struct replica *r, enum replic
     }
     int64_t now = replica_now_ms();
     pthread_mutex_lock(&m->lock);
-    int same_leader = r->role == ROLE_LEADER && role == ROLE_LEADER;
     r->role = role;
     r->leader = leader;
     r->epoch = epoch;
@@ -165,19 +164,15 @@ static void transition(struct replica_manager *m, struct replica *r, enum replic
     r->retry_at_ms = 0;
     r->isr_err = 0;
     if (role == ROLE_LEADER) {
-        struct isr_follower old[CLUSTER_REPLICAS_MAX];
-        size_t nold = same_leader ? r->nfollowers : 0;
-        memcpy(old, r->followers, nold * sizeof(*old));
+        /* Every epoch starts with what its followers show in it: a follower
+         * the controller took out of the ISR (dead) is never put back
+         * before it fetches at this epoch. */
         r->epoch_start = pi.end_offset;
         r->nfollowers = 0;
         for (uint32_t i = 0; i < r->nreplicas; i++) {
             if (r->replicas[i] == m->o.broker_id)
                 continue;
-            struct isr_follower *f = &r->followers[r->nfollowers];
-            isr_follower_init(f, r->replicas[i], now);
-            for (size_t k = 0; k < nold; k++)
-                if (old[k].id == f->id)
-                    *f = old[k]; /* the same leader, a new epoch: what it knew stays true */
+            isr_follower_init(&r->followers[r->nfollowers], r->replicas[i], now);
             r->hw_sent[r->nfollowers++] = HW_NOT_SENT;
         }
     } else {
@@ -330,8 +325,8 @@ static void scan_partition(struct replica_manager *m, struct topic *t, uint32_t 
     r->nisr = v.nisr; /* the cache has what this broker wrote, or newer */
     memcpy(r->isr, v.isr, v.nisr * sizeof(*v.isr));
     enum replica_role role = v.leader == m->o.broker_id ? ROLE_LEADER
-                             : v.leader >= 0           ? ROLE_FOLLOWER
-                                                       : ROLE_OFFLINE;
+                             : v.leader >= 0            ? ROLE_FOLLOWER
+                                                        : ROLE_OFFLINE;
     int changed = role != r->role || v.leader_epoch != r->epoch ||
                   (role == ROLE_FOLLOWER && v.leader != r->leader);
     replica_ref(r);

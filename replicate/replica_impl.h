@@ -86,7 +86,7 @@ int64_t replica_now_ms(void);
 void replica_wait(struct replica_manager *m, pthread_cond_t *cond, int64_t ms);
 /* Under m->lock: the replica of (topic, part), no reference taken. */
 struct replica *replica_find(struct replica_manager *m, const char *topic, uint32_t part);
-void replica_ref(struct replica *r); /* under m->lock */
+void replica_ref(struct replica *r);                              /* under m->lock */
 void replica_unref(struct replica_manager *m, struct replica *r); /* takes m->lock */
 /* A leader's high watermark from its ISR (m->lock not held). */
 void replica_leader_advance(struct replica_manager *m, struct replica *r);
