@@ -176,7 +176,8 @@ static int reply_fetch(struct replica_manager *m, const struct proto_fetch_req *
             return (int)h;
         }
         at += (size_t)h;
-        memcpy(buf + at, cs->buf + s->rec_at, s->rec_len);
+        if (s->rec_len)
+            memcpy(buf + at, cs->buf + s->rec_at, s->rec_len);
         at += s->rec_len;
         if (s->r && !s->err && q->replica_id >= 0) {
             pthread_mutex_lock(&m->lock);

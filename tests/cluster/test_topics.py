@@ -261,6 +261,9 @@ class TopicsTest(ClusterTest):
         os.mkdir(brokers[0].path("kept"))
         wait_until(lambda: os.path.exists(brokers[1].path("kept", "p0")), timeout=10,
                    what="kept at broker 2")
+        # Both brokers know who leads kept-0 before ZooKeeper goes.
+        wait_until(lambda: self.same_states(brokers, "kept", 1), timeout=10,
+                   what="kept-0's state on both mounts")
         self.zk.stop()
         wait_until(lambda: all(b.cluster()["cluster"]["zookeeper"] == "connecting"
                                for b in brokers), timeout=20, what="ZooKeeper gone")
