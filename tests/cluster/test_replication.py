@@ -55,6 +55,20 @@ def append(b, topic, text, p=0):
         f.write(text)
 
 
+PEER_FETCH = os.environ.get("PEER_FETCH") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "tests", "cluster",
+    "peer_fetch")
+
+
+def peer_fetch(b, my_id, *args):
+    """A FETCH or OFFSET_FOR_EPOCH sent by hand to broker b as broker my_id:
+    the answer's first word (an errno name or "ok") and its fields."""
+    p = subprocess.run([PEER_FETCH, b.listen, str(my_id)] + [str(a) for a in args],
+                       capture_output=True, text=True, timeout=60)
+    words = p.stdout.split()
+    return (words[0] if words else p.stderr), dict(w.split("=") for w in words[1:])
+
+
 def answered_fetches(port):
     """How many loopback TCP connections to port hold unread bytes at their
     client's end: a stopped follower whose long poll the leader answered
@@ -71,10 +85,10 @@ def answered_fetches(port):
 
 
 class ReplicationTest(ClusterTest):
-    def start_brokers(self, ids=(1, 2, 3), extra="", lag_ms=LAG_MS):
+    def start_brokers(self, ids=(1, 2, 3), extra="", lag_ms=LAG_MS, session_ms=SESSION_MS):
         opts = ("default.replication.factor=3,partitions=1,replica.lag.time.max.ms=%d,"
                 "retention.check.interval.ms=200" % lag_ms) + extra
-        brokers = [self.broker(i, session_ms=SESSION_MS, extra_opts=opts) for i in ids]
+        brokers = [self.broker(i, session_ms=session_ms, extra_opts=opts) for i in ids]
         wait_until(lambda: all(sorted(b.cluster()["brokers"]) == sorted(ids) for b in brokers),
                    timeout=DEADLINE, what="brokers %s on every mount" % (ids,))
         return brokers
@@ -146,7 +160,9 @@ class ReplicationTest(ClusterTest):
         self.assertLess(stored, len(text) // 2, "lz4 batches on disk")
 
     def test_isr_shrinks_and_grows(self):
-        brokers = self.start_brokers()
+        # The leader's lag (1 s) well within the session timeout, after which
+        # the controller would take the dead follower out itself.
+        brokers = self.start_brokers(session_ms=6000)
         leader = self.make_topic(brokers, "orders")
         epoch = part_line(leader, "orders")["leader_epoch"]
         follower = next(b for b in brokers if b is not leader)
@@ -207,6 +223,31 @@ class ReplicationTest(ClusterTest):
                    what="broker %d back in the ISR" % old.broker_id)
         self.wait_identical(brokers, "orders", b"committed\nafter\n")
         self.assertIn("truncated", old.log_text())
+
+        # The leader's answers, by hand (replica.h's errnos). Epoch 0 ended
+        # at offset 1 at the new leader (epoch 1): where the old one cut.
+        follower = next(b for b in followers if b is not new).broker_id
+        epoch = int(part_line(new, "orders")["leader_epoch"])
+        self.assertEqual(epoch, 1)
+        self.assertEqual(peer_fetch(new, 9, "epoch", "orders", 0, 1, 0),
+                         ("ok", {"epoch": "0", "end": "1"}))
+        self.assertEqual(peer_fetch(new, 9, "epoch", "orders", 0, 1, 1),
+                         ("ok", {"epoch": "1", "end": "2"}))
+        self.assertEqual(peer_fetch(new, 9, "epoch", "orders", 0, 0, 1)[0], "ESTALE")
+        self.assertEqual(peer_fetch(new, 9, "epoch", "nothing", 0, 1, 1)[0], "ENOENT")
+        err, f = peer_fetch(new, follower, "fetch", follower, "orders", 0, 0, 1)
+        self.assertEqual((err, f["hw"], f["start"], f["end"], f["epoch"]),
+                         ("ok", "2", "0", "2", "1"))
+        self.assertGreater(int(f["bytes"]), len("committed\nafter\n"))
+        self.assertEqual(peer_fetch(new, 9, "fetch", -1, "orders", 0, 1, 1)[0], "ok")
+        for args, want in (((follower, "orders", 0, 2, 0), "ESTALE"),
+                           ((follower, "orders", 0, 2, 2), "EAGAIN"),
+                           ((follower, "orders", 0, 3, 1), "ERANGE"),
+                           ((follower, "nothing", 0, 0, 1), "ENOENT")):
+            self.assertEqual(peer_fetch(new, follower, "fetch", *args)[0], want, args)
+        self.assertEqual(peer_fetch(new, 9, "fetch", 9, "orders", 0, 0, 1)[0], "EPERM")
+        self.assertEqual(peer_fetch(new, 9, "fetch", follower, "orders", 0, 0, 1)[0], "EACCES")
+        self.assertEqual(peer_fetch(old, 9, "fetch", -1, "orders", 0, 0, 1)[0], "EREMOTE")
 
     def test_follower_below_log_start_starts_afresh(self):
         brokers = self.start_brokers()
