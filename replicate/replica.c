@@ -97,21 +97,25 @@ void replica_leader_advance(struct replica_manager *m, struct replica *r)
     }
 }
 
-/* The store's listener: every change wakes the long polls; an append at a
- * leader may move its high watermark (at once when it is its ISR alone). */
+/* The store's listener: a change of a partition this broker leads wakes
+ * the long polls (only those serve data); an append there may move its
+ * high watermark (at once when the leader is its ISR alone). */
 static void on_change(void *arg, struct topic *t, uint32_t partition, unsigned events)
 {
     struct replica_manager *m = arg;
     struct replica *r = NULL;
     pthread_mutex_lock(&m->lock);
-    m->gen++;
-    pthread_cond_broadcast(&m->data_cond);
-    if (events & PARTITION_EVENT_APPEND)
-        for (size_t i = 0; i < m->n && !r; i++)
-            if (m->v[i]->t == t && m->v[i]->part == partition && m->v[i]->role == ROLE_LEADER) {
-                r = m->v[i];
-                replica_ref(r);
-            }
+    for (size_t i = 0; i < m->n && !r; i++)
+        if (m->v[i]->t == t && m->v[i]->part == partition && m->v[i]->role == ROLE_LEADER)
+            r = m->v[i];
+    if (r) {
+        m->gen++;
+        pthread_cond_broadcast(&m->data_cond);
+        if (events & PARTITION_EVENT_APPEND)
+            replica_ref(r);
+        else
+            r = NULL;
+    }
     pthread_mutex_unlock(&m->lock);
     if (r) {
         replica_leader_advance(m, r);

@@ -70,7 +70,7 @@ struct replica_manager {
     pthread_mutex_t lock;
     pthread_cond_t data_cond; /* long polls: gen moved */
     pthread_cond_t work_cond; /* the role thread and the fetchers: something to do */
-    uint64_t gen;             /* any partition changed, or a role */
+    uint64_t gen;             /* a partition this broker leads changed, or a role */
     unsigned kick;            /* the role thread: scan now */
     struct replica **v;
     size_t n, cap;
