@@ -83,7 +83,8 @@ static size_t assemble(const struct proto_fetch_result *res, size_t n, uint8_t *
         assert_true(h > 0);
         memcpy(out + at, head, (size_t)h);
         at += (size_t)h;
-        memcpy(out + at, res[i].records, res[i].records_len);
+        if (res[i].records_len) /* records may be NULL then */
+            memcpy(out + at, res[i].records, res[i].records_len);
         at += res[i].records_len;
     }
     return at;
