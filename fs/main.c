@@ -2,8 +2,8 @@
  *
  * Parses topicfs's own options (partitions=N; uid=, gid=, umask= for the
  * owner and modes every node shows; zk=, broker=, listen=,
- * cluster.secret.file=, default.replication.factor= and the
- * zookeeper.*.timeout.ms options for cluster mode), hands the rest to libfuse
+ * cluster.secret.file=, default.replication.factor=, the
+ * zookeeper.*.timeout.ms and replica.*.ms options for cluster mode), hands the rest to libfuse
  * with default_permissions always added (the kernel enforces the modes),
  * checks every value and both directories before anything is created or
  * mounted, so a bad argument is one line on stderr and exit status 1, then
@@ -18,6 +18,9 @@
  * (cluster.h): the parent only checks, the daemon joins. The cluster then
  * makes, deletes and configures this data dir's topics through fs/
  * (struct cluster_local), and mkdir, rmdir and .config go through it.
+ * Replication (replica.h) starts with the cluster, before the inter-broker
+ * server serves (its handlers); it stops before the server (its long polls
+ * end), and is freed after the store (whose listener it is).
  * Without zk= there is no ZooKeeper and no socket. */
 #include <errno.h>
 #include <stddef.h>
@@ -36,6 +39,7 @@
 #include "logger.h"
 #include "ops.h"
 #include "produce.h"
+#include "replica.h"
 #include "server.h"
 #include "status.h"
 #include "store.h"
@@ -53,8 +57,9 @@ struct options {
     char *broker;
     char *zk_session_timeout, *zk_connection_timeout; /* checked by parse_cluster */
     char *secret_file;
-    char *default_rf;       /* checked by parse_cluster */
-    char *delivery_timeout; /* checked by parse_cluster */
+    char *default_rf;                    /* checked by parse_cluster */
+    char *delivery_timeout;              /* checked by parse_cluster */
+    char *lag_time_max, *fetch_wait_max; /* replica.*.ms, checked by parse_cluster */
     long long check_interval_ms;
     char *uid, *gid, *umask; /* checked by parse_number */
     int show_help;
@@ -74,6 +79,8 @@ static const struct fuse_opt option_spec[] = {
     OPT("zookeeper.session.timeout.ms=%s", zk_session_timeout),
     OPT("zookeeper.connection.timeout.ms=%s", zk_connection_timeout),
     OPT("delivery.timeout.ms=%s", delivery_timeout),
+    OPT("replica.lag.time.max.ms=%s", lag_time_max),
+    OPT("replica.fetch.wait.max.ms=%s", fetch_wait_max),
     OPT("retention.check.interval.ms=%lld", check_interval_ms),
     OPT("uid=%s", uid),
     OPT("gid=%s", gid),
@@ -154,16 +161,17 @@ static int parse_ms(const char *name, const char *s, int *out)
 /* The cluster options into co (host: its buffer); 0 or -1 (reported).
  * Without zk=, none of them may be given. */
 static int parse_cluster(const struct options *o, struct cluster_options *co,
-                         char host[CLUSTER_HOST_MAX], int *delivery_timeout_ms)
+                         char host[CLUSTER_HOST_MAX], int *delivery_timeout_ms,
+                         struct replica_options *ro)
 {
     unsigned long v;
     if (!o->zk) {
         if (o->broker || o->listen || o->zk_session_timeout || o->zk_connection_timeout ||
-            o->secret_file || o->default_rf || o->delivery_timeout) {
+            o->secret_file || o->default_rf || o->delivery_timeout || o->lag_time_max ||
+            o->fetch_wait_max) {
             fprintf(stderr, "topicfs: broker=, listen=, cluster.secret.file=, "
-                            "default.replication.factor=, delivery.timeout.ms= and "
-                            "zookeeper.*.timeout.ms need zk= "
-                            "(cluster mode)\n");
+                            "default.replication.factor=, delivery.timeout.ms=, "
+                            "zookeeper.*.timeout.ms and replica.*.ms need zk= (cluster mode)\n");
             return -1;
         }
         return 0;
@@ -204,20 +212,28 @@ static int parse_cluster(const struct options *o, struct cluster_options *co,
         }
         co->default_replication_factor = (int)v;
     }
+    ro->broker_id = co->broker_id;
+    ro->lag_time_max_ms = REPLICA_LAG_TIME_MAX_MS_DEFAULT;
+    ro->fetch_wait_max_ms = REPLICA_FETCH_WAIT_MAX_MS_DEFAULT;
     if ((o->zk_session_timeout && parse_ms("zookeeper.session.timeout.ms", o->zk_session_timeout,
                                            &co->session_timeout_ms)) ||
         (o->zk_connection_timeout &&
          parse_ms("zookeeper.connection.timeout.ms", o->zk_connection_timeout,
                   &co->connection_timeout_ms)) ||
         (o->delivery_timeout &&
-         parse_ms("delivery.timeout.ms", o->delivery_timeout, delivery_timeout_ms)))
+         parse_ms("delivery.timeout.ms", o->delivery_timeout, delivery_timeout_ms)) ||
+        (o->lag_time_max &&
+         parse_ms("replica.lag.time.max.ms", o->lag_time_max, &ro->lag_time_max_ms)) ||
+        (o->fetch_wait_max &&
+         parse_ms("replica.fetch.wait.max.ms", o->fetch_wait_max, &ro->fetch_wait_max_ms)))
         return -1;
     return 0;
 }
 
-/* Loads cluster.secret.file into *secret (kept for the forwarder's
- * connections; the caller wipes it) and binds listen= (before the mount, so
- * that a refusal is one line and an exit status): 0 or -1 (reported). */
+/* Loads cluster.secret.file into *secret (kept for the forwarder's and the
+ * replica fetchers' connections; the caller wipes it) and binds listen=
+ * (before the mount, so that a refusal is one line and an exit status): 0 or
+ * -1 (reported). */
 static int open_server(const struct options *o, int broker_id, struct auth_secret *secret,
                        struct server **out)
 {
@@ -269,6 +285,12 @@ static void usage(const char *prog)
            "                       cluster mode: how long a write at a broker that does not\n"
            "                       lead the partition is retried to reach its leader before\n"
            "                       it fails with EIO (default 120000)\n"
+           "    -o replica.lag.time.max.ms=MS\n"
+           "                       cluster mode: a follower this far behind the leader's\n"
+           "                       log end leaves the ISR (default 30000)\n"
+           "    -o replica.fetch.wait.max.ms=MS\n"
+           "                       cluster mode: how long a follower's fetch waits at the\n"
+           "                       leader for new records (default 500)\n"
            "    -f                 stay in the foreground, log to stderr\n"
            "    -d                 debug: log every FUSE request\n\n",
            prog);
@@ -294,6 +316,8 @@ int main(int argc, char *argv[])
     int delivery_timeout_ms = DELIVERY_TIMEOUT_MS_DEFAULT;
     struct produce_leader *leader = NULL;
     struct forwarder *forward = NULL;
+    struct replica_options ro = {0};
+    struct replica_manager *replicas = NULL;
     char listen_host[CLUSTER_HOST_MAX], why[1024];
     int ret = 1;
 
@@ -317,7 +341,7 @@ int main(int argc, char *argv[])
         fprintf(stderr, "topicfs: usage: topicfs DATA_DIR MOUNTPOINT [-f] [-o opt,...]\n");
         goto out;
     }
-    if (parse_cluster(&opt, &co, listen_host, &delivery_timeout_ms))
+    if (parse_cluster(&opt, &co, listen_host, &delivery_timeout_ms, &ro))
         goto out;
     if (opt.check_interval_ms < 1) {
         fprintf(stderr, "topicfs: retention.check.interval.ms must be positive\n");
@@ -362,6 +386,7 @@ int main(int argc, char *argv[])
     co.data_dir = opt.data_dir;
     if (opt.zk && open_server(&opt, co.broker_id, &secret, &server))
         goto out;
+    ro.secret = opt.secret_file ? &secret : NULL;
     if (opt.zk &&
         cluster_join(&co, cli.foreground ? 0 : CLUSTER_CHECK_ONLY, &cluster, why, sizeof(why))) {
         fprintf(stderr, "topicfs: %s\n", why);
@@ -424,6 +449,11 @@ int main(int argc, char *argv[])
             goto out_unmount;
         }
         fc.forward = forward;
+        /* Replication: its handlers before the server serves. */
+        if ((r = replica_start(&ro, cluster, store, server, &replicas))) {
+            logger_log(LOG_LEVEL_ERROR, "cannot start replication: %s", strerror(-r));
+            goto out_unmount;
+        }
         if ((r = server_start(server))) {
             logger_log(LOG_LEVEL_ERROR, "cannot start the inter-broker server: %s", strerror(-r));
             goto out_unmount;
@@ -445,7 +475,9 @@ int main(int argc, char *argv[])
         };
         ret = fuse_session_loop_mt(se, &lc);
     }
-    /* Leave the cluster first: the registration vanishes at once. */
+    /* Leave the cluster first: the registration vanishes at once. Long
+     * polls end within replica.fetch.wait.max.ms. */
+    replica_stop(replicas);
     server_stop(server);
     server = NULL;
     fc.forward = NULL;
@@ -464,6 +496,7 @@ out_unmount:
 out_signals:
     fuse_remove_signal_handlers(se);
 out:
+    replica_stop(replicas);
     server_stop(server);
     fc.forward = NULL;
     forwarder_close(forward);
@@ -475,6 +508,9 @@ out:
         fuse_session_destroy(se);
     group_registry_close(groups);
     store_close(store);
+    replica_free(replicas); /* the store's listener may call it until store_close */
+    if (opt.secret_file)
+        auth_secret_wipe(&secret);
     hidden_clear();
     free(cli.mountpoint);
     free(opt.data_dir);
@@ -486,6 +522,8 @@ out:
     free(opt.secret_file);
     free(opt.default_rf);
     free(opt.delivery_timeout);
+    free(opt.lag_time_max);
+    free(opt.fetch_wait_max);
     free(opt.uid);
     free(opt.gid);
     free(opt.umask);

@@ -164,9 +164,10 @@ static void write_ids(FILE *f, const char *key, const int32_t *ids, uint32_t n)
         fprintf(f, "%s%d", i ? "," : "", ids[i]);
 }
 
-/* A partition as the cluster has it. Its high watermark is the local log
- * end until replication comes. A topic the cluster does not know (this
- * data dir's own) has no leader, replicas or ISR. */
+/* A partition as the cluster has it, with this replica's high watermark
+ * (replica.h: a leader's, or what a follower last heard from its leader).
+ * A topic the cluster does not know (this data dir's own) has no leader,
+ * replicas or ISR. */
 static void write_cluster_partition(FILE *f, const char *topic, uint32_t p,
                                     const struct partition_info *pi)
 {
@@ -176,7 +177,7 @@ static void write_cluster_partition(FILE *f, const char *topic, uint32_t p,
     fprintf(f, "partition topic=%s partition=%u leader=%d", topic, p, v.leader);
     write_ids(f, "replicas", v.replicas, v.nreplicas);
     write_ids(f, "isr", v.isr, v.nisr);
-    fprintf(f, " leader_epoch=%d high_watermark=%" PRIu64 "\n", v.leader_epoch, pi->end_offset);
+    fprintf(f, " leader_epoch=%d high_watermark=%" PRIu64 "\n", v.leader_epoch, pi->high_watermark);
 }
 
 static int write_cluster(FILE *f, const struct snapshot *s, struct group_registry *groups)

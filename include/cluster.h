@@ -29,7 +29,9 @@
  * cluster_topics.h); cluster_partition_view is a partition's assignment and
  * state for .cluster, and cluster_partition_leader says which broker leads
  * a partition and where it listens: the seam that forwarding and
- * replication will use.
+ * replication use. Replication (replica.h) also writes the ISR of the
+ * partitions this broker leads (cluster_alter_isr) and hears of state
+ * changes (cluster_set_state_listener).
  *
  * The daemon forks to the background after mounting (fuse_daemonize), and
  * the ZooKeeper client's threads would not survive that: in the background
@@ -99,6 +101,25 @@ int cluster_partition_view(struct cluster *c, const char *topic, uint32_t p,
 int cluster_partition_leader(struct cluster *c, const char *topic, uint32_t p,
                              struct cluster_broker *leader);
 void cluster_view_free(struct cluster_view *v);
+
+/* ---- for replication (replica.h) ---- */
+
+/* A live broker's address: 0, or -ENOENT (not registered now). */
+int cluster_broker(struct cluster *c, int id, struct cluster_broker *out);
+/* The leader's ISR change (Kafka's leader path before KRaft): writes the
+ * partition's state znode with the version the cache holds, the same
+ * leader, leader_epoch and controller_epoch, and isr. A state changed
+ * meanwhile is read again and the write tried again, unless this broker no
+ * longer leads it at leader_epoch: -ESTALE (a newer leader_epoch is never
+ * overwritten). 0 (also when the ISR already is isr), -ENOENT (no such
+ * partition), -EAGAIN (before cluster_start, or still changing), or the
+ * errno of ZooKeeper (down: try again later). */
+int cluster_alter_isr(struct cluster *c, const char *topic, uint32_t p, int32_t leader_epoch,
+                      const int32_t *isr, uint32_t nisr);
+/* fn(arg) is called on the cluster thread after each read of the topics'
+ * znodes or the live brokers (partition states may have changed): it must
+ * only take note and return. Set before cluster_start. */
+void cluster_set_state_listener(struct cluster *c, void (*fn)(void *arg), void *arg);
 const char *cluster_zk_state_name(enum zk_state s);
 
 #endif

@@ -12,8 +12,11 @@
  * FRAME_FETCH reply
  *   u16 n, then n times:   str topic, u32 partition, u32 error (an errno, 0),
  *                          u64 high_watermark, u64 log_start_offset,
- *                          u64 log_end_offset, u32 leader_epoch,
- *                          bytes records (stored batches, as on disk)
+ *                          u64 log_start_pos (the stream position of the
+ *                          log start: what a follower's partition_reset
+ *                          needs), u64 log_end_offset, u32 leader_epoch,
+ *                          u8 compacted (0 or 1: the leader's log may have
+ *                          gaps), bytes records (stored batches, as on disk)
  *
  * FRAME_OFFSET_FOR_EPOCH request
  *   u16 n, then n times:   str topic, u32 partition, u32 current_leader_epoch,
@@ -26,7 +29,8 @@
  * u32 length + bytes (frame.h's payload fields). Decoding never copies
  * records: they point into the frame. A payload that does not parse to
  * its last byte, holds more than PROTO_MAX_PARTS entries, a topic name
- * that is not one (1 to 249 bytes) or an error above 4095 is -EBADMSG.
+ * that is not one (1 to 249 bytes), an error above 4095 or a compacted
+ * byte other than 0 and 1 is -EBADMSG.
  *
  * A fetch reply is sent without copying its records: proto_fetch_reply_
  * part() writes the fields before a partition's records into a small
@@ -43,7 +47,7 @@
 #define PROTO_MAX_PARTS 65535
 #define PROTO_TOPIC_MAX 250 /* 249 bytes and a NUL */
 /* Bytes before a fetch reply part's records: the largest topic name. */
-#define PROTO_FETCH_PART_HEAD (2 + 249 + 4 + 4 + 8 + 8 + 8 + 4 + 4)
+#define PROTO_FETCH_PART_HEAD (2 + 249 + 4 + 4 + 8 + 8 + 8 + 8 + 4 + 1 + 4)
 
 struct proto_fetch_part {
     char topic[PROTO_TOPIC_MAX];
@@ -68,6 +72,8 @@ struct proto_fetch_result {
     uint32_t leader_epoch;
     const uint8_t *records; /* into the reply frame */
     uint32_t records_len;
+    uint64_t log_start_pos;
+    uint8_t compacted;
 };
 
 struct proto_epoch_query {

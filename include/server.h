@@ -87,6 +87,9 @@ int peer_connect(const char *addr, const struct auth_secret *secret, int my_id, 
 int peer_call(struct peer_conn *pc, uint16_t type, const struct iovec *iov, int iovcnt,
               int timeout_ms, struct frame *reply);
 int peer_id(const struct peer_conn *pc);
+/* From another thread: makes a call in progress (and every later one)
+ * fail at once (the socket is shut down; peer_close still frees it). */
+void peer_abort(struct peer_conn *pc);
 void peer_close(struct peer_conn *pc);
 
 #endif

@@ -37,6 +37,7 @@
 
 #include "clock.h"
 #include "controller_work.h"
+#include "isr.h"
 #include "logger.h"
 
 #define BROKERS_PATH "/brokers/ids"
@@ -76,6 +77,8 @@ struct cluster {
     struct cluster_broker *brokers;
     size_t nbrokers;
     int controller_id, controller_epoch;
+    void (*state_fn)(void *arg); /* cluster_set_state_listener */
+    void *state_arg;
 };
 
 const char *cluster_zk_state_name(enum zk_state s)
@@ -564,6 +567,8 @@ static unsigned work(struct cluster *c, unsigned todo)
     }
     if ((todo & PENDING_LOCAL) && c->ct && cluster_topics_reconcile(c->ct))
         failed |= PENDING_LOCAL;
+    if ((todo & (PENDING_BROKERS | PENDING_TOPICS | PENDING_CONTROL)) && c->state_fn)
+        c->state_fn(c->state_arg);
     return failed;
 }
 
@@ -738,4 +743,83 @@ int cluster_partition_leader(struct cluster *c, const char *topic, uint32_t p,
         }
     pthread_mutex_unlock(&c->lock);
     return r;
+}
+
+void cluster_set_state_listener(struct cluster *c, void (*fn)(void *arg), void *arg)
+{
+    c->state_fn = fn;
+    c->state_arg = arg;
+}
+
+int cluster_broker(struct cluster *c, int id, struct cluster_broker *out)
+{
+    int r = -ENOENT;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->nbrokers; i++)
+        if (c->brokers[i].id == id) {
+            *out = c->brokers[i];
+            r = 0;
+        }
+    pthread_mutex_unlock(&c->lock);
+    return r;
+}
+
+static void isr_text(const int32_t *isr, uint32_t n, char *buf, size_t cap)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (uint32_t i = 0; i < n && off < cap; i++)
+        off += (size_t)snprintf(buf + off, cap - off, "%s%d", i ? "," : "", isr[i]);
+}
+
+int cluster_alter_isr(struct cluster *c, const char *topic, uint32_t p, int32_t leader_epoch,
+                      const int32_t *isr, uint32_t nisr)
+{
+    if (!c->tc || !c->started)
+        return -EAGAIN;
+    if (nisr > CLUSTER_REPLICAS_MAX)
+        return -EINVAL;
+    for (int tries = 0; tries < 4; tries++) {
+        struct cluster_partition_state st, old;
+        int32_t version = 0;
+        char id[CLUSTER_ID_MAX], path[TC_PATH_MAX], json[1024], was[512], now[512];
+        int r = -ENOENT;
+        pthread_mutex_lock(&c->tc->lock);
+        struct tc_topic *t = topic_cache_find(c->tc, topic);
+        if (t && t->assignment_known == TC_PRESENT && p < t->a.nparts &&
+            t->parts[p].known == TC_PRESENT) {
+            st = old = t->parts[p].st;
+            version = t->parts[p].version;
+            strcpy(id, t->a.topic_id);
+            r = 0;
+        }
+        pthread_mutex_unlock(&c->tc->lock);
+        if (r)
+            return r;
+        if (st.leader != c->o.broker_id || st.leader_epoch != leader_epoch)
+            return -ESTALE;
+        if (isr_same(st.isr, st.nisr, isr, nisr))
+            return 0;
+        memcpy(st.isr, isr, nisr * sizeof(*isr));
+        st.nisr = nisr;
+        int len = cluster_state_encode(&st, json, sizeof(json));
+        if (len < 0)
+            return len;
+        tc_state_path(path, topic, p);
+        r = zk_set(c->zk, path, json, (size_t)len, version, NULL);
+        if (r == -ESTALE) {
+            if ((r = topic_cache_read_state(c->tc, c->zk, topic, p)))
+                return r;
+            continue;
+        }
+        if (r)
+            return r;
+        topic_cache_put_state(c->tc, topic, id, p, &st, version + 1);
+        isr_text(old.isr, old.nisr, was, sizeof(was));
+        isr_text(st.isr, st.nisr, now, sizeof(now));
+        logger_log(LOG_LEVEL_INFO, "partition %s-%u: isr %s (was %s), leader %d, leader epoch %d",
+                   topic, p, now, was, st.leader, st.leader_epoch);
+        return 0;
+    }
+    return -EAGAIN;
 }

@@ -7,6 +7,7 @@
  * connects again, and no reply is ever matched to the wrong request. */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include "logger.h"
 #include "server.h"
@@ -76,6 +77,11 @@ int peer_call(struct peer_conn *pc, uint16_t type, const struct iovec *iov, int 
         return -(int)e;
     }
     return 0;
+}
+
+void peer_abort(struct peer_conn *pc)
+{
+    shutdown(pc->c.fd, SHUT_RDWR);
 }
 
 int peer_id(const struct peer_conn *pc)

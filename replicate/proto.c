@@ -64,7 +64,7 @@ static ssize_t finish(struct payload_writer *w)
 
 /* Minimum sizes of one entry: an empty-named topic's u16 and the fixed fields. */
 #define FETCH_PART_MIN (2 + 4 + 8 + 4 + 4)
-#define FETCH_RESULT_MIN (2 + 4 + 4 + 8 + 8 + 8 + 4 + 4)
+#define FETCH_RESULT_MIN (2 + 4 + 4 + 8 + 8 + 8 + 8 + 4 + 1 + 4)
 #define EPOCH_QUERY_MIN (2 + 4 + 4 + 4)
 #define EPOCH_ANSWER_MIN (2 + 4 + 4 + 4 + 8)
 
@@ -140,14 +140,16 @@ ssize_t proto_fetch_reply_part(const struct proto_fetch_result *p, uint8_t *buf,
 {
     struct payload_writer w;
     payload_writer_init(&w, buf, cap);
-    if (put_topic(&w, p->topic) == -EINVAL || p->error > ERRNO_MAX)
+    if (put_topic(&w, p->topic) == -EINVAL || p->error > ERRNO_MAX || p->compacted > 1)
         return -EINVAL;
     payload_put_u32(&w, p->partition);
     payload_put_u32(&w, p->error);
     payload_put_u64(&w, p->high_watermark);
     payload_put_u64(&w, p->log_start_offset);
+    payload_put_u64(&w, p->log_start_pos);
     payload_put_u64(&w, p->log_end_offset);
     payload_put_u32(&w, p->leader_epoch);
+    payload_put_u8(&w, p->compacted);
     payload_put_u32(&w, p->records_len); /* the records follow in their own iovec */
     return finish(&w);
 }
@@ -166,8 +168,11 @@ int proto_fetch_reply_decode(const uint8_t *payload, size_t len, struct proto_fe
         get_errno(&r, &a[i].error);
         payload_get_u64(&r, &a[i].high_watermark);
         payload_get_u64(&r, &a[i].log_start_offset);
+        payload_get_u64(&r, &a[i].log_start_pos);
         payload_get_u64(&r, &a[i].log_end_offset);
         payload_get_u32(&r, &a[i].leader_epoch);
+        if (!payload_get_u8(&r, &a[i].compacted) && a[i].compacted > 1)
+            r.err = -EBADMSG;
         e = payload_get_bytes(&r, &a[i].records, &a[i].records_len);
     }
     if (!e)

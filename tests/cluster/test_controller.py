@@ -72,6 +72,9 @@ class ControllerTest(ClusterTest):
                    timeout=20, what="the expired broker registered again")
         wait_until(lambda: paused.cluster()["cluster"]["zookeeper"] == "connected", timeout=20,
                    what="its new session")
+        # Its new session reads /controller again just after the brokers.
+        wait_until(lambda: self.controller(paused) != (-1, -1), timeout=20,
+                   what="the controller read again")
         self.assertEqual(self.controller(paused), (cid, epoch), "the controller stayed")
         self.assertIn("ZooKeeper session expired", paused.log_text())
 

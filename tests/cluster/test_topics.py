@@ -126,14 +126,16 @@ class TopicsTest(ClusterTest):
             self.assertEqual(state["controller_epoch"],
                              int(brokers[0].cluster()["controller"]["epoch"]))
 
-        # A write at any mount is stored by the partition's leader
-        # (test_forward.py); replication to the others is not here yet.
-        lead = {b.broker_id: b for b in brokers}[states(brokers[0], "orders")[0][0]]
-        with open(brokers[1].path("orders", "p0"), "a") as f:
+        # A record appended at p0's leader reaches every mount (replication:
+        # test_replication), with the high watermark in .cluster.
+        leader = brokers[states(brokers[0], "orders")[0][0] - 1]
+        with open(leader.path("orders", "p0"), "a") as f:
             f.write("x\n")
-        self.assertEqual(harness.read(lead.path("orders", "p0")), "x\n")
-        hw = {int(p["partition"]): p["high_watermark"] for p in lead.cluster()["partitions"]}
-        self.assertEqual(hw, {0: "1", 1: "0", 2: "0"})
+        for b in brokers:
+            wait_until(lambda: harness.read(b.path("orders", "p0")) == "x\n" and
+                       {int(p["partition"]): p["high_watermark"]
+                        for p in b.cluster()["partitions"]} == {0: "1", 1: "0", 2: "0"},
+                       timeout=10, what="x at broker %d" % b.broker_id)
 
         # A .config line at broker 2 applies at 1 and 3 (and in ZooKeeper).
         with open(brokers[1].path("orders", ".config"), "a") as f:
@@ -240,14 +242,18 @@ class TopicsTest(ClusterTest):
             self.assertEqual((leader, isr, epoch), (last.broker_id, str(last.broker_id),
                                                     after[p][3] + 1))
 
-        # The dead come back: the controller does not put them back in the ISR
-        # (their leader will, once they have caught up).
+        # The dead come back: the controller does not put them back in the ISR;
+        # their leader does, once they have caught up (same leader and epoch).
         dead.start()
         ctrl.start()
         self.wait_brokers(brokers, [1, 2, 3])
-        wait_until(lambda: self.same_states(brokers, "orders", 3) == final, timeout=10,
-                   what="the returning brokers to see the same states")
-        self.assertEqual(states(last, "orders"), final)
+
+        def rejoined():
+            v = self.same_states(brokers, "orders", 3)
+            return v and all((s[0], s[3]) == (final[p][0], final[p][3]) and
+                             sorted(s[2].split(",")) == ["1", "2", "3"]
+                             for p, s in v.items())
+        wait_until(rejoined, timeout=10, what="the returning brokers back in every ISR")
 
     def test_zookeeper_down(self):
         brokers = self.start((1, 2), rf=2, partitions=1)
@@ -255,9 +261,9 @@ class TopicsTest(ClusterTest):
         os.mkdir(brokers[0].path("kept"))
         wait_until(lambda: os.path.exists(brokers[1].path("kept", "p0")), timeout=10,
                    what="kept at broker 2")
-        # A current leader, known at every mount (writes go to it).
-        wait_until(lambda: all(states(b, "kept").get(0, (-1,))[0] >= 0 for b in brokers),
-                   timeout=10, what="kept's leader on every mount")
+        # Both brokers know who leads kept-0 before ZooKeeper goes.
+        wait_until(lambda: self.same_states(brokers, "kept", 1), timeout=10,
+                   what="kept-0's state on both mounts")
         self.zk.stop()
         wait_until(lambda: all(b.cluster()["cluster"]["zookeeper"] == "connecting"
                                for b in brokers), timeout=20, what="ZooKeeper gone")
@@ -274,11 +280,14 @@ class TopicsTest(ClusterTest):
             self.assertEqual(listing(b), ["kept"])
             self.assertEqual(stored(b), ["kept"])
             self.assertEqual(config(b, "kept")["retention.ms"], "604800000")
-        # The data path does not need ZooKeeper.
-        with open(brokers[1].path("kept", "p0"), "a") as f:
+        # The data path does not need ZooKeeper: appends at the leader reach
+        # the follower.
+        leader = brokers[states(brokers[0], "kept")[0][0] - 1]
+        with open(leader.path("kept", "p0"), "a") as f:
             f.write("still\n")
-        lead = brokers[states(brokers[1], "kept")[0][0] - 1]
-        self.assertEqual(harness.read(lead.path("kept", "p0")), "still\n")
+        for b in brokers:
+            wait_until(lambda: harness.read(b.path("kept", "p0")) == "still\n", timeout=10,
+                       what="still at broker %d" % b.broker_id)
 
         self.zk.start()
         wait_until(lambda: all(b.cluster()["cluster"]["zookeeper"] == "connected"
@@ -337,7 +346,9 @@ class TopicsTest(ClusterTest):
                          "the old topic's copy went with it")
         self.assertEqual(harness.read(brokers[2].path("legacy", "p0")), "old\n",
                          "a topic the cluster did not make is never deleted")
-        self.assertIn("topic gone: deleted here (no longer in the cluster)", brokers[2].log_text())
+        # Logged once cluster-topics forgot it, just after the data dir's copy went.
+        wait_until(lambda: "topic gone: deleted here (no longer in the cluster)" in
+                   brokers[2].log_text(), timeout=10, what="the deletion logged")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ static void check_fetch_reply(const uint8_t *p, size_t len)
     size_t at = 2;
     proto_fetch_reply_count((uint16_t)n, out);
     for (size_t i = 0; i < n; i++) {
-        FUZZ_CHECK(topic_name_valid(r[i].topic) == 0 && r[i].error <= 4095);
+        FUZZ_CHECK(topic_name_valid(r[i].topic) == 0 && r[i].error <= 4095 && r[i].compacted <= 1);
         FUZZ_CHECK(r[i].records >= p && r[i].records + r[i].records_len <= p + len);
         ssize_t h = proto_fetch_reply_part(&r[i], out + at, sizeof(out) - at);
         FUZZ_CHECK(h > 0);

@@ -83,7 +83,7 @@ static size_t assemble(const struct proto_fetch_result *res, size_t n, uint8_t *
         assert_true(h > 0);
         memcpy(out + at, head, (size_t)h);
         at += (size_t)h;
-        if (res[i].records_len)
+        if (res[i].records_len) /* records may be NULL then */
             memcpy(out + at, res[i].records, res[i].records_len);
         at += res[i].records_len;
     }
@@ -99,8 +99,10 @@ static void test_fetch_reply_from_pieces(void **state)
     res[0].partition = 2;
     res[0].high_watermark = 100;
     res[0].log_start_offset = 10;
+    res[0].log_start_pos = 777;
     res[0].log_end_offset = 120;
     res[0].leader_epoch = 4;
+    res[0].compacted = 1;
     res[0].records = batches;
     res[0].records_len = sizeof(batches);
     strcpy(res[1].topic, "a.b-c_d");
@@ -117,6 +119,9 @@ static void test_fetch_reply_from_pieces(void **state)
     assert_int_equal(d[0].log_start_offset, 10);
     assert_int_equal(d[0].log_end_offset, 120);
     assert_int_equal(d[0].leader_epoch, 4);
+    assert_int_equal(d[0].log_start_pos, 777);
+    assert_int_equal(d[0].compacted, 1);
+    assert_int_equal(d[1].compacted, 0);
     assert_int_equal(d[0].records_len, sizeof(batches));
     assert_memory_equal(d[0].records, batches, sizeof(batches));
     assert_true(d[0].records >= buf && d[0].records < buf + len); /* not copied */
@@ -125,9 +130,18 @@ static void test_fetch_reply_from_pieces(void **state)
     free(d);
     for (size_t cut = 0; cut < len; cut++)
         assert_int_equal(proto_fetch_reply_decode(buf, cut, &d, &n), -EBADMSG);
-    /* An errno that is not one. */
+    /* A compacted byte other than 0 or 1 is not canonical: refused. */
+    size_t at = 2 + 2 + strlen("orders") + 4 + 4 + 8 + 8 + 8 + 8 + 4;
+    assert_int_equal(buf[at], 1);
+    buf[at] = 2;
+    assert_int_equal(proto_fetch_reply_decode(buf, len, &d, &n), -EBADMSG);
+    buf[at] = 1;
+    /* An errno that is not one; a compacted flag that is not one. */
     res[1].error = 4096;
     uint8_t head[PROTO_FETCH_PART_HEAD];
+    assert_int_equal(proto_fetch_reply_part(&res[1], head, sizeof(head)), -EINVAL);
+    res[1].error = 0;
+    res[1].compacted = 2;
     assert_int_equal(proto_fetch_reply_part(&res[1], head, sizeof(head)), -EINVAL);
 }
 

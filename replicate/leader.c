@@ -1,0 +1,320 @@
+/* leader.c - the leader's side of replication: FRAME_FETCH and
+ * FRAME_OFFSET_FOR_EPOCH (proto.h), each follower's log end and last
+ * caught-up time, and the high watermark they move (replica.h, isr.h).
+ *
+ * FETCH: every part is checked first (this broker leads the partition at
+ * the requester's epoch, and a follower is one of its replicas); a
+ * follower's fetch offset is its log end offset (LEO), recorded at once,
+ * which may move the high watermark. Then the long poll: the stored
+ * batches from each fetch offset (a follower's up to the log end, a
+ * reader's, replica_id -1, up to the high watermark), copied out of the
+ * log under its lock (partition_fetch_raw); the answer goes back as soon
+ * as there are records, an error, or a high watermark that the follower
+ * has not been told yet, else when the store listener's generation moves
+ * (anything changed: look again) or max_wait_ms (capped at
+ * FETCH_WAIT_CAP_MS) passes, or the manager stops. The first batch of the
+ * reply is whole whatever its size; the next ones fit the request's
+ * max_bytes, and the whole reply the receiver's frame limit (a batch that
+ * does not fit waits for the next fetch). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "logger.h"
+#include "replica_impl.h"
+
+#define FETCH_WAIT_CAP_MS 30000
+#define FETCH_PARTS_MAX 4096
+
+/* Under m->lock: where follower `id` is in r->followers, or -1. */
+static int follower_index(const struct replica *r, int32_t id)
+{
+    for (size_t i = 0; i < r->nfollowers; i++)
+        if (r->followers[i].id == id)
+            return (int)i;
+    return -1;
+}
+
+/* Under m->lock: 0 with a reference to the partition's replica that this
+ * broker leads at epoch, or the errno of replica.h's table. */
+static int lead(struct replica_manager *m, const char *topic, uint32_t part, uint32_t epoch,
+                int32_t replica_id, struct replica **out)
+{
+    struct replica *r = replica_find(m, topic, part);
+    if (!r)
+        return -ENOENT;
+    if (r->role != ROLE_LEADER)
+        return -EREMOTE;
+    if ((int64_t)epoch < r->epoch)
+        return -ESTALE;
+    if ((int64_t)epoch > r->epoch)
+        return -EAGAIN;
+    if (replica_id >= 0 && follower_index(r, replica_id) < 0)
+        return -EPERM;
+    replica_ref(r);
+    *out = r;
+    return 0;
+}
+
+struct copy_sink {
+    uint8_t *buf;
+    size_t len, cap, limit;
+};
+
+static int copy_piece(const struct stream_piece *pc, void *arg)
+{
+    struct copy_sink *cs = arg;
+    if (pc->len > cs->limit - cs->len)
+        return -ENOBUFS;
+    size_t need = cs->len + pc->len;
+    if (need > cs->cap) {
+        size_t cap = cs->cap ? cs->cap : 65536;
+        while (cap < need)
+            cap *= 2;
+        uint8_t *b = realloc(cs->buf, cap);
+        if (!b)
+            return -ENOMEM;
+        cs->buf = b;
+        cs->cap = cap;
+    }
+    int e = stream_piece_copy(pc, cs->buf + cs->len);
+    if (!e)
+        cs->len = need;
+    return e;
+}
+
+static void no_deliver(void *arg)
+{
+    (void)arg;
+}
+
+struct part_state {
+    struct replica *r; /* referenced, NULL when err */
+    int err;
+    struct raw_fetch info;
+    size_t rec_at, rec_len;
+};
+
+static size_t min_size(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
+
+/* One pass over the parts: 1 if the reply should go now. */
+static int fetch_pass(struct replica_manager *m, const struct proto_fetch_req *q,
+                      struct part_state *ps, struct copy_sink *cs, size_t hard)
+{
+    struct stream_sink sink = {copy_piece, no_deliver, cs};
+    int ready = 0;
+    cs->len = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        struct part_state *s = &ps[i];
+        s->rec_len = 0;
+        if (!s->r) {
+            ready = 1;
+            continue;
+        }
+        uint64_t max_offset = UINT64_MAX;
+        if (q->replica_id < 0) {
+            struct partition_info pi;
+            partition_info(s->r->p, &pi);
+            max_offset = pi.high_watermark;
+        }
+        size_t at = cs->len;
+        cs->limit = at ? min_size(hard, q->max_bytes > at ? q->max_bytes : at) : hard;
+        size_t budget = q->max_bytes > at ? q->max_bytes - at : 0;
+        ssize_t n = partition_fetch_raw(s->r->p, q->parts[i].fetch_offset, max_offset,
+                                        min_size(q->parts[i].max_bytes, budget), &sink, &s->info);
+        if (n == -ENOBUFS) /* does not fit this reply: the next fetch */
+            n = 0;
+        if (n <= 0)
+            cs->len = at;
+        if (n < 0) {
+            s->err = (int)-n;
+            ready = 1;
+            continue;
+        }
+        s->err = 0;
+        s->rec_at = at;
+        s->rec_len = cs->len - at;
+        ready |= s->rec_len > 0;
+        if (q->replica_id >= 0) {
+            pthread_mutex_lock(&m->lock);
+            int k = follower_index(s->r, q->replica_id);
+            ready |= k >= 0 && s->r->hw_sent[k] != s->info.high_watermark;
+            pthread_mutex_unlock(&m->lock);
+        }
+    }
+    return ready;
+}
+
+static int reply_fetch(struct replica_manager *m, const struct proto_fetch_req *q,
+                       struct part_state *ps, const struct copy_sink *cs, struct server_reply *rep)
+{
+    uint8_t *buf = malloc(2 + q->n * PROTO_FETCH_PART_HEAD + cs->len);
+    if (!buf)
+        return -ENOMEM;
+    size_t at = 2;
+    proto_fetch_reply_count((uint16_t)q->n, buf);
+    for (size_t i = 0; i < q->n; i++) {
+        const struct part_state *s = &ps[i];
+        struct proto_fetch_result res = {
+            .partition = q->parts[i].partition,
+            .error = (uint32_t)s->err,
+            .high_watermark = s->info.high_watermark,
+            .log_start_offset = s->info.log_start_offset,
+            .log_start_pos = s->info.log_start_pos,
+            .log_end_offset = s->info.log_end_offset,
+            .leader_epoch = s->info.leader_epoch,
+            .compacted = s->info.compacted ? 1 : 0,
+            .records_len = (uint32_t)s->rec_len,
+        };
+        memcpy(res.topic, q->parts[i].topic, sizeof(res.topic));
+        ssize_t h = proto_fetch_reply_part(&res, buf + at, PROTO_FETCH_PART_HEAD);
+        if (h < 0) {
+            free(buf);
+            return (int)h;
+        }
+        at += (size_t)h;
+        if (s->rec_len)
+            memcpy(buf + at, cs->buf + s->rec_at, s->rec_len);
+        at += s->rec_len;
+        if (s->r && !s->err && q->replica_id >= 0) {
+            pthread_mutex_lock(&m->lock);
+            int k = follower_index(s->r, q->replica_id);
+            if (k >= 0)
+                s->r->hw_sent[k] = s->info.high_watermark;
+            pthread_mutex_unlock(&m->lock);
+        }
+    }
+    rep->iov[0].iov_base = buf;
+    rep->iov[0].iov_len = at;
+    rep->iovcnt = 1;
+    rep->done = free;
+    rep->done_arg = buf;
+    return 0;
+}
+
+static int handle_fetch(void *arg, int peer, const struct frame *req, struct server_reply *rep)
+{
+    struct replica_manager *m = arg;
+    struct proto_fetch_req q;
+    int e = proto_fetch_req_decode(req->payload, req->h.length, &q);
+    if (e)
+        return e;
+    if (q.replica_id < -1)
+        e = -EINVAL;
+    else if (q.replica_id >= 0 && q.replica_id != peer)
+        e = -EACCES;
+    else if (q.n > FETCH_PARTS_MAX)
+        e = -EMSGSIZE;
+    struct part_state *ps = e ? NULL : calloc(q.n ? q.n : 1, sizeof(*ps));
+    if (!e && !ps)
+        e = -ENOMEM;
+    if (e) {
+        proto_fetch_req_free(&q);
+        return e;
+    }
+    size_t hard = FRAME_MAX_PAYLOAD_DEFAULT - 2 - q.n * PROTO_FETCH_PART_HEAD;
+    int64_t now = replica_now_ms();
+    int64_t deadline =
+        now + (q.max_wait_ms < FETCH_WAIT_CAP_MS ? q.max_wait_ms : FETCH_WAIT_CAP_MS);
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < q.n; i++)
+        ps[i].err = -lead(m, q.parts[i].topic, q.parts[i].partition,
+                          q.parts[i].current_leader_epoch, q.replica_id, &ps[i].r);
+    pthread_mutex_unlock(&m->lock);
+    /* A follower's fetch offset is its log end. */
+    for (size_t i = 0; i < q.n && q.replica_id >= 0; i++) {
+        struct replica *r = ps[i].r;
+        if (!r)
+            continue;
+        struct partition_info pi;
+        pthread_mutex_lock(&m->lock);
+        partition_info(r->p, &pi);
+        int k = follower_index(r, q.replica_id);
+        if (k >= 0 && r->role == ROLE_LEADER && q.parts[i].fetch_offset <= pi.end_offset)
+            isr_follower_fetched(&r->followers[k], q.parts[i].fetch_offset, pi.end_offset, now);
+        pthread_mutex_unlock(&m->lock);
+        replica_leader_advance(m, r);
+    }
+    struct copy_sink cs = {0};
+    for (;;) {
+        pthread_mutex_lock(&m->lock);
+        uint64_t gen = m->gen;
+        pthread_mutex_unlock(&m->lock);
+        if ((e = fetch_pass(m, &q, ps, &cs, hard)) != 0 || replica_now_ms() >= deadline)
+            break;
+        pthread_mutex_lock(&m->lock);
+        while (m->gen == gen && !m->stop && (now = replica_now_ms()) < deadline)
+            replica_wait(m, &m->data_cond, deadline - now);
+        int stop = m->stop;
+        pthread_mutex_unlock(&m->lock);
+        if (stop)
+            break;
+    }
+    e = reply_fetch(m, &q, ps, &cs, rep);
+    for (size_t i = 0; i < q.n; i++)
+        if (ps[i].r)
+            replica_unref(m, ps[i].r);
+    free(ps);
+    free(cs.buf);
+    proto_fetch_req_free(&q);
+    return e;
+}
+
+#define EPOCH_ANSWER_MAX (2 + 249 + 4 + 4 + 4 + 8)
+
+static int handle_offset_for_epoch(void *arg, int peer, const struct frame *req,
+                                   struct server_reply *rep)
+{
+    struct replica_manager *m = arg;
+    struct proto_epoch_query *q;
+    size_t n;
+    (void)peer;
+    int e = proto_epoch_req_decode(req->payload, req->h.length, &q, &n);
+    if (e)
+        return e;
+    struct proto_epoch_answer *a = calloc(n ? n : 1, sizeof(*a));
+    size_t cap = 2 + n * EPOCH_ANSWER_MAX;
+    uint8_t *buf = malloc(cap);
+    if (!a || !buf) {
+        free(a);
+        free(buf);
+        free(q);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct replica *r = NULL;
+        memcpy(a[i].topic, q[i].topic, sizeof(a[i].topic));
+        a[i].partition = q[i].partition;
+        pthread_mutex_lock(&m->lock);
+        e = lead(m, q[i].topic, q[i].partition, q[i].current_leader_epoch, -1, &r);
+        pthread_mutex_unlock(&m->lock);
+        if (!e) {
+            e = partition_end_offset_for_epoch(r->p, q[i].leader_epoch, &a[i].leader_epoch,
+                                               &a[i].end_offset);
+            replica_unref(m, r);
+        }
+        a[i].error = (uint32_t)-e;
+    }
+    ssize_t len = proto_epoch_reply_encode(a, n, buf, cap);
+    free(a);
+    free(q);
+    if (len < 0) {
+        free(buf);
+        return (int)len;
+    }
+    rep->iov[0].iov_base = buf;
+    rep->iov[0].iov_len = (size_t)len;
+    rep->iovcnt = 1;
+    rep->done = free;
+    rep->done_arg = buf;
+    return 0;
+}
+
+void leader_register(struct replica_manager *m, struct server *srv)
+{
+    server_handle(srv, FRAME_FETCH, handle_fetch, m);
+    server_handle(srv, FRAME_OFFSET_FOR_EPOCH, handle_offset_for_epoch, m);
+}
