@@ -60,12 +60,15 @@ int push_segment(struct partition *p, struct segment *s)
     return 0;
 }
 
-ssize_t segment_for_offset(struct partition *p, uint64_t offset)
+/* Index of the last segment whose base offset (by_pos: base position) is at
+ * or below value, or -1: the list is sorted by both. */
+static ssize_t last_base_at_or_below(struct partition *p, uint64_t value, int by_pos)
 {
     ssize_t lo = 0, hi = (ssize_t)p->nsegs - 1, best = -1;
     while (lo <= hi) {
         ssize_t mid = lo + (hi - lo) / 2;
-        if (p->segs[mid]->base_offset <= offset) {
+        uint64_t base = by_pos ? p->segs[mid]->base_pos : p->segs[mid]->base_offset;
+        if (base <= value) {
             best = mid;
             lo = mid + 1;
         } else {
@@ -73,6 +76,11 @@ ssize_t segment_for_offset(struct partition *p, uint64_t offset)
         }
     }
     return best;
+}
+
+ssize_t segment_for_offset(struct partition *p, uint64_t offset)
+{
+    return last_base_at_or_below(p, offset, 0);
 }
 
 ssize_t segment_from_offset(struct partition *p, uint64_t offset)
@@ -88,16 +96,7 @@ ssize_t segment_from_offset(struct partition *p, uint64_t offset)
 
 ssize_t segment_for_pos(struct partition *p, uint64_t pos)
 {
-    ssize_t lo = 0, hi = (ssize_t)p->nsegs - 1, best = -1;
-    while (lo <= hi) {
-        ssize_t mid = lo + (hi - lo) / 2;
-        if (p->segs[mid]->base_pos <= pos) {
-            best = mid;
-            lo = mid + 1;
-        } else {
-            hi = mid - 1;
-        }
-    }
+    ssize_t best = last_base_at_or_below(p, pos, 1);
     /* Skip empty segments that share a base position with the next one. */
     while (best >= 0 && (size_t)best + 1 < p->nsegs && p->segs[best]->end_pos <= pos)
         best++;

@@ -206,15 +206,10 @@ static int list_segments(const char *dir, uint64_t **out, size_t *n)
 /* Deletes segment files from index i on (after a cut left a gap). */
 static void drop_tail_files(const char *dir, const uint64_t *bases, size_t from, size_t n)
 {
-    char path[4096];
-    static const char *suffixes[] = {".log", ".index", ".timeindex"};
     for (size_t i = from; i < n; i++) {
         logger_log(LOG_LEVEL_WARN, "%s: removing segment %" PRIu64 " after a cut log", dir,
                    bases[i]);
-        for (size_t k = 0; k < 3; k++) {
-            segment_path(path, sizeof(path), dir, bases[i], suffixes[k]);
-            unlink(path);
-        }
+        segment_remove_files(dir, bases[i]);
     }
 }
 

@@ -1060,17 +1060,23 @@ int segment_set_dir(struct segment *s, const char *dir)
     return d ? 0 : -ENOMEM;
 }
 
-int segment_delete(struct segment *s)
+int segment_remove_files(const char *dir, uint64_t base)
 {
-    /* Nothing else reads it: its names go, no retired copy is needed. */
     char path[4200];
     static const char *suffixes[] = {".log", ".index", ".timeindex"};
     int r = 0;
     for (size_t i = 0; i < 3; i++) {
-        segment_path(path, sizeof(path), s->dir, s->base_offset, suffixes[i]);
+        segment_path(path, sizeof(path), dir, base, suffixes[i]);
         if (unlink(path) < 0 && errno != ENOENT && !r)
             r = -errno;
     }
+    return r;
+}
+
+int segment_delete(struct segment *s)
+{
+    /* Nothing else reads it: its names go, no retired copy is needed. */
+    int r = segment_remove_files(s->dir, s->base_offset);
     segment_close(s);
     return r;
 }

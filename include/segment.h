@@ -137,6 +137,9 @@ int segment_mark_lost(struct segment *s, uint64_t next_base_offset, uint64_t nex
 void segment_close(struct segment *s);
 /* Closes and removes the segment's files. */
 int segment_delete(struct segment *s);
+/* Removes the .log and index files of segment `base` in dir (those that
+ * are there): 0, or the first errno other than ENOENT. */
+int segment_remove_files(const char *dir, uint64_t base);
 /* Removes the segment's names, the .log first (retired by rename: the
  * object still reads what it held, until its close removes the file). A
  * negative errno means the .log is still there (nothing was removed): the
