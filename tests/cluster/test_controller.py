@@ -54,6 +54,9 @@ class ControllerTest(ClusterTest):
         dead.start()
         wait_until(lambda: all(sorted(b.cluster()["brokers"]) == [1, 2, 3] for b in brokers),
                    timeout=20, what="the restarted broker on every mount")
+        # It reads /controller after it registered: wait for that, too.
+        wait_until(lambda: self.controller(dead) == (new_id, new_epoch), timeout=20,
+                   what="the restarted broker to know the new controller")
         self.assertEqual(self.controller(dead), (new_id, new_epoch))
 
     def test_session_expiry_registers_again(self):
