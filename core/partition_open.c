@@ -128,15 +128,17 @@ static int u64_push(struct u64_list *l, uint64_t x)
     return 0;
 }
 
-/* The base offset of a segment file name "<20 digits><suffix>", if it is one. */
+/* The base offset of a segment file name "<20 digits><suffix>", if it is
+ * one. A base at or above BATCH_END_MAX is no segment topicfs wrote (offsets
+ * stay below 2^63): such a file is left alone, as other strangers are. */
 static int segment_file_base(const char *name, const char *suffix, uint64_t *base)
 {
     size_t len = strlen(name);
-    char *end;
-    if (len != 20 + strlen(suffix) || strcmp(name + 20, suffix))
+    if (len != 20 + strlen(suffix) || strcmp(name + 20, suffix) || strspn(name, "0123456789") != 20)
         return 0;
-    *base = strtoull(name, &end, 10);
-    return end == name + 20;
+    errno = 0;
+    *base = strtoull(name, NULL, 10);
+    return errno == 0 && *base < BATCH_END_MAX;
 }
 
 /* Removes index files whose .log is gone: a removal that stopped (or

@@ -2,7 +2,8 @@
 # Installs what is missing, builds, and runs every test suite: first the
 # normal build (unit, fs, cluster), then the same suites again built with
 # AddressSanitizer and UndefinedBehaviorSanitizer, then every libFuzzer
-# target for TOPICFS_FUZZ_SECONDS (default 20) each (clang; tests/fuzz/run.sh).
+# target for TOPICFS_FUZZ_SECONDS (default 20) each with the fixed seed
+# FUZZ_SEED (default 1), so that a run is repeatable (clang; tests/fuzz/run.sh).
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -26,7 +27,7 @@ TOPICFS_TEST_BIG_MB=128 meson test -C build-sanitize --print-errorlogs --suite u
 summary all build build-sanitize
 fuzz=0
 if command -v clang >/dev/null; then
-    tests/fuzz/run.sh "${TOPICFS_FUZZ_SECONDS:-20}" || fuzz=1
+    FUZZ_SEED=${FUZZ_SEED:-1} tests/fuzz/run.sh "${TOPICFS_FUZZ_SECONDS:-20}" || fuzz=1
 else
     echo "fuzz: skipped (no clang)"
 fi

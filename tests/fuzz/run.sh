@@ -9,6 +9,10 @@
 # $FUZZ_BUILD/fuzz-artifacts/ (replay: $FUZZ_BUILD/tests/fuzz/<target> FILE).
 # FUZZ_SEEDS=DIR takes the seeds from DIR/<target>/ instead; FUZZ_CORPUS_OUT=DIR
 # keeps each grown corpus in DIR/<target>/ (tests/soak/fuzz.sh uses both).
+# FUZZ_SEED=N fixes libFuzzer's random seed: the run then tries the same
+# inputs every time, and a longer run tries those of a shorter one first
+# (scripts/test.sh uses it so that CI is repeatable; new ground is for
+# tests/soak/fuzz.sh, which leaves the seed random).
 set -eu
 cd "$(dirname "$0")/../.."
 secs=${1:?usage: tests/fuzz/run.sh SECONDS [TARGET...]}
@@ -37,7 +41,7 @@ for t in $targets; do
     status=ok
     FUZZ_TMPDIR=$work/tmp-$t ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
         UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
-        "$build/tests/fuzz/$t" -max_total_time="$secs" -timeout=30 -rss_limit_mb=2560 \
+        "$build/tests/fuzz/$t" ${FUZZ_SEED:+-seed="$FUZZ_SEED"} -max_total_time="$secs" -timeout=30 -rss_limit_mb=2560 \
         -max_len=65536 -print_final_stats=1 -artifact_prefix="$artifacts/$t-" "$corpus" \
         >"$log" 2>&1 || status=FAILED
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

@@ -27,7 +27,11 @@
  *   served its damaged batches (fuzz_recovery);
  * - a lookup of an offset or position before a bad range (in a gap that
  *   compaction left) skipped the damaged records: it answered the next good
- *   batch, or ENOENT when there was none (fuzz_recovery).
+ *   batch, or ENOENT when there was none (fuzz_recovery);
+ * - a segment file named with a base offset at or above 2^63 (no offset
+ *   topicfs gives) was opened as the partition's log, whose start then
+ *   passed what the leader-epoch cache can hold (fuzz_recovery); a name
+ *   with a sign or a space in its 20 digits was read as another base.
  * Files live in one mkdtemp dir that the group teardown removes. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -405,6 +409,40 @@ static void test_lookup_before_bad_range(void **state)
     segment_close(s);
 }
 
+static void test_segment_name_past_offset_limit(void **state)
+{
+    (void)state;
+    char dir[128], path[256];
+    snprintf(dir, sizeof(dir), "%s/names", tmpdir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    static const char *const strangers[] = {"14042980179556106250.log", "99999999999999999999.log",
+                                            " 0000000000000000007.log", "+0000000000000000007.log"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, strangers[i]);
+        write_file(path, "x", 1);
+    }
+    struct partition_settings st = {
+        .segment_bytes = 1 << 20,
+        .segment_ms = INT64_MAX,
+        .max_message_bytes = 1 << 20,
+        .codec = BATCH_CODEC_NONE,
+    };
+    struct partition *p;
+    assert_int_equal(partition_open(dir, &st, &p), 0);
+    struct partition_info info;
+    partition_info(p, &info);
+    assert_int_equal(info.start_offset, 0);
+    assert_int_equal(info.end_offset, 0);
+    assert_int_equal(append_one(p, "new\n"), 0);
+    assert_int_equal(partition_sync(p), 0);
+    partition_close(p);
+    /* Left alone, as other files that are no segment of topicfs's. */
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, strangers[i]);
+        assert_int_equal(access(path, F_OK), 0);
+    }
+}
+
 static void test_config_key_separator_cr_and_nul(void **state)
 {
     (void)state;
@@ -507,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_damaged_tail_verified_then_walked),
         cmocka_unit_test(test_lost_end_still_verified),
         cmocka_unit_test(test_lookup_before_bad_range),
+        cmocka_unit_test(test_segment_name_past_offset_limit),
         cmocka_unit_test(test_config_key_separator_cr_and_nul),
         cmocka_unit_test(test_config_load_long_line),
         cmocka_unit_test(test_offsets_replay_plain_decimals),
