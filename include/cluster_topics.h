@@ -60,9 +60,11 @@ struct cluster_local {
 
 struct cluster_topics;
 
+/* default_rf, default_unclean: replication.factor and
+ * unclean.leader.election.enable of the topics mkdir makes. */
 int cluster_topics_open(const struct cluster_local *local, const char *data_dir,
-                        const char *cluster_id, int default_rf, struct topic_cache *tc,
-                        struct cluster_topics **out);
+                        const char *cluster_id, int default_rf, int default_unclean,
+                        struct topic_cache *tc, struct cluster_topics **out);
 void cluster_topics_close(struct cluster_topics *ct);
 
 /* Makes this data dir match the cache: 0, or a negative errno when

@@ -33,7 +33,7 @@ struct cluster_topics {
     struct topic_cache *tc;
     char *ids_path;
     char cluster_id[CLUSTER_ID_MAX];
-    int default_rf;
+    int default_rf, default_unclean;
     pthread_mutex_t local_lock;
     struct topic_id_list ids;       /* under local_lock */
     struct topic_id_list conflicts; /* names logged as local-only (ids unused) */
@@ -113,8 +113,8 @@ static int set_entry(struct cluster_topics *ct, const char *name, const char *id
 }
 
 int cluster_topics_open(const struct cluster_local *local, const char *data_dir,
-                        const char *cluster_id, int default_rf, struct topic_cache *tc,
-                        struct cluster_topics **out)
+                        const char *cluster_id, int default_rf, int default_unclean,
+                        struct topic_cache *tc, struct cluster_topics **out)
 {
     struct cluster_topics *ct = calloc(1, sizeof(*ct));
     if (!ct)
@@ -126,6 +126,7 @@ int cluster_topics_open(const struct cluster_local *local, const char *data_dir,
     ct->local = *local;
     ct->tc = tc;
     ct->default_rf = default_rf;
+    ct->default_unclean = default_unclean;
     snprintf(ct->cluster_id, sizeof(ct->cluster_id), "%s", cluster_id);
     pthread_mutex_init(&ct->local_lock, NULL);
     load_ids(ct);
@@ -425,6 +426,7 @@ int cluster_topics_create(struct cluster_topics *ct, struct zk *z, const int32_t
     }
     config_defaults(&cfg, ct->local.store->default_partitions);
     cfg.replication_factor = ct->default_rf;
+    cfg.unclean_leader_election = ct->default_unclean;
     if ((size_t)ct->default_rf > nlive) {
         logger_log(LOG_LEVEL_WARN, "mkdir %s: default.replication.factor=%d, but %zu broker%s live",
                    name, ct->default_rf, nlive, nlive == 1 ? " is" : "s are");

@@ -59,9 +59,10 @@ static void actions_free(struct actions *a)
     free(a->v);
 }
 
-/* What the cache asks of the controller now. */
+/* What the cache asks of the controller now (rebalance: move leaders back
+ * to their preferred replicas too). */
 static int decide(struct topic_cache *tc, const struct election_live *live, int32_t epoch,
-                  struct actions *out)
+                  int rebalance, struct actions *out)
 {
     int r = 0;
     pthread_mutex_lock(&tc->lock);
@@ -76,6 +77,7 @@ static int decide(struct topic_cache *tc, const struct election_live *live, int3
         if (!t->listed || t->assignment_known != TC_PRESENT)
             continue;
         strcpy(act.topic_id, t->a.topic_id);
+        int unclean = t->config_known == TC_PRESENT && t->cfg.unclean_leader_election;
         for (uint32_t p = 0; !r && p < t->a.nparts; p++) {
             const int32_t *replicas;
             uint32_t n = cluster_assignment_replicas(&t->a, p, &replicas);
@@ -89,7 +91,8 @@ static int decide(struct topic_cache *tc, const struct election_live *live, int3
                 act.kind = ACT_UPDATE;
                 act.version = tp->version;
                 act.old = tp->st;
-                if (election_update(&tp->st, replicas, n, live, epoch, &act.st))
+                if (election_update(&tp->st, replicas, n, live, unclean, epoch, &act.st) ||
+                    (rebalance && election_preferred(&tp->st, replicas, n, live, epoch, &act.st)))
                     r = add(out, &act);
             }
         }
@@ -106,6 +109,14 @@ static void format_isr(const struct cluster_partition_state *s, char *buf, size_
         off += (size_t)snprintf(buf + off, cap - off, "%s%d", i ? "," : "", s->isr[i]);
 }
 
+static int in_isr(const struct cluster_partition_state *s, int32_t id)
+{
+    for (uint32_t i = 0; i < s->nisr; i++)
+        if (s->isr[i] == id)
+            return 1;
+    return 0;
+}
+
 static void log_state(const struct action *a)
 {
     char isr[512], old[512];
@@ -116,6 +127,15 @@ static void log_state(const struct action *a)
         return;
     }
     format_isr(&a->old, old, sizeof(old));
+    int unclean =
+        a->st.leader >= 0 && a->st.leader != a->old.leader && !in_isr(&a->old, a->st.leader);
+    if (unclean) {
+        logger_log(LOG_LEVEL_WARN,
+                   "controller: partition %s-%u: unclean leader election: broker %d was not in "
+                   "the ISR %s and leads at epoch %d; records it lacks are lost",
+                   a->name, a->p, a->st.leader, old, a->st.leader_epoch);
+        return;
+    }
     logger_log(LOG_LEVEL_INFO,
                "controller: partition %s-%u: leader %d, isr %s, leader epoch %d (was leader %d, "
                "isr %s)",
@@ -231,14 +251,14 @@ static int delete_topic(struct zk *z, const char *name, int32_t epoch_version)
 }
 
 int controller_work_run(struct zk *z, struct topic_cache *tc, const int32_t *live, size_t nlive,
-                        int32_t epoch, int32_t epoch_version)
+                        int32_t epoch, int32_t epoch_version, int rebalance)
 {
     struct election_live el = {live, nlive};
     int r = -EAGAIN;
     for (int pass = 0; pass < PASSES && r == -EAGAIN; pass++) {
         struct actions acts = {0};
         int again = 0;
-        r = decide(tc, &el, epoch, &acts);
+        r = decide(tc, &el, epoch, rebalance, &acts);
         for (size_t i = 0; !r && i < acts.n; i++) {
             const struct action *a = &acts.v[i];
             int e = a->kind == ACT_DELETE ? delete_topic(z, a->name, epoch_version)
