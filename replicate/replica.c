@@ -15,8 +15,9 @@
  *
  * High watermark: core's follows the log end until a replica first gets a
  * role; it is then held at the log start (this broker does not know what
- * was committed: nothing is shown that may be truncated later) and moves up
- * from there: a leader's to the smallest log end of its ISR (at once when
+ * was committed: nothing is shown that may be truncated later; a leader
+ * alone in its ISR holds it at its log end, all of it committed) and moves
+ * up from there: a leader's to the smallest log end of its ISR (at once when
  * the ISR is itself alone), a follower's with each fetch. */
 #include <errno.h>
 #include <inttypes.h>
@@ -147,7 +148,12 @@ static void transition(struct replica_manager *m, struct replica *r, enum replic
     pthread_mutex_lock(&r->op_lock);
     partition_info(r->p, &pi);
     if (!r->held) {
-        e = partition_hold_high_watermark(r->p, pi.start_offset);
+        /* A leader alone in its ISR has committed its whole log (a topic
+         * grown from one replica shows no dip). */
+        pthread_mutex_lock(&m->lock);
+        int alone = role == ROLE_LEADER && r->nisr == 1 && r->isr[0] == m->o.broker_id;
+        pthread_mutex_unlock(&m->lock);
+        e = partition_hold_high_watermark(r->p, alone ? pi.end_offset : pi.start_offset);
         if (!e)
             r->held = 1;
     }
