@@ -25,7 +25,18 @@
 #include "fsutil.h"
 #include "logger.h"
 
-enum kind { K_PARTITIONS, K_I64, K_RATIO, K_POLICY, K_CODEC, K_FRAMING, K_SEP, K_ACKS, K_RESET };
+enum kind {
+    K_PARTITIONS,
+    K_I64,
+    K_RATIO,
+    K_POLICY,
+    K_CODEC,
+    K_FRAMING,
+    K_SEP,
+    K_ACKS,
+    K_RESET,
+    K_BOOL
+};
 
 struct key {
     const char *name;
@@ -54,6 +65,7 @@ static const struct key keys[] = {
     {"replication.factor", K_I64, F(replication_factor), 1, 1000},
     {"flush.ms", K_I64, F(flush_ms), 0, INT64_MAX},
     {"auto.offset.reset", K_RESET, F(auto_offset_reset), 0, 0},
+    {"unclean.leader.election.enable", K_BOOL, F(unclean_leader_election), 0, 0},
 };
 #undef F
 
@@ -167,6 +179,12 @@ int config_set(struct topic_config *c, const char *key, const char *value)
         else
             return -EINVAL;
         break;
+    case K_BOOL:
+        if (!strcmp(value, "true") || !strcmp(value, "false"))
+            *(int *)field = value[0] == 't';
+        else
+            return -EINVAL;
+        break;
     case K_RESET:
         if (!strcmp(value, "earliest"))
             n.auto_offset_reset = OFFSET_RESET_EARLIEST;
@@ -241,7 +259,8 @@ size_t config_format(const struct topic_config *c, char *buf, size_t cap)
                      "min.insync.replicas=%" PRId64 "\n"
                      "replication.factor=%" PRId64 "\n"
                      "flush.ms=%" PRId64 "\n"
-                     "auto.offset.reset=%s\n",
+                     "auto.offset.reset=%s\n"
+                     "unclean.leader.election.enable=%s\n",
                      c->partitions, c->retention_ms, c->retention_bytes, c->segment_bytes,
                      c->segment_ms, policies[c->cleanup_policy & 3], c->min_cleanable_dirty_ratio,
                      c->delete_retention_ms, c->file_delete_delay_ms, codecs[c->compression],
@@ -251,7 +270,8 @@ size_t config_format(const struct topic_config *c, char *buf, size_t cap)
                      : c->acks                  ? "1"
                                                 : "0",
                      c->min_insync_replicas, c->replication_factor, c->flush_ms,
-                     c->auto_offset_reset == OFFSET_RESET_LATEST ? "latest" : "earliest");
+                     c->auto_offset_reset == OFFSET_RESET_LATEST ? "latest" : "earliest",
+                     c->unclean_leader_election ? "true" : "false");
     return n < 0 ? 0 : (size_t)n;
 }
 

@@ -3,7 +3,9 @@
  * Parses topicfs's own options (partitions=N; uid=, gid=, umask= for the
  * owner and modes every node shows; zk=, broker=, listen=,
  * cluster.secret.file=, default.replication.factor=, the
- * zookeeper.*.timeout.ms and replica.*.ms options for cluster mode), hands the rest to libfuse
+ * zookeeper.*.timeout.ms and replica.*.ms options,
+ * unclean.leader.election.enable=, auto.leader.rebalance.enable= and
+ * leader.imbalance.check.interval.seconds= for cluster mode), hands the rest to libfuse
  * with default_permissions always added (the kernel enforces the modes),
  * checks every value and both directories before anything is created or
  * mounted, so a bad argument is one line on stderr and exit status 1, then
@@ -57,9 +59,10 @@ struct options {
     char *broker;
     char *zk_session_timeout, *zk_connection_timeout; /* checked by parse_cluster */
     char *secret_file;
-    char *default_rf;                    /* checked by parse_cluster */
-    char *delivery_timeout;              /* checked by parse_cluster */
-    char *lag_time_max, *fetch_wait_max; /* replica.*.ms, checked by parse_cluster */
+    char *default_rf;                               /* checked by parse_cluster */
+    char *delivery_timeout;                         /* checked by parse_cluster */
+    char *lag_time_max, *fetch_wait_max;            /* replica.*.ms, checked by parse_cluster */
+    char *unclean, *rebalance, *imbalance_interval; /* checked by parse_cluster */
     long long check_interval_ms;
     char *uid, *gid, *umask; /* checked by parse_number */
     int show_help;
@@ -82,6 +85,9 @@ static const struct fuse_opt option_spec[] = {
     OPT("replica.lag.time.max.ms=%s", lag_time_max),
     OPT("replica.fetch.wait.max.ms=%s", fetch_wait_max),
     OPT("retention.check.interval.ms=%lld", check_interval_ms),
+    OPT("unclean.leader.election.enable=%s", unclean),
+    OPT("auto.leader.rebalance.enable=%s", rebalance),
+    OPT("leader.imbalance.check.interval.seconds=%s", imbalance_interval),
     OPT("uid=%s", uid),
     OPT("gid=%s", gid),
     OPT("umask=%s", umask),
@@ -158,6 +164,17 @@ static int parse_ms(const char *name, const char *s, int *out)
     return 0;
 }
 
+/* A true/false option: 0, or -1 after one line on stderr. */
+static int parse_bool(const char *name, const char *s, int *out)
+{
+    if (strcmp(s, "true") && strcmp(s, "false")) {
+        fprintf(stderr, "topicfs: %s=%s: must be true or false\n", name, s);
+        return -1;
+    }
+    *out = s[0] == 't';
+    return 0;
+}
+
 /* The cluster options into co (host: its buffer); 0 or -1 (reported).
  * Without zk=, none of them may be given. */
 static int parse_cluster(const struct options *o, struct cluster_options *co,
@@ -168,10 +185,12 @@ static int parse_cluster(const struct options *o, struct cluster_options *co,
     if (!o->zk) {
         if (o->broker || o->listen || o->zk_session_timeout || o->zk_connection_timeout ||
             o->secret_file || o->default_rf || o->delivery_timeout || o->lag_time_max ||
-            o->fetch_wait_max) {
+            o->fetch_wait_max || o->unclean || o->rebalance || o->imbalance_interval) {
             fprintf(stderr, "topicfs: broker=, listen=, cluster.secret.file=, "
                             "default.replication.factor=, delivery.timeout.ms=, "
-                            "zookeeper.*.timeout.ms and replica.*.ms need zk= (cluster mode)\n");
+                            "zookeeper.*.timeout.ms, replica.*.ms, "
+                            "unclean.leader.election.enable=, auto.leader.rebalance.enable= and "
+                            "leader.imbalance.check.interval.seconds= need zk= (cluster mode)\n");
             return -1;
         }
         return 0;
@@ -211,6 +230,26 @@ static int parse_cluster(const struct options *o, struct cluster_options *co,
             return -1;
         }
         co->default_replication_factor = (int)v;
+    }
+    co->auto_leader_rebalance = 1;
+    co->leader_imbalance_check_interval_ms = CLUSTER_LEADER_IMBALANCE_CHECK_INTERVAL_MS_DEFAULT;
+    if ((o->unclean &&
+         parse_bool("unclean.leader.election.enable", o->unclean, &co->unclean_leader_election)) ||
+        (o->rebalance &&
+         parse_bool("auto.leader.rebalance.enable", o->rebalance, &co->auto_leader_rebalance)))
+        return -1;
+    if (o->imbalance_interval) {
+        if (parse_number("leader.imbalance.check.interval.seconds", o->imbalance_interval, 10,
+                         INT32_MAX / 1000, "a number of seconds from 1 to 2147483", &v))
+            return -1;
+        if (v == 0) {
+            fprintf(stderr,
+                    "topicfs: leader.imbalance.check.interval.seconds=%s: must be a number of "
+                    "seconds from 1 to 2147483\n",
+                    o->imbalance_interval);
+            return -1;
+        }
+        co->leader_imbalance_check_interval_ms = (int)v * 1000;
     }
     ro->broker_id = co->broker_id;
     ro->lag_time_max_ms = REPLICA_LAG_TIME_MAX_MS_DEFAULT;
@@ -291,6 +330,15 @@ static void usage(const char *prog)
            "    -o replica.fetch.wait.max.ms=MS\n"
            "                       cluster mode: how long a follower's fetch waits at the\n"
            "                       leader for new records (default 500)\n"
+           "    -o unclean.leader.election.enable=true|false\n"
+           "                       cluster mode: the value topics made at this mount get:\n"
+           "                       with no live in-sync replica, may one out of sync lead\n"
+           "                       (and records be lost)? (default false)\n"
+           "    -o auto.leader.rebalance.enable=true|false\n"
+           "                       cluster mode: the controller gives leadership back to\n"
+           "                       each partition's preferred replica (default true)\n"
+           "    -o leader.imbalance.check.interval.seconds=N\n"
+           "                       cluster mode: how often it looks (default 300)\n"
            "    -f                 stay in the foreground, log to stderr\n"
            "    -d                 debug: log every FUSE request\n\n",
            prog);
@@ -522,6 +570,9 @@ out:
     free(opt.secret_file);
     free(opt.default_rf);
     free(opt.delivery_timeout);
+    free(opt.unclean);
+    free(opt.rebalance);
+    free(opt.imbalance_interval);
     free(opt.lag_time_max);
     free(opt.fetch_wait_max);
     free(opt.uid);

@@ -56,8 +56,13 @@ struct cluster_options {
     int session_timeout_ms;         /* zookeeper.session.timeout.ms */
     int connection_timeout_ms;      /* zookeeper.connection.timeout.ms */
     int default_replication_factor; /* default.replication.factor: replicas of a new topic */
+    int unclean_leader_election;    /* unclean.leader.election.enable of a new topic */
+    int auto_leader_rebalance;      /* auto.leader.rebalance.enable */
+    int leader_imbalance_check_interval_ms; /* leader.imbalance.check.interval.seconds */
     const char *data_dir;
 };
+
+#define CLUSTER_LEADER_IMBALANCE_CHECK_INTERVAL_MS_DEFAULT 300000 /* Kafka's 300 s */
 
 #define CLUSTER_CHECK_ONLY 1 /* cluster_join: check that the id is free, do not register */
 

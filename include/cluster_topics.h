@@ -19,13 +19,18 @@
  *   .config a line changes /config/topics/<t> with a version check (read
  *           again and retried when another broker changed it first);
  *           partitions=N adds partitions to the assignment (Kafka's
- *           addPartitions); replication.factor cannot change yet.
+ *           addPartitions); replication.factor=N starts a reassignment
+ *           (Kafka's): each partition's replicas become its target ones
+ *           followed by those leaving (removing_replicas); the new ones
+ *           fetch from the leader, and the controller drops the leaving
+ *           ones once every target replica is in the ISR.
  *
  * Errors: -EAGAIN when ZooKeeper is out of reach (nothing is changed,
  * here or there; a transaction whose answer was lost may still have been
  * applied, as with any ZooKeeper client), -EINVAL for fewer live brokers
- * than the replication factor (nothing is created), -EEXIST, -ENOENT, and
- * -EOPNOTSUPP for a change of replication.factor.
+ * than the replication factor (nothing is created or changed), -EEXIST,
+ * -ENOENT, and -EBUSY for a change of replication.factor while a
+ * reassignment of the topic is under way.
  *
  * The data dir remembers which of its topics the cluster made, and with
  * which topic id (DATA_DIR/cluster-topics, topic_codec.h). Only those are
@@ -60,9 +65,11 @@ struct cluster_local {
 
 struct cluster_topics;
 
+/* default_rf, default_unclean: replication.factor and
+ * unclean.leader.election.enable of the topics mkdir makes. */
 int cluster_topics_open(const struct cluster_local *local, const char *data_dir,
-                        const char *cluster_id, int default_rf, struct topic_cache *tc,
-                        struct cluster_topics **out);
+                        const char *cluster_id, int default_rf, int default_unclean,
+                        struct topic_cache *tc, struct cluster_topics **out);
 void cluster_topics_close(struct cluster_topics *ct);
 
 /* Makes this data dir match the cache: 0, or a negative errno when

@@ -44,6 +44,7 @@ struct topic_config {
     int64_t replication_factor;
     int64_t flush_ms;
     enum offset_reset auto_offset_reset;
+    int unclean_leader_election; /* unclean.leader.election.enable (cluster mode) */
 };
 
 void config_defaults(struct topic_config *c, uint32_t partitions);

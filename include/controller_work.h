@@ -6,6 +6,12 @@
  *  - when brokers come or go, every state is checked (election_update): a
  *    dead leader is replaced by the next live replica of the ISR, dead
  *    followers leave the ISR, leader_epoch + 1;
+ *  - with no live ISR member a partition stays offline (leader -1) unless
+ *    the topic's unclean.leader.election.enable is true (logged at warn);
+ *  - rebalance (every leader.imbalance.check.interval.seconds while
+ *    auto.leader.rebalance.enable, the caller's timer): a partition whose
+ *    preferred replica (the first of its assignment) lives and is in the
+ *    ISR but does not lead gets it back as leader (election_preferred);
  *  - a topic marked in /admin/delete_topics loses its znodes: its states,
  *    then its assignment, config and mark in one transaction.
  *
@@ -18,7 +24,7 @@
  * updates with what it wrote.
  *
  * The controller never adds a replica to an ISR. That is the leader's work
- * once a follower has caught up (replication, not built yet), and its seam
+ * once a follower has caught up (replica.c), and its seam
  * is the state znode itself: as Kafka's leaders do, the leader will write
  * the state with the version the cache holds (tc_partition.version), the
  * same leader and leader_epoch and the grown ISR; the controller then sees
@@ -32,9 +38,10 @@
 #include "topic_cache.h"
 #include "zk.h"
 
-/* live: the live brokers' ids, sorted. 0, -ESTALE (no longer controller),
- * or another negative errno (try again). */
+/* live: the live brokers' ids, sorted; rebalance: preferred leaders too.
+ * 0, -ESTALE (no longer controller), or another negative errno (try
+ * again). */
 int controller_work_run(struct zk *z, struct topic_cache *tc, const int32_t *live, size_t nlive,
-                        int32_t epoch, int32_t epoch_version);
+                        int32_t epoch, int32_t epoch_version, int rebalance);
 
 #endif

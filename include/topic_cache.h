@@ -99,7 +99,8 @@ struct tc_topic *topic_cache_find(struct topic_cache *tc, const char *name);
 int topic_cache_complete(const struct tc_topic *t);
 
 /* The config a topic has on every broker: cfg with partitions and
- * replication.factor from the assignment (partition 0's replica count). */
+ * replication.factor from the assignment (partition 0's replica count, less
+ * those leaving in a reassignment). */
 void topic_cache_full_config(const struct tc_topic *t, struct topic_config *out);
 
 /* Znode paths of a topic (buffers of TC_PATH_MAX). */

@@ -5,6 +5,11 @@
  *   /brokers/topics/<t>         the replica assignment, Kafka's version 3
  *     {"version":3,"topic_id":"<22 base64url>","partitions":{"0":[1,2,3],"1":[2,3,1]},
  *      "adding_replicas":{},"removing_replicas":{}}
+ *   during a reassignment (Kafka's layout) a partition's list is the target
+ *   replicas followed by those leaving, and removing_replicas names the
+ *   leaving ones: "partitions":{"0":[1,2,3]},"removing_replicas":{"0":[3]}
+ *   (topicfs writes adding_replicas empty; a decoder refuses removing
+ *   replicas that are not the tail of the list, or all of it)
  *   /brokers/topics/<t>/partitions/<p>/state
  *     {"controller_epoch":1,"leader":1,"version":1,"leader_epoch":0,"isr":[1,2,3]}
  *   /config/topics/<t>          the topic's whole config but for partitions and
@@ -48,6 +53,7 @@ struct cluster_assignment {
     uint32_t nparts;
     uint32_t *first; /* nparts + 1: partition p's replicas are ids[first[p]] .. ids[first[p+1]-1] */
     int32_t *ids;
+    uint32_t *leaving; /* NULL, or per partition how many of its last replicas leave */
 };
 
 /* a from nparts partitions of rf replicas each, flat[p * rf + i]. */
@@ -61,6 +67,17 @@ void cluster_assignment_free(struct cluster_assignment *a);
 /* Partition p's replicas: their count, and *ids. */
 uint32_t cluster_assignment_replicas(const struct cluster_assignment *a, uint32_t p,
                                      const int32_t **ids);
+/* Of partition p's replicas, how many leave (the last ones), and the
+ * target: the replicas that stay (count, *ids). */
+uint32_t cluster_assignment_leaving(const struct cluster_assignment *a, uint32_t p);
+uint32_t cluster_assignment_target(const struct cluster_assignment *a, uint32_t p,
+                                   const int32_t **ids);
+/* 1 if a partition has leaving replicas (a reassignment is under way). */
+int cluster_assignment_reassigning(const struct cluster_assignment *a);
+/* Partition p's replicas become ids (n of them, the last `leaving` leave):
+ * 0, -EINVAL or -ENOMEM (a unchanged). */
+int cluster_assignment_set(struct cluster_assignment *a, uint32_t p, const int32_t *ids, uint32_t n,
+                           uint32_t leaving);
 /* The JSON, malloc'ed (NUL-terminated) with its length: 0 or a negative errno. */
 int cluster_assignment_encode(const struct cluster_assignment *a, char **json, size_t *len);
 int cluster_assignment_decode(const char *json, size_t len, struct cluster_assignment *a);

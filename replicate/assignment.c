@@ -7,8 +7,15 @@
  *     if p > 0 and p % n == 0: nextReplicaShift += 1
  *     firstReplicaIndex = (p + startIndex) % n
  *     replica j >= 1: (firstReplicaIndex + 1 + (nextReplicaShift + j - 1) % (n - 1)) % n
- * rand is splitmix64 over the seed, so a seed gives one assignment. */
+ * rand is splitmix64 over the seed, so a seed gives one assignment.
+ *
+ * assignment_reassign picks a partition's replicas at a new replication
+ * factor: its current replicas stay (in their order) and the least loaded
+ * live brokers join when it grows; the leader, then the in-sync, then the
+ * live replicas are kept when it shrinks. */
 #include "assignment.h"
+
+#include "topic_codec.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -57,4 +64,60 @@ int assignment_assign(const int32_t *brokers, size_t nbrokers, uint32_t first, u
     }
     free(sorted);
     return 0;
+}
+
+static int member(const int32_t *ids, size_t n, int32_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == id)
+            return 1;
+    return 0;
+}
+
+int assignment_reassign(const int32_t *cur, uint32_t ncur, int32_t leader, const int32_t *isr,
+                        uint32_t nisr, const int32_t *live, size_t nlive, uint32_t *load,
+                        uint32_t p, uint32_t rf, int32_t *out)
+{
+    if (rf == 0 || rf > CLUSTER_REPLICAS_MAX || ncur > CLUSTER_REPLICAS_MAX)
+        return -EINVAL;
+    if (rf >= ncur) {
+        size_t spare = 0;
+        for (size_t i = 0; i < nlive; i++)
+            spare += !member(cur, ncur, live[i]);
+        if (spare < rf - ncur)
+            return -EINVAL;
+        memcpy(out, cur, ncur * sizeof(*out));
+        for (uint32_t k = ncur; k < rf; k++) {
+            size_t best = nlive;
+            for (size_t j = 0; j < nlive; j++) {
+                size_t i = (p + j) % nlive;
+                if (!member(out, k, live[i]) && (best == nlive || load[i] < load[best]))
+                    best = i;
+            }
+            out[k] = live[best];
+            load[best]++;
+        }
+        return (int)rf;
+    }
+    /* Shrinking: rank each replica, keep the rf best (earlier in cur wins
+     * a tie), in cur's order. */
+    int rank[CLUSTER_REPLICAS_MAX], keep[CLUSTER_REPLICAS_MAX] = {0};
+    for (uint32_t i = 0; i < ncur; i++) {
+        int alive = 0;
+        for (size_t j = 0; j < nlive && !alive; j++)
+            alive = live[j] == cur[i];
+        rank[i] = cur[i] == leader ? 3 : member(isr, nisr, cur[i]) && alive ? 2 : alive ? 1 : 0;
+    }
+    for (uint32_t k = 0; k < rf; k++) {
+        int best = -1;
+        for (uint32_t i = 0; i < ncur; i++)
+            if (!keep[i] && (best < 0 || rank[i] > rank[best]))
+                best = (int)i;
+        keep[best] = 1;
+    }
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < ncur; i++)
+        if (keep[i])
+            out[n++] = cur[i];
+    return (int)rf;
 }

@@ -10,6 +10,10 @@
  *   PENDING_TOPICS      re-read the topics' znodes that changed (topic_cache.h)
  *   PENDING_LOCAL       make the data dir match them (cluster_topics.h)
  *   PENDING_CONTROL     the controller's work (controller_work.h)
+ *   PENDING_REBALANCE   the same, preferred leaders too: set by the clock
+ *                       every leader.imbalance.check.interval.seconds while
+ *                       this broker is controller (rebalance_at) and
+ *                       auto.leader.rebalance.enable
  * A new session, or a connection found again, sets the first three and
  * PENDING_TOPICS, with a full read of the topics. Work that fails (ZooKeeper
  * unreachable, or the id still held by an old session) is tried again every
@@ -52,6 +56,7 @@ enum {
     PENDING_TOPICS = 16,
     PENDING_LOCAL = 32,
     PENDING_CONTROL = 64,
+    PENDING_REBALANCE = 128,
     PENDING_ALL = PENDING_REGISTER | PENDING_BROKERS | PENDING_CONTROLLER | PENDING_TOPICS,
 };
 
@@ -72,7 +77,8 @@ struct cluster {
     pthread_t thread;
     int started, stop;
     unsigned pending, retry;
-    int disconnected; /* since the last ZK_EV_CONNECTED */
+    int disconnected;     /* since the last ZK_EV_CONNECTED */
+    int64_t rebalance_at; /* monotonic ms of the next rebalance; 0: none due */
     /* the cache */
     struct cluster_broker *brokers;
     size_t nbrokers;
@@ -486,14 +492,30 @@ static int live_ids(struct cluster *c, int32_t **ids, size_t *n)
     return v ? 0 : -ENOMEM;
 }
 
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Under c->lock: the next rebalance from now (0: none while not controller
+ * or rebalance is off). */
+static void schedule_rebalance(struct cluster *c, int controller)
+{
+    c->rebalance_at = controller && c->o.auto_leader_rebalance
+                          ? monotonic_ms() + c->o.leader_imbalance_check_interval_ms
+                          : 0;
+}
+
 /* The controller's work; the bits to try again. */
-static unsigned control(struct cluster *c, int epoch, int version)
+static unsigned control(struct cluster *c, int epoch, int version, int rebalance)
 {
     int32_t *live;
     size_t n;
     if (live_ids(c, &live, &n))
         return PENDING_CONTROL;
-    int r = controller_work_run(c->zk, c->tc, live, n, epoch, version);
+    int r = controller_work_run(c->zk, c->tc, live, n, epoch, version, rebalance);
     free(live);
     if (r == -ESTALE) {
         logger_log(LOG_LEVEL_WARN, "controller epoch %d: another controller took over", epoch);
@@ -501,7 +523,14 @@ static unsigned control(struct cluster *c, int epoch, int version)
     }
     if (r)
         logger_log(LOG_LEVEL_WARN, "controller: %s (trying again)", strerror(-r));
-    return r ? PENDING_CONTROL : 0;
+    if (r)
+        return rebalance ? PENDING_REBALANCE : PENDING_CONTROL;
+    if (rebalance) {
+        pthread_mutex_lock(&c->lock);
+        schedule_rebalance(c, 1);
+        pthread_mutex_unlock(&c->lock);
+    }
+    return 0;
 }
 
 /* Does the work of the pending bits; returns the bits to try again. */
@@ -558,16 +587,16 @@ static unsigned work(struct cluster *c, unsigned todo)
         failed |= PENDING_CONTROLLER;
     if (todo & (PENDING_BROKERS | PENDING_TOPICS | PENDING_CONTROLLER))
         c->control_due = 1;
-    if ((todo & PENDING_CONTROL) || c->control_due) {
+    if ((todo & (PENDING_CONTROL | PENDING_REBALANCE)) || c->control_due) {
         int epoch, version;
-        if (controller_fence(c->controller, &epoch, &version) == 0) {
-            failed |= control(c, epoch, version);
-        }
+        if (controller_fence(c->controller, &epoch, &version) == 0)
+            failed |= control(c, epoch, version, (todo & PENDING_REBALANCE) != 0);
         c->control_due = 0;
     }
     if ((todo & PENDING_LOCAL) && c->ct && cluster_topics_reconcile(c->ct))
         failed |= PENDING_LOCAL;
-    if ((todo & (PENDING_BROKERS | PENDING_TOPICS | PENDING_CONTROL)) && c->state_fn)
+    if ((todo & (PENDING_BROKERS | PENDING_TOPICS | PENDING_CONTROL | PENDING_REBALANCE)) &&
+        c->state_fn)
         c->state_fn(c->state_arg);
     return failed;
 }
@@ -578,20 +607,24 @@ static void *cluster_main(void *arg)
     pthread_mutex_lock(&c->lock);
     while (!c->stop) {
         if (!c->pending) {
-            if (!c->retry) {
+            int64_t now = monotonic_ms(), until = c->retry ? now + RETRY_MS : 0;
+            if (c->rebalance_at && (!until || c->rebalance_at < until))
+                until = c->rebalance_at;
+            if (!until) {
                 pthread_cond_wait(&c->cond, &c->lock);
                 continue;
             }
-            struct timespec at;
-            clock_gettime(CLOCK_MONOTONIC, &at);
-            at.tv_nsec += RETRY_MS * 1000000L;
-            at.tv_sec += at.tv_nsec / 1000000000L;
-            at.tv_nsec %= 1000000000L;
+            struct timespec at = {.tv_sec = (time_t)(until / 1000),
+                                  .tv_nsec = (long)(until % 1000) * 1000000L};
             while (!c->stop && !c->pending &&
                    pthread_cond_timedwait(&c->cond, &c->lock, &at) != ETIMEDOUT)
                 ;
             c->pending |= c->retry;
             c->retry = 0;
+            if (c->rebalance_at && monotonic_ms() >= c->rebalance_at) {
+                c->pending |= PENDING_REBALANCE;
+                c->rebalance_at = 0; /* set again when it ran */
+            }
             continue;
         }
         unsigned todo = c->pending;
@@ -610,11 +643,18 @@ static void became_controller(void *arg, int epoch)
     struct cluster *c = arg;
     (void)epoch;
     c->control_due = 1; /* a new controller looks at every partition */
+    pthread_mutex_lock(&c->lock);
+    schedule_rebalance(c, 1);
+    pthread_mutex_unlock(&c->lock);
 }
 
 static void lost_controller(void *arg)
 {
-    ((struct cluster *)arg)->control_due = 0;
+    struct cluster *c = arg;
+    c->control_due = 0;
+    pthread_mutex_lock(&c->lock);
+    schedule_rebalance(c, 0);
+    pthread_mutex_unlock(&c->lock);
 }
 
 int cluster_start(struct cluster *c, const struct cluster_local *local)
@@ -626,7 +666,7 @@ int cluster_start(struct cluster *c, const struct cluster_local *local)
         r = topic_cache_new(&tc);
     if (!r && local)
         r = cluster_topics_open(local, c->data_dir, c->cluster_id, c->o.default_replication_factor,
-                                tc, &c->ct);
+                                c->o.unclean_leader_election, tc, &c->ct);
     pthread_mutex_lock(&c->lock); /* on_event reads it there */
     c->tc = tc;
     pthread_mutex_unlock(&c->lock);

@@ -33,7 +33,7 @@ struct cluster_topics {
     struct topic_cache *tc;
     char *ids_path;
     char cluster_id[CLUSTER_ID_MAX];
-    int default_rf;
+    int default_rf, default_unclean;
     pthread_mutex_t local_lock;
     struct topic_id_list ids;       /* under local_lock */
     struct topic_id_list conflicts; /* names logged as local-only (ids unused) */
@@ -113,8 +113,8 @@ static int set_entry(struct cluster_topics *ct, const char *name, const char *id
 }
 
 int cluster_topics_open(const struct cluster_local *local, const char *data_dir,
-                        const char *cluster_id, int default_rf, struct topic_cache *tc,
-                        struct cluster_topics **out)
+                        const char *cluster_id, int default_rf, int default_unclean,
+                        struct topic_cache *tc, struct cluster_topics **out)
 {
     struct cluster_topics *ct = calloc(1, sizeof(*ct));
     if (!ct)
@@ -126,6 +126,7 @@ int cluster_topics_open(const struct cluster_local *local, const char *data_dir,
     ct->local = *local;
     ct->tc = tc;
     ct->default_rf = default_rf;
+    ct->default_unclean = default_unclean;
     snprintf(ct->cluster_id, sizeof(ct->cluster_id), "%s", cluster_id);
     pthread_mutex_init(&ct->local_lock, NULL);
     load_ids(ct);
@@ -425,6 +426,7 @@ int cluster_topics_create(struct cluster_topics *ct, struct zk *z, const int32_t
     }
     config_defaults(&cfg, ct->local.store->default_partitions);
     cfg.replication_factor = ct->default_rf;
+    cfg.unclean_leader_election = ct->default_unclean;
     if ((size_t)ct->default_rf > nlive) {
         logger_log(LOG_LEVEL_WARN, "mkdir %s: default.replication.factor=%d, but %zu broker%s live",
                    name, ct->default_rf, nlive, nlive == 1 ? " is" : "s are");
@@ -539,13 +541,15 @@ static int grow_assignment(struct cluster_topics *ct, struct zk *z, const int32_
                            int32_t version, uint32_t nparts)
 {
     const int32_t *p0;
-    uint32_t rf = cluster_assignment_replicas(a, 0, &p0), more = nparts - a->nparts;
+    uint32_t rf = cluster_assignment_target(a, 0, &p0), more = nparts - a->nparts;
     int start = -1;
     for (size_t i = 0; i < nlive; i++)
         if (live[i] == p0[0])
             start = (int)i;
     if (rf > nlive)
         return -EINVAL;
+    if (cluster_assignment_reassigning(a))
+        return -EBUSY;
     int32_t *flat = malloc((size_t)more * rf * sizeof(*flat));
     char *json = NULL, path[TC_PATH_MAX];
     size_t len;
@@ -562,6 +566,79 @@ static int grow_assignment(struct cluster_topics *ct, struct zk *z, const int32_
     }
     free(flat);
     free(json);
+    return r;
+}
+
+/* replication.factor=rf: Kafka's reassignment. Every partition's list
+ * becomes its target (assignment_reassign) followed by the replicas that
+ * leave; the controller drops those once the whole target is in the ISR
+ * (controller_work.c). -EINVAL with fewer live brokers than rf, -EBUSY
+ * while a reassignment is under way. */
+static int reassign(struct cluster_topics *ct, struct zk *z, const int32_t *live, size_t nlive,
+                    const char *name, struct cluster_assignment *a, int32_t version, uint32_t rf)
+{
+    if (cluster_assignment_reassigning(a))
+        return -EBUSY;
+    if (rf > nlive || rf > CLUSTER_REPLICAS_MAX) {
+        logger_log(LOG_LEVEL_WARN, "topic %s: replication.factor=%u, but %zu broker%s live", name,
+                   rf, nlive, nlive == 1 ? " is" : "s are");
+        return -EINVAL;
+    }
+    uint32_t *load = calloc(nlive ? nlive : 1, sizeof(*load));
+    if (!load)
+        return -ENOMEM;
+    for (size_t i = 0; i < nlive; i++)
+        for (uint32_t k = 0; k < a->first[a->nparts]; k++)
+            load[i] += a->ids[k] == live[i];
+    int r = 0, changed = 0;
+    for (uint32_t p = 0; !r && p < a->nparts; p++) {
+        const int32_t *cur;
+        int32_t target[CLUSTER_REPLICAS_MAX], list[2 * CLUSTER_REPLICAS_MAX];
+        struct cluster_partition_state st = {.leader = -1};
+        uint32_t ncur = cluster_assignment_replicas(a, p, &cur), n = 0;
+        pthread_mutex_lock(&ct->tc->lock);
+        struct tc_topic *t = topic_cache_find(ct->tc, name);
+        if (t && p < t->a.nparts && t->parts[p].known == TC_PRESENT)
+            st = t->parts[p].st;
+        pthread_mutex_unlock(&ct->tc->lock);
+        int nt = assignment_reassign(cur, ncur, st.leader, st.isr, st.nisr, live, nlive, load, p,
+                                     rf, target);
+        if (nt < 0) {
+            r = nt;
+            break;
+        }
+        memcpy(list, target, (size_t)nt * sizeof(*list));
+        n = (uint32_t)nt;
+        for (uint32_t i = 0; i < ncur; i++) {
+            int kept = 0;
+            for (int j = 0; j < nt; j++)
+                kept |= target[j] == cur[i];
+            if (!kept)
+                list[n++] = cur[i];
+        }
+        if (n > CLUSTER_REPLICAS_MAX) {
+            r = -EINVAL;
+            break;
+        }
+        changed |= n != ncur || n != (uint32_t)nt || memcmp(list, cur, n * sizeof(*list));
+        r = cluster_assignment_set(a, p, list, n, n - (uint32_t)nt);
+    }
+    free(load);
+    if (r || !changed)
+        return r;
+    char *json, path[TC_PATH_MAX];
+    size_t len;
+    struct zk_stat st;
+    if ((r = cluster_assignment_encode(a, &json, &len)))
+        return r;
+    tc_assignment_path(path, name);
+    r = zk_set(z, path, json, len, version, &st);
+    free(json);
+    if (!r) {
+        topic_cache_put_assignment(ct->tc, name, a, st.version);
+        logger_log(LOG_LEVEL_INFO, "topic %s: reassignment to replication.factor=%u started", name,
+                   rf);
+    }
     return r;
 }
 
@@ -599,7 +676,10 @@ int cluster_topics_config(struct cluster_topics *ct, struct zk *z, const int32_t
             break;
         }
         if (trial.replication_factor != cur.replication_factor) {
-            r = -EOPNOTSUPP; /* a reassignment: not built yet */
+            r = reassign(ct, z, live, nlive, name, &a, aversion,
+                         (uint32_t)trial.replication_factor);
+            if (r == -ESTALE)
+                topic_cache_read_assignment(ct->tc, z, name);
         } else if (trial.partitions != cur.partitions) {
             r = grow_assignment(ct, z, live, nlive, name, &a, aversion, trial.partitions);
             if (r == -ESTALE)
@@ -622,7 +702,7 @@ int cluster_topics_config(struct cluster_topics *ct, struct zk *z, const int32_t
     }
     if (r == -ESTALE)
         r = -EAGAIN; /* changed by others every time we tried */
-    if (r && r != -EOPNOTSUPP)
+    if (r && r != -EBUSY)
         r = request_errno(r, ".config of", name);
     if (!r && (r = reconcile_locked(ct, name)))
         logger_log(LOG_LEVEL_ERROR, "topic %s: changed in the cluster, not yet here: %s", name,

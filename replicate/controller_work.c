@@ -19,15 +19,16 @@
 
 #define PASSES 4
 
-enum action_kind { ACT_DELETE, ACT_CREATE, ACT_UPDATE };
+enum action_kind { ACT_DELETE, ACT_CREATE, ACT_UPDATE, ACT_REASSIGNED };
 
 struct action {
     enum action_kind kind;
     char *name;
     char topic_id[CLUSTER_ID_MAX];
     uint32_t p;
-    int32_t version; /* ACT_UPDATE: of the state it replaces */
+    int32_t version; /* ACT_UPDATE: of the state it replaces; ACT_REASSIGNED: of the assignment */
     struct cluster_partition_state old, st;
+    struct cluster_assignment a; /* ACT_REASSIGNED: the assignment without the leaving replicas */
 };
 
 struct actions {
@@ -46,22 +47,59 @@ static int add(struct actions *a, const struct action *act)
         a->cap = cap;
     }
     a->v[a->n] = *act;
+    a->v[a->n].a = (struct cluster_assignment){0};
     if (!(a->v[a->n].name = strdup(act->name)))
         return -ENOMEM;
     a->n++;
-    return 0;
+    return act->a.first ? cluster_assignment_copy(&a->v[a->n - 1].a, &act->a) : 0;
 }
 
 static void actions_free(struct actions *a)
 {
-    for (size_t i = 0; i < a->n; i++)
+    for (size_t i = 0; i < a->n; i++) {
         free(a->v[i].name);
+        cluster_assignment_free(&a->v[i].a);
+    }
     free(a->v);
 }
 
-/* What the cache asks of the controller now. */
+static int in_isr(const struct cluster_partition_state *s, int32_t id)
+{
+    for (uint32_t i = 0; i < s->nisr; i++)
+        if (s->isr[i] == id)
+            return 1;
+    return 0;
+}
+
+/* A reassignment's end (Kafka's phase B): the partitions of t whose every
+ * target replica is in the ISR lose their leaving replicas. 1 and *out when
+ * one does, 0 when none, or a negative errno. */
+static int reassigned(const struct tc_topic *t, struct cluster_assignment *out)
+{
+    int done = 0, r = 0;
+    for (uint32_t p = 0; !r && p < t->a.nparts; p++) {
+        const int32_t *ids;
+        uint32_t n = cluster_assignment_target(&t->a, p, &ids), ok = 1;
+        if (!cluster_assignment_leaving(&t->a, p) || t->parts[p].known != TC_PRESENT)
+            continue;
+        for (uint32_t i = 0; i < n && ok; i++)
+            ok = in_isr(&t->parts[p].st, ids[i]);
+        if (!ok)
+            continue;
+        if (!done && (r = cluster_assignment_copy(out, &t->a)))
+            break;
+        done = 1;
+        r = cluster_assignment_set(out, p, ids, n, 0);
+    }
+    if (r && done)
+        cluster_assignment_free(out);
+    return r ? r : done;
+}
+
+/* What the cache asks of the controller now (rebalance: move leaders back
+ * to their preferred replicas too). */
 static int decide(struct topic_cache *tc, const struct election_live *live, int32_t epoch,
-                  struct actions *out)
+                  int rebalance, struct actions *out)
 {
     int r = 0;
     pthread_mutex_lock(&tc->lock);
@@ -76,6 +114,18 @@ static int decide(struct topic_cache *tc, const struct election_live *live, int3
         if (!t->listed || t->assignment_known != TC_PRESENT)
             continue;
         strcpy(act.topic_id, t->a.topic_id);
+        if (cluster_assignment_reassigning(&t->a)) {
+            struct action done = act;
+            if ((r = reassigned(t, &done.a)) == 1) {
+                done.kind = ACT_REASSIGNED;
+                done.version = t->assignment_version;
+                r = add(out, &done);
+                cluster_assignment_free(&done.a);
+            }
+            if (r)
+                continue;
+        }
+        int unclean = t->config_known == TC_PRESENT && t->cfg.unclean_leader_election;
         for (uint32_t p = 0; !r && p < t->a.nparts; p++) {
             const int32_t *replicas;
             uint32_t n = cluster_assignment_replicas(&t->a, p, &replicas);
@@ -89,7 +139,8 @@ static int decide(struct topic_cache *tc, const struct election_live *live, int3
                 act.kind = ACT_UPDATE;
                 act.version = tp->version;
                 act.old = tp->st;
-                if (election_update(&tp->st, replicas, n, live, epoch, &act.st))
+                if (election_update(&tp->st, replicas, n, live, unclean, epoch, &act.st) ||
+                    (rebalance && election_preferred(&tp->st, replicas, n, live, epoch, &act.st)))
                     r = add(out, &act);
             }
         }
@@ -116,6 +167,15 @@ static void log_state(const struct action *a)
         return;
     }
     format_isr(&a->old, old, sizeof(old));
+    int unclean =
+        a->st.leader >= 0 && a->st.leader != a->old.leader && !in_isr(&a->old, a->st.leader);
+    if (unclean) {
+        logger_log(LOG_LEVEL_WARN,
+                   "controller: partition %s-%u: unclean leader election: broker %d was not in "
+                   "the ISR %s and leads at epoch %d; records it lacks are lost",
+                   a->name, a->p, a->st.leader, old, a->st.leader_epoch);
+        return;
+    }
     logger_log(LOG_LEVEL_INFO,
                "controller: partition %s-%u: leader %d, isr %s, leader epoch %d (was leader %d, "
                "isr %s)",
@@ -230,19 +290,53 @@ static int delete_topic(struct zk *z, const char *name, int32_t epoch_version)
     return r;
 }
 
+/* Writes the assignment without the leaving replicas, fenced: 0 (the
+ * states follow at the next pass: election_update takes the leaving
+ * replicas out of the ISR, and a new leader if the old one left),
+ * -ESTALE (fenced), -EAGAIN (changed meanwhile: read again), or another
+ * negative errno. */
+static int write_reassigned(struct zk *z, struct topic_cache *tc, const struct action *a,
+                            int32_t epoch_version)
+{
+    char path[TC_PATH_MAX], *json;
+    size_t len, failed = 0;
+    int r = cluster_assignment_encode(&a->a, &json, &len);
+    if (r)
+        return r;
+    tc_assignment_path(path, a->name);
+    struct zk_op ops[] = {
+        {.type = ZK_OP_CHECK, .path = CONTROLLER_EPOCH_PATH, .version = epoch_version},
+        {.type = ZK_OP_SET, .path = path, .data = json, .len = len, .version = a->version},
+    };
+    r = zk_multi(z, ops, 2, &failed);
+    free(json);
+    if (r && failed == 0)
+        return r == -ESTALE || r == -ENOENT ? -ESTALE : r;
+    if (r == -ESTALE || r == -ENOENT) {
+        int e = topic_cache_read_assignment(tc, z, a->name);
+        return e ? e : -EAGAIN;
+    }
+    if (r)
+        return r;
+    topic_cache_put_assignment(tc, a->name, &a->a, a->version + 1);
+    logger_log(LOG_LEVEL_INFO, "controller: topic %s: reassignment done", a->name);
+    return -EAGAIN; /* the states follow: decide again */
+}
+
 int controller_work_run(struct zk *z, struct topic_cache *tc, const int32_t *live, size_t nlive,
-                        int32_t epoch, int32_t epoch_version)
+                        int32_t epoch, int32_t epoch_version, int rebalance)
 {
     struct election_live el = {live, nlive};
     int r = -EAGAIN;
     for (int pass = 0; pass < PASSES && r == -EAGAIN; pass++) {
         struct actions acts = {0};
         int again = 0;
-        r = decide(tc, &el, epoch, &acts);
+        r = decide(tc, &el, epoch, rebalance, &acts);
         for (size_t i = 0; !r && i < acts.n; i++) {
             const struct action *a = &acts.v[i];
-            int e = a->kind == ACT_DELETE ? delete_topic(z, a->name, epoch_version)
-                                          : write_state(z, tc, a, epoch_version);
+            int e = a->kind == ACT_DELETE       ? delete_topic(z, a->name, epoch_version)
+                    : a->kind == ACT_REASSIGNED ? write_reassigned(z, tc, a, epoch_version)
+                                                : write_state(z, tc, a, epoch_version);
             if (e == -EAGAIN)
                 again = 1;
             else if (e)

@@ -15,8 +15,9 @@
  *
  * High watermark: core's follows the log end until a replica first gets a
  * role; it is then held at the log start (this broker does not know what
- * was committed: nothing is shown that may be truncated later) and moves up
- * from there: a leader's to the smallest log end of its ISR (at once when
+ * was committed: nothing is shown that may be truncated later; a leader
+ * alone in its ISR holds it at its log end, all of it committed) and moves
+ * up from there: a leader's to the smallest log end of its ISR (at once when
  * the ISR is itself alone), a follower's with each fetch. */
 #include <errno.h>
 #include <inttypes.h>
@@ -147,7 +148,12 @@ static void transition(struct replica_manager *m, struct replica *r, enum replic
     pthread_mutex_lock(&r->op_lock);
     partition_info(r->p, &pi);
     if (!r->held) {
-        e = partition_hold_high_watermark(r->p, pi.start_offset);
+        /* A leader alone in its ISR has committed its whole log (a topic
+         * grown from one replica shows no dip). */
+        pthread_mutex_lock(&m->lock);
+        int alone = role == ROLE_LEADER && r->nisr == 1 && r->isr[0] == m->o.broker_id;
+        pthread_mutex_unlock(&m->lock);
+        e = partition_hold_high_watermark(r->p, alone ? pi.end_offset : pi.start_offset);
         if (!e)
             r->held = 1;
     }
@@ -253,6 +259,29 @@ static void drop(struct replica_manager *m, size_t i)
     logger_log(LOG_LEVEL_INFO, "partition %s-%u: no longer a replica here", r->topic, r->part);
 }
 
+/* A dropped replica whose partition stays in the cluster: the last
+ * replica (a reassignment down to one) shows its whole log again; one the
+ * cluster took away empties its log, as Kafka deletes a removed replica
+ * (a broker that is no replica holds an empty partition). */
+static void replica_left(struct replica_manager *m, struct replica *r)
+{
+    pthread_mutex_lock(&m->lock);
+    int leave = r->leave;
+    pthread_mutex_unlock(&m->lock);
+    if (leave == LEAVE_GONE)
+        return;
+    pthread_mutex_lock(&r->op_lock); /* no fetcher appends meanwhile */
+    int e = leave == LEAVE_UNASSIGNED ? partition_reset(r->p, 0, 0) : 0;
+    if (!e)
+        partition_follow_end(r->p);
+    pthread_mutex_unlock(&r->op_lock);
+    if (e)
+        logger_log(LOG_LEVEL_ERROR, "partition %s-%u: cannot empty the removed replica: %s",
+                   r->topic, r->part, strerror(-e));
+    else if (leave == LEAVE_UNASSIGNED)
+        logger_log(LOG_LEVEL_INFO, "partition %s-%u: removed replica emptied", r->topic, r->part);
+}
+
 struct topics {
     struct topic **v;
     size_t n, cap;
@@ -274,13 +303,48 @@ static int collect(struct topic *t, void *arg)
     return 0;
 }
 
-/* One partition of a scan. */
+/* A leader's followers are its other replicas: a reassignment adds some
+ * (they start caught up now, as at a new epoch, and join the ISR once they
+ * fetched at this epoch) and takes some away (m->lock held). */
+static void leader_sync_followers(struct replica_manager *m, struct replica *r, int64_t now)
+{
+    for (size_t i = 0; i < r->nfollowers;) {
+        if (contains(r->replicas, r->nreplicas, r->followers[i].id)) {
+            i++;
+            continue;
+        }
+        r->nfollowers--;
+        r->followers[i] = r->followers[r->nfollowers];
+        r->hw_sent[i] = r->hw_sent[r->nfollowers];
+    }
+    for (uint32_t i = 0; i < r->nreplicas; i++) {
+        int32_t id = r->replicas[i];
+        int known = id == m->o.broker_id;
+        for (size_t j = 0; j < r->nfollowers && !known; j++)
+            known = r->followers[j].id == id;
+        if (known || r->nfollowers == CLUSTER_REPLICAS_MAX)
+            continue;
+        isr_follower_init(&r->followers[r->nfollowers], id, now);
+        r->hw_sent[r->nfollowers++] = HW_NOT_SENT;
+    }
+}
+
+/* One partition of a scan. A replica the cluster no longer puts here (a
+ * reassignment took it away) is marked: the drop empties its log. */
 static void scan_partition(struct replica_manager *m, struct topic *t, uint32_t part, int64_t now)
 {
     struct cluster_partition_view v;
-    if (cluster_partition_view(m->c, t->name, part, &v) || v.nreplicas < 2 ||
-        !contains(v.replicas, v.nreplicas, m->o.broker_id) || strlen(t->name) >= PROTO_TOPIC_MAX)
+    if (cluster_partition_view(m->c, t->name, part, &v) || strlen(t->name) >= PROTO_TOPIC_MAX)
         return;
+    if (v.nreplicas < 2 || !contains(v.replicas, v.nreplicas, m->o.broker_id)) {
+        pthread_mutex_lock(&m->lock);
+        struct replica *r = replica_find(m, t->name, part);
+        if (r && r->topic_id == t->id)
+            r->leave =
+                contains(v.replicas, v.nreplicas, m->o.broker_id) ? LEAVE_ALONE : LEAVE_UNASSIGNED;
+        pthread_mutex_unlock(&m->lock);
+        return;
+    }
     struct partition *p = topic_partition(t, part);
     if (!p)
         return;
@@ -326,6 +390,8 @@ static void scan_partition(struct replica_manager *m, struct topic *t, uint32_t 
     r->seen = 1;
     r->nreplicas = v.nreplicas;
     memcpy(r->replicas, v.replicas, v.nreplicas * sizeof(*v.replicas));
+    if (r->role == ROLE_LEADER)
+        leader_sync_followers(m, r, now);
     r->nisr = v.nisr; /* the cache has what this broker wrote, or newer */
     memcpy(r->isr, v.isr, v.nisr * sizeof(*v.isr));
     enum replica_role role = v.leader == m->o.broker_id ? ROLE_LEADER
@@ -347,8 +413,10 @@ static void scan(struct replica_manager *m)
     struct topics ts = {0};
     int64_t now = replica_now_ms();
     pthread_mutex_lock(&m->lock);
-    for (size_t i = 0; i < m->n; i++)
+    for (size_t i = 0; i < m->n; i++) {
         m->v[i]->seen = 0;
+        m->v[i]->leave = LEAVE_GONE;
+    }
     pthread_mutex_unlock(&m->lock);
     if (store_foreach(m->s, collect, &ts)) {
         for (size_t i = 0; i < ts.n; i++)
@@ -372,6 +440,7 @@ static void scan(struct replica_manager *m)
         pthread_mutex_unlock(&m->lock);
         if (!gone)
             break;
+        replica_left(m, gone);
         replica_unref(m, gone);
     }
     for (size_t i = 0; i < ts.n; i++)

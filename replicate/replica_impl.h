@@ -28,6 +28,13 @@
 
 enum replica_role { ROLE_NONE, ROLE_LEADER, ROLE_FOLLOWER, ROLE_OFFLINE };
 
+/* Why a scan did not see a replica (what its drop does to the log). */
+enum replica_leave {
+    LEAVE_GONE,       /* its topic or partition went: nothing */
+    LEAVE_ALONE,      /* this broker is its only replica now: the log end shows */
+    LEAVE_UNASSIGNED, /* no replica here any more: the log is emptied */
+};
+
 #define HW_NOT_SENT UINT64_MAX
 
 struct replica {
@@ -52,6 +59,7 @@ struct replica {
     int held;                               /* its high watermark is held (any role since open) */
     int isr_err;                            /* leader: the last cluster_alter_isr error logged */
     int seen;                               /* role thread: found in this scan */
+    enum replica_leave leave;               /* role thread: why it was not */
 };
 
 struct fetcher {

@@ -164,7 +164,7 @@ void topic_cache_full_config(const struct tc_topic *t, struct topic_config *out)
     const int32_t *ids;
     *out = t->cfg;
     out->partitions = t->a.nparts;
-    out->replication_factor = cluster_assignment_replicas(&t->a, 0, &ids);
+    out->replication_factor = cluster_assignment_target(&t->a, 0, &ids);
 }
 
 /* ---- events ---- */

@@ -20,8 +20,10 @@ void cluster_assignment_free(struct cluster_assignment *a)
 {
     free(a->first);
     free(a->ids);
+    free(a->leaving);
     a->first = NULL;
     a->ids = NULL;
+    a->leaving = NULL;
     a->nparts = 0;
 }
 
@@ -51,10 +53,17 @@ int cluster_assignment_grow(struct cluster_assignment *a, uint32_t more, uint32_
     size_t have = a->first[a->nparts], total = have + (size_t)more * rf;
     uint32_t *first = malloc((a->nparts + more + 1) * sizeof(*first));
     int32_t *ids = malloc((total ? total : 1) * sizeof(*ids));
-    if (!first || !ids) {
+    uint32_t *leaving = a->leaving ? calloc(a->nparts + more + 1, sizeof(*leaving)) : NULL;
+    if (!first || !ids || (a->leaving && !leaving)) {
         free(first);
         free(ids);
+        free(leaving);
         return -ENOMEM;
+    }
+    if (leaving) {
+        memcpy(leaving, a->leaving, a->nparts * sizeof(*leaving));
+        free(a->leaving);
+        a->leaving = leaving;
     }
     memcpy(first, a->first, (a->nparts + 1) * sizeof(*first));
     if (have)
@@ -77,11 +86,15 @@ int cluster_assignment_copy(struct cluster_assignment *dst, const struct cluster
     size_t nids = src->first[src->nparts];
     n.first = malloc((src->nparts + 1) * sizeof(*n.first));
     n.ids = malloc((nids ? nids : 1) * sizeof(*n.ids));
-    if (!n.first || !n.ids) {
+    n.leaving = src->leaving ? malloc((src->nparts + 1) * sizeof(*n.leaving)) : NULL;
+    if (!n.first || !n.ids || (src->leaving && !n.leaving)) {
         free(n.first);
         free(n.ids);
+        free(n.leaving);
         return -ENOMEM;
     }
+    if (n.leaving)
+        memcpy(n.leaving, src->leaving, src->nparts * sizeof(*n.leaving));
     memcpy(n.first, src->first, (src->nparts + 1) * sizeof(*n.first));
     if (nids)
         memcpy(n.ids, src->ids, nids * sizeof(*n.ids));
@@ -98,6 +111,54 @@ uint32_t cluster_assignment_replicas(const struct cluster_assignment *a, uint32_
     }
     *ids = a->ids + a->first[p];
     return a->first[p + 1] - a->first[p];
+}
+
+uint32_t cluster_assignment_leaving(const struct cluster_assignment *a, uint32_t p)
+{
+    return a->leaving && p < a->nparts ? a->leaving[p] : 0;
+}
+
+uint32_t cluster_assignment_target(const struct cluster_assignment *a, uint32_t p,
+                                   const int32_t **ids)
+{
+    return cluster_assignment_replicas(a, p, ids) - cluster_assignment_leaving(a, p);
+}
+
+int cluster_assignment_reassigning(const struct cluster_assignment *a)
+{
+    for (uint32_t p = 0; a->leaving && p < a->nparts; p++)
+        if (a->leaving[p])
+            return 1;
+    return 0;
+}
+
+int cluster_assignment_set(struct cluster_assignment *a, uint32_t p, const int32_t *ids, uint32_t n,
+                           uint32_t leaving)
+{
+    if (p >= a->nparts || n == 0 || n > CLUSTER_REPLICAS_MAX || leaving >= n)
+        return -EINVAL;
+    uint32_t old = a->first[p + 1] - a->first[p];
+    size_t total = a->first[a->nparts] - old + n;
+    int32_t *nids = malloc(total * sizeof(*nids));
+    uint32_t *nleaving = !a->leaving && leaving ? calloc(a->nparts + 1, sizeof(*nleaving)) : NULL;
+    if (!nids || (!a->leaving && leaving && !nleaving)) {
+        free(nids);
+        free(nleaving);
+        return -ENOMEM;
+    }
+    memcpy(nids, a->ids, a->first[p] * sizeof(*nids));
+    memcpy(nids + a->first[p], ids, n * sizeof(*nids));
+    memcpy(nids + a->first[p] + n, a->ids + a->first[p + 1],
+           (a->first[a->nparts] - a->first[p + 1]) * sizeof(*nids));
+    for (uint32_t q = p + 1; q <= a->nparts; q++)
+        a->first[q] = a->first[q] - old + n;
+    free(a->ids);
+    a->ids = nids;
+    if (nleaving)
+        a->leaving = nleaving;
+    if (a->leaving)
+        a->leaving[p] = leaving;
+    return 0;
 }
 
 static void out_ids(struct json_out *o, const int32_t *ids, uint32_t n)
@@ -123,7 +184,18 @@ int cluster_assignment_encode(const struct cluster_assignment *a, char **json, s
         json_out_printf(&o, "%s\"%u\":", p ? "," : "", p);
         out_ids(&o, ids, n);
     }
-    json_out_printf(&o, "},\"adding_replicas\":{},\"removing_replicas\":{}}");
+    json_out_printf(&o, "},\"adding_replicas\":{},\"removing_replicas\":{");
+    int first = 1;
+    for (uint32_t p = 0; p < a->nparts; p++) {
+        const int32_t *ids;
+        uint32_t n = cluster_assignment_replicas(a, p, &ids), k = cluster_assignment_leaving(a, p);
+        if (!k)
+            continue;
+        json_out_printf(&o, "%s\"%u\":", first ? "" : ",", p);
+        out_ids(&o, ids + n - k, k);
+        first = 0;
+    }
+    json_out_printf(&o, "}}");
     return json_out_finish(&o, json, len);
 }
 
@@ -160,6 +232,43 @@ static int partition_name(const char *s, uint32_t *p)
         return -EINVAL;
     *p = (uint32_t)v;
     return 0;
+}
+
+/* removing_replicas (Kafka's): partition p's removing replicas are the
+ * last ones of its list, fewer than all of them. */
+static int decode_removing(const char *json, size_t len, struct cluster_assignment *a)
+{
+    struct json_span rem, v;
+    struct json_iter it;
+    char name[16];
+    int32_t ids[CLUSTER_REPLICAS_MAX];
+    uint32_t p, k;
+    int r = json_field(json, len, "removing_replicas", &rem);
+    if (r == -ENOENT)
+        return 0;
+    if (r || json_object_begin(rem, &it))
+        return -EINVAL;
+    while ((r = json_object_next(&it, name, sizeof(name), &v)) == 1) {
+        const int32_t *have;
+        if (partition_name(name, &p) || p >= a->nparts || decode_ids(v, 0, ids, &k))
+            return -EINVAL;
+        uint32_t n = cluster_assignment_replicas(a, p, &have);
+        if (k >= n || cluster_assignment_leaving(a, p))
+            return -EINVAL;
+        for (uint32_t i = 0; i < k; i++) {
+            int found = 0;
+            for (uint32_t j = n - k; j < n; j++)
+                found |= have[j] == ids[i];
+            if (!found)
+                return -EINVAL;
+        }
+        if (!k)
+            continue;
+        if (!a->leaving && !(a->leaving = calloc(a->nparts + 1, sizeof(*a->leaving))))
+            return -ENOMEM;
+        a->leaving[p] = k;
+    }
+    return r < 0 ? -EINVAL : 0;
 }
 
 int cluster_assignment_decode(const char *json, size_t len, struct cluster_assignment *a)
@@ -206,6 +315,8 @@ int cluster_assignment_decode(const char *json, size_t len, struct cluster_assig
         partition_name(name, &p);
         decode_ids(v, 1, out.ids + out.first[p], &k);
     }
+    if (!r)
+        r = decode_removing(json, len, &out);
     if (r) {
         cluster_assignment_free(&out);
         return r;

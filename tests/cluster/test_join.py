@@ -280,6 +280,13 @@ class OptionsTest(unittest.TestCase):
                       self.refused("zk=127.0.0.1:1,broker=1,listen=127.0.0.1:1,"
                                    "zookeeper.connection.timeout.ms=soon"))
         self.assertIn("need zk=", self.refused("default.replication.factor=2"))
+        self.assertIn("need zk=", self.refused("unclean.leader.election.enable=true"))
+        self.assertIn("auto.leader.rebalance.enable=yes: must be true or false",
+                      self.refused("zk=127.0.0.1:1,broker=1,listen=127.0.0.1:1,"
+                                   "auto.leader.rebalance.enable=yes"))
+        self.assertIn("leader.imbalance.check.interval.seconds=0: must be a number of seconds",
+                      self.refused("zk=127.0.0.1:1,broker=1,listen=127.0.0.1:1,"
+                                   "leader.imbalance.check.interval.seconds=0"))
         for rf in ("0", "65", "x"):
             self.assertIn("default.replication.factor=%s: must be a number of replicas from 1 "
                           "to 64" % rf,

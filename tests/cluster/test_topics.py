@@ -150,11 +150,13 @@ class TopicsTest(ClusterTest):
             with open(brokers[2].path("orders", ".config"), "a") as f:
                 f.write("retention.ms=soon\n")
         self.assertEqual(cm.exception.errno, errno.EINVAL)
-        # The replication factor cannot change yet (a reassignment).
+        # More replicas than live brokers: refused, nothing changes
+        # (reassignments themselves: test_reassign).
         with self.assertRaises(OSError) as cm:
             with open(brokers[2].path("orders", ".config"), "a") as f:
-                f.write("replication.factor=2\n")
-        self.assertEqual(cm.exception.errno, errno.EOPNOTSUPP)
+                f.write("replication.factor=4\n")
+        self.assertEqual(cm.exception.errno, errno.EINVAL)
+        self.assertEqual(config(brokers[2], "orders")["replication.factor"], "3")
         # partitions=4 at broker 3: the assignment grows, p3 everywhere, with a state.
         with open(brokers[2].path("orders", ".config"), "a") as f:
             f.write("partitions=4\n")

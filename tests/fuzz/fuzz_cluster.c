@@ -116,7 +116,7 @@ static void assignment(const char *text, size_t size)
 {
     struct cluster_assignment a = {.nparts = 7}, back;
     if (cluster_assignment_decode(text, size, &a)) {
-        FUZZ_CHECK(a.nparts == 7 && !a.first && !a.ids);
+        FUZZ_CHECK(a.nparts == 7 && !a.first && !a.ids && !a.leaving);
         return;
     }
     FUZZ_CHECK(a.nparts >= 1 && a.nparts <= CLUSTER_PARTITIONS_MAX);
@@ -125,6 +125,7 @@ static void assignment(const char *text, size_t size)
         const int32_t *ids;
         uint32_t n = cluster_assignment_replicas(&a, p, &ids);
         FUZZ_CHECK(n >= 1 && n <= CLUSTER_REPLICAS_MAX);
+        FUZZ_CHECK(cluster_assignment_leaving(&a, p) < n);
         for (uint32_t i = 0; i < n; i++) {
             FUZZ_CHECK(ids[i] >= 0);
             for (uint32_t j = 0; j < i; j++)
@@ -138,6 +139,8 @@ static void assignment(const char *text, size_t size)
     FUZZ_CHECK(back.nparts == a.nparts && !strcmp(back.topic_id, a.topic_id));
     FUZZ_CHECK(!memcmp(back.first, a.first, (a.nparts + 1) * sizeof(*a.first)));
     FUZZ_CHECK(!memcmp(back.ids, a.ids, a.first[a.nparts] * sizeof(*a.ids)));
+    for (uint32_t p = 0; p < a.nparts; p++)
+        FUZZ_CHECK(cluster_assignment_leaving(&back, p) == cluster_assignment_leaving(&a, p));
     free(json);
     cluster_assignment_free(&back);
     cluster_assignment_free(&a);

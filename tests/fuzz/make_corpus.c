@@ -358,6 +358,9 @@ static void text_seeds(void)
     TEXT("fuzz_cluster", "assignment",
          "{\"version\":3,\"topic_id\":\"4fXa8EwFQ3mKd2GxvVcTqg\",\"partitions\":{\"1\":[2,3,1],"
          "\"0\":[1,2,3]},\"adding_replicas\":{},\"removing_replicas\":{}}");
+    TEXT("fuzz_cluster", "reassignment",
+         "{\"version\":3,\"partitions\":{\"0\":[4,1,2,3],\"1\":[2]},"
+         "\"adding_replicas\":{\"0\":[4]},\"removing_replicas\":{\"0\":[3,2]}}");
     TEXT("fuzz_cluster", "state",
          "{\"controller_epoch\":2,\"leader\":-1,\"version\":1,\"leader_epoch\":5,\"isr\":[3]}");
     TEXT("fuzz_cluster", "topic-config",

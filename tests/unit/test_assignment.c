@@ -13,7 +13,13 @@
  *    partitions, an id twice) leave the output alone;
  *  - elections: a new partition, a follower dying, the leader dying, no
  *    live ISR member (leader -1, the ISR keeps one), its return, a broker
- *    coming back not rejoining the ISR, nothing to change. */
+ *    coming back not rejoining the ISR, nothing to change;
+ *  - unclean election (off: offline; on: the first live replica leads
+ *    alone, a live ISR member still wins), leaders and ISR members a
+ *    reassignment took away, preferred-leader moves and when they do not
+ *    happen;
+ *  - reassignment targets: growing (least loaded, ties spread by
+ *    partition), shrinking (leader, ISR, live kept in order), refusals. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -169,42 +175,169 @@ static void test_update(void **state)
     struct cluster_partition_state cur = state_of(1, 4, replicas, 3), out;
     memset(&out, 0x5a, sizeof(out));
     struct cluster_partition_state untouched = out;
-    assert_int_equal(election_update(&cur, replicas, 3, &live, 2, &out), 0);
+    assert_int_equal(election_update(&cur, replicas, 3, &live, 0, 2, &out), 0);
     assert_memory_equal(&out, &untouched, sizeof(out));
 
     /* A follower dies: the ISR shrinks, the leader stays. */
     live = (struct election_live){no3, 2};
-    assert_int_equal(election_update(&cur, replicas, 3, &live, 2, &out), 1);
+    assert_int_equal(election_update(&cur, replicas, 3, &live, 0, 2, &out), 1);
     assert_state(&out, 1, 5, no3, 2);
     assert_int_equal(out.controller_epoch, 2);
 
     /* The leader dies: the next replica in the ISR leads. */
     live = (struct election_live){no1, 2};
-    assert_int_equal(election_update(&cur, replicas, 3, &live, 2, &out), 1);
+    assert_int_equal(election_update(&cur, replicas, 3, &live, 0, 2, &out), 1);
     assert_state(&out, 2, 5, no1, 2);
 
     /* The next replica lives but is not in sync: it is skipped. */
     cur = state_of(1, 4, (const int32_t[]){1, 3}, 2);
-    assert_int_equal(election_update(&cur, replicas, 3, &live, 2, &out), 1);
+    assert_int_equal(election_update(&cur, replicas, 3, &live, 0, 2, &out), 1);
     assert_state(&out, 3, 5, only3, 1);
 
     /* No live ISR member: no leader, the ISR keeps the old leader. */
     cur = state_of(1, 4, (const int32_t[]){1, 2}, 2);
     live = (struct election_live){only3, 1};
-    assert_int_equal(election_update(&cur, replicas, 3, &live, 2, &out), 1);
+    assert_int_equal(election_update(&cur, replicas, 3, &live, 0, 2, &out), 1);
     assert_state(&out, -1, 5, only1, 1);
     cur = out;
-    assert_int_equal(election_update(&cur, replicas, 3, &live, 2, &out), 0);
+    assert_int_equal(election_update(&cur, replicas, 3, &live, 0, 2, &out), 0);
     /* It comes back: it leads again. */
     live = (struct election_live){only1, 1};
-    assert_int_equal(election_update(&cur, replicas, 3, &live, 3, &out), 1);
+    assert_int_equal(election_update(&cur, replicas, 3, &live, 0, 3, &out), 1);
     assert_state(&out, 1, 6, only1, 1);
     assert_int_equal(out.controller_epoch, 3);
 
     /* Brokers that come back do not rejoin the ISR here. */
     cur = state_of(2, 7, (const int32_t[]){2}, 1);
     live = (struct election_live){all, 3};
-    assert_int_equal(election_update(&cur, replicas, 3, &live, 3, &out), 0);
+    assert_int_equal(election_update(&cur, replicas, 3, &live, 0, 3, &out), 0);
+}
+
+static void test_unclean(void **state)
+{
+    (void)state;
+    const int32_t replicas[] = {1, 2, 3};
+    const int32_t only3[] = {3}, no1[] = {2, 3};
+    struct cluster_partition_state cur = state_of(1, 4, (const int32_t[]){1}, 1), out;
+    struct election_live live = {only3, 1};
+    /* Off: offline, the ISR keeps the old leader. */
+    assert_int_equal(election_update(&cur, replicas, 3, &live, 0, 2, &out), 1);
+    assert_state(&out, -1, 5, (const int32_t[]){1}, 1);
+    /* On: the first live replica leads, alone in the ISR. */
+    assert_int_equal(election_update(&cur, replicas, 3, &live, 1, 2, &out), 1);
+    assert_state(&out, 3, 5, only3, 1);
+    live = (struct election_live){no1, 2};
+    assert_int_equal(election_update(&cur, replicas, 3, &live, 1, 2, &out), 1);
+    assert_state(&out, 2, 5, (const int32_t[]){2}, 1);
+    /* Offline, then turned on: the next pass elects. */
+    cur = state_of(-1, 5, (const int32_t[]){1}, 1);
+    assert_int_equal(election_update(&cur, replicas, 3, &live, 0, 2, &out), 0);
+    assert_int_equal(election_update(&cur, replicas, 3, &live, 1, 2, &out), 1);
+    assert_state(&out, 2, 6, (const int32_t[]){2}, 1);
+    /* A live ISR member always wins over an unclean choice. */
+    cur = state_of(1, 4, (const int32_t[]){1, 3}, 2);
+    assert_int_equal(election_update(&cur, replicas, 3, &live, 1, 2, &out), 1);
+    assert_state(&out, 3, 5, only3, 1);
+    /* Nobody lives: offline either way. */
+    live = (struct election_live){NULL, 0};
+    cur = state_of(1, 4, (const int32_t[]){1}, 1);
+    assert_int_equal(election_update(&cur, replicas, 3, &live, 1, 2, &out), 1);
+    assert_state(&out, -1, 5, (const int32_t[]){1}, 1);
+}
+
+static void test_not_a_replica(void **state)
+{
+    (void)state;
+    /* A reassignment took 3 (the leader) and 4 away: they leave. */
+    const int32_t replicas[] = {1, 2};
+    const int32_t all[] = {1, 2, 3, 4};
+    struct election_live live = {all, 4};
+    struct cluster_partition_state cur = state_of(3, 7, (const int32_t[]){3, 1, 4, 2}, 4), out;
+    assert_int_equal(election_update(&cur, replicas, 2, &live, 0, 2, &out), 1);
+    assert_state(&out, 1, 8, (const int32_t[]){1, 2}, 2);
+    /* A follower only. */
+    cur = state_of(2, 7, (const int32_t[]){2, 4, 1}, 3);
+    assert_int_equal(election_update(&cur, replicas, 2, &live, 0, 2, &out), 1);
+    assert_state(&out, 2, 8, (const int32_t[]){2, 1}, 2);
+}
+
+static void test_preferred(void **state)
+{
+    (void)state;
+    const int32_t replicas[] = {1, 2, 3};
+    const int32_t all[] = {1, 2, 3}, no1[] = {2, 3};
+    struct election_live live = {all, 3};
+    struct cluster_partition_state cur = state_of(2, 4, (const int32_t[]){2, 3, 1}, 3), out;
+    memset(&out, 0x5a, sizeof(out));
+    assert_int_equal(election_preferred(&cur, replicas, 3, &live, 9, &out), 1);
+    assert_state(&out, 1, 5, (const int32_t[]){2, 3, 1}, 3);
+    assert_int_equal(out.controller_epoch, 9);
+    /* Already leads; not in the ISR; dead; no leader at all: nothing. */
+    cur = state_of(1, 4, all, 3);
+    assert_int_equal(election_preferred(&cur, replicas, 3, &live, 9, &out), 0);
+    cur = state_of(2, 4, no1, 2);
+    assert_int_equal(election_preferred(&cur, replicas, 3, &live, 9, &out), 0);
+    cur = state_of(2, 4, all, 3);
+    live = (struct election_live){no1, 2};
+    assert_int_equal(election_preferred(&cur, replicas, 3, &live, 9, &out), 0);
+    cur = state_of(-1, 4, all, 3);
+    live = (struct election_live){all, 3};
+    assert_int_equal(election_preferred(&cur, replicas, 3, &live, 9, &out), 0);
+}
+
+static void reassign_is(const int32_t *cur, uint32_t ncur, int32_t leader, const int32_t *isr,
+                        uint32_t nisr, const int32_t *live, size_t nlive, uint32_t *load,
+                        uint32_t p, uint32_t rf, const int32_t *want)
+{
+    int32_t out[CLUSTER_REPLICAS_MAX];
+    assert_int_equal(
+        assignment_reassign(cur, ncur, leader, isr, nisr, live, nlive, load, p, rf, out), rf);
+    assert_memory_equal(out, want, rf * sizeof(*out));
+}
+
+static void test_reassign(void **state)
+{
+    (void)state;
+    const int32_t live[] = {1, 2, 3, 4};
+    uint32_t load[] = {1, 1, 1, 1};
+    /* Growing: current ones stay first, the least loaded join. */
+    reassign_is((const int32_t[]){2}, 1, 2, (const int32_t[]){2}, 1, live, 4, load, 0, 3,
+                (const int32_t[]){2, 1, 3});
+    assert_int_equal(load[0], 2);
+    assert_int_equal(load[2], 2);
+    /* Ties start at p % nlive; a loaded broker waits. */
+    reassign_is((const int32_t[]){3}, 1, 3, (const int32_t[]){3}, 1, live, 4, load, 1, 2,
+                (const int32_t[]){3, 2});
+    reassign_is((const int32_t[]){1}, 1, 1, (const int32_t[]){1}, 1, live, 4, load, 0, 2,
+                (const int32_t[]){1, 4});
+    /* Same factor: nothing moves. */
+    reassign_is((const int32_t[]){3, 1}, 2, 1, (const int32_t[]){3, 1}, 2, live, 4, load, 0, 2,
+                (const int32_t[]){3, 1});
+    /* Shrinking keeps the leader, then ISR members, then live ones, in
+     * the current order. */
+    const int32_t cur[] = {1, 2, 3, 4};
+    reassign_is(cur, 4, 3, (const int32_t[]){3, 4, 1}, 3, live, 4, load, 0, 2,
+                (const int32_t[]){1, 3});
+    reassign_is(cur, 4, 4, (const int32_t[]){4}, 1, (const int32_t[]){2, 4}, 2, load, 0, 2,
+                (const int32_t[]){2, 4});
+    reassign_is(cur, 4, 1, (const int32_t[]){1, 2, 3, 4}, 4, live, 4, load, 0, 3,
+                (const int32_t[]){1, 2, 3});
+    reassign_is(cur, 4, -1, NULL, 0, NULL, 0, load, 0, 1, (const int32_t[]){1});
+    /* Too few live brokers outside the replicas; bad factors. */
+    int32_t out[CLUSTER_REPLICAS_MAX];
+    uint32_t before[4];
+    memcpy(before, load, sizeof(before));
+    assert_int_equal(assignment_reassign((const int32_t[]){1, 2}, 2, 1, NULL, 0,
+                                         (const int32_t[]){1, 2, 3}, 3, load, 0, 4, out),
+                     -EINVAL);
+    assert_int_equal(assignment_reassign((const int32_t[]){1, 5}, 2, 1, NULL, 0,
+                                         (const int32_t[]){1, 2}, 2, load, 0, 3, out),
+                     3);
+    assert_int_equal(out[2], 2);
+    assert_int_equal(assignment_reassign(cur, 4, 1, NULL, 0, live, 4, load, 0, 0, out), -EINVAL);
+    assert_int_equal(
+        assignment_reassign(cur, 4, 1, NULL, 0, live, 4, load, 0, CLUSTER_REPLICAS_MAX + 1, out),
+        -EINVAL);
 }
 
 int main(void)
@@ -213,6 +346,8 @@ int main(void)
         cmocka_unit_test(test_kafka_expected), cmocka_unit_test(test_balance),
         cmocka_unit_test(test_seeded),         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_initial),        cmocka_unit_test(test_update),
+        cmocka_unit_test(test_unclean),        cmocka_unit_test(test_not_a_replica),
+        cmocka_unit_test(test_preferred),      cmocka_unit_test(test_reassign),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1094,6 +1094,7 @@ static void assert_config_equal(const struct topic_config *a, const struct topic
     assert_true(a->replication_factor == b->replication_factor);
     assert_true(a->flush_ms == b->flush_ms);
     assert_int_equal(a->auto_offset_reset, b->auto_offset_reset);
+    assert_int_equal(a->unclean_leader_election, b->unclean_leader_election);
 }
 
 static void test_config_defaults(void **state)
@@ -1196,6 +1197,13 @@ static void test_config_set_accepts(void **state)
     assert_int_equal(c.auto_offset_reset, OFFSET_RESET_LATEST);
     assert_int_equal(config_set(&c, "auto.offset.reset", "earliest"), 0);
     assert_int_equal(c.auto_offset_reset, OFFSET_RESET_EARLIEST);
+    assert_int_equal(c.unclean_leader_election, 0);
+    assert_int_equal(config_set(&c, "unclean.leader.election.enable", "true"), 0);
+    assert_int_equal(c.unclean_leader_election, 1);
+    assert_int_equal(config_set(&c, "unclean.leader.election.enable", "yes"), -EINVAL);
+    assert_int_equal(c.unclean_leader_election, 1);
+    assert_int_equal(config_set(&c, "unclean.leader.election.enable", "false"), 0);
+    assert_int_equal(c.unclean_leader_election, 0);
 }
 
 static void test_config_set_rejects(void **state)
@@ -1366,6 +1374,7 @@ static void non_default_config(struct topic_config *c)
         {"replication.factor", "3"},
         {"flush.ms", "5"},
         {"auto.offset.reset", "latest"},
+        {"unclean.leader.election.enable", "true"},
     };
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
         assert_int_equal(config_set(c, kv[i][0], kv[i][1]), 0);
@@ -1424,11 +1433,11 @@ static void test_config_format_roundtrip(void **state)
     assert_non_null(strstr(ebuf, "acks=0\n"));
     parse_text(&d, ebuf);
     assert_config_equal(&e, &d);
-    /* 18 keys, one line each */
+    /* 19 keys, one line each */
     size_t lines = 0;
     for (const char *p = buf; *p; p++)
         lines += *p == '\n';
-    assert_int_equal(lines, 18);
+    assert_int_equal(lines, 19);
 
     /* snprintf-like: the length needed whatever the capacity */
     char small[16];

@@ -6,6 +6,8 @@
  *    a valid document, a missing, repeated or out-of-range partition, a
  *    leading zero, an empty, repeated, negative, quoted or too long replica
  *    list are refused and leave the output alone;
+ *  - reassignments: leaving replicas set, encoded as removing_replicas and
+ *    decoded back; removing replicas not at the tail refused;
  *  - partition states: round trip, Kafka's with fields we do not know,
  *    refusals (leader -2, no ISR, an ISR id twice);
  *  - configs: the whole config (but partitions and replication.factor)
@@ -110,6 +112,64 @@ static void test_assignment(void **state)
     strcat(big, "]}}");
     assignment_bad(big);
     assert_int_equal(cluster_assignment_make(&a, "x", 1, CLUSTER_REPLICAS_MAX + 1, flat), -EINVAL);
+}
+
+/* A reassignment's leaving replicas: set, encoded as removing_replicas,
+ * decoded back, copied and kept through growth; Kafka's documents decode;
+ * removing replicas that are not the tail of the list (or all of it) are
+ * refused. */
+static void test_reassignment(void **state)
+{
+    (void)state;
+    const int32_t flat[] = {1, 2, 3, 2, 3, 1};
+    struct cluster_assignment a, b;
+    char *json;
+    size_t len;
+    const int32_t *ids;
+    assert_int_equal(cluster_assignment_make(&a, "4fXa8EwFQ3mKd2GxvVcTqg", 2, 3, flat), 0);
+    assert_int_equal(cluster_assignment_reassigning(&a), 0);
+    assert_int_equal(cluster_assignment_set(&a, 1, (const int32_t[]){2, 4, 3, 1}, 4, 2), 0);
+    assert_int_equal(cluster_assignment_set(&a, 1, (const int32_t[]){2}, 1, 1), -EINVAL);
+    assert_int_equal(cluster_assignment_reassigning(&a), 1);
+    assert_int_equal(cluster_assignment_leaving(&a, 0), 0);
+    assert_int_equal(cluster_assignment_leaving(&a, 1), 2);
+    assert_int_equal(cluster_assignment_target(&a, 1, &ids), 2);
+    assert_int_equal(ids[0], 2);
+    assert_int_equal(ids[1], 4);
+    assert_int_equal(cluster_assignment_replicas(&a, 0, &ids), 3);
+    assert_int_equal(cluster_assignment_encode(&a, &json, &len), 0);
+    assert_string_equal(json, "{\"version\":3,\"topic_id\":\"4fXa8EwFQ3mKd2GxvVcTqg\","
+                              "\"partitions\":{\"0\":[1,2,3],\"1\":[2,4,3,1]},"
+                              "\"adding_replicas\":{},\"removing_replicas\":{\"1\":[3,1]}}");
+    assert_int_equal(cluster_assignment_decode(json, len, &b), 0);
+    free(json);
+    assert_int_equal(cluster_assignment_leaving(&b, 1), 2);
+    assert_int_equal(cluster_assignment_replicas(&b, 1, &ids), 4);
+    assert_int_equal(cluster_assignment_grow(&b, 1, 2, (const int32_t[]){3, 1}), 0);
+    assert_int_equal(cluster_assignment_leaving(&b, 2), 0);
+    assert_int_equal(cluster_assignment_leaving(&b, 1), 2);
+    cluster_assignment_free(&a);
+    assert_int_equal(cluster_assignment_copy(&a, &b), 0);
+    cluster_assignment_free(&b);
+    /* Done: the leaving ones go. */
+    assert_int_equal(cluster_assignment_set(&a, 1, (const int32_t[]){2, 4}, 2, 0), 0);
+    assert_int_equal(cluster_assignment_reassigning(&a), 0);
+    assert_int_equal(cluster_assignment_encode(&a, &json, &len), 0);
+    assignment_ok(json, "4fXa8EwFQ3mKd2GxvVcTqg", 3, "1,2,3;2,4;3,1");
+    free(json);
+    cluster_assignment_free(&a);
+
+    /* Kafka's: any order within the tail; empty lists. */
+    assignment_ok("{\"version\":3,\"partitions\":{\"0\":[4,1,2,3]},"
+                  "\"adding_replicas\":{\"0\":[4]},\"removing_replicas\":{\"0\":[3,2]}}",
+                  "", 1, "4,1,2,3");
+    assignment_ok("{\"partitions\":{\"0\":[1,2]},\"removing_replicas\":{\"0\":[]}}", "", 1, "1,2");
+    assignment_bad("{\"partitions\":{\"0\":[1,2,3]},\"removing_replicas\":{\"0\":[1]}}");
+    assignment_bad("{\"partitions\":{\"0\":[1,2]},\"removing_replicas\":{\"0\":[1,2]}}");
+    assignment_bad("{\"partitions\":{\"0\":[1,2]},\"removing_replicas\":{\"1\":[2]}}");
+    assignment_bad("{\"partitions\":{\"0\":[1,2]},\"removing_replicas\":{\"0\":[5]}}");
+    assignment_bad("{\"partitions\":{\"0\":[1,2]},\"removing_replicas\":[2]}");
+    assignment_bad("{\"partitions\":{\"0\":[1,2,3]},\"removing_replicas\":{\"0\":[3],\"0\":[3]}}");
 }
 
 static void test_state(void **state)
@@ -264,7 +324,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_assignment),     cmocka_unit_test(test_state),
         cmocka_unit_test(test_config),         cmocka_unit_test(test_topic_ids),
-        cmocka_unit_test(test_json_iterators),
+        cmocka_unit_test(test_json_iterators), cmocka_unit_test(test_reassignment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
