@@ -4,17 +4,20 @@
  *
  * The role thread scans the data dir's topics every SCAN_MS, and at once
  * when the cluster thread read new states (cluster_set_state_listener):
- * each partition of a cluster topic with two or more replicas, this broker
- * among them, gets a struct replica whose role follows its state: leader
+ * each partition of a cluster topic with this broker among its replicas
+ * gets a struct replica whose role follows its state: leader
  * when state.leader is this broker, follower of state.leader otherwise,
  * offline while there is no leader. A new leader epoch, or another leader,
  * is a role change (transition()). Leaders' ISRs are checked on every scan
  * (leader_maintain(): shrink and growth, isr.h), and written through
  * cluster_alter_isr. A replica whose topic went (or was made again, or is
- * no longer assigned here) is dropped.
+ * no longer assigned here) is dropped. A partition with one replica has
+ * a leader too: its FETCH handler serves the brokers that hold no replica
+ * (remote.h).
  *
- * High watermark: core's follows the log end until a replica first gets a
- * role; it is then held at the log start (this broker does not know what
+ * High watermark: core's follows the log end until a replica of a
+ * partition with two or more replicas first gets a role (with one, it
+ * always does: there is nothing to wait for); it is then held at the log start (this broker does not know what
  * was committed: nothing is shown that may be truncated later) and moves up
  * from there: a leader's to the smallest log end of its ISR (at once when
  * the ISR is itself alone), a follower's with each fetch. */
@@ -146,7 +149,7 @@ static void transition(struct replica_manager *m, struct replica *r, enum replic
     int e = 0;
     pthread_mutex_lock(&r->op_lock);
     partition_info(r->p, &pi);
-    if (!r->held) {
+    if (!r->held && r->nreplicas > 1) {
         e = partition_hold_high_watermark(r->p, pi.start_offset);
         if (!e)
             r->held = 1;
@@ -278,7 +281,7 @@ static int collect(struct topic *t, void *arg)
 static void scan_partition(struct replica_manager *m, struct topic *t, uint32_t part, int64_t now)
 {
     struct cluster_partition_view v;
-    if (cluster_partition_view(m->c, t->name, part, &v) || v.nreplicas < 2 ||
+    if (cluster_partition_view(m->c, t->name, part, &v) || v.nreplicas < 1 ||
         !contains(v.replicas, v.nreplicas, m->o.broker_id) || strlen(t->name) >= PROTO_TOPIC_MAX)
         return;
     struct partition *p = topic_partition(t, part);

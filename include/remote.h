@@ -1,0 +1,78 @@
+/* remote.h - reads at a broker that holds no replica of a partition
+ * (cluster mode): the partition is fetched from its leader.
+ *
+ * Every broker has every partition of every cluster topic in its data dir
+ * (cluster.h makes them). A broker that is no replica of one keeps its
+ * local log as a cache of the leader's committed records: before fs/
+ * serves a read there, remote_sync() fetches from the leader what is
+ * missing, with the FETCH of the followers (proto.h) as a reader asks for
+ * it (replica_id -1: only batches below the leader's high watermark) and
+ * appends the batches as stored, with the leader's offsets, stream
+ * positions and leader epochs (partition_append_batch, the follower
+ * path). So every read path of core serves it as it serves a replica
+ * (p0, p0@N, p0.jsonl, .info, st_size), byte for byte what the replicas
+ * show, and only committed records are ever there (its high watermark
+ * follows its log end). A cache that lies wholly below the leader's log
+ * start (retention there) starts afresh at it (partition_reset). Memory is
+ * one fetch reply at a time (REMOTE_FETCH_MAX_BYTES); the cache's disk is
+ * what reads asked for, trimmed by the topic's retention as any log.
+ *
+ * Freshness: a sync is skipped while the last one that reached the
+ * leader's high watermark started less than REMOTE_FRESH_MS ago, or while
+ * a watch's long poll is at the leader (it answers as soon as there are
+ * new records). remote_watch() (an open file) keeps such a long poll
+ * going (replica.fetch.wait.max.ms at a time) so that appends elsewhere
+ * show up here at once, and fs/'s listener tells the kernel.
+ *
+ * Leader changes: the leader and its epoch come from the cluster's cache
+ * at each try; a refused fetch (EREMOTE, ESTALE, EAGAIN, ENOENT) or a
+ * broken connection is tried again every REMOTE_RETRY_MS, the leader
+ * looked up again each time, until the deadline: timeout_ms for reads
+ * (then -EIO), REMOTE_STAT_MS for REMOTE_STAT (then the cache stands, and
+ * the next REMOTE_STAT_MS of stats answer from it at once). */
+#ifndef TOPICFS_REMOTE_H
+#define TOPICFS_REMOTE_H
+
+#include <stdint.h>
+
+#include "auth.h"
+#include "store.h"
+
+struct cluster;
+
+#define REMOTE_FRESH_MS 100
+#define REMOTE_RETRY_MS 100
+#define REMOTE_STAT_MS 1000
+#define REMOTE_FETCH_MAX_BYTES (8u << 20)
+
+struct remote_options {
+    int broker_id;
+    const struct auth_secret *secret; /* copied; NULL: insecure loopback mode */
+    int fetch_wait_max_ms;            /* a watch's long poll (replica.fetch.wait.max.ms) */
+    int timeout_ms;                   /* a read's retries (delivery.timeout.ms) */
+};
+
+struct remote_reader;
+
+int remote_open(const struct remote_options *o, struct cluster *c, struct remote_reader **out);
+/* Stops the watches (their long polls end within fetch_wait_max_ms) and
+ * frees it: before cluster_close and store_close. NULL is fine. */
+void remote_close(struct remote_reader *rr);
+
+/* Whether this broker holds no replica of partition part of t (a cluster
+ * topic assigned elsewhere): its reads go through remote_sync. */
+int remote_is_remote(struct remote_reader *rr, const struct topic *t, uint32_t part);
+
+#define REMOTE_STAT 1 /* a short try; failure leaves the cache as it is (0) */
+/* Brings t's partition part up to the leader's high watermark if this
+ * broker holds no replica of it (else, and when fresh, 0 at once): 0,
+ * -EIO when the leader could not be reached in time, or the errno of the
+ * local log (ENOSPC...). rr NULL: 0. */
+int remote_sync(struct remote_reader *rr, struct topic *t, uint32_t part, int flags);
+/* An open file of the partition: if it is remote, a long poll keeps the
+ * cache current until the matching remote_unwatch, and 1 is returned
+ * (else 0: no remote_unwatch). */
+int remote_watch(struct remote_reader *rr, struct topic *t, uint32_t part);
+void remote_unwatch(struct remote_reader *rr, struct topic *t, uint32_t part);
+
+#endif
