@@ -17,10 +17,11 @@
  *
  * High watermark: core's follows the log end until a replica of a
  * partition with two or more replicas first gets a role (with one, it
- * always does: there is nothing to wait for); it is then held at the log start (this broker does not know what
- * was committed: nothing is shown that may be truncated later) and moves up
- * from there: a leader's to the smallest log end of its ISR (at once when
- * the ISR is itself alone), a follower's with each fetch. */
+ * always does: there is nothing to wait for). It is then held at the log
+ * start (this broker does not know what was committed: nothing is shown
+ * that may be truncated later) and moves up from there: a leader's to the
+ * smallest log end of its ISR (at once when the ISR is itself alone), a
+ * follower's with each fetch. */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
