@@ -35,9 +35,11 @@
 
 #include <stdint.h>
 
-#include "auth.h"
+#include "partition.h"
+#include "proto.h"
 #include "store.h"
 
+struct auth_secret;
 struct cluster;
 
 #define REMOTE_FRESH_MS 100
@@ -74,5 +76,17 @@ int remote_sync(struct remote_reader *rr, struct topic *t, uint32_t part, int fl
  * (else 0: no remote_unwatch). */
 int remote_watch(struct remote_reader *rr, struct topic *t, uint32_t part);
 void remote_unwatch(struct remote_reader *rr, struct topic *t, uint32_t part);
+
+/* One FETCH answer (the leader's, for readers: batches below its high
+ * watermark) applied to the cache p, fetched from its log end
+ * fetch_offset: the batches appended as stored; or, when they cannot
+ * follow on (ERANGE: below the leader's log start or past its log end;
+ * EINVAL from partition_append_batch: the cache diverged), the cache
+ * started afresh at the leader's log start (partition_reset). *more: fetch
+ * again at once (the leader's high watermark lies past the new log end, or
+ * the cache was just started afresh). 0, the answer's error (negated), or
+ * the local log's errno. name: the partition's, for the log line. */
+int remote_apply(struct partition *p, const char *name, uint64_t fetch_offset,
+                 const struct proto_fetch_result *res, int *more);
 
 #endif

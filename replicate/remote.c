@@ -35,6 +35,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth.h"
 #include "cluster.h"
 #include "logger.h"
 #include "partition.h"
@@ -249,9 +250,7 @@ static int connect_to(struct remote_reader *rr, struct remote_entry *e, int32_t 
     return 0;
 }
 
-/* The answer's batches into the cache, or the cache started afresh. 0, or
- * the local log's errno. */
-static int apply(struct remote_entry *e, struct partition *p, uint64_t fetch_offset,
+int remote_apply(struct partition *p, const char *name, uint64_t fetch_offset,
                  const struct proto_fetch_result *res, int *more)
 {
     int err = 0;
@@ -277,9 +276,9 @@ static int apply(struct remote_entry *e, struct partition *p, uint64_t fetch_off
     if (err)
         return err;
     logger_log(LOG_LEVEL_INFO,
-               "partition %s-%u: cache of the leader's log started afresh at %" PRIu64
+               "partition %s: cache of the leader's log started afresh at %" PRIu64
                " (it held up to %" PRIu64 ")",
-               e->topic, e->part, res->log_start_offset, fetch_offset);
+               name, res->log_start_offset, fetch_offset);
     *more = 1;
     return 0;
 }
@@ -339,7 +338,9 @@ static int fetch_once(struct remote_reader *rr, struct remote_entry *e, struct p
         disconnect(rr, e);
         *retry = 1;
     } else {
-        err = apply(e, p, pi.end_offset, &res[0], more);
+        char name[PROTO_TOPIC_MAX + 16];
+        snprintf(name, sizeof(name), "%s-%u", e->topic, e->part);
+        err = remote_apply(p, name, pi.end_offset, &res[0], more);
         *retry = leader_moved(err);
         free(res);
     }
