@@ -1499,8 +1499,7 @@ static void test_store_listeners(void **state)
 
 /* One FETCH answer of leader l for readers (up to its high watermark)
  * from the cache's log end, applied: remote_apply's return, *more. */
-static int remote_round(struct partition *cache, struct partition *l, size_t max_bytes,
-                        int *more)
+static int remote_round(struct partition *cache, struct partition *l, size_t max_bytes, int *more)
 {
     struct partition_info ci, li;
     struct raw_fetch rf;
@@ -1630,8 +1629,8 @@ static void test_remote_cache_diverged_or_refused(void **state)
     /* Damaged records are refused (-EBADMSG), the cache unchanged. */
     uint8_t junk[64];
     memset(junk, 0xab, sizeof(junk));
-    res = (struct proto_fetch_result){.records = junk, .records_len = sizeof(junk),
-                                      .high_watermark = ci.end_offset + 1};
+    res = (struct proto_fetch_result){
+        .records = junk, .records_len = sizeof(junk), .high_watermark = ci.end_offset + 1};
     assert_int_equal(remote_apply(cache, "t-0", ci.end_offset, &res, &more), -EBADMSG);
     assert_same_log(l2, cache);
     partition_close(l2);
