@@ -1447,6 +1447,8 @@ static int append_records(struct topic *t, uint32_t index, struct scratch *s,
         return -ENOENT;
     if (the_fs && the_fs->forward) {
         int e = forward_produce(the_fs->forward, t->name, index, r, n, NULL);
+        if (!e)
+            remote_written(the_fs->remote, t, index);
         if (e != FORWARD_LOCAL)
             return e;
     }

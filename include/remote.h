@@ -20,7 +20,8 @@
  * Freshness: a sync is skipped while the last one that reached the
  * leader's high watermark started less than REMOTE_FRESH_MS ago, or while
  * a watch's long poll is at the leader (it answers as soon as there are
- * new records). remote_watch() (an open file) keeps such a long poll
+ * new records), unless a write at this mount was forwarded since
+ * (remote_written). remote_watch() (an open file) keeps such a long poll
  * going (replica.fetch.wait.max.ms at a time) so that appends elsewhere
  * show up here at once, and fs/'s listener tells the kernel.
  *
@@ -75,6 +76,9 @@ int remote_sync(struct remote_reader *rr, struct topic *t, uint32_t part, int fl
  * cache current until the matching remote_unwatch, and 1 is returned
  * (else 0: no remote_unwatch). */
 int remote_watch(struct remote_reader *rr, struct topic *t, uint32_t part);
+/* A write at this mount was stored by the partition's leader: the next
+ * read here fetches (read your writes). */
+void remote_written(struct remote_reader *rr, const struct topic *t, uint32_t part);
 void remote_unwatch(struct remote_reader *rr, struct topic *t, uint32_t part);
 
 /* One FETCH answer (the leader's, for readers: batches below its high

@@ -57,6 +57,8 @@ struct remote_entry {
     int64_t synced_ms;
     int64_t stat_skip_until;
     int polling;
+    uint64_t writes;                     /* remote_written calls */
+    uint64_t synced_writes, poll_writes; /* writes when the last catch-up / the poll began */
     int watchers;
     int thread_made, thread_running;
     pthread_t thread;
@@ -205,9 +207,15 @@ static struct remote_entry *entry_of(struct remote_reader *rr, const struct topi
     return e;
 }
 
+/* Under rr->lock. A write forwarded from this mount since the last
+ * catch-up (or the poll) began makes the cache stale at once: a read here
+ * after a write here shows it. */
 static int fresh(const struct remote_entry *e, int64_t now)
 {
-    return e->polling || (e->synced_ms >= 0 && now - e->synced_ms < REMOTE_FRESH_MS);
+    if (e->polling && e->poll_writes == e->writes)
+        return 1;
+    return e->synced_ms >= 0 && now - e->synced_ms < REMOTE_FRESH_MS &&
+           e->synced_writes == e->writes;
 }
 
 /* Under e->io. */
@@ -324,6 +332,7 @@ static int fetch_once(struct remote_reader *rr, struct remote_entry *e, struct p
     if (wait_ms) {
         pthread_mutex_lock(&rr->lock);
         e->polling = 1;
+        e->poll_writes = e->writes;
         pthread_mutex_unlock(&rr->lock);
     }
     err = peer_call(e->pc, FRAME_FETCH, &iov, 1, call_ms, &reply);
@@ -364,6 +373,7 @@ static int catch_up(struct remote_reader *rr, struct remote_entry *e, struct top
         int64_t started = now_ms();
         pthread_mutex_lock(&e->io);
         pthread_mutex_lock(&rr->lock);
+        uint64_t writes = e->writes;
         int skip = rr->stop || (!force && fresh(e, started));
         pthread_mutex_unlock(&rr->lock);
         if (skip) {
@@ -385,8 +395,10 @@ static int catch_up(struct remote_reader *rr, struct remote_entry *e, struct top
                 err = -ENOENT, retry = 0;
         }
         pthread_mutex_lock(&rr->lock);
-        if (!err && e->synced_ms < started)
+        if (!err && e->synced_ms <= started) {
             e->synced_ms = started;
+            e->synced_writes = writes;
+        }
         int log = err && err != e->last_err;
         if (log || !err) {
             if (!err && e->last_err)
@@ -506,6 +518,17 @@ int remote_watch(struct remote_reader *rr, struct topic *t, uint32_t part)
     }
     pthread_mutex_unlock(&rr->lock);
     return 1;
+}
+
+void remote_written(struct remote_reader *rr, const struct topic *t, uint32_t part)
+{
+    if (!rr)
+        return;
+    pthread_mutex_lock(&rr->lock);
+    for (size_t i = 0; i < rr->n; i++)
+        if (rr->v[i]->topic_id == t->id && rr->v[i]->part == part)
+            rr->v[i]->writes++;
+    pthread_mutex_unlock(&rr->lock);
 }
 
 void remote_unwatch(struct remote_reader *rr, struct topic *t, uint32_t part)

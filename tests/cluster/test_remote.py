@@ -98,6 +98,14 @@ class RemoteReadTest(ClusterTest):
         self.assertEqual(info_far["leader"], leader.broker_id)
         self.assertEqual(str(info_far["isr"]), str(leader.broker_id))
         self.assertEqual(info_far["high_watermark"], 3000)
+        # A write here is read back here at once (read your writes).
+        with open(far.path("orders", "p0"), "rb") as r:
+            self.assertEqual(r.read(), text)
+            for i in range(5):
+                append(far, "orders", "mine %d\n" % i)
+                text += b"mine %d\n" % i
+                self.assertEqual(r.read(), b"mine %d\n" % i)
+        self.assertEqual(harness.read(leader.path("orders", "p0"), "rb"), text)
         # tail -f at the mount without a replica wakes on a line appended at
         # the third mount (forwarded to the leader).
         tail = subprocess.Popen(["tail", "-c", "+%d" % (len(text) + 1), "-f",
