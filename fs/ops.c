@@ -48,6 +48,13 @@
  * through the daemon; the reply is sent under the partition's lock, while
  * those files are sure to stay open.
  *
+ * In cluster mode a partition this broker holds no replica of is read
+ * from a local cache of its leader's committed records (remote.h): stat,
+ * open and .info bring it up to date first (a short try), a read past its
+ * end fetches (retrying until delivery.timeout.ms, then EIO), an open
+ * file keeps a long poll at the leader, and a write forwarded from here
+ * makes the cache stale. Everything else reads it as any partition.
+ *
  * Lock order: a handle's lock, then open_lock; nothing is taken under
  * open_lock. */
 #include "ops.h"
