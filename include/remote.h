@@ -29,8 +29,10 @@
  * at each try; a refused fetch (EREMOTE, ESTALE, EAGAIN, ENOENT) or a
  * broken connection is tried again every REMOTE_RETRY_MS, the leader
  * looked up again each time, until the deadline: timeout_ms for reads
- * (then -EIO), REMOTE_STAT_MS for REMOTE_STAT (then the cache stands, and
- * the next REMOTE_STAT_MS of stats answer from it at once). */
+ * (then -EIO). REMOTE_STAT tries once, within REMOTE_STAT_MS: on failure
+ * the cache stands, and the next REMOTE_STAT_MS of stats of that
+ * partition answer from it at once (an `ls -l` or .info of a topic whose
+ * leader is down costs no wait per partition). */
 #ifndef TOPICFS_REMOTE_H
 #define TOPICFS_REMOTE_H
 
@@ -46,7 +48,7 @@ struct cluster;
 #define REMOTE_FRESH_MS 100
 #define REMOTE_RETRY_MS 100
 #define REMOTE_STAT_MS 1000
-#define REMOTE_FETCH_MAX_BYTES (8u << 20)
+#define REMOTE_FETCH_MAX_BYTES (1u << 20) /* Kafka's max.partition.fetch.bytes */
 
 struct remote_options {
     int broker_id;

@@ -362,9 +362,10 @@ static int fetch_once(struct remote_reader *rr, struct remote_entry *e, struct p
 }
 
 /* Brings the cache up to the leader's high watermark (see the top). 0,
- * -ETIMEDOUT at the deadline, or the local log's errno. */
+ * -ETIMEDOUT at the deadline, or the local log's errno. once: no retry,
+ * the first error is returned. */
 static int catch_up(struct remote_reader *rr, struct remote_entry *e, struct topic *t, int wait_ms,
-                    int64_t deadline, int force)
+                    int64_t deadline, int force, int once)
 {
     struct partition *p = topic_partition(t, e->part);
     if (!p)
@@ -411,7 +412,7 @@ static int catch_up(struct remote_reader *rr, struct remote_entry *e, struct top
         if (log)
             logger_log(LOG_LEVEL_WARN, "partition %s-%u: cannot fetch from the leader: %s%s",
                        e->topic, e->part, strerror(-err), retry ? " (trying again)" : "");
-        if (!err || !retry)
+        if (!err || !retry || once)
             return err;
         if (now_ms() + REMOTE_RETRY_MS > deadline)
             return -ETIMEDOUT;
@@ -440,7 +441,7 @@ int remote_sync(struct remote_reader *rr, struct topic *t, uint32_t part, int fl
     if (skip)
         return 0;
     int stat = flags & REMOTE_STAT;
-    int err = catch_up(rr, e, t, 0, now + (stat ? REMOTE_STAT_MS : rr->o.timeout_ms), 0);
+    int err = catch_up(rr, e, t, 0, now + (stat ? REMOTE_STAT_MS : rr->o.timeout_ms), 0, stat);
     if (stat && err) {
         pthread_mutex_lock(&rr->lock);
         e->stat_skip_until = now_ms() + REMOTE_STAT_MS;
@@ -468,7 +469,7 @@ static void *watch_run(void *arg)
     while (!rr->stop && e->watchers > 0 && !atomic_load(&t->deleted)) {
         pthread_mutex_unlock(&rr->lock);
         int64_t now = now_ms();
-        int err = catch_up(rr, e, t, rr->o.fetch_wait_max_ms, now + rr->o.fetch_wait_max_ms, 1);
+        int err = catch_up(rr, e, t, rr->o.fetch_wait_max_ms, now + rr->o.fetch_wait_max_ms, 1, 1);
         pthread_mutex_lock(&rr->lock);
         if (err && !rr->stop)
             pause_ms(rr, REMOTE_RETRY_MS);
