@@ -95,6 +95,8 @@ struct handle {
     int read_any;               /* a read returned bytes on this handle */
     int holds_view;             /* view registered with partition_view_hold() */
     int remote_watched;         /* remote_watch() said yes: remote_unwatch() at release */
+    uint32_t *remote_parts;     /* a group member: the partitions it watches so */
+    uint32_t nremote_parts;
     /* jsonl: text rendered from next_offset on; jsonl_pos is its file position */
     struct text_buf json;
     uint64_t json_pos, json_next, json_start;
@@ -976,6 +978,9 @@ static void handle_free(struct handle *h)
         partition_view_release(h->part, &h->view);
     if (h->remote_watched && the_fs)
         remote_unwatch(the_fs->remote, h->topic, h->index);
+    for (uint32_t i = 0; i < h->nremote_parts && the_fs; i++)
+        remote_unwatch(the_fs->remote, h->topic, h->remote_parts[i]);
+    free(h->remote_parts);
     partition_cursor_free(&h->cursor);
     text_buf_free(&h->json);
     if (h->member)
@@ -1003,6 +1008,27 @@ static void handle_render(struct fs_context *fc, struct handle *h)
 
 /* Opens node id with fi->flags; fills fi. 0 or a negative errno. */
 static void member_wake(void *arg);
+
+/* A group member of a topic with partitions this broker holds no replica
+ * of: their caches brought up to date (a drain member ends where the
+ * leaders were) and kept so while it is open (a follow member wakes on
+ * their appends). 0 or -ENOMEM. */
+static int remote_watch_topic(struct fs_context *fc, struct handle *h)
+{
+    uint32_t n = topic_partition_count(h->topic);
+    if (!fc->remote || !n)
+        return 0;
+    if (!(h->remote_parts = calloc(n, sizeof(*h->remote_parts))))
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!remote_is_remote(fc->remote, h->topic, i))
+            continue;
+        remote_sync(fc->remote, h->topic, i, REMOTE_STAT);
+        if (remote_watch(fc->remote, h->topic, i))
+            h->remote_parts[h->nremote_parts++] = i;
+    }
+    return 0;
+}
 
 static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *fi, pid_t pid)
 {
@@ -1064,7 +1090,7 @@ static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *
             h->index = node_cursor_partition(id);
         else if (acc != O_RDONLY)
             r = -EACCES;
-        else if (kind != NODE_GROUP_INFO)
+        else if (kind != NODE_GROUP_INFO && (r = remote_watch_topic(fc, h)) == 0)
             r = group_join(h->group, pid, kind == NODE_FOLLOW, member_wake, h, &h->member);
         break;
     case NODE_PRODUCE: /* reads as an empty file, so tools that walk a topic can copy it */

@@ -123,6 +123,28 @@ class RemoteReadTest(ClusterTest):
               (time.monotonic() - appended), file=sys.stderr)
         text += b"woken\n"
         self.assertEqual(os.stat(far.path("orders", "p0")).st_size, len(text))
+        # A consumer group at this mount: drain reads the leader's records,
+        # and a blocked follow member wakes on a line appended elsewhere
+        # (the open member's long poll at the leader).
+        os.mkdir(far.path("orders", ".groups", "g"))
+        self.assertEqual(harness.read(far.path("orders", ".groups", "g", "drain"), "rb"), text)
+        follow = subprocess.Popen(["cat", far.path("orders", ".groups", "g", "follow")],
+                                  stdout=subprocess.PIPE)
+        self.addCleanup(lambda: (follow.kill(), follow.wait(), follow.stdout.close()))
+        wait_until(lambda: "owner=%d" % follow.pid in
+                   harness.read(far.path("orders", ".groups", "g", ".info")),
+                   timeout=DEADLINE, what="the follow member joined")
+        appended = time.monotonic()
+        append(third, "orders", "followed\n")
+        got = b""
+        deadline = time.monotonic() + DEADLINE
+        while not got.endswith(b"followed\n") and time.monotonic() < deadline:
+            if select.select([follow.stdout], [], [], 0.2)[0]:
+                got += os.read(follow.stdout.fileno(), 65536)
+        self.assertTrue(got.endswith(b"followed\n"), got[-100:])
+        print("\ngroup follow member at a mount without a replica: woken %.3fs after the "
+              "append" % (time.monotonic() - appended), file=sys.stderr)
+        text += b"followed\n"
         # lz4 batches: fetched as stored, decompressed by core.
         leader, others = self.make_topic(brokers, "zipped", 1, ["compression.type=lz4"])
         ztext = "".join("compressible %d %s\n" % (i, "abc" * 40) for i in range(500))
