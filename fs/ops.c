@@ -518,9 +518,13 @@ static int node_attr(struct fs_context *fc, uint64_t id, const struct attr_query
             r = -ENOENT;
             break;
         }
-        remote_sync(fc->remote, t, node_index(id), REMOTE_STAT);
+        /* Held elsewhere: the leader's size, at most REMOTE_FRESH_MS old
+         * (not cached by the kernel: its appends are told to nobody here). */
+        int remote = remote_is_remote(fc->remote, t, node_index(id));
+        if (remote)
+            remote_sync(fc->remote, t, node_index(id), REMOTE_STAT);
         partition_info(p, &pi);
-        if (stat_view(p, id, q, &v))
+        if (stat_view(p, id, q, &v) && !remote)
             *timeout = PARTITION_ATTR_TIMEOUT;
         st->st_size = (off_t)partition_view_size(p, &v);
         if (pi.last_append_ms)

@@ -123,6 +123,15 @@ class RemoteReadTest(ClusterTest):
               (time.monotonic() - appended), file=sys.stderr)
         text += b"woken\n"
         self.assertEqual(os.stat(far.path("orders", "p0")).st_size, len(text))
+        # stat with no open file: the leader's size (not cached for long).
+        os.stat(far.path("orders", "p0"))
+        appended = time.monotonic()
+        append(leader, "orders", "stat me\n")
+        text += b"stat me\n"
+        wait_until(lambda: os.stat(far.path("orders", "p0")).st_size == len(text),
+                   timeout=DEADLINE, what="the new size at broker %d" % far.broker_id)
+        print("\nstat at a mount without a replica: new size %.3fs after the append" %
+              (time.monotonic() - appended), file=sys.stderr)
         # A consumer group at this mount: drain reads the leader's records,
         # and a blocked follow member wakes on a line appended elsewhere
         # (the open member's long poll at the leader).
