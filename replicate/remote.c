@@ -23,7 +23,11 @@
  * leader's log start, or past its log end after an unclean election;
  * EINVAL from partition_append_batch: the cache diverged) starts the cache
  * afresh at the leader's log start (partition_reset): what it holds is a
- * cache, never the only copy. */
+ * cache, never the only copy.
+ *
+ * Lock order: e->io, then rr->lock. A watch thread that saw no watchers
+ * marks itself ended under rr->lock and takes it no more, so remote_watch
+ * may join it under rr->lock. */
 #include "remote.h"
 
 #include <errno.h>

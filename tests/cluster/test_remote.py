@@ -1,10 +1,11 @@
 """Consume at any mount (issue 9, item 5): a broker that holds no replica
 of a partition serves its reads by fetching from the partition's leader.
 `cat p0`, `dd skip=` mid-stream, `p0@N`, `p0.jsonl`, `stat` and `.info` at
-such a mount show what the leader's mount shows, byte for byte; `tail -f`
-there sees a line appended at another mount; and after the leader of a
-topic with two replicas is killed, reads there continue from the new
-leader."""
+such a mount show what the leader's mount shows, byte for byte; a write
+there is read back there at once; `tail -f` and a consumer group's follow
+member there see a line appended at another mount; and after the leader of
+a topic with two replicas is killed, reads there continue from the new
+leader. test_throughput prints a remote cat's speed beside a local one."""
 import json
 import os
 import select
