@@ -41,6 +41,7 @@
 #include "logger.h"
 #include "ops.h"
 #include "produce.h"
+#include "remote.h"
 #include "replica.h"
 #include "server.h"
 #include "status.h"
@@ -366,6 +367,7 @@ int main(int argc, char *argv[])
     struct forwarder *forward = NULL;
     struct replica_options ro = {0};
     struct replica_manager *replicas = NULL;
+    struct remote_reader *remote = NULL;
     char listen_host[CLUSTER_HOST_MAX], why[1024];
     int ret = 1;
 
@@ -497,6 +499,14 @@ int main(int argc, char *argv[])
             goto out_unmount;
         }
         fc.forward = forward;
+        /* Reads of partitions held elsewhere fetch from their leaders. */
+        struct remote_options rmo = {co.broker_id, opt.secret_file ? &secret : NULL,
+                                     ro.fetch_wait_max_ms, delivery_timeout_ms};
+        if ((r = remote_open(&rmo, cluster, &remote))) {
+            logger_log(LOG_LEVEL_ERROR, "cannot start remote reads: %s", strerror(-r));
+            goto out_unmount;
+        }
+        fc.remote = remote;
         /* Replication: its handlers before the server serves. */
         if ((r = replica_start(&ro, cluster, store, server, &replicas))) {
             logger_log(LOG_LEVEL_ERROR, "cannot start replication: %s", strerror(-r));
@@ -525,6 +535,9 @@ int main(int argc, char *argv[])
     }
     /* Leave the cluster first: the registration vanishes at once. Long
      * polls end within replica.fetch.wait.max.ms. */
+    fc.remote = NULL;
+    remote_close(remote);
+    remote = NULL;
     replica_stop(replicas);
     server_stop(server);
     server = NULL;
@@ -544,6 +557,8 @@ out_unmount:
 out_signals:
     fuse_remove_signal_handlers(se);
 out:
+    fc.remote = NULL;
+    remote_close(remote);
     replica_stop(replicas);
     server_stop(server);
     fc.forward = NULL;

@@ -48,6 +48,13 @@
  * through the daemon; the reply is sent under the partition's lock, while
  * those files are sure to stay open.
  *
+ * In cluster mode a partition this broker holds no replica of is read
+ * from a local cache of its leader's committed records (remote.h): stat,
+ * open and .info bring it up to date first (a short try), a read past its
+ * end fetches (retrying until delivery.timeout.ms, then EIO), an open
+ * file keeps a long poll at the leader, and a write forwarded from here
+ * makes the cache stale. Everything else reads it as any partition.
+ *
  * Lock order: a handle's lock, then open_lock; nothing is taken under
  * open_lock. */
 #include "ops.h"
@@ -74,6 +81,7 @@
 #include "murmur2.h"
 #include "nodes.h"
 #include "produce.h"
+#include "remote.h"
 #include "status.h"
 
 struct handle {
@@ -86,6 +94,9 @@ struct handle {
     struct partition_view view; /* partitions and hidden views */
     int read_any;               /* a read returned bytes on this handle */
     int holds_view;             /* view registered with partition_view_hold() */
+    int remote_watched;         /* remote_watch() said yes: remote_unwatch() at release */
+    uint32_t *remote_parts;     /* a group member: the partitions it watches so */
+    uint32_t nremote_parts;
     /* jsonl: text rendered from next_offset on; jsonl_pos is its file position */
     struct text_buf json;
     uint64_t json_pos, json_next, json_start;
@@ -281,19 +292,35 @@ static void set_time(struct timespec *t, int64_t ms)
     t->tv_nsec = (ms % 1000) * 1000000;
 }
 
+/* leader= and isr= of a .info line: the cluster's (-1 and empty while it
+ * has no state), or this broker alone on a single node. */
+static void format_leader(struct topic *t, uint32_t i, char *out, size_t cap)
+{
+    struct cluster_partition_view v;
+    if (!the_fs || !the_fs->cluster || cluster_partition_view(the_fs->cluster, t->name, i, &v)) {
+        snprintf(out, cap, "leader=0 isr=0");
+        return;
+    }
+    size_t at = (size_t)snprintf(out, cap, "leader=%d isr=", (int)v.leader);
+    for (uint32_t k = 0; k < v.nisr && at < cap; k++)
+        at += (size_t)snprintf(out + at, cap - at, k ? ",%d" : "%d", (int)v.isr[k]);
+}
+
 static size_t format_info(struct topic *t, char *buf, size_t cap)
 {
     size_t len = 0;
     uint32_t n = topic_partition_count(t);
     for (uint32_t i = 0; i < n; i++) {
         struct partition_info pi;
+        char lead[64 + CLUSTER_REPLICAS_MAX * 12];
         partition_info(topic_partition(t, i), &pi);
+        format_leader(t, i, lead, sizeof(lead));
         int w = snprintf(buf ? buf + len : NULL, buf ? cap - len : 0,
                          "p%u start_offset=%" PRIu64 " end_offset=%" PRIu64
                          " high_watermark=%" PRIu64 " bytes=%" PRIu64 " stored_bytes=%" PRIu64
-                         " segments=%u leader=0 isr=0 bad_batches=%" PRIu64 "\n",
+                         " segments=%u %s bad_batches=%" PRIu64 "\n",
                          i, pi.start_offset, pi.end_offset, pi.high_watermark, pi.view_bytes,
-                         pi.stored_bytes, pi.segments, pi.bad_batches);
+                         pi.stored_bytes, pi.segments, lead, pi.bad_batches);
         if (w < 0)
             break;
         len += (size_t)w;
@@ -322,6 +349,9 @@ static char *control_text(struct topic *t, enum node_kind kind, size_t *len)
             *len = config_format(&c, buf, 4096);
         return buf;
     }
+    /* Partitions this broker holds no replica of: the leader's state. */
+    for (uint32_t i = 0; the_fs && i < topic_partition_count(t); i++)
+        remote_sync(the_fs->remote, t, i, REMOTE_STAT);
     size_t need = format_info(t, NULL, 0) + 256;
     buf = malloc(need);
     if (buf)
@@ -488,8 +518,13 @@ static int node_attr(struct fs_context *fc, uint64_t id, const struct attr_query
             r = -ENOENT;
             break;
         }
+        /* Held elsewhere: the leader's size, at most REMOTE_FRESH_MS old
+         * (not cached by the kernel: its appends are told to nobody here). */
+        int remote = remote_is_remote(fc->remote, t, node_index(id));
+        if (remote)
+            remote_sync(fc->remote, t, node_index(id), REMOTE_STAT);
         partition_info(p, &pi);
-        if (stat_view(p, id, q, &v))
+        if (stat_view(p, id, q, &v) && !remote)
             *timeout = PARTITION_ATTR_TIMEOUT;
         st->st_size = (off_t)partition_view_size(p, &v);
         if (pi.last_append_ms)
@@ -504,6 +539,7 @@ static int node_attr(struct fs_context *fc, uint64_t id, const struct attr_query
             break;
         }
         struct partition_info pi;
+        remote_sync(fc->remote, t, hn.partition, REMOTE_STAT);
         partition_info(p, &pi);
         st->st_ino = hn.ino;
         if (hn.jsonl)
@@ -594,6 +630,8 @@ static int64_t make_hidden(struct topic *t, struct partition *p, const char *nam
     struct partition_info pi;
     uint64_t offset = 0;
     int r = 0;
+    if (the_fs)
+        remote_sync(the_fs->remote, t, nn->partition, REMOTE_STAT);
     partition_info(p, &pi);
     switch (nn->from) {
     case FROM_START:
@@ -942,6 +980,11 @@ static void handle_free(struct handle *h)
     pending_free(&h->pending);
     if (h->holds_view)
         partition_view_release(h->part, &h->view);
+    if (h->remote_watched && the_fs)
+        remote_unwatch(the_fs->remote, h->topic, h->index);
+    for (uint32_t i = 0; i < h->nremote_parts && the_fs; i++)
+        remote_unwatch(the_fs->remote, h->topic, h->remote_parts[i]);
+    free(h->remote_parts);
     partition_cursor_free(&h->cursor);
     text_buf_free(&h->json);
     if (h->member)
@@ -969,6 +1012,27 @@ static void handle_render(struct fs_context *fc, struct handle *h)
 
 /* Opens node id with fi->flags; fills fi. 0 or a negative errno. */
 static void member_wake(void *arg);
+
+/* A group member of a topic with partitions this broker holds no replica
+ * of: their caches brought up to date (a drain member ends where the
+ * leaders were) and kept so while it is open (a follow member wakes on
+ * their appends). 0 or -ENOMEM. */
+static int remote_watch_topic(struct fs_context *fc, struct handle *h)
+{
+    uint32_t n = topic_partition_count(h->topic);
+    if (!fc->remote || !n)
+        return 0;
+    if (!(h->remote_parts = calloc(n, sizeof(*h->remote_parts))))
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!remote_is_remote(fc->remote, h->topic, i))
+            continue;
+        remote_sync(fc->remote, h->topic, i, REMOTE_STAT);
+        if (remote_watch(fc->remote, h->topic, i))
+            h->remote_parts[h->nremote_parts++] = i;
+    }
+    return 0;
+}
 
 static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *fi, pid_t pid)
 {
@@ -998,6 +1062,8 @@ static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *
             r = -ENOENT;
             break;
         }
+        if (acc != O_WRONLY)
+            remote_sync(fc->remote, t, h->index, REMOTE_STAT);
         partition_current_view(h->part, &h->view);
         if ((fi->flags & O_TRUNC) && acc != O_RDONLY && partition_view_size(h->part, &h->view))
             r = -EPERM;
@@ -1028,7 +1094,7 @@ static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *
             h->index = node_cursor_partition(id);
         else if (acc != O_RDONLY)
             r = -EACCES;
-        else if (kind != NODE_GROUP_INFO)
+        else if (kind != NODE_GROUP_INFO && (r = remote_watch_topic(fc, h)) == 0)
             r = group_join(h->group, pid, kind == NODE_FOLLOW, member_wake, h, &h->member);
         break;
     case NODE_PRODUCE: /* reads as an empty file, so tools that walk a topic can copy it */
@@ -1051,6 +1117,8 @@ static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *
         partition_view_hold(h->part, &h->view);
         h->holds_view = 1;
     }
+    if ((kind == NODE_PARTITION || kind == NODE_HIDDEN) && acc != O_WRONLY)
+        h->remote_watched = remote_watch(fc->remote, t, h->index);
     if (is_text(kind) && acc != O_WRONLY) {
         /* What fstat shows until the first read, which reads this text. */
         handle_render(fc, h);
@@ -1129,7 +1197,7 @@ static void read_jsonl(fuse_req_t req, struct handle *h, size_t size, uint64_t o
         h->json_next = h->json_start;
         h->json.len = 0;
     }
-    int r = 0;
+    int r = 0, synced = 0;
     while (!r && h->json_pos + h->json.len < off + size) {
         /* Drop text before off, then render more. */
         if (off > h->json_pos) {
@@ -1142,6 +1210,12 @@ static void read_jsonl(fuse_req_t req, struct handle *h, size_t size, uint64_t o
         size_t before = h->json.len;
         r = partition_fetch(h->part, &h->cursor, h->json_next, 4096, render_json, &h->json,
                             &h->json_next);
+        if (h->json.len == before && !r && !synced && the_fs) {
+            /* At the end here: a partition of another broker may have more. */
+            synced = 1;
+            r = remote_sync(the_fs->remote, h->topic, h->index, 0);
+            continue;
+        }
         if (h->json.len == before)
             break;
     }
@@ -1338,6 +1412,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct stream_sink sink = {.piece = add_piece, .deliver = send_pieces, .arg = &rp};
     rp.bv->count = 0;
     pthread_mutex_lock(&h->lock);
+    if (the_fs && the_fs->remote && (uint64_t)off + size > partition_view_size(h->part, &h->view)) {
+        /* Past what is here: a partition of another broker may have more. */
+        int e = remote_sync(the_fs->remote, h->topic, h->index, 0);
+        if (e) {
+            pthread_mutex_unlock(&h->lock);
+            fuse_reply_err(req, -e);
+            return;
+        }
+    }
     ssize_t n = partition_view_send(h->part, &h->cursor, &h->view, (uint64_t)off, size, &sink);
     if (n == -ENODATA && off == 0 && !h->read_any && h->kind == NODE_PARTITION) {
         /* Retention or compaction changed the layout between open() and the
@@ -1401,6 +1484,8 @@ static int append_records(struct topic *t, uint32_t index, struct scratch *s,
         return -ENOENT;
     if (the_fs && the_fs->forward) {
         int e = forward_produce(the_fs->forward, t->name, index, r, n, NULL);
+        if (!e)
+            remote_written(the_fs->remote, t, index);
         if (e != FORWARD_LOCAL)
             return e;
     }

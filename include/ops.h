@@ -14,6 +14,7 @@
 
 struct cluster;
 struct forwarder;
+struct remote_reader;
 
 struct fs_context {
     struct store *store;
@@ -31,6 +32,9 @@ struct fs_context {
     /* Cluster mode: writes to a partition this broker does not lead go to
      * its leader (produce.h). NULL: a single node. */
     struct forwarder *forward;
+    /* Cluster mode: reads of a partition this broker holds no replica of
+     * fetch from its leader first (remote.h). NULL: a single node. */
+    struct remote_reader *remote;
     /* How long the kernel may keep the root's and a topic's name and
      * attributes: entry_timeout on a single node, where only this mount
      * changes them; short in cluster mode, where other brokers do. */

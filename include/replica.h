@@ -18,9 +18,12 @@
  *             min(leader's, own log end). A follower whose log lies wholly
  *             below the leader's log start starts afresh there
  *             (partition_reset).
- *   none      a partition of a topic with one replica, a partition of which
- *             this broker is no replica, a topic the cluster does not know:
- *             untouched (the high watermark follows the log end).
+ *             A partition with one replica leads as well (for the readers
+ *             at brokers without a replica, remote.h); its high watermark
+ *             keeps following its log end.
+ *   none      a partition of which this broker is no replica, a topic the
+ *             cluster does not know: untouched here (remote.h may fill it
+ *             as a cache of the leader's committed records).
  * Appends made at a follower's own mount are not refused here (forwarding
  * them to the leader is fs/'s and the forwarding path's): they would
  * diverge from the leader, and the next fetch truncates them away.

@@ -4,21 +4,26 @@
  *
  * The role thread scans the data dir's topics every SCAN_MS, and at once
  * when the cluster thread read new states (cluster_set_state_listener):
- * each partition of a cluster topic with two or more replicas, this broker
- * among them, gets a struct replica whose role follows its state: leader
+ * each partition of a cluster topic with this broker among its replicas
+ * gets a struct replica whose role follows its state: leader
  * when state.leader is this broker, follower of state.leader otherwise,
  * offline while there is no leader. A new leader epoch, or another leader,
  * is a role change (transition()). Leaders' ISRs are checked on every scan
  * (leader_maintain(): shrink and growth, isr.h), and written through
  * cluster_alter_isr. A replica whose topic went (or was made again, or is
- * no longer assigned here) is dropped.
+ * no longer assigned here) is dropped. A partition with one replica has
+ * a leader too: its FETCH handler serves the brokers that hold no replica
+ * (remote.h).
  *
- * High watermark: core's follows the log end until a replica first gets a
- * role; it is then held at the log start (this broker does not know what
- * was committed: nothing is shown that may be truncated later; a leader
- * alone in its ISR holds it at its log end, all of it committed) and moves
- * up from there: a leader's to the smallest log end of its ISR (at once when
- * the ISR is itself alone), a follower's with each fetch. */
+ * High watermark: core's follows the log end until a replica of a
+ * partition with two or more replicas first gets a role (with one, it
+ * always does: there is nothing to wait for). It is then held at the log
+ * start (this broker does not know what was committed: nothing is shown
+ * that may be truncated later; a leader alone in its ISR holds it at its
+ * log end, all of it committed, so a topic grown from one replica shows no
+ * dip) and moves up from there: a leader's to the smallest log end of its
+ * ISR (at once when the ISR is itself alone), a follower's with each
+ * fetch. */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -147,9 +152,8 @@ static void transition(struct replica_manager *m, struct replica *r, enum replic
     int e = 0;
     pthread_mutex_lock(&r->op_lock);
     partition_info(r->p, &pi);
-    if (!r->held) {
-        /* A leader alone in its ISR has committed its whole log (a topic
-         * grown from one replica shows no dip). */
+    if (!r->held && r->nreplicas > 1) {
+        /* A leader alone in its ISR has committed its whole log. */
         pthread_mutex_lock(&m->lock);
         int alone = role == ROLE_LEADER && r->nisr == 1 && r->isr[0] == m->o.broker_id;
         pthread_mutex_unlock(&m->lock);
@@ -259,10 +263,10 @@ static void drop(struct replica_manager *m, size_t i)
     logger_log(LOG_LEVEL_INFO, "partition %s-%u: no longer a replica here", r->topic, r->part);
 }
 
-/* A dropped replica whose partition stays in the cluster: the last
- * replica (a reassignment down to one) shows its whole log again; one the
+/* A dropped replica whose partition stays in the cluster: one the
  * cluster took away empties its log, as Kafka deletes a removed replica
- * (a broker that is no replica holds an empty partition). */
+ * (a broker that is no replica holds only what its readers fetch from the
+ * leader, remote.h). */
 static void replica_left(struct replica_manager *m, struct replica *r)
 {
     pthread_mutex_lock(&m->lock);
@@ -336,12 +340,11 @@ static void scan_partition(struct replica_manager *m, struct topic *t, uint32_t 
     struct cluster_partition_view v;
     if (cluster_partition_view(m->c, t->name, part, &v) || strlen(t->name) >= PROTO_TOPIC_MAX)
         return;
-    if (v.nreplicas < 2 || !contains(v.replicas, v.nreplicas, m->o.broker_id)) {
+    if (v.nreplicas < 1 || !contains(v.replicas, v.nreplicas, m->o.broker_id)) {
         pthread_mutex_lock(&m->lock);
         struct replica *r = replica_find(m, t->name, part);
         if (r && r->topic_id == t->id)
-            r->leave =
-                contains(v.replicas, v.nreplicas, m->o.broker_id) ? LEAVE_ALONE : LEAVE_UNASSIGNED;
+            r->leave = LEAVE_UNASSIGNED;
         pthread_mutex_unlock(&m->lock);
         return;
     }

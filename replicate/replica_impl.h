@@ -31,7 +31,6 @@ enum replica_role { ROLE_NONE, ROLE_LEADER, ROLE_FOLLOWER, ROLE_OFFLINE };
 /* Why a scan did not see a replica (what its drop does to the log). */
 enum replica_leave {
     LEAVE_GONE,       /* its topic or partition went: nothing */
-    LEAVE_ALONE,      /* this broker is its only replica now: the log end shows */
     LEAVE_UNASSIGNED, /* no replica here any more: the log is emptied */
 };
 

@@ -79,9 +79,10 @@ class ForwardTest(ClusterTest):
                                                 "c4", "l1"]), text)
         self.assertEqual([x for x in lines if x[0] == "a"], ["a1", "a2", "a3", "a4", "a5"])
         self.assertEqual([x for x in lines if x[0] == "c"], ["c1", "c2", "c3", "c4"])
-        # Stored at the leader only (RF=1): the forwarding mounts' copies stay empty.
+        # Stored once, at the leader (RF=1): the forwarding mounts read the
+        # leader's records (remote.h), the same bytes.
         for b in others:
-            self.assertEqual(os.path.getsize(b.path("orders", "p0")), 0)
+            self.assertEqual(harness.read(b.path("orders", "p0")), text)
         # .produce with keys at a non-leader mount routes as at the leader.
         harness.sh("echo key.separator=: >> " + a.path("orders", ".config"))
         wait_until(lambda: all("key.separator=:" in harness.read(b.path("orders", ".config"))
@@ -134,8 +135,12 @@ class ForwardTest(ClusterTest):
             self.assertLess(time.monotonic() - t0, 30)
         finally:
             os.close(fd)
+        # Nothing stored here; a read needs the dead leader and fails.
         self.assertEqual(os.path.getsize(path), 0)
-        self.assertEqual(harness.read(path), "")
+        self.assertEqual(harness.info(other, "orders")["p%d" % p]["end_offset"], 0)
+        with self.assertRaises(OSError) as cm:
+            harness.read(path)
+        self.assertEqual(cm.exception.errno, errno.EIO)
         self.assertTrue(other.alive())
         # Writes to partitions it leads still work.
         q = 1 - p

@@ -165,12 +165,13 @@ def _cleanup_all():
 
 
 def info(mount, topic):
-    """Parses .info into {partition: {key: int}}."""
+    """Parses .info into {partition: {key: int, or str for a list (isr=2,3)}}."""
     out = {}
     with open(mount.path(topic, ".info")) as f:
         for line in f:
             fields = line.split()
-            out[fields[0]] = {k: int(v) for k, v in (x.split("=") for x in fields[1:])}
+            out[fields[0]] = {k: int(v) if v.lstrip("-").isdigit() else v
+                              for k, v in (x.split("=") for x in fields[1:])}
     return out
 
 

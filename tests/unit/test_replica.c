@@ -51,6 +51,7 @@
 #include "leader_epoch.h"
 #include "logger.h"
 #include "partition.h"
+#include "remote.h"
 #include "store.h"
 #include "topic.h"
 
@@ -1493,6 +1494,150 @@ static void test_store_listeners(void **state)
     store_close(s);
 }
 
+/* ---- remote.h: a cache of a leader's committed records at a broker
+ * without a replica, filled from FETCH answers by remote_apply ---- */
+
+/* One FETCH answer of leader l for readers (up to its high watermark)
+ * from the cache's log end, applied: remote_apply's return, *more. */
+static int remote_round(struct partition *cache, struct partition *l, size_t max_bytes, int *more)
+{
+    struct partition_info ci, li;
+    struct raw_fetch rf;
+    struct collect c = {0};
+    partition_info(cache, &ci);
+    partition_info(l, &li);
+    ssize_t n = fetch_raw(l, ci.end_offset, li.high_watermark, max_bytes, &c, &rf);
+    struct proto_fetch_result res = {
+        .error = n < 0 ? (uint32_t)-n : 0,
+        .high_watermark = rf.high_watermark,
+        .log_start_offset = rf.log_start_offset,
+        .log_start_pos = rf.log_start_pos,
+        .log_end_offset = rf.log_end_offset,
+        .compacted = rf.compacted ? 1 : 0,
+        .records = n > 0 ? c.buf : NULL,
+        .records_len = n > 0 ? (uint32_t)c.len : 0,
+    };
+    int e = remote_apply(cache, "t-0", ci.end_offset, &res, more);
+    free(c.buf);
+    return e;
+}
+
+static void remote_fill(struct partition *cache, struct partition *l)
+{
+    int more = 1;
+    for (int i = 0; more; i++) {
+        assert_true(i < 1000);
+        assert_int_equal(remote_round(cache, l, 100, &more), 0);
+    }
+}
+
+static void assert_same_view(struct partition *a, struct partition *b)
+{
+    struct partition_view va, vb;
+    partition_current_view(a, &va);
+    partition_current_view(b, &vb);
+    uint64_t size = partition_view_size(a, &va);
+    assert_int_equal(partition_view_size(b, &vb), size);
+    char ba[4096], bb[4096];
+    struct partition_cursor ca, cb;
+    partition_cursor_init(&ca);
+    partition_cursor_init(&cb);
+    for (uint64_t pos = 0; pos <= size; pos += 7) { /* mid-stream, as dd skip= */
+        ssize_t na = partition_view_read(a, &ca, &va, pos, ba, sizeof(ba));
+        ssize_t nb = partition_view_read(b, &cb, &vb, pos, bb, sizeof(bb));
+        assert_true(na >= 0);
+        assert_int_equal(na, nb);
+        assert_memory_equal(ba, bb, (size_t)na);
+    }
+    partition_cursor_free(&ca);
+    partition_cursor_free(&cb);
+}
+
+static void test_remote_cache_starts_at_leader_log_start(void **state)
+{
+    struct fx *f = *state;
+    struct partition *l = leader_past(f, "l");
+    struct partition *cache = open_part(sub(f, "c"), 150);
+    /* Empty, below the leader's log start: started afresh there, then
+     * filled to the high watermark in small rounds. */
+    remote_fill(cache, l);
+    assert_same_log(l, cache);
+    assert_same_view(l, cache);
+    /* Up to date: nothing more, and nothing changes. */
+    int more = 1;
+    assert_int_equal(remote_round(cache, l, 100, &more), 0);
+    assert_int_equal(more, 0);
+    /* Only what the leader committed: records past its high watermark
+     * wait for it to move. */
+    struct partition_info li, ci;
+    partition_info(l, &li);
+    assert_int_equal(partition_hold_high_watermark(l, li.end_offset), 0);
+    append1(l, "uncommitted 1\n");
+    append1(l, "uncommitted 2\n");
+    remote_fill(cache, l);
+    partition_info(cache, &ci);
+    assert_int_equal(ci.end_offset, li.end_offset);
+    assert_int_equal(ci.high_watermark, ci.end_offset); /* readers see it all */
+    assert_int_equal(partition_set_high_watermark(l, li.end_offset + 1), 0);
+    remote_fill(cache, l);
+    partition_info(cache, &ci);
+    assert_int_equal(ci.end_offset, li.end_offset + 1);
+    assert_int_equal(partition_set_high_watermark(l, li.end_offset + 2), 0);
+    remote_fill(cache, l);
+    assert_same_log(l, cache);
+    assert_same_view(l, cache);
+    /* Retention at the leader past the cache's end: afresh again. */
+    for (int i = 0; i < 12; i++)
+        append1(l, "more more more\n");
+    partition_info(l, &li);
+    assert_int_equal(partition_set_high_watermark(l, li.end_offset), 0);
+    assert_int_equal(partition_delete_head(l, li.segments - 1, NULL), 0);
+    remote_fill(cache, l);
+    assert_same_log(l, cache);
+    assert_same_view(l, cache);
+    partition_close(cache);
+    partition_close(l);
+}
+
+static void test_remote_cache_diverged_or_refused(void **state)
+{
+    struct fx *f = *state;
+    struct partition *l = leader_past(f, "l");
+    struct partition *cache = open_part(sub(f, "c"), 150);
+    struct partition_info li, ci;
+    partition_info(l, &li);
+    /* A cache whose records are not the leader's (another stream
+     * position at the same offset): started afresh, then identical. */
+    do {
+        append1(cache, "zz\n");
+        partition_info(cache, &ci);
+    } while (ci.end_offset < li.start_offset + 2);
+    remote_fill(cache, l);
+    assert_same_log(l, cache);
+    assert_same_view(l, cache);
+    /* A cache past the leader's log end (an unclean leader): afresh. */
+    struct partition *l2 = open_part(sub(f, "l2"), 150);
+    append1(l2, "short\n");
+    remote_fill(cache, l2);
+    assert_same_log(l2, cache);
+    /* An error answer changes nothing and is returned. */
+    struct proto_fetch_result res = {.error = EREMOTE};
+    int more = 1;
+    partition_info(cache, &ci);
+    assert_int_equal(remote_apply(cache, "t-0", ci.end_offset, &res, &more), -EREMOTE);
+    assert_int_equal(more, 0);
+    /* Damaged records are refused (-EBADMSG), the cache unchanged. */
+    uint8_t junk[64];
+    memset(junk, 0xab, sizeof(junk));
+    res = (struct proto_fetch_result){
+        .records = junk, .records_len = sizeof(junk), .high_watermark = ci.end_offset + 1};
+    assert_int_equal(remote_apply(cache, "t-0", ci.end_offset, &res, &more), -EBADMSG);
+    assert_same_log(l2, cache);
+    partition_close(l2);
+    partition_close(cache);
+    partition_close(l);
+}
+
 int main(void)
 {
     logger_init("test_replica", 0, LOG_LEVEL_ERROR);
@@ -1516,6 +1661,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reset_crash_points, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listener_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_listeners, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remote_cache_starts_at_leader_log_start, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_remote_cache_diverged_or_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
