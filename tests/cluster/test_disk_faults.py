@@ -150,6 +150,101 @@ class DiskFaultsTest(ClusterTest):
         self.wait_identical(brokers, "orders", b"one\ntwo\n")
         self.assertEqual(isr(leader, "orders"), [1, 2, 3])
 
+    # ---- damage ----
+
+    LINES = ["line %02d %s\n" % (i, "v" * 40) for i in range(20)]
+
+    def damaged_setup(self):
+        """Three brokers, orders with LINES appended one by one (one batch
+        each) at its leader, identical everywhere."""
+        brokers = self.start_brokers()
+        leader = self.make_topic(brokers, "orders")
+        for line in self.LINES:
+            append(leader, "orders", line)
+        self.expect = "".join(self.LINES).encode()
+        self.wait_identical(brokers, "orders", self.expect)
+        return brokers, leader
+
+    def damage(self, b):
+        """Flips a byte of line 10's value in b's (stopped) segment file."""
+        d = os.path.join(b.data, "topics", "orders", "0")
+        name = next(n for n in sorted(os.listdir(d)) if n.endswith(".log"))
+        with open(os.path.join(d, name), "r+b") as f:
+            data = f.read()
+            at = data.index(b"line 10 ") + 8
+            f.seek(at)
+            f.write(b"w")
+        return at
+
+    def read_never_damaged(self, b):
+        """b's mount reads a prefix of the right bytes, or fails with EIO."""
+        try:
+            got = harness.read(b.path("orders", "p0"), "rb")
+        except OSError as e:
+            self.assertEqual(e.errno, errno.EIO)
+            return False
+        self.assertTrue(self.expect.startswith(got), "broker %d served %r" % (b.broker_id, got))
+        return got == self.expect
+
+    def test_damaged_follower_repairs(self):
+        brokers, leader = self.damaged_setup()
+        follower = next(b for b in brokers if b is not leader)
+        follower.stop()
+        self.damage(follower)
+        follower.start()
+        # Its mount never shows the damaged bytes; it repairs from the leader.
+        wait_until(lambda: self.read_never_damaged(follower), timeout=DEADLINE,
+                   what="broker %d to read the whole log" % follower.broker_id)
+        self.wait_identical(brokers, "orders", self.expect)
+        wait_until(lambda: isr(leader, "orders") == [1, 2, 3], timeout=DEADLINE,
+                   what="the repaired follower in the ISR")
+        self.assertIn("(damaged on disk: fetching it again from the leader)",
+                      follower.log_text())
+        append(leader, "orders", "more\n")
+        self.expect += b"more\n"
+        self.wait_identical(brokers, "orders", self.expect)
+
+    def test_damaged_leader_ships_nothing(self):
+        brokers, first = self.damaged_setup()
+        # The leader restarts with a damaged segment (nothing reads it there,
+        # so nothing finds the damage), catches up and rejoins the ISR...
+        first.stop()
+        others = [b for b in brokers if b is not first]
+        wait_until(lambda: all(int(part_line(b, "orders")["leader"]) not in
+                               (-1, first.broker_id) for b in others), timeout=DEADLINE,
+                   what="another leader")
+        self.damage(first)
+        first.start()
+        wait_until(lambda: isr(others[0], "orders") == [1, 2, 3], timeout=DEADLINE,
+                   what="broker %d back in the ISR" % first.broker_id)
+        # ...and leads once the others are gone.
+        for b in others:
+            b.stop()
+        wait_until(lambda: int(part_line(first, "orders")["leader"]) == first.broker_id,
+                   timeout=DEADLINE, what="broker %d leading" % first.broker_id)
+        epoch = part_line(first, "orders")["leader_epoch"]
+        follower = others[0]
+        # A fetch of the damaged range: an EIO error frame, no bytes.
+        wait_until(lambda: peer_fetch(first, follower.broker_id, "fetch", follower.broker_id,
+                                      "orders", 0, 10, epoch)[0] == "EIO", timeout=DEADLINE,
+                   what="EIO for a fetch at the damage")
+        # A follower that needs it (its data dir emptied) stays behind it.
+        shutil.rmtree(follower.data)
+        follower.start()
+        def end_offset():
+            try:
+                return harness.info(follower, "orders")["p0"]["end_offset"]
+            except OSError:
+                return None  # the topic is not made there yet
+        wait_until(lambda: end_offset() == 10, timeout=DEADLINE,
+                   what="the follower up to the damage")
+        wait_until(lambda: "the leader answers Input/output error at offset 10" in
+                   follower.log_text(), timeout=DEADLINE, what="the leader's EIO logged")
+        self.assertEqual(harness.info(follower, "orders")["p0"]["end_offset"], 10)
+        self.assertEqual(isr(first, "orders"), [first.broker_id])
+        self.assertEqual(harness.read(follower.path("orders", "p0"), "rb"),
+                         "".join(self.LINES[:10]).encode())
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
