@@ -1293,23 +1293,28 @@ int segment_find_time(struct segment *s, int64_t ts, uint64_t *file_pos, struct 
 
 int segment_find_cut(struct segment *s, uint64_t offset, uint64_t *file_pos, struct batch_header *h)
 {
-    for (size_t i = 0; i < s->nbad; i++)
-        if (s->bad[i].offset == offset) {
+    int r = segment_find_offset(s, offset, file_pos, h);
+    for (size_t i = 0; r == -EIO && i < s->nbad; i++)
+        if (s->bad[i].offset == offset && s->bad[i].file_end > s->bad[i].file_pos) {
             memset(h, 0, sizeof(*h));
             h->base_offset = offset;
             h->base_pos = s->bad[i].pos;
             *file_pos = s->bad[i].file_pos;
-            return 0;
+            r = 0;
         }
-    return segment_find_offset(s, offset, file_pos, h);
+    return r;
 }
 
 int segment_first_bad(const struct segment *s, uint64_t *offset)
 {
-    if (!s->nbad)
-        return -ENOENT;
-    *offset = s->bad[0].offset;
-    return 0;
+    /* Only damaged bytes a cut can remove: not records missing past the
+     * file's end (an empty range there). */
+    for (size_t i = 0; i < s->nbad; i++)
+        if (s->bad[i].file_end > s->bad[i].file_pos && s->bad[i].offset < s->next_offset) {
+            *offset = s->bad[i].offset;
+            return 0;
+        }
+    return -ENOENT;
 }
 
 int segment_truncate(struct segment *s, uint64_t offset)
@@ -1323,9 +1328,9 @@ int segment_truncate(struct segment *s, uint64_t offset)
         return r;
     if (ftruncate(s->fd, (off_t)fp) < 0)
         return -errno;
-    size_t kept = 0;
+    size_t kept = 0; /* the bad ranges whose bytes the cut removed go */
     for (size_t i = 0; i < s->nbad; i++)
-        if (s->bad[i].file_pos < fp)
+        if (s->bad[i].file_pos < fp || (s->bad[i].file_pos == fp && s->bad[i].file_end == fp))
             s->bad[kept++] = s->bad[i];
     s->nbad = kept;
     size_t n = s->oix.n;
