@@ -5,8 +5,7 @@ Full disk: a follower's data dir on a small tmpfs (as tests/fs/
 test_rollback.py makes one), filled up by a file beside it. Its fetcher gets
 ENOSPC appending the leader's batches, logs it and does not move its log end
 (so the leader never counts it as having them); the leader takes it out of
-the ISR after replica.lag.time.max.ms and acks=all writes go on with the
-others. Once there is room again it catches up and is back in the ISR, its
+the ISR after replica.lag.time.max.ms and writes go on with the others. Once there is room again it catches up and is back in the ISR, its
 segments the same bytes as the leader's. A leader whose disk is full
 answers ENOSPC to writes at its mount and forwarded ones, and stores (and
 ships) nothing of them.
@@ -98,7 +97,8 @@ class DiskFaultsTest(ClusterTest):
         self.wait_identical(brokers, "orders", b"one\n")
         self.fill(self.fsdirs[follower.broker_id])
         filled = time.monotonic()
-        # acks=all: this write returns once the ISR without the full follower has it.
+        # Stored at the leader (under acks=all it returns once the ISR
+        # without the full follower has it).
         big = "".join("two %d %s\n" % (i, "y" * 200) for i in range(50))
         append(leader, "orders", big)
         wait_until(lambda: isr(leader, "orders") == others, timeout=DEADLINE,
