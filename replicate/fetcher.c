@@ -226,18 +226,27 @@ static int truncate_parts(struct fetcher *f, struct followed *fs, size_t n)
     return 0;
 }
 
+/* Whether err (a negative errno: the leader's answer, or this broker's
+ * append of it; 0: a fetch went through) differs from the last one of r:
+ * each error is logged once, and its end. */
+static int new_error(struct replica *r, int err)
+{
+    int is_new = err != r->fetch_err;
+    r->fetch_err = err;
+    return is_new;
+}
+
 /* One answer of a fetch, applied (under r->op_lock). */
 static void apply(struct fetcher *f, struct followed *x, const struct proto_fetch_result *res)
 {
     struct replica *r = x->r;
     int64_t now = replica_now_ms();
     int e = 0;
-    if (res->error && res->error != ERANGE && (int)res->error != r->fetch_err)
+    if (res->error && res->error != ERANGE && new_error(r, -(int)res->error))
         logger_log(LOG_LEVEL_WARN,
                    "partition %s-%u: the leader answers %s at offset %" PRIu64
                    " (asking again every %d ms)",
                    r->topic, r->part, strerror((int)res->error), x->end, RETRY_MS);
-    r->fetch_err = (int)res->error;
     if (res->error == 0) {
         if (res->records_len) {
             if (res->compacted)
@@ -253,13 +262,18 @@ static void apply(struct fetcher *f, struct followed *x, const struct proto_fetc
                 return;
             }
             if (e) {
-                logger_log(LOG_LEVEL_ERROR,
-                           "partition %s-%u: cannot append the leader's batches: %s", r->topic,
-                           r->part, strerror(-e));
+                if (new_error(r, e))
+                    logger_log(LOG_LEVEL_ERROR,
+                               "partition %s-%u: cannot append the leader's batches at %" PRIu64
+                               ": %s (trying again every %d ms)",
+                               r->topic, r->part, x->end, strerror(-e), BACKOFF_MAX_MS);
                 set_flags(f, r, -1, now + BACKOFF_MAX_MS);
                 return;
             }
         }
+        if (new_error(r, 0))
+            logger_log(LOG_LEVEL_INFO, "partition %s-%u: fetching again at %" PRIu64, r->topic,
+                       r->part, x->end);
         if ((e = partition_set_high_watermark(r->p, res->high_watermark)))
             logger_log(LOG_LEVEL_WARN, "partition %s-%u: high watermark %" PRIu64 ": %s", r->topic,
                        r->part, res->high_watermark, strerror(-e));

@@ -52,7 +52,7 @@ struct replica {
     int held;                               /* its high watermark is held (any role since open) */
     int isr_err;                            /* leader: the last cluster_alter_isr error logged */
     int seen;                               /* role thread: found in this scan */
-    int fetch_err; /* follower, under op_lock: the error its leader last answered (logged once) */
+    int fetch_err; /* follower, under op_lock: the last fetch error, logged once (fetcher.c) */
 };
 
 struct fetcher {

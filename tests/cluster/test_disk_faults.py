@@ -127,6 +127,9 @@ class DiskFaultsTest(ClusterTest):
                    what="the follower back in the ISR")
         back = time.monotonic() - freed
         self.wait_identical(brokers, "orders", expect)
+        log = follower.log_text()
+        self.assertEqual(log.count("No space left on device"), 1, "logged once: " + log)
+        self.assertIn("partition orders-0: fetching again at 1", log)
         print("\nfull follower: out of the ISR %.2fs after its disk filled (lag %d ms), "
               "back %.2fs after room came back" % (left, LAG_MS, back), file=sys.stderr)
 
