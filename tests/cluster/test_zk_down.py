@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from zkharness import ClusterTest, wait_until  # noqa: E402
 import harness  # noqa: E402
 
-SESSION_MS = 4000
+SESSION_MS = 6000  # the restarted server keeps the sessions if the brokers are back within it
 CHROOT = "/topicfs"
 DEADLINE = 30
 
