@@ -574,7 +574,7 @@ int partition_truncate(struct partition *p, uint64_t offset)
     ssize_t i = segment_from_offset(p, offset);
     uint64_t fp, cut_pos = i < 0 ? view_end(p) : 0;
     struct batch_header h;
-    if (i >= 0 && !segment_find_offset(p->segs[i], offset, &fp, &h))
+    if (i >= 0 && !segment_find_cut(p->segs[i], offset, &fp, &h))
         cut_pos = p->segs[i]->view_start + (h.base_pos - p->segs[i]->base_pos);
     kept_expire(p, 1);
     /* Newest first, up to the first whose .log cannot go: the log then ends
@@ -758,6 +758,16 @@ int partition_sync(struct partition *p)
     free(ok);
     free(dirty);
     free(sizes);
+    return r;
+}
+
+int partition_first_bad(struct partition *p, uint64_t *offset)
+{
+    int r = -ENOENT;
+    pthread_mutex_lock(&p->lock);
+    for (size_t i = 0; i < p->nsegs && r; i++)
+        r = segment_first_bad(p->segs[i], offset);
+    pthread_mutex_unlock(&p->lock);
     return r;
 }
 

@@ -1291,17 +1291,48 @@ int segment_find_time(struct segment *s, int64_t ts, uint64_t *file_pos, struct 
     return scan_headers(s, start, BY_TIME, (uint64_t)ts, file_pos, h);
 }
 
+int segment_find_cut(struct segment *s, uint64_t offset, uint64_t *file_pos, struct batch_header *h)
+{
+    int r = segment_find_offset(s, offset, file_pos, h);
+    for (size_t i = 0; r == -EIO && i < s->nbad; i++)
+        if (s->bad[i].offset == offset && s->bad[i].file_end > s->bad[i].file_pos) {
+            memset(h, 0, sizeof(*h));
+            h->base_offset = offset;
+            h->base_pos = s->bad[i].pos;
+            *file_pos = s->bad[i].file_pos;
+            r = 0;
+        }
+    return r;
+}
+
+int segment_first_bad(const struct segment *s, uint64_t *offset)
+{
+    /* Only damaged bytes a cut can remove: not records missing past the
+     * file's end (an empty range there). */
+    for (size_t i = 0; i < s->nbad; i++)
+        if (s->bad[i].file_end > s->bad[i].file_pos && s->bad[i].offset < s->next_offset) {
+            *offset = s->bad[i].offset;
+            return 0;
+        }
+    return -ENOENT;
+}
+
 int segment_truncate(struct segment *s, uint64_t offset)
 {
     uint64_t fp;
     struct batch_header h;
     if (offset >= s->next_offset)
         return 0;
-    int r = segment_find_offset(s, offset, &fp, &h);
+    int r = segment_find_cut(s, offset, &fp, &h);
     if (r)
         return r;
     if (ftruncate(s->fd, (off_t)fp) < 0)
         return -errno;
+    size_t kept = 0; /* the bad ranges whose bytes the cut removed go */
+    for (size_t i = 0; i < s->nbad; i++)
+        if (s->bad[i].file_pos < fp || (s->bad[i].file_pos == fp && s->bad[i].file_end == fp))
+            s->bad[kept++] = s->bad[i];
+    s->nbad = kept;
     size_t n = s->oix.n;
     while (n > 0 && s->oix.e[n - 1].file_pos >= fp)
         n--;

@@ -185,13 +185,18 @@ int partition_append_batch(struct partition *p, const uint8_t *batches, size_t l
  * it before it appends the leader's batches; see partition_fetch_raw's
  * `compacted`): writes the "compacted" marker. 0 or a negative errno. */
 int partition_set_compacted(struct partition *p);
-/* Removes every record with offset >= offset (leader change), and the
+/* Removes every record with offset >= offset (leader change, or the start
+ * of a bad range: partition_first_bad), and the
  * leader-epoch entries that start at or after it (written first). Takes
  * the maintenance lock: waits for a cleaner pass to end. If a segment's .log
  * cannot be removed, the log ends with that segment, whole, and its errno
  * is returned (the caller may try again). The high watermark comes down to
  * the new end if it was past it. */
 int partition_truncate(struct partition *p, uint64_t offset);
+/* Where the first damage found so far (partition_info's bad_batches) starts:
+ * 0 and its offset, a point partition_truncate can cut at (a follower
+ * drops the damage and fetches it again), or -ENOENT if none was found. */
+int partition_first_bad(struct partition *p, uint64_t *offset);
 /* Empties the log and starts it afresh at start_offset, the first record's
  * value at stream position start_pos (a follower whose log lies wholly
  * below the leader's log start: Kafka's truncateFullyAndStartAt; the

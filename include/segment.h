@@ -172,10 +172,23 @@ int segment_find_offset(struct segment *s, uint64_t offset, uint64_t *file_pos,
 int segment_find_time(struct segment *s, int64_t ts, uint64_t *file_pos, struct batch_header *h);
 /* Reads and decodes the header at file_pos (must be < size). */
 int segment_read_header(struct segment *s, uint64_t file_pos, struct batch_header *h);
+/* Where a cut at `offset` falls: the batch holding it (segment_find_offset),
+ * or, where that is damaged (EIO), the start of a bad range of damaged bytes
+ * that begins at offset (*h then has only base_offset and base_pos: the cut
+ * drops the damage and what follows). */
+int segment_find_cut(struct segment *s, uint64_t offset, uint64_t *file_pos,
+                     struct batch_header *h);
 /* Removes every batch that holds an offset >= offset, so a batch that
  * straddles the offset goes whole and next_offset becomes its base offset
- * (as Kafka's truncateTo). Callers truncate at batch boundaries. */
+ * (as Kafka's truncateTo). Callers truncate at batch boundaries, or at the
+ * start of a bad range (segment_find_cut): the bad ranges from the cut on
+ * go with the bytes. */
 int segment_truncate(struct segment *s, uint64_t offset);
+/* The offset where the first bad range of damaged bytes found so far
+ * starts (a cut there removes it): 0, or -ENOENT if none was found.
+ * Records missing past the end of the file are not counted: no cut there
+ * brings them back. */
+int segment_first_bad(const struct segment *s, uint64_t *offset);
 int segment_sync(struct segment *s);
 /* Path of a segment file: "<dir>/<20-digit base><suffix>". */
 void segment_path(char *buf, size_t cap, const char *dir, uint64_t base, const char *suffix);

@@ -35,6 +35,7 @@ struct tc_partition {
     enum tc_known known; /* of the state znode */
     int32_t version;
     struct cluster_partition_state st;
+    int watched; /* read with a watch in this session (a full sync reads it again) */
 };
 
 struct tc_topic {

@@ -6,6 +6,8 @@
  * A round: the partitions that follow this leader now (their role, epoch
  * and log end taken under m->lock, at most PARTS_MAX, starting each round
  * one further so every partition gets its turn at the front), then
+ *   0. the ones whose log was found damaged cut it where the damage starts
+ *      (partition_first_bad) and fetch that part again;
  *   1. the ones that must truncate first (a new leader or epoch, a batch
  *      that did not follow on): OffsetForLeaderEpoch with the latest epoch
  *      each knows, partition_truncation_point, partition_truncate, asked
@@ -17,8 +19,12 @@
  *      high watermark moved to min(the leader's, the log end). Out of range
  *      below the leader's log start: partition_reset there. A batch that
  *      does not follow on, or out of range above: truncate again first.
- *      Other errors (the leader moved, epochs differ, ...): that partition
- *      waits RETRY_MS, and the role thread brings the new state.
+ *      A batch this broker cannot store (ENOSPC, EIO, a bad checksum) is
+ *      not appended: the log end stays, the partition waits BACKOFF_MAX_MS
+ *      and the leader takes it out of the ISR if that lasts. Other errors
+ *      (the leader moved, epochs differ, damage at the leader: EIO, ...):
+ *      that partition waits RETRY_MS (logged once per error), and the role
+ *      thread brings the new state.
  * A connection error closes the connection; the next round connects again
  * after a backoff (BACKOFF_MIN_MS doubling to BACKOFF_MAX_MS). */
 #include <errno.h>
@@ -46,6 +52,7 @@ struct followed {
     struct replica *r; /* referenced */
     int32_t epoch;
     int truncate;
+    int damaged; /* reads found bad ranges in its log */
     uint64_t end;
 };
 
@@ -62,7 +69,8 @@ static size_t gather(struct fetcher *f, struct followed *out, unsigned *rot)
         struct partition_info pi;
         partition_info(r->p, &pi);
         replica_ref(r);
-        out[n++] = (struct followed){r, r->epoch, r->need_truncate, pi.end_offset};
+        out[n++] =
+            (struct followed){r, r->epoch, r->need_truncate, pi.bad_batches > 0, pi.end_offset};
     }
     (*rot)++;
     return n;
@@ -112,6 +120,25 @@ static int truncate_without_epoch(struct replica *r)
     struct partition_info pi;
     partition_info(r->p, &pi);
     return truncate_to(r, pi.high_watermark, "no leader epoch known here");
+}
+
+/* Step 0: a follower whose log was found damaged (a read, a fetch or the
+ * open met a bad range, which core never serves) cuts it where the damage
+ * starts and fetches the rest again from the leader. Its log end goes back,
+ * so the leader counts it as caught up only once it has them again. */
+static void repair_parts(struct fetcher *f, struct followed *fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct replica *r = fs[i].r;
+        uint64_t bad;
+        if (!fs[i].damaged)
+            continue;
+        pthread_mutex_lock(&r->op_lock);
+        if (still(f, r, fs[i].epoch) && partition_first_bad(r->p, &bad) == 0 &&
+            truncate_to(r, bad, "damaged on disk: fetching it again from the leader"))
+            set_flags(f, r, -1, replica_now_ms() + BACKOFF_MAX_MS);
+        pthread_mutex_unlock(&r->op_lock);
+    }
 }
 
 /* Step 1 for the parts that must truncate: 0, or a connection error. */
@@ -199,12 +226,27 @@ static int truncate_parts(struct fetcher *f, struct followed *fs, size_t n)
     return 0;
 }
 
+/* Whether err (a negative errno: the leader's answer, or this broker's
+ * append of it; 0: a fetch went through) differs from the last one of r:
+ * each error is logged once, and its end. */
+static int new_error(struct replica *r, int err)
+{
+    int is_new = err != r->fetch_err;
+    r->fetch_err = err;
+    return is_new;
+}
+
 /* One answer of a fetch, applied (under r->op_lock). */
 static void apply(struct fetcher *f, struct followed *x, const struct proto_fetch_result *res)
 {
     struct replica *r = x->r;
     int64_t now = replica_now_ms();
     int e = 0;
+    if (res->error && res->error != ERANGE && new_error(r, -(int)res->error))
+        logger_log(LOG_LEVEL_WARN,
+                   "partition %s-%u: the leader answers %s at offset %" PRIu64
+                   " (asking again every %d ms)",
+                   r->topic, r->part, strerror((int)res->error), x->end, RETRY_MS);
     if (res->error == 0) {
         if (res->records_len) {
             if (res->compacted)
@@ -220,13 +262,18 @@ static void apply(struct fetcher *f, struct followed *x, const struct proto_fetc
                 return;
             }
             if (e) {
-                logger_log(LOG_LEVEL_ERROR,
-                           "partition %s-%u: cannot append the leader's batches: %s", r->topic,
-                           r->part, strerror(-e));
+                if (new_error(r, e))
+                    logger_log(LOG_LEVEL_ERROR,
+                               "partition %s-%u: cannot append the leader's batches at %" PRIu64
+                               ": %s (trying again every %d ms)",
+                               r->topic, r->part, x->end, strerror(-e), BACKOFF_MAX_MS);
                 set_flags(f, r, -1, now + BACKOFF_MAX_MS);
                 return;
             }
         }
+        if (new_error(r, 0))
+            logger_log(LOG_LEVEL_INFO, "partition %s-%u: fetching again at %" PRIu64, r->topic,
+                       r->part, x->end);
         if ((e = partition_set_high_watermark(r->p, res->high_watermark)))
             logger_log(LOG_LEVEL_WARN, "partition %s-%u: high watermark %" PRIu64 ": %s", r->topic,
                        r->part, res->high_watermark, strerror(-e));
@@ -362,6 +409,7 @@ static void *fetcher_main(void *arg)
             continue;
         }
         pthread_mutex_unlock(&m->lock);
+        repair_parts(f, fs, n);
         int e = f->pc ? 0 : connect_leader(f);
         if (!e)
             e = truncate_parts(f, fs, n);

@@ -177,6 +177,7 @@ static void transition(struct replica_manager *m, struct replica *r, enum replic
     r->need_truncate = role == ROLE_FOLLOWER;
     r->retry_at_ms = 0;
     r->isr_err = 0;
+    r->fetch_err = 0;
     if (role == ROLE_LEADER) {
         /* Every epoch starts with what its followers show in it: a follower
          * the controller took out of the ISR (dead) is never put back

@@ -59,6 +59,7 @@ struct replica {
     int isr_err;                            /* leader: the last cluster_alter_isr error logged */
     int seen;                               /* role thread: found in this scan */
     enum replica_leave leave;               /* role thread: why it was not */
+    int fetch_err; /* follower, under op_lock: the last fetch error, logged once (fetcher.c) */
 };
 
 struct fetcher {

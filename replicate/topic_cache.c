@@ -10,7 +10,11 @@
  *
  * Event paths wait in a list (tc->events, under event_lock) for the next
  * sync; an event that cannot be queued (no memory) makes that sync a full
- * one. Reads run with no lock held and store their answer under tc->lock,
+ * one. A full sync (a new session or connection, or a failed sync) reads
+ * every znode again with its watch: the lists, assignments and configs at
+ * once, the partition states through read_missing (their `watched` flags
+ * cleared), so a session that expired leaves no znode unwatched or stale.
+ * Reads run with no lock held and store their answer under tc->lock,
  * finding the entry again by name: it may have gone meanwhile. */
 #include "topic_cache.h"
 
@@ -230,6 +234,7 @@ int topic_cache_read_state(struct topic_cache *tc, struct zk *z, const char *nam
     if (t && p < t->a.nparts && t->parts) {
         struct tc_partition *tp = &t->parts[p];
         tp->known = absent || bad ? TC_ABSENT : TC_PRESENT;
+        tp->watched = 1;
         if (!absent && !bad) {
             tp->st = s;
             tp->version = st.version;
@@ -456,7 +461,7 @@ static int read_missing(struct topic_cache *tc, struct zk *z)
                         : p == t->a.nparts
                             ? t->config_known == TC_UNREAD ||
                                   (t->config_known == TC_PRESENT && !t->config_watched)
-                            : t->parts[p].known == TC_UNREAD;
+                            : t->parts[p].known == TC_UNREAD || !t->parts[p].watched;
             if (!lacks)
                 continue;
             if (n == cap) {
@@ -495,11 +500,19 @@ int topic_cache_sync(struct topic_cache *tc, struct zk *z)
     tc->need_full = 0;
     pthread_mutex_unlock(&tc->event_lock);
     int r = 0, lists_done = 0;
-    if (full)
+    if (full) {
+        /* A new session has none of the old one's watches: every state is
+         * read again (read_missing), with its watch. */
+        pthread_mutex_lock(&tc->lock);
+        for (size_t i = 0; i < tc->n; i++)
+            for (uint32_t p = 0; tc->topics[i]->parts && p < tc->topics[i]->a.nparts; p++)
+                tc->topics[i]->parts[p].watched = 0;
+        pthread_mutex_unlock(&tc->lock);
         r = read_lists(tc, z, 1);
-    else
+    } else {
         for (struct tc_event *e = events; e && !r; e = e->next)
             r = read_event(tc, z, e->path, &lists_done);
+    }
     events_free(events);
     if (!r)
         r = read_missing(tc, z);

@@ -6,7 +6,9 @@ server off, the `ruok` and `srvr` four-letter words on). zkServer.sh execs
 java, so the child's pid is the server's: stop() sends SIGTERM to that pid,
 then SIGKILL if it has not exited within its deadline. stop() keeps the
 dataDir, so start() again is a ZooKeeper that comes back with its data (the
-"ZooKeeper down" cases); cleanup() stops it and removes everything.
+"ZooKeeper down" cases); run_unseen() runs it on its data dir at another
+port until its clients' sessions expired there; cleanup() stops it and
+removes everything.
 
 get(), children() and tree() read the ZooKeeper's znodes (tests/cluster/
 zkcat, built with the tests), so a test sees what the brokers wrote there.
@@ -77,6 +79,9 @@ class ZooKeeper:
         self.proc = None
         self.log = None
         os.makedirs(self.data, exist_ok=True)
+        self._write_cfg()
+
+    def _write_cfg(self):
         with open(self.cfg, "w") as f:
             f.write("tickTime=%d\n" % self.TICK_MS)
             f.write("dataDir=%s\n" % self.data)
@@ -85,6 +90,21 @@ class ZooKeeper:
             f.write("4lw.commands.whitelist=ruok,srvr\n")
             f.write("minSessionTimeout=%d\nmaxSessionTimeout=60000\n" % (2 * self.TICK_MS))
             f.write("maxClientCnxns=0\n")
+
+    def run_unseen(self, until, timeout=60.0, what="condition"):
+        """Runs this ZooKeeper (stopped) on its data dir at another port, out
+        of its clients' reach, until until() holds (it may call get(),
+        children() and tree(), which ask the server there), then stops it:
+        its clients' sessions expire while ZooKeeper is "down" for them."""
+        saved = self.port, self.cfg
+        self.port, self.cfg = free_port(), os.path.join(self.base, "zoo-unseen.cfg")
+        try:
+            self._write_cfg()
+            self.start()
+            wait_until(until, timeout=timeout, interval=0.2, what=what)
+        finally:
+            self.stop()
+            self.port, self.cfg = saved
 
     def connect(self, chroot="/topicfs"):
         """The zk= option: host:port and the chroot."""

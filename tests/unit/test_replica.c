@@ -22,6 +22,8 @@
  *     comes down with truncation; retention and compaction stay below it;
  *   - raw fetch: verbatim batches (lz4 too), bounded by offset and bytes,
  *     ERANGE outside the log with the log's bounds filled in, EIO at damage;
+ *   - a follower's damaged log cut where the damage starts and fetched
+ *     again, byte-identical to the leader's;
  *   - follower appends of several batches: verified, all or nothing (a
  *     write that fails half way leaves nothing), gaps of a compacted leader
  *     (offsets and positions) once the follower is marked compacted;
@@ -1057,6 +1059,55 @@ static void test_fetch_raw_verbatim(void **state)
     partition_close(p);
 }
 
+/* A follower whose log is damaged cuts it where the damage starts
+ * (partition_first_bad, partition_truncate: the bad range goes with it) and
+ * fetches the rest again: byte-identical to the leader, also after a
+ * reopen. The damage sits in an older segment, below the recovery point. */
+static void test_truncate_at_damage(void **state)
+{
+    struct fx *f = *state;
+    struct partition *l = open_part(sub(f, "l"), 150), *d = open_part(sub(f, "d"), 150);
+    for (int i = 0; i < 6; i++)
+        append1(l, "xyz\n"); /* 70-byte batches, two a segment */
+    while (replicate_once(d, l, 1 << 20))
+        ;
+    uint64_t bad;
+    assert_int_equal(partition_first_bad(d, &bad), -ENOENT);
+    assert_int_equal(partition_sync(d), 0);
+    partition_close(d);
+    char log[512];
+    seg_path(log, sizeof(log), sub(f, "d"), 2);
+    int fd = open(log, O_WRONLY);
+    assert_int_equal(pwrite(fd, "Q", 1, 70 + 68), 1); /* a value byte of batch 3 */
+    close(fd);
+    d = open_part(sub(f, "d"), 150);
+    struct collect c = {0};
+    struct raw_fetch rf;
+    assert_int_equal(fetch_raw(d, 3, UINT64_MAX, 1 << 20, &c, &rf), -EIO); /* found */
+    struct partition_info pi;
+    partition_info(d, &pi);
+    assert_int_equal(pi.bad_batches, 1);
+    assert_int_equal(partition_first_bad(d, &bad), 0);
+    assert_int_equal(bad, 3);
+    assert_int_equal(partition_truncate(d, bad), 0);
+    partition_info(d, &pi);
+    assert_int_equal(pi.bad_batches, 0);
+    assert_int_equal(pi.end_offset, 3);
+    assert_int_equal(partition_first_bad(d, &bad), -ENOENT);
+    while (replicate_once(d, l, 1 << 20))
+        ;
+    assert_same_log(l, d);
+    partition_close(d);
+    d = open_part(sub(f, "d"), 150);
+    partition_info(d, &pi);
+    assert_same_log(l, d);
+    partition_info(d, &pi);
+    assert_int_equal(pi.bad_batches, 0);
+    free(c.buf);
+    partition_close(d);
+    partition_close(l);
+}
+
 /* ---- 6. follower appends ---- */
 
 static void test_append_batches_all_or_nothing(void **state)
@@ -1656,6 +1707,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hw_bounds_retention_and_compaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_raw_verbatim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_batches_all_or_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncate_at_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_follower_of_compacted_leader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_to_leader_log_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_crash_points, setup, teardown),
