@@ -494,6 +494,7 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
         return -ENOMEM;
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->maintenance, NULL);
+    pthread_cond_init(&p->acks_cond, NULL);
     leader_epoch_init(&p->leader_epochs);
     p->hw_follows_end = 1;
     p->settings = *st;
@@ -659,5 +660,6 @@ void partition_close(struct partition *p)
     leader_epoch_free(&p->leader_epochs);
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->maintenance);
+    pthread_cond_destroy(&p->acks_cond);
     free(p);
 }

@@ -167,6 +167,10 @@ static void transition(struct replica_manager *m, struct replica *r, enum replic
     r->need_truncate = role == ROLE_FOLLOWER;
     r->retry_at_ms = 0;
     r->isr_err = 0;
+    if (role == ROLE_LEADER)
+        partition_lead(r->p, r->nisr);
+    else
+        partition_unlead(r->p);
     if (role == ROLE_LEADER) {
         /* Every epoch starts with what its followers show in it: a follower
          * the controller took out of the ISR (dead) is never put back
@@ -225,6 +229,7 @@ static void leader_maintain(struct replica_manager *m, struct replica *r, int64_
     if (!e && r->role == ROLE_LEADER && r->epoch == epoch) {
         memcpy(r->isr, want, n * sizeof(*want));
         r->nisr = (uint32_t)n;
+        partition_lead(r->p, r->nisr);
     }
     int log = e && e != -ESTALE && e != r->isr_err;
     r->isr_err = e;
@@ -249,6 +254,7 @@ static void drop(struct replica_manager *m, size_t i)
 {
     struct replica *r = m->v[i];
     r->role = ROLE_NONE;
+    partition_unlead(r->p);
     m->v[i] = m->v[--m->n];
     logger_log(LOG_LEVEL_INFO, "partition %s-%u: no longer a replica here", r->topic, r->part);
 }
@@ -328,6 +334,8 @@ static void scan_partition(struct replica_manager *m, struct topic *t, uint32_t 
     memcpy(r->replicas, v.replicas, v.nreplicas * sizeof(*v.replicas));
     r->nisr = v.nisr; /* the cache has what this broker wrote, or newer */
     memcpy(r->isr, v.isr, v.nisr * sizeof(*v.isr));
+    if (r->role == ROLE_LEADER)
+        partition_lead(r->p, r->nisr);
     enum replica_role role = v.leader == m->o.broker_id ? ROLE_LEADER
                              : v.leader >= 0            ? ROLE_FOLLOWER
                                                         : ROLE_OFFLINE;
@@ -463,6 +471,7 @@ void replica_stop(struct replica_manager *m)
         if (m->n) {
             r = m->v[--m->n];
             r->role = ROLE_NONE;
+            partition_unlead(r->p); /* writes waiting for acknowledgement fail */
         }
         pthread_mutex_unlock(&m->lock);
         if (!r)
