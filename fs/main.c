@@ -441,15 +441,18 @@ int main(int argc, char *argv[])
             goto out_unmount;
         }
         status_set_cluster(cluster);
-        struct forwarder_options fo = {cluster, opt.secret_file ? &secret : NULL, co.broker_id,
-                                       delivery_timeout_ms};
-        if ((r = produce_leader_open(server, store, cluster, co.broker_id, &leader)) ||
-            (r = forwarder_open(&fo, &forward))) {
+        if ((r = produce_leader_open(server, store, cluster, co.broker_id, &leader)) == 0) {
+            struct forwarder_options fo = {cluster, leader, opt.secret_file ? &secret : NULL,
+                                           co.broker_id, delivery_timeout_ms};
+            r = forwarder_open(&fo, &forward);
+        }
+        if (r) {
             logger_log(LOG_LEVEL_ERROR, "cannot start forwarding: %s", strerror(-r));
             goto out_unmount;
         }
         fc.forward = forward;
         /* Replication: its handlers before the server serves. */
+        ro.producers = produce_leader_table(leader);
         if ((r = replica_start(&ro, cluster, store, server, &replicas))) {
             logger_log(LOG_LEVEL_ERROR, "cannot start replication: %s", strerror(-r));
             goto out_unmount;

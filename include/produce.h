@@ -30,11 +30,13 @@
  * the sequence is reused).
  *
  * When the leader looked up during the retries is this broker (leadership
- * moved here), the write is appended locally (local()); the partition's
- * epoch goes up as after a failure, since an earlier attempt may have
- * reached the old leader. A local append refused with -EAGAIN (the
- * controller named this broker, but its replica has not started leading)
- * is retried like a forward.
+ * moved here), the batch is stored here through this broker's own producer
+ * table with its producer id and sequence (the old leader may have stored
+ * it and replicated it here: then it is a duplicate, answered with its
+ * offset); the partition's epoch then goes up as after a failure. A write
+ * for which no other broker was tried is appended by local(). A local append refused with -EAGAIN
+ * (the controller named this broker, but its replica has not started leading) is retried like a
+ * forward.
  *
  * acks: the leader appends through partition_produce() with the topic's
  * acks and min.insync.replicas, and answers once the append is
@@ -64,9 +66,12 @@ int produce_leader_open(struct server *s, struct store *store, struct cluster *c
                         struct produce_leader **out);
 /* After server_stop (no handler runs). */
 void produce_leader_close(struct produce_leader *l);
+/* Its idempotence table (replica.h's producers: replicated to followers). */
+struct producer_table *produce_leader_table(struct produce_leader *l);
 
 struct forwarder_options {
     struct cluster *cluster;
+    struct produce_leader *leader;    /* this broker's (batches that come home), or NULL */
     const struct auth_secret *secret; /* copied; NULL: insecure loopback */
     int broker_id;
     int delivery_timeout_ms;

@@ -66,6 +66,58 @@ static int append_now(void *arg, uint64_t *base_offset)
     return r;
 }
 
+/* Stores a batch as the partition's leader (checked: else -EAGAIN, the
+ * sender looks again), under the producer table, with the topic's acks:
+ * 0 with *base once acknowledged (a duplicate too), or a negative errno. */
+static int leader_store(struct produce_leader *l, const struct proto_produce_req *q, uint64_t *base)
+{
+    struct cluster_broker leader;
+    int r = cluster_partition_leader(l->cluster, q->topic, q->partition, &leader);
+    if (!r && leader.id != l->broker_id)
+        r = -EAGAIN; /* not the leader (any more): the sender looks again */
+    struct topic *t = r ? NULL : store_find(l->store, q->topic);
+    struct partition *p = t ? topic_partition(t, q->partition) : NULL;
+    if (!r && !p)
+        r = -ENOENT;
+    if (r) {
+        if (t)
+            topic_put(t);
+        return r;
+    }
+    struct topic_config cfg;
+    topic_config_snapshot(t, &cfg);
+    int all = config_acks(&cfg) == CONFIG_ACKS_ALL;
+    struct producer_batch b = {q->producer_id, q->producer_epoch, q->base_sequence, q->count};
+    struct append_call a = {p, q, {.min_insync = all ? cfg.min_insync_replicas : 0}};
+    r = producer_table_append(l->table, q->topic, q->partition, &b, append_now, &a, base);
+    if (r == -EIO && a.ack.in_sync)
+        logger_log(LOG_LEVEL_WARN,
+                   "%s/p%" PRIu32 ": write refused (EIO): %" PRIu32
+                   " in-sync replicas, min.insync.replicas=%" PRId64 " with acks=all",
+                   q->topic, q->partition, a.ack.in_sync, cfg.min_insync_replicas);
+    if (r == 1) {
+        logger_log(LOG_LEVEL_DEBUG,
+                   "%s/p%" PRIu32 ": producer %" PRIx64 " sequence %" PRIu32
+                   " again: already at offset %" PRIu64,
+                   q->topic, q->partition, q->producer_id, q->base_sequence, *base);
+        /* Acknowledged once its records are (a retry of a write whose
+         * answer was lost, or that timed out waiting). */
+        partition_ack_point(p, &a.ack);
+        a.ack.end_offset = *base + q->count;
+        r = 0;
+    }
+    if (!r && all && (r = partition_wait_acked(p, &a.ack)) == -EIO) {
+        logger_log(LOG_LEVEL_INFO,
+                   "%s/p%" PRIu32 ": write ending at offset %" PRIu64
+                   " not acknowledged: leadership moved before every in-sync replica had "
+                   "it (the sender tries the new leader)",
+                   q->topic, q->partition, a.ack.end_offset);
+        r = -EAGAIN;
+    }
+    topic_put(t);
+    return r;
+}
+
 static int produce_handle(void *arg, int peer_id, const struct frame *req, struct server_reply *rep)
 {
     struct produce_leader *l = arg;
@@ -73,54 +125,13 @@ static int produce_handle(void *arg, int peer_id, const struct frame *req, struc
     int r = proto_produce_req_decode(req->payload, req->h.length, &q);
     if (r)
         return r;
-    struct cluster_broker leader;
-    r = cluster_partition_leader(l->cluster, q.topic, q.partition, &leader);
-    if (!r && leader.id != l->broker_id)
-        r = -EAGAIN; /* not the leader (any more): the sender looks again */
-    struct topic *t = r ? NULL : store_find(l->store, q.topic);
-    struct partition *p = t ? topic_partition(t, q.partition) : NULL;
-    if (!r && !p)
-        r = -ENOENT;
     uint64_t base = 0;
-    if (!r) {
-        struct topic_config cfg;
-        topic_config_snapshot(t, &cfg);
-        int all = config_acks(&cfg) == CONFIG_ACKS_ALL;
-        struct producer_batch b = {q.producer_id, q.producer_epoch, q.base_sequence, q.count};
-        struct append_call a = {p, &q, {.min_insync = all ? cfg.min_insync_replicas : 0}};
-        r = producer_table_append(l->table, q.topic, q.partition, &b, append_now, &a, &base);
-        if (r == -EIO && a.ack.in_sync)
-            logger_log(LOG_LEVEL_WARN,
-                       "%s/p%" PRIu32 ": write refused (EIO): %" PRIu32
-                       " in-sync replicas, min.insync.replicas=%" PRId64 " with acks=all",
-                       q.topic, q.partition, a.ack.in_sync, cfg.min_insync_replicas);
-        if (r == 1) {
-            logger_log(LOG_LEVEL_DEBUG,
-                       "%s/p%" PRIu32 ": producer %" PRIx64 " sequence %" PRIu32
-                       " again: already at offset %" PRIu64,
-                       q.topic, q.partition, q.producer_id, q.base_sequence, base);
-            /* Acknowledged once its records are (a retry of a write whose
-             * answer was lost, or that timed out waiting). */
-            partition_ack_point(p, &a.ack);
-            a.ack.end_offset = base + q.count;
-            r = 0;
-        }
-        if (!r && all && (r = partition_wait_acked(p, &a.ack)) == -EIO) {
-            logger_log(LOG_LEVEL_INFO,
-                       "%s/p%" PRIu32 ": write ending at offset %" PRIu64
-                       " not acknowledged: leadership moved before every in-sync replica had "
-                       "it (the sender tries the new leader)",
-                       q.topic, q.partition, a.ack.end_offset);
-            r = -EAGAIN;
-        }
-        if (!r && atomic_load(&l->lose_replies) > 0 && atomic_fetch_sub(&l->lose_replies, 1) > 0)
-            r = -EAGAIN;
-    }
+    r = leader_store(l, &q, &base);
+    if (!r && atomic_load(&l->lose_replies) > 0 && atomic_fetch_sub(&l->lose_replies, 1) > 0)
+        r = -EAGAIN;
     if (r && r != -EAGAIN && r != -ENOENT)
         logger_log(LOG_LEVEL_WARN, "produce from broker %d to %s/p%" PRIu32 " refused: %s", peer_id,
                    q.topic, q.partition, strerror(-r));
-    if (t)
-        topic_put(t);
     proto_produce_req_free(&q);
     if (r)
         return r;
@@ -133,6 +144,11 @@ static int produce_handle(void *arg, int peer_id, const struct frame *req, struc
     rep->done = free;
     rep->done_arg = lr;
     return 0;
+}
+
+struct producer_table *produce_leader_table(struct produce_leader *l)
+{
+    return l ? l->table : NULL;
 }
 
 int produce_leader_open(struct server *s, struct store *store, struct cluster *c, int broker_id,
@@ -185,6 +201,7 @@ struct pooled {
 
 struct forwarder {
     struct cluster *cluster;
+    struct produce_leader *leader; /* this broker's, for batches that come home */
     struct auth_secret secret;
     int have_secret;
     int broker_id;
@@ -206,6 +223,7 @@ int forwarder_open(const struct forwarder_options *o, struct forwarder **out)
         return -errno;
     }
     f->cluster = o->cluster;
+    f->leader = o->leader;
     if (o->secret) {
         f->secret = *o->secret;
         f->have_secret = 1;
@@ -380,7 +398,10 @@ int forward_produce(struct forwarder *f, const char *topic, uint32_t partition,
         }
         r = send_once(f, topic, partition, buf, (size_t)len, (int)left, &base);
         if (r == FORWARD_LOCAL) {
-            r = local(arg, &base);
+            /* Leadership moved here. A batch that may have reached the old
+             * leader goes through this broker's producer table, with its
+             * sequence: if it came here by replication, it is a duplicate. */
+            r = remote && f->leader ? leader_store(f->leader, &q, &base) : local(arg, &base);
             if (r != -EAGAIN) {
                 r = r ? r : FORWARD_LOCAL;
                 break;

@@ -153,6 +153,9 @@ static void transition(struct replica_manager *m, struct replica *r, enum replic
     }
     if (!e && role == ROLE_LEADER)
         e = partition_assign_epoch(r->p, (uint32_t)epoch, pi.end_offset);
+    if (!e && role == ROLE_LEADER && m->o.producers) /* what a truncation took */
+        e = producer_table_follow(m->o.producers, r->topic, r->part, pi.end_offset, pi.end_offset,
+                                  NULL, 0);
     if (e) {
         pthread_mutex_unlock(&r->op_lock);
         logger_log(LOG_LEVEL_ERROR, "partition %s-%u: cannot become %s (leader epoch %d): %s",

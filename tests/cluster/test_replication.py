@@ -196,7 +196,10 @@ class ReplicationTest(ClusterTest):
     def test_divergent_leader_truncates(self):
         # A lag the stop below stays within: the followers stay in the ISR.
         brokers = self.start_brokers(extra=",replica.fetch.wait.max.ms=200", lag_ms=8000)
-        old = self.make_topic(brokers, "orders")
+        # acks=1: the leader's last write returns before any follower has it.
+        old = self.make_topic(brokers, "orders", ["acks=1"])
+        wait_until(lambda: all("acks=1\n" in harness.read(b.path("orders", ".config"))
+                               for b in brokers), timeout=DEADLINE, what="acks=1 everywhere")
         followers = [b for b in brokers if b is not old]
         append(old, "orders", "committed\n")
         self.wait_identical(brokers, "orders", b"committed\n")

@@ -399,7 +399,10 @@ static void proto_seeds(void)
     proto_fetch_reply_count(1, b + 1);
     size_t at = 3 + (size_t)proto_fetch_reply_part(&res, b + 3, sizeof(b) - 3);
     memcpy(b + at, records, sizeof(records));
-    text_seed("fuzz_proto", "fetch-reply", b, at + sizeof(records));
+    at += sizeof(records);
+    struct producer_kept kept = {0x100000002ull, 1, 5, 2, 40};
+    at += (size_t)proto_fetch_reply_producers(&kept, 1, b + at, sizeof(b) - at);
+    text_seed("fuzz_proto", "fetch-reply", b, at);
     struct proto_epoch_query q = {"orders", 1, 4, 2};
     b[0] = 2;
     text_seed("fuzz_proto", "epoch-request", b,
