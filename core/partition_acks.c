@@ -8,14 +8,55 @@
  * to commit (stops leading, truncation, reset, deletion), so a waiter that
  * sees the high watermark past its end offset in its own term knows its
  * records are committed. acks_cond is broadcast on every high watermark
- * move (note_send) and term change. */
+ * move (note_send) and term change.
+ *
+ * The high watermark checkpoint (leader_epoch.h's format) is written
+ * outside the partition lock, by one caller at a time (replicate/'s role
+ * thread, then its stop). */
 #include "partition_impl.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "logger.h"
+
+/* ---- the high watermark checkpoint ---- */
+
+int partition_save_high_watermark(struct partition *p)
+{
+    pthread_mutex_lock(&p->lock);
+    uint64_t hw = p->hw;
+    int skip = p->hw_follows_end || p->deleted || (p->hw_saved_valid && p->hw_saved == hw);
+    char *dir = skip ? NULL : strdup(p->dir);
+    pthread_mutex_unlock(&p->lock);
+    if (skip)
+        return 0;
+    if (!dir)
+        return -ENOMEM;
+    int r = hw_checkpoint_store(dir, hw);
+    free(dir);
+    if (!r) {
+        pthread_mutex_lock(&p->lock);
+        p->hw_saved = hw;
+        p->hw_saved_valid = 1;
+        pthread_mutex_unlock(&p->lock);
+    }
+    return r;
+}
+
+int partition_saved_high_watermark(struct partition *p, uint64_t *hw)
+{
+    pthread_mutex_lock(&p->lock);
+    char *dir = strdup(p->dir);
+    pthread_mutex_unlock(&p->lock);
+    if (!dir)
+        return -ENOMEM;
+    int r = hw_checkpoint_load(dir, hw);
+    free(dir);
+    return r;
+}
 
 /* Under the lock: a new term; waiters fail. */
 void acks_fence(struct partition *p)

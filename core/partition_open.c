@@ -303,14 +303,15 @@ static int reset_read(const char *dir, uint64_t *start_offset, uint64_t *start_p
     return 0;
 }
 
-/* A file of the old log: a segment file, a retired one, or compaction's
- * and the epochs' bookkeeping. */
+/* A file of the old log: a segment file, a retired one, or compaction's,
+ * the epochs' and the high watermark's bookkeeping. */
 static int old_log_file(const char *name)
 {
     uint64_t base;
     return segment_file_base(name, ".log", &base) || segment_file_base(name, ".index", &base) ||
            segment_file_base(name, ".timeindex", &base) || is_retired_file(name) ||
-           !strcmp(name, "cleaner-checkpoint") || !strcmp(name, LEADER_EPOCH_FILE);
+           !strcmp(name, "cleaner-checkpoint") || !strcmp(name, LEADER_EPOCH_FILE) ||
+           !strcmp(name, HW_CHECKPOINT_FILE);
 }
 
 static int unlink_entry(const char *dir, const char *name)

@@ -145,8 +145,10 @@ struct partition {
      * leading, truncates or resets, and is deleted. */
     pthread_cond_t acks_cond;
     uint64_t acks_term;
-    int leading;      /* replicate/ says this broker leads it */
-    uint32_t in_sync; /* then: its ISR's size, itself included */
+    int leading;       /* replicate/ says this broker leads it */
+    uint32_t in_sync;  /* then: its ISR's size, itself included */
+    uint64_t hw_saved; /* the high watermark last checkpointed, if hw_saved_valid */
+    int hw_saved_valid;
     partition_listener_fn listener;
     void *listener_arg;
     pthread_mutex_t maintenance; /* one cleaner or truncation at a time */
@@ -312,6 +314,16 @@ struct produce_acks {
 int partition_produce(struct partition *p, struct batch_builder *b, const struct record_ref *r,
                       size_t n, int64_t timestamp, const struct produce_acks *acks,
                       uint64_t *base_offset);
+
+/* The high watermark checkpoint ("replication-offset-checkpoint",
+ * leader_epoch.h): writes the held high watermark if it moved since the
+ * last save (nothing while it follows the log end or after deletion): 0
+ * or a negative errno. One caller at a time. */
+int partition_save_high_watermark(struct partition *p);
+/* Reads it: 0 with *hw (a replica holds its high watermark there, clamped
+ * to its log, when it first gets a role), -ENOENT, -EBADMSG, or another
+ * negative errno. */
+int partition_saved_high_watermark(struct partition *p, uint64_t *hw);
 
 /* ---- listener ---- */
 

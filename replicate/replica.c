@@ -17,7 +17,11 @@
  * role; it is then held at the log start (this broker does not know what
  * was committed: nothing is shown that may be truncated later) and moves up
  * from there: a leader's to the smallest log end of its ISR (at once when
- * the ISR is itself alone), a follower's with each fetch. */
+ * the ISR is itself alone), a follower's with each fetch. It is saved
+ * (partition_save_high_watermark) every HW_CHECKPOINT_MS when it moved,
+ * and at stop; a replica that starts holds it at the saved one (within
+ * its log) instead of the log start, so a restarted broker serves what was
+ * committed at once. */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -29,6 +33,8 @@
 #include "replica_impl.h"
 
 #define SCAN_MS 100
+/* Kafka's replica.high.watermark.checkpoint.interval.ms */
+#define HW_CHECKPOINT_MS 5000
 
 int64_t replica_now_ms(void)
 {
@@ -147,9 +153,16 @@ static void transition(struct replica_manager *m, struct replica *r, enum replic
     pthread_mutex_lock(&r->op_lock);
     partition_info(r->p, &pi);
     if (!r->held) {
-        e = partition_hold_high_watermark(r->p, pi.start_offset);
+        /* What was committed before a restart is served at once. */
+        uint64_t saved = 0;
+        int have = partition_saved_high_watermark(r->p, &saved) == 0 && saved > pi.start_offset;
+        e = partition_hold_high_watermark(r->p, have ? saved : pi.start_offset);
         if (!e)
             r->held = 1;
+        if (!e && have)
+            logger_log(LOG_LEVEL_INFO,
+                       "partition %s-%u: high watermark %" PRIu64 " from its checkpoint", r->topic,
+                       r->part, saved < pi.end_offset ? saved : pi.end_offset);
     }
     if (!e && role == ROLE_LEADER)
         e = partition_assign_epoch(r->p, (uint32_t)epoch, pi.end_offset);
@@ -350,6 +363,13 @@ static void scan_partition(struct replica_manager *m, struct topic *t, uint32_t 
         transition(m, r, role, v.leader, v.leader_epoch);
     else if (role == ROLE_LEADER)
         leader_maintain(m, r, now);
+    if (r->held && now - r->hw_saved_ms >= HW_CHECKPOINT_MS) {
+        int e = partition_save_high_watermark(r->p);
+        if (e)
+            logger_log(LOG_LEVEL_WARN, "partition %s-%u: high watermark checkpoint: %s", r->topic,
+                       r->part, strerror(-e));
+        r->hw_saved_ms = now;
+    }
     replica_unref(m, r);
 }
 
@@ -479,6 +499,8 @@ void replica_stop(struct replica_manager *m)
         pthread_mutex_unlock(&m->lock);
         if (!r)
             break;
+        if (r->held)
+            partition_save_high_watermark(r->p); /* the role thread has stopped */
         replica_unref(m, r);
     }
 }

@@ -54,6 +54,7 @@ struct replica {
     int held;                               /* its high watermark is held (any role since open) */
     int isr_err;                            /* leader: the last cluster_alter_isr error logged */
     int seen;                               /* role thread: found in this scan */
+    int64_t hw_saved_ms;                    /* role thread: last high watermark checkpoint */
 };
 
 struct fetcher {

@@ -13,7 +13,10 @@
   restarted while writers at the other mounts append numbered lines with
   acks=all. Every acknowledged line is there exactly once, each writer's in
   order, no line twice, and every replica's partition file and segment
-  files end byte-identical."""
+  files end byte-identical.
+* A replica restarted when no leader is there (both brokers stopped, the
+  one out of the ISR started alone) shows what was committed at once, from
+  its high watermark checkpoint."""
 import errno
 import os
 import signal
@@ -192,6 +195,32 @@ class AcksTest(ClusterTest):
         wait_until(lambda: segments(follower, "orders") == segments(leader, "orders") and
                    harness.read(follower.path("orders", "p0")) == "kept\nafter\n",
                    timeout=DEADLINE, what="both replicas identical")
+
+    def test_restarted_replica_serves_what_was_committed(self):
+        # A lag far above the deadline below: only the checkpoint can show it.
+        brokers = self.start_brokers(ids=(1, 2), rf=2, lag_ms=60000)
+        leader = self.make_topic(brokers, "orders", nisr=2)
+        follower = next(b for b in brokers if b is not leader)
+        self.assertEqual(done(writer(follower.path("orders", "p0"), "a\nb\n")), 0)
+        wait_until(lambda: harness.read(follower.path("orders", "p0")) == "a\nb\n",
+                   timeout=DEADLINE, what="the follower's high watermark")
+        # Both stop, the follower first (the controller takes it out of the
+        # ISR); the follower alone comes back: no leader it can fetch from,
+        # yet it shows what was committed, from its checkpoint.
+        follower.stop()
+        wait_until(lambda: isr(leader, "orders") == [leader.broker_id], timeout=DEADLINE,
+                   what="the ISR without the follower")
+        leader.stop()
+        follower.start()
+        self.assertTrue(os.path.exists(os.path.join(follower.data, "topics", "orders", "0",
+                                                    "replication-offset-checkpoint")))
+        def role():
+            text = follower.log_text()
+            text = text[text.rfind("serving "):]
+            return any("partition orders-0: " + r in text for r in ("offline", "follower"))
+        wait_until(role, timeout=DEADLINE, what="the restarted replica's role")
+        wait_until(lambda: harness.read(follower.path("orders", "p0")) == "a\nb\n",
+                   timeout=5, what="the committed records at once")
 
     def test_leader_kills_lose_and_duplicate_nothing(self):
         kills = int(os.environ.get("TOPICFS_TEST_KILLS", "20"))

@@ -511,6 +511,7 @@ static void epoch_seeds(const char *scratch)
     dir_seed(dir, "fuzz_recovery", "reset-interrupted", 1);
     TEXT("fuzz_leader_epoch", "body", "\0011\n3\n0 0\n5 100\n9 9223372036854775807\n");
     TEXT("fuzz_leader_epoch", "empty", "\0011\n0\n");
+    TEXT("fuzz_leader_epoch", "high-watermark", "\0010\n42\n");
 }
 
 int main(int argc, char **argv)

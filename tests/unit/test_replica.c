@@ -34,7 +34,10 @@
  *     refuses (EIO), both appending nothing; a wait ends when the high
  *     watermark passes the batch, fails when leadership goes or the log is
  *     truncated (even once the offsets hold other records), or the topic
- *     is deleted.
+ *     is deleted;
+ *   - the high watermark checkpoint: its codec (round trips, every cut and
+ *     flipped bit refused), saved only while held, read back after a
+ *     reopen, refused when damaged, removed by a reset.
  * Every file lives in a mkdtemp() directory that teardown removes. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1653,6 +1656,70 @@ static void test_acks_wait_for_high_watermark(void **state)
     partition_close(p);
 }
 
+/* ---- the high watermark checkpoint ---- */
+
+static void test_hw_checkpoint(void **state)
+{
+    struct fx *f = *state;
+    char text[HW_CHECKPOINT_MAX_LEN], path[512];
+    uint64_t hw;
+    /* The codec: round trips, one spelling, every cut and flipped bit refused. */
+    const uint64_t values[] = {0, 1, 42, (uint64_t)INT64_MAX};
+    for (size_t i = 0; i < 4; i++) {
+        size_t len = hw_checkpoint_encode(values[i], text);
+        assert_int_equal(hw_checkpoint_decode(text, len, &hw), 0);
+        assert_int_equal(hw, values[i]);
+        for (size_t cut = 0; cut < len; cut++)
+            assert_int_equal(hw_checkpoint_decode(text, cut, &hw), -EBADMSG);
+        for (size_t at = 0; at < len; at++)
+            for (int bit = 0; bit < 8; bit++) {
+                text[at] ^= (char)(1 << bit);
+                assert_int_equal(hw_checkpoint_decode(text, len, &hw), -EBADMSG);
+                text[at] ^= (char)(1 << bit);
+            }
+    }
+    static const char *const bad[] = {"0\n-1\n", "0\n01\n", "1\n5\n", "0\n9223372036854775808\n",
+                                      "0\n 5\n", "0\n5"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        /* well-formed checksum over a bad body: still refused */
+        char t[128];
+        int n = snprintf(t, sizeof(t), "%s", bad[i]);
+        n += snprintf(t + n, sizeof(t) - (size_t)n, "%016llx\n",
+                      (unsigned long long)XXH3_64bits(t, (size_t)n));
+        assert_int_equal(hw_checkpoint_decode(t, (size_t)n, &hw), -EBADMSG);
+    }
+
+    /* A partition: nothing saved while the high watermark follows the end. */
+    struct partition *p = open_part(sub(f, "p"), 1 << 20);
+    append1(p, "a\n");
+    append1(p, "b\n");
+    append1(p, "c\n");
+    assert_int_equal(partition_save_high_watermark(p), 0);
+    assert_int_equal(partition_saved_high_watermark(p, &hw), -ENOENT);
+    /* Held: saved, and read back; a restart holds it there (within the log). */
+    assert_int_equal(partition_hold_high_watermark(p, 2), 0);
+    assert_int_equal(partition_save_high_watermark(p), 0);
+    assert_int_equal(partition_saved_high_watermark(p, &hw), 0);
+    assert_int_equal(hw, 2);
+    partition_close(p);
+    p = open_part(sub(f, "p"), 1 << 20);
+    assert_int_equal(partition_saved_high_watermark(p, &hw), 0);
+    assert_int_equal(hw, 2);
+    /* Damaged: refused (the replica then starts at its log start). */
+    snprintf(path, sizeof(path), "%s/" HW_CHECKPOINT_FILE, sub(f, "p"));
+    FILE *fp = fopen(path, "r+");
+    assert_non_null(fp);
+    fputc('7', fp);
+    fclose(fp);
+    assert_int_equal(partition_saved_high_watermark(p, &hw), -EBADMSG);
+    /* A reset removes it with the old log. */
+    assert_int_equal(partition_hold_high_watermark(p, 3), 0);
+    assert_int_equal(partition_save_high_watermark(p), 0);
+    assert_int_equal(partition_reset(p, 10, 100), 0);
+    assert_int_equal(partition_saved_high_watermark(p, &hw), -ENOENT);
+    partition_close(p);
+}
+
 int main(void)
 {
     logger_init("test_replica", 0, LOG_LEVEL_ERROR);
@@ -1677,6 +1744,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_listener_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_listeners, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acks_wait_for_high_watermark, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hw_checkpoint, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
