@@ -163,8 +163,11 @@ class AcksTest(ClusterTest):
             os.kill(stopped.proc.pid, signal.SIGCONT)
 
     def test_min_insync_replicas_refuses(self):
-        brokers = self.start_brokers(rf=2, lag_ms=1000)
-        leader = self.make_topic(brokers, "orders", ["min.insync.replicas=2"], nisr=2)
+        # The mount option gives new topics their min.insync.replicas.
+        brokers = self.start_brokers(rf=2, lag_ms=1000, extra=",min.insync.replicas=2")
+        leader = self.make_topic(brokers, "orders", nisr=2)
+        for b in brokers:
+            self.assertIn("min.insync.replicas=2\n", harness.read(b.path("orders", ".config")))
         replicas = [int(x) for x in part_line(leader, "orders")["replicas"].split(",")]
         follower = next(b for b in brokers if b.broker_id in replicas and b is not leader)
         elsewhere = next(b for b in brokers if b.broker_id not in replicas)
