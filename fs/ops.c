@@ -1812,7 +1812,8 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
     if (!r && h->kind == NODE_PARTITION)
         r = sync_partition(h->part, h->written_end);
     else if (!r && h->kind == NODE_PRODUCE)
-        r = topic_sync(h->topic);
+        for (uint32_t i = 0, n = topic_partition_count(h->topic); i < n && !r; i++)
+            r = sync_partition(topic_partition(h->topic, i), 0);
     else if (!r && h->member)
         r = group_member_sync(h->member);
     fuse_reply_err(req, -r);
