@@ -42,6 +42,14 @@
  * and a read cursor (partition.h). Handles of the same file share nothing
  * but the partition, whose own lock serializes appends.
  *
+ * Writes only translate: records go through replicate/'s forward_produce
+ * (cluster mode: to the leader, or here) or straight to core's
+ * partition_produce with the topic's acks; waiting for the ISR happens
+ * there. acks=all on a partition whose high watermark follows its log end
+ * (one node, one replica) fsyncs each write instead. fsync of a partition
+ * in cluster mode also waits until the high watermark passes the log end
+ * and what the handle wrote (written_end, maybe at another broker).
+ *
  * Partition reads reply with the pieces partition_view_send hands out:
  * spans of segment files go to libfuse as file buffers, which it splices to
  * the kernel (FUSE_CAP_SPLICE_WRITE), so the values are never copied
