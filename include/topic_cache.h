@@ -33,6 +33,7 @@ enum tc_known { TC_UNREAD = 0, TC_ABSENT, TC_PRESENT };
 
 struct tc_partition {
     enum tc_known known; /* of the state znode */
+    int stale;           /* read before a full re-read (a new session: no watch left) */
     int32_t version;
     struct cluster_partition_state st;
 };

@@ -230,6 +230,7 @@ int topic_cache_read_state(struct topic_cache *tc, struct zk *z, const char *nam
     if (t && p < t->a.nparts && t->parts) {
         struct tc_partition *tp = &t->parts[p];
         tp->known = absent || bad ? TC_ABSENT : TC_PRESENT;
+        tp->stale = 0;
         if (!absent && !bad) {
             tp->st = s;
             tp->version = st.version;
@@ -370,8 +371,14 @@ static int read_lists(struct topic_cache *tc, struct zk *z, int every)
     char **todo = calloc(nl ? nl : 1, sizeof(*todo));
     size_t ntodo = 0;
     pthread_mutex_lock(&tc->lock);
-    for (size_t i = 0; i < tc->n; i++)
-        tc->topics[i]->listed = tc->topics[i]->marked = 0;
+    for (size_t i = 0; i < tc->n; i++) {
+        struct tc_topic *t = tc->topics[i];
+        t->listed = t->marked = 0;
+        /* Every state is read again (with a watch: those of an expired
+         * session are gone, and a state may have changed meanwhile). */
+        for (uint32_t p = 0; every && t->parts && p < t->a.nparts; p++)
+            t->parts[p].stale = 1;
+    }
     for (size_t i = 0; !r && i < nl + nm; i++) {
         const char *name = i < nl ? listed[i] : marked[i - nl];
         if (topic_name_valid(name))
@@ -456,7 +463,7 @@ static int read_missing(struct topic_cache *tc, struct zk *z)
                         : p == t->a.nparts
                             ? t->config_known == TC_UNREAD ||
                                   (t->config_known == TC_PRESENT && !t->config_watched)
-                            : t->parts[p].known == TC_UNREAD;
+                            : t->parts[p].known == TC_UNREAD || t->parts[p].stale;
             if (!lacks)
                 continue;
             if (n == cap) {

@@ -6,6 +6,8 @@
   write waits; it completes when the follower resumes, or when the leader
   takes the follower out of the ISR after replica.lag.time.max.ms. A topic
   set to acks=1 does not wait.
+* A leader that loses leadership (stopped past its ZooKeeper session)
+  while an acks=all write at its mount waits: the write fails with EIO.
 * min.insync.replicas=2 with the only follower gone (out of the ISR): the
   write fails with EIO at the leader's mount and at another mount, and no
   replica's log changed; fsync too waits for the ISR.
@@ -224,6 +226,31 @@ class AcksTest(ClusterTest):
         wait_until(role, timeout=DEADLINE, what="the restarted replica's role")
         wait_until(lambda: harness.read(follower.path("orders", "p0")) == "a\nb\n",
                    timeout=5, what="the committed records at once")
+
+    def test_leadership_lost_while_waiting_fails(self):
+        # No shrink: the write waits for the stopped follower until the
+        # leader, stopped past its session, is no longer the leader.
+        brokers = self.start_brokers(lag_ms=60000, session_ms=2000)
+        leader = self.make_topic(brokers, "orders")
+        stopped, other = [b for b in brokers if b is not leader]
+        self.assertEqual(done(writer(leader.path("orders", "p0"), "zero\n")), 0)
+        os.kill(stopped.proc.pid, signal.SIGSTOP)
+        paused = [stopped]
+        try:
+            w = writer(leader.path("orders", "p0"), "waits\n")
+            still_running(self, w, "an acks=all write with a stopped follower")
+            os.kill(leader.proc.pid, signal.SIGSTOP)
+            paused.append(leader)
+            wait_until(lambda: int(part_line(other, "orders")["leader"]) == other.broker_id,
+                       timeout=DEADLINE, what="another leader")
+            os.kill(leader.proc.pid, signal.SIGCONT)
+            paused.remove(leader)
+            out, _ = w.communicate(timeout=DEADLINE)
+            self.assertEqual((w.returncode, out.strip()), (3, str(errno.EIO)))
+        finally:
+            for b in paused:
+                os.kill(b.proc.pid, signal.SIGCONT)
+        self.assertIn("not acknowledged", leader.log_text())
 
     def test_leader_kills_lose_and_duplicate_nothing(self):
         kills = int(os.environ.get("TOPICFS_TEST_KILLS", "20"))
