@@ -153,6 +153,9 @@ class ReplicationTest(ClusterTest):
             self.assertEqual(harness.info(b, "orders")["p0"]["high_watermark"], 50)
         # lz4 batches travel compressed, and are stored the same everywhere.
         leader = self.make_topic(brokers, "zipped", ["compression.type=lz4"])
+        wait_until(lambda: "compression.type=lz4\n" in
+                   harness.read(leader.path("zipped", ".config")),
+                   timeout=DEADLINE, what="lz4 at the leader")
         text = "".join("compressible %d %s\n" % (i, "abc" * 40) for i in range(20))
         append(leader, "zipped", text)
         self.wait_identical(brokers, "zipped", text.encode())
