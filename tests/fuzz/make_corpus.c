@@ -394,7 +394,8 @@ static void proto_seeds(void)
     text_seed("fuzz_proto", "fetch-request", b,
               1 + (size_t)proto_fetch_req_encode(&fr, b + 1, sizeof(b) - 1));
     static const uint8_t records[] = "batches as stored";
-    struct proto_fetch_result res = {"orders", 0, 0, 40, 0, 42, 3, records, sizeof(records), 0, 0};
+    struct proto_fetch_result res = {"orders",        0, 0, 40,   0, 42, 3, records,
+                                     sizeof(records), 0, 0, NULL, 0};
     b[0] = 1;
     proto_fetch_reply_count(1, b + 1);
     size_t at = 3 + (size_t)proto_fetch_reply_part(&res, b + 3, sizeof(b) - 3);
