@@ -84,11 +84,18 @@ void config_defaults(struct topic_config *c, uint32_t partitions)
     c->compression = BATCH_CODEC_NONE;
     c->max_message_bytes = 1048588;
     c->framing = FRAMING_LINE;
-    c->acks = 1;
+    c->acks = CONFIG_ACKS_DEFAULT;
     c->min_insync_replicas = 1;
     c->replication_factor = 1;
     c->flush_ms = INT64_MAX;
     c->auto_offset_reset = OFFSET_RESET_EARLIEST;
+}
+
+int config_acks(const struct topic_config *c)
+{
+    if (c->acks != CONFIG_ACKS_DEFAULT)
+        return c->acks;
+    return c->replication_factor > 1 ? CONFIG_ACKS_ALL : 1;
 }
 
 int config_parse_i64(const char *v, int64_t min, int64_t max, int64_t *out)
@@ -172,7 +179,9 @@ int config_set(struct topic_config *c, const char *key, const char *value)
         strcpy(n.key_separator, value);
         break;
     case K_ACKS:
-        if (!strcmp(value, "all") || !strcmp(value, "-1"))
+        if (!*value)
+            n.acks = CONFIG_ACKS_DEFAULT;
+        else if (!strcmp(value, "all") || !strcmp(value, "-1"))
             n.acks = CONFIG_ACKS_ALL;
         else if (!strcmp(value, "1") || !strcmp(value, "0"))
             n.acks = value[0] - '0';
@@ -266,9 +275,10 @@ size_t config_format(const struct topic_config *c, char *buf, size_t cap)
                      c->delete_retention_ms, c->file_delete_delay_ms, codecs[c->compression],
                      c->max_message_bytes, c->framing == FRAMING_LINE ? "line" : "write",
                      c->key_separator,
-                     c->acks == CONFIG_ACKS_ALL ? "all"
-                     : c->acks                  ? "1"
-                                                : "0",
+                     c->acks == CONFIG_ACKS_ALL       ? "all"
+                     : c->acks == CONFIG_ACKS_DEFAULT ? ""
+                     : c->acks                        ? "1"
+                                                      : "0",
                      c->min_insync_replicas, c->replication_factor, c->flush_ms,
                      c->auto_offset_reset == OFFSET_RESET_LATEST ? "latest" : "earliest",
                      c->unclean_leader_election ? "true" : "false");

@@ -1,5 +1,5 @@
-/* leader_epoch.c - the leader-epoch cache and its checkpoint file
- * (leader_epoch.h).
+/* leader_epoch.c - the leader-epoch cache and its checkpoint file, and the
+ * high watermark checkpoint (leader_epoch.h).
  *
  * The cache is a sorted array; every change keeps both orders strictly
  * increasing (assign drops the tail entries a new one would break them
@@ -291,4 +291,67 @@ int leader_epoch_store(const char *dir, const struct leader_epoch_cache *c)
     r = fsutil_write_atomic(path, text, len, NULL, NULL);
     free(text);
     return r;
+}
+
+/* ---- high watermark checkpoint ---- */
+
+#define HW_FORMAT_VERSION 0
+
+size_t hw_checkpoint_encode(uint64_t hw, char *buf)
+{
+    int n = snprintf(buf, HW_CHECKPOINT_MAX_LEN, "%d\n%" PRIu64 "\n", HW_FORMAT_VERSION, hw);
+    n += snprintf(buf + n, HW_CHECKPOINT_MAX_LEN - (size_t)n, "%016" PRIx64 "\n",
+                  (uint64_t)XXH3_64bits(buf, (size_t)n));
+    return (size_t)n;
+}
+
+int hw_checkpoint_decode(const char *text, size_t len, uint64_t *hw)
+{
+    const char *p = text, *lim = text + len;
+    uint64_t version, v;
+    if (parse_u64(&p, lim, '\n', UINT32_MAX, &version) || version != HW_FORMAT_VERSION ||
+        parse_u64(&p, lim, '\n', OFFSET_MAX, &v))
+        return -EBADMSG;
+    size_t body = (size_t)(p - text);
+    char want[17];
+    snprintf(want, sizeof(want), "%016" PRIx64, (uint64_t)XXH3_64bits(text, body));
+    if (len != body + 17 || memcmp(p, want, 16) || p[16] != '\n')
+        return -EBADMSG;
+    *hw = v;
+    return 0;
+}
+
+int hw_checkpoint_load(const char *dir, uint64_t *hw)
+{
+    char path[4200], buf[HW_CHECKPOINT_MAX_LEN + 1];
+    snprintf(path, sizeof(path), "%s/" HW_CHECKPOINT_FILE ".tmp", dir);
+    unlink(path); /* a write that never renamed */
+    snprintf(path, sizeof(path), "%s/" HW_CHECKPOINT_FILE, dir);
+    int fd = segment_open_fd(path, O_RDONLY);
+    if (fd < 0)
+        return fd;
+    size_t len = 0;
+    int r = 0;
+    while (len < sizeof(buf)) {
+        ssize_t got = read(fd, buf + len, sizeof(buf) - len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            r = -errno;
+        if (got <= 0)
+            break;
+        len += (size_t)got;
+    }
+    close(fd);
+    if (!r && len > HW_CHECKPOINT_MAX_LEN)
+        r = -EBADMSG; /* longer than any checkpoint */
+    return r ? r : hw_checkpoint_decode(buf, len, hw);
+}
+
+int hw_checkpoint_store(const char *dir, uint64_t hw)
+{
+    char path[4200], text[HW_CHECKPOINT_MAX_LEN];
+    size_t len = hw_checkpoint_encode(hw, text);
+    snprintf(path, sizeof(path), "%s/" HW_CHECKPOINT_FILE, dir);
+    return fsutil_write_atomic(path, text, len, NULL, NULL);
 }

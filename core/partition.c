@@ -73,6 +73,10 @@ static void note_take(struct partition *p, unsigned events, struct note *n)
 
 static void note_send(struct partition *p, const struct note *n)
 {
+    /* Appends waiting for acknowledgement look again (a broadcast without
+     * waiters costs next to nothing, so single-node appends pay no more). */
+    if (n->events & (PARTITION_EVENT_HW | PARTITION_EVENT_TRUNCATE))
+        pthread_cond_broadcast(&p->acks_cond);
     if (n->fn && n->events)
         n->fn(n->arg, p, n->events);
 }
@@ -308,9 +312,12 @@ static int writable(struct partition *p)
     return p->deleted ? -ENOENT : p->reset_pending ? -EIO : 0;
 }
 
+static int append(struct partition *p, struct batch_builder *b, int64_t timestamp,
+                  uint64_t *base_offset, struct partition_ack *ack);
+
 int partition_append_records(struct partition *p, struct batch_builder *b,
                              const struct record_ref *r, size_t n, int64_t timestamp,
-                             uint64_t *base_offset)
+                             uint64_t *base_offset, struct partition_ack *ack)
 {
     batch_builder_reset(b);
     for (size_t i = 0; i < n; i++) {
@@ -320,11 +327,17 @@ int partition_append_records(struct partition *p, struct batch_builder *b,
         if (e)
             return e;
     }
-    return partition_append(p, b, timestamp, base_offset);
+    return append(p, b, timestamp, base_offset, ack);
 }
 
 int partition_append(struct partition *p, struct batch_builder *b, int64_t timestamp,
                      uint64_t *base_offset)
+{
+    return append(p, b, timestamp, base_offset, NULL);
+}
+
+static int append(struct partition *p, struct batch_builder *b, int64_t timestamp,
+                  uint64_t *base_offset, struct partition_ack *ack)
 {
     const struct iovec *iov;
     int iovcnt, r;
@@ -332,7 +345,7 @@ int partition_append(struct partition *p, struct batch_builder *b, int64_t times
     struct note n = {0};
 
     pthread_mutex_lock(&p->lock);
-    if ((r = writable(p))) {
+    if ((r = writable(p)) || (ack && (r = acks_check(p, ack)))) {
         pthread_mutex_unlock(&p->lock);
         return r;
     }
@@ -349,6 +362,10 @@ int partition_append(struct partition *p, struct batch_builder *b, int64_t times
         }
         if (!r && base_offset)
             *base_offset = h.base_offset;
+        if (!r && ack) {
+            ack->end_offset = batch_next_offset(&h);
+            ack->term = p->acks_term;
+        }
     }
     pthread_mutex_unlock(&p->lock);
     note_send(p, &n);
@@ -599,6 +616,7 @@ int partition_truncate(struct partition *p, uint64_t offset)
     struct old_layout none = {0};
     bump_epoch(p, 0, 0, cut_pos, &none);
     p->truncations++;
+    acks_fence(p);
     struct segment *a = active(p);
     if (!a->active && (r = segment_set_active(a, 1)))
         goto cut;
@@ -646,6 +664,7 @@ int partition_reset(struct partition *p, uint64_t start_offset, uint64_t start_p
         goto out; /* nothing changed */
     /* Past the commit point: forward only. */
     p->truncations++; /* a sync in flight must not write its recovery point */
+    acks_fence(p);
     if ((r = reset_finish(p->dir, start_offset, start_pos, &s))) {
         if (r != -ECANCELED)
             logger_log(LOG_LEVEL_ERROR,

@@ -135,5 +135,10 @@ uint64_t visible_view_end(struct partition *p);
  * the log end while it follows it, else within [log start, log end].
  * Returns PARTITION_EVENT_HW if it moved, else 0. */
 unsigned hw_fix(struct partition *p);
+/* Under the lock: a new acknowledgement term (waiters fail with -EIO). */
+void acks_fence(struct partition *p);
+/* Under the lock: may a produce with ack append now (partition.h)? 0,
+ * -EAGAIN or -EIO; fills ack->in_sync. */
+int acks_check(struct partition *p, struct partition_ack *ack);
 
 #endif

@@ -259,6 +259,7 @@ int partition_move(struct partition *p, const char *dir)
         r = -ENOMEM;
     }
     p->deleted = 1;
+    acks_fence(p);
     snprintf(seg_dir, sizeof(seg_dir), "%s", dir);
     /* Every segment object: the list's and the kept layouts'. */
     for (size_t i = 0; i < p->nsegs; i++) {

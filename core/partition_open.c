@@ -305,14 +305,15 @@ static int reset_read(const char *dir, uint64_t *start_offset, uint64_t *start_p
     return 0;
 }
 
-/* A file of the old log: a segment file, a retired one, or compaction's
- * and the epochs' bookkeeping. */
+/* A file of the old log: a segment file, a retired one, or compaction's,
+ * the epochs' and the high watermark's bookkeeping. */
 static int old_log_file(const char *name)
 {
     uint64_t base;
     return segment_file_base(name, ".log", &base) || segment_file_base(name, ".index", &base) ||
            segment_file_base(name, ".timeindex", &base) || is_retired_file(name) ||
-           !strcmp(name, "cleaner-checkpoint") || !strcmp(name, LEADER_EPOCH_FILE);
+           !strcmp(name, "cleaner-checkpoint") || !strcmp(name, LEADER_EPOCH_FILE) ||
+           !strcmp(name, HW_CHECKPOINT_FILE);
 }
 
 static int unlink_entry(const char *dir, const char *name)
@@ -496,6 +497,7 @@ int partition_open(const char *dir, const struct partition_settings *st, struct 
         return -ENOMEM;
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->maintenance, NULL);
+    pthread_cond_init(&p->acks_cond, NULL);
     leader_epoch_init(&p->leader_epochs);
     p->hw_follows_end = 1;
     p->settings = *st;
@@ -661,5 +663,6 @@ void partition_close(struct partition *p)
     leader_epoch_free(&p->leader_epochs);
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->maintenance);
+    pthread_cond_destroy(&p->acks_cond);
     free(p);
 }

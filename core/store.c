@@ -191,6 +191,13 @@ static int lock_data_dir(int fd)
     }
 }
 
+void store_config_defaults(const struct store *s, struct topic_config *c)
+{
+    config_defaults(c, s->default_partitions);
+    if (s->default_min_insync > 0)
+        c->min_insync_replicas = s->default_min_insync;
+}
+
 int store_open(const char *dir, uint32_t default_partitions, struct store **out)
 {
     char path[4096];
@@ -201,6 +208,7 @@ int store_open(const char *dir, uint32_t default_partitions, struct store **out)
     pthread_rwlock_init(&s->lock, NULL);
     s->lock_fd = -1;
     s->default_partitions = default_partitions ? default_partitions : 1;
+    s->default_min_insync = 1;
     s->next_id = 1;
     if (!(s->dir = strdup(dir))) {
         r = -ENOMEM;
@@ -306,7 +314,7 @@ int store_create_topic_config(struct store *s, const char *name, const struct to
     if (cfg)
         c = *cfg;
     else
-        config_defaults(&c, s->default_partitions);
+        store_config_defaults(s, &c);
     pthread_rwlock_wrlock(&s->lock);
     if (name_taken(s, name)) {
         r = -EEXIST;

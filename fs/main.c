@@ -66,6 +66,7 @@ struct options {
     char *unclean, *rebalance, *imbalance_interval; /* checked by parse_cluster */
     long long check_interval_ms;
     char *uid, *gid, *umask; /* checked by parse_number */
+    char *min_insync;        /* min.insync.replicas: of new topics, checked by parse_number */
     int show_help;
 };
 
@@ -92,6 +93,7 @@ static const struct fuse_opt option_spec[] = {
     OPT("uid=%s", uid),
     OPT("gid=%s", gid),
     OPT("umask=%s", umask),
+    OPT("min.insync.replicas=%s", min_insync),
     OPT("-h", show_help),
     OPT("--help", show_help),
     FUSE_OPT_END,
@@ -298,6 +300,8 @@ static void usage(const char *prog)
     printf("usage: %s DATA_DIR MOUNTPOINT [-f] [-o opt[,opt...]]\n\n"
            "topicfs options:\n"
            "    -o partitions=N    partitions of a new topic (default 1)\n"
+           "    -o min.insync.replicas=N\n"
+           "                       min.insync.replicas of a new topic (default 1)\n"
            "    -o retention.check.interval.ms=MS\n"
            "                       how often retention and compaction run (default 300000)\n"
            "    -o uid=N,gid=N     owner and group of every file (default: the mounting user)\n"
@@ -403,6 +407,15 @@ int main(int argc, char *argv[])
     }
     if (parse_ownership(&opt, &fc))
         goto out;
+    unsigned long min_insync = 1;
+    if (opt.min_insync && (parse_number("min.insync.replicas", opt.min_insync, 10, 1000,
+                                        "between 1 and 1000", &min_insync) ||
+                           min_insync < 1)) {
+        if (min_insync < 1)
+            fprintf(stderr, "topicfs: min.insync.replicas=%s: must be between 1 and 1000\n",
+                    opt.min_insync);
+        goto out;
+    }
     /* Modes mean something only if the kernel checks them. */
     if (fuse_opt_add_arg(&args, "-odefault_permissions") == -1)
         goto out;
@@ -448,6 +461,7 @@ int main(int argc, char *argv[])
                 r == -EBUSY ? "in use by another topicfs" : strerror(-r));
         goto out;
     }
+    store->default_min_insync = (int64_t)min_insync;
     if (cluster && cli.foreground && cluster_claim_data_dir(cluster, why, sizeof(why))) {
         fprintf(stderr, "topicfs: %s\n", why);
         goto out;
@@ -491,10 +505,12 @@ int main(int argc, char *argv[])
             goto out_unmount;
         }
         status_set_cluster(cluster);
-        struct forwarder_options fo = {cluster, opt.secret_file ? &secret : NULL, co.broker_id,
-                                       delivery_timeout_ms};
-        if ((r = produce_leader_open(server, store, cluster, co.broker_id, &leader)) ||
-            (r = forwarder_open(&fo, &forward))) {
+        if ((r = produce_leader_open(server, store, cluster, co.broker_id, &leader)) == 0) {
+            struct forwarder_options fo = {cluster, leader, opt.secret_file ? &secret : NULL,
+                                           co.broker_id, delivery_timeout_ms};
+            r = forwarder_open(&fo, &forward);
+        }
+        if (r) {
             logger_log(LOG_LEVEL_ERROR, "cannot start forwarding: %s", strerror(-r));
             goto out_unmount;
         }
@@ -508,6 +524,7 @@ int main(int argc, char *argv[])
         }
         fc.remote = remote;
         /* Replication: its handlers before the server serves. */
+        ro.producers = produce_leader_table(leader);
         if ((r = replica_start(&ro, cluster, store, server, &replicas))) {
             logger_log(LOG_LEVEL_ERROR, "cannot start replication: %s", strerror(-r));
             goto out_unmount;
@@ -584,6 +601,7 @@ out:
     free(opt.zk_connection_timeout);
     free(opt.secret_file);
     free(opt.default_rf);
+    free(opt.min_insync);
     free(opt.delivery_timeout);
     free(opt.unclean);
     free(opt.rebalance);

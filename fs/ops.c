@@ -42,6 +42,14 @@
  * and a read cursor (partition.h). Handles of the same file share nothing
  * but the partition, whose own lock serializes appends.
  *
+ * Writes only translate: records go through replicate/'s forward_produce
+ * (cluster mode: to the leader, or here) or straight to core's
+ * partition_produce with the topic's acks; waiting for the ISR happens
+ * there. acks=all on a partition whose high watermark follows its log end
+ * (one node, one replica) fsyncs each write instead. fsync of a partition
+ * in cluster mode also waits until the high watermark passes the log end
+ * and what the handle wrote (written_end, maybe at another broker).
+ *
  * Partition reads reply with the pieces partition_view_send hands out:
  * spans of segment files go to libfuse as file buffers, which it splices to
  * the kernel (FUSE_CAP_SPLICE_WRITE), so the values are never copied
@@ -120,6 +128,7 @@ struct handle {
     pid_t pid; /* the opener's */
     int registered;
     struct handle *open_next;
+    uint64_t written_end; /* partitions: the offset after the last records written here */
 };
 
 /* Buffers of a read reply made of pieces (reply_pieces). */
@@ -1471,36 +1480,57 @@ static void fs_partition_event(void *arg, struct topic *t, uint32_t partition, u
         group_notify_append(fc->groups, t, partition);
 }
 
-/* Stores a list of records as one batch in partition `index` of t; the
- * listener then wakes consumers waiting on it (fs_partition_event). `by_write`:
- * the append is a WRITE to the partition's own file. In cluster mode, records
- * for a partition another broker leads are sent to it (produce.h) and are
- * stored once it has them. */
+/* A local append (produce_local_fn): the topic's produce path here. */
+struct local_append {
+    struct partition *p;
+    struct scratch *s;
+    const struct record_ref *r;
+    size_t n;
+    struct produce_acks acks;
+};
+
+static int append_here(void *arg, uint64_t *base_offset)
+{
+    struct local_append *a = arg;
+    return partition_produce(a->p, &a->s->builder, a->r, a->n, clock_now_ms(), &a->acks,
+                             base_offset);
+}
+
+/* Stores a list of records as one batch in partition `index` of t, with
+ * the acks of cfg (the topic's); the listener then wakes consumers waiting
+ * on it (fs_partition_event). `by_write`: the append is a WRITE to the
+ * partition's own file. In cluster mode, records for a partition another
+ * broker leads are sent to it (produce.h) and are stored once it has them.
+ * *end (optional) gets the offset after them. */
 static int append_records(struct topic *t, uint32_t index, struct scratch *s,
-                          const struct record_ref *r, size_t n, int by_write)
+                          const struct topic_config *cfg, const struct record_ref *r, size_t n,
+                          int by_write, uint64_t *end)
 {
     struct partition *p = topic_partition(t, index);
     if (!p)
         return -ENOENT;
-    if (the_fs && the_fs->forward) {
-        int e = forward_produce(the_fs->forward, t->name, index, r, n, NULL);
-        if (!e)
-            remote_written(the_fs->remote, t, index);
-        if (e != FORWARD_LOCAL)
-            return e;
-    }
+    struct local_append a = {
+        p, s, r, n, {config_acks(cfg) == CONFIG_ACKS_ALL, cfg->min_insync_replicas}};
+    uint64_t base = 0;
     if (by_write) {
         writing_topic = t;
         writing_index = index;
     }
-    int e = partition_append_records(p, &s->builder, r, n, clock_now_ms(), NULL);
+    int e = the_fs && the_fs->forward
+                ? forward_produce(the_fs->forward, t->name, index, r, n, append_here, &a, &base)
+                : append_here(&a, &base);
     writing_topic = NULL;
+    if (!e && the_fs)
+        remote_written(the_fs->remote, t, index); /* read your writes where no replica is */
+    if (!e && end)
+        *end = base + n;
     return e;
 }
 
 /* Routes records of .produce: keyed ones by Kafka's partitioner, keyless
  * ones all to one partition per call (sticky), chosen round robin. */
-static int produce_records(struct topic *t, struct scratch *s, struct record_list *l)
+static int produce_records(struct topic *t, struct scratch *s, const struct topic_config *cfg,
+                           struct record_list *l)
 {
     uint32_t nparts = topic_partition_count(t);
     uint32_t sticky = atomic_fetch_add(&t->round_robin, 1) % nparts;
@@ -1527,7 +1557,7 @@ static int produce_records(struct topic *t, struct scratch *s, struct record_lis
         for (size_t j = i; j < l->n; j++)
             if (dest[j] == part)
                 sel[k++] = l->r[j];
-        r = append_records(t, part, s, sel, k, 0);
+        r = append_records(t, part, s, cfg, sel, k, 0, NULL);
         done += k;
     }
 out:
@@ -1550,11 +1580,16 @@ static void handle_framing_rules(const struct handle *h, struct topic_config *cf
 
 /* Appends the records framed in s->records: to the handle's partition, or
  * routed by key for .produce. by_write: see append_records. */
-static int store_records(struct handle *h, struct scratch *s, int by_write)
+static int store_records(struct handle *h, struct scratch *s, const struct topic_config *cfg,
+                         int by_write)
 {
-    return h->kind == NODE_PARTITION
-               ? append_records(h->topic, h->index, s, s->records.r, s->records.n, by_write)
-               : produce_records(h->topic, s, &s->records);
+    if (h->kind != NODE_PARTITION)
+        return produce_records(h->topic, s, cfg, &s->records);
+    uint64_t end = 0;
+    int r = append_records(h->topic, h->index, s, cfg, s->records.r, s->records.n, by_write, &end);
+    if (!r && end > h->written_end)
+        h->written_end = end;
+    return r;
 }
 
 /* Turns the handle's partial line into a record. Caller holds h->lock. */
@@ -1571,7 +1606,7 @@ static int commit_pending(struct handle *h)
     s->records.n = 0;
     int r = framing_take_pending(&rules, &h->pending, &s->records);
     if (!r)
-        r = store_records(h, s, 0);
+        r = store_records(h, s, &cfg, 0);
     if (!r)
         h->pending.len = 0;
     return r;
@@ -1596,7 +1631,7 @@ static int write_records(struct handle *h, const char *buf, size_t size, off_t o
     if (r)
         return r;
     if (s->records.n) {
-        r = store_records(h, s, 1);
+        r = store_records(h, s, &cfg, 1);
         if (r)
             return r;
     }
@@ -1796,9 +1831,12 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
         r = -EBADF;
     }
     if (!r && h->kind == NODE_PARTITION) {
+        /* acks=all on one node (or one replica): every write is an fsync.
+         * A replicated partition's acks=all waited for its ISR instead. */
         struct topic_config cfg;
         topic_config_snapshot(h->topic, &cfg);
-        if (cfg.acks == CONFIG_ACKS_ALL)
+        if (config_acks(&cfg) == CONFIG_ACKS_ALL &&
+            !(the_fs && the_fs->forward && cfg.replication_factor > 1))
             r = partition_sync(h->part);
     }
     pthread_mutex_unlock(&h->lock);
@@ -1841,6 +1879,21 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     fuse_reply_err(req, 0);
 }
 
+/* fsync of a partition: stable storage here, and in cluster mode every
+ * in-sync replica holding everything up to the log end and to written_end
+ * (what this handle wrote, maybe forwarded to another broker's leader). */
+static int sync_partition(struct partition *p, uint64_t written_end)
+{
+    int r = partition_sync(p);
+    if (r || !the_fs || !the_fs->forward)
+        return r;
+    struct partition_ack ack;
+    partition_ack_point(p, &ack);
+    if (written_end > ack.end_offset)
+        ack.end_offset = written_end;
+    return partition_wait_acked(p, &ack);
+}
+
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
     (void)ino;
@@ -1850,9 +1903,10 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
     int r = flush_handle(h);
     pthread_mutex_unlock(&h->lock);
     if (!r && h->kind == NODE_PARTITION)
-        r = partition_sync(h->part);
+        r = sync_partition(h->part, h->written_end);
     else if (!r && h->kind == NODE_PRODUCE)
-        r = topic_sync(h->topic);
+        for (uint32_t i = 0, n = topic_partition_count(h->topic); i < n && !r; i++)
+            r = sync_partition(topic_partition(h->topic, i), 0);
     else if (!r && h->member)
         r = group_member_sync(h->member);
     fuse_reply_err(req, -r);

@@ -21,6 +21,9 @@ enum offset_reset { OFFSET_RESET_EARLIEST = 0, OFFSET_RESET_LATEST = 1 };
 #define CONFIG_KEY_SEPARATOR_MAX 16
 
 #define CONFIG_ACKS_ALL (-1)
+/* acks not set (the text form's empty value): all with more than one
+ * replica, else 1 (Kafka's producers default to all since 3.0). */
+#define CONFIG_ACKS_DEFAULT (-2)
 
 /* Longest "key=value" line accepted, newline included. */
 #define CONFIG_LINE_MAX 512
@@ -39,7 +42,7 @@ struct topic_config {
     int64_t max_message_bytes;
     enum framing framing;
     char key_separator[CONFIG_KEY_SEPARATOR_MAX + 1]; /* "" = no keys */
-    int acks; /* Kafka's: 0, 1, or CONFIG_ACKS_ALL (-1, "all") */
+    int acks; /* Kafka's: 0, 1, CONFIG_ACKS_ALL (-1, "all") or CONFIG_ACKS_DEFAULT */
     int64_t min_insync_replicas;
     int64_t replication_factor;
     int64_t flush_ms;
@@ -51,6 +54,9 @@ void config_defaults(struct topic_config *c, uint32_t partitions);
 /* Applies one key; -EINVAL (and no change) for unknown keys and bad values.
  * partitions may only grow. */
 int config_set(struct topic_config *c, const char *key, const char *value);
+/* The acks a write takes: 0, 1 or CONFIG_ACKS_ALL (the default resolved
+ * by replication_factor). */
+int config_acks(const struct topic_config *c);
 /* Parses a whole decimal string into [min, max]; -EINVAL otherwise. */
 int config_parse_i64(const char *v, int64_t min, int64_t max, int64_t *out);
 /* Parses "key=value" (surrounding blanks and a trailing \r ignored). */

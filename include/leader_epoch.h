@@ -100,4 +100,27 @@ int leader_epoch_load(const char *dir, struct leader_epoch_cache *c);
  * write or by leader_epoch_load). */
 int leader_epoch_store(const char *dir, const struct leader_epoch_cache *c);
 
+/* The high watermark checkpoint, "replication-offset-checkpoint" in the
+ * partition directory (Kafka keeps one such file per data dir; here each
+ * partition has its own, beside its leader-epoch checkpoint), so a
+ * restarted replica serves what was committed at once:
+ *
+ *   0                      format version
+ *   OFFSET                 the high watermark, decimal
+ *   XXXXXXXXXXXXXXXX       XXH3-64 of every byte above, 16 lowercase hex digits
+ *
+ * each line ending in "\n", decoded as strictly as the epoch checkpoint
+ * (one spelling; offset <= INT64_MAX), written the same way. */
+#define HW_CHECKPOINT_FILE "replication-offset-checkpoint"
+#define HW_CHECKPOINT_MAX_LEN 64
+/* The text into buf (HW_CHECKPOINT_MAX_LEN bytes): its length. */
+size_t hw_checkpoint_encode(uint64_t hw, char *buf);
+/* 0 with *hw, or -EBADMSG. */
+int hw_checkpoint_decode(const char *text, size_t len, uint64_t *hw);
+/* dir/replication-offset-checkpoint: 0 with *hw, -ENOENT, -EBADMSG, or
+ * another negative errno. */
+int hw_checkpoint_load(const char *dir, uint64_t *hw);
+/* Writes it atomically (as leader_epoch_store): 0 or a negative errno. */
+int hw_checkpoint_store(const char *dir, uint64_t hw);
+
 #endif

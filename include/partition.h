@@ -139,6 +139,16 @@ struct partition {
     uint64_t hw, hw_pos;
     int hw_follows_end;
     int reset_pending; /* a reset past its commit point did not finish: EIO */
+    /* Acknowledgements (cluster mode, see "acknowledgements" below):
+     * acks_cond is signalled whenever the high watermark moves or
+     * acks_term changes; acks_term changes when this replica stops
+     * leading, truncates or resets, and is deleted. */
+    pthread_cond_t acks_cond;
+    uint64_t acks_term;
+    int leading;       /* replicate/ says this broker leads it */
+    uint32_t in_sync;  /* then: its ISR's size, itself included */
+    uint64_t hw_saved; /* the high watermark last checkpointed, if hw_saved_valid */
+    int hw_saved_valid;
     partition_listener_fn listener;
     void *listener_arg;
     pthread_mutex_t maintenance; /* one cleaner or truncation at a time */
@@ -165,10 +175,13 @@ int partition_append(struct partition *p, struct batch_builder *b, int64_t times
                      uint64_t *base_offset);
 /* The produce path of every write, local or forwarded by another broker:
  * the n records (n >= 1) as one batch built in b (reset first; the caller's
- * scratch), appended as partition_append does. */
+ * scratch), appended as partition_append does. With ack (not NULL; see
+ * "acknowledgements" below) the append is also checked against the
+ * replication state and ack says what to wait for. */
+struct partition_ack;
 int partition_append_records(struct partition *p, struct batch_builder *b,
                              const struct record_ref *r, size_t n, int64_t timestamp,
-                             uint64_t *base_offset);
+                             uint64_t *base_offset, struct partition_ack *ack);
 /* Follower path: appends batches a leader sealed, as stored there: `len`
  * bytes holding one or more whole batches back to back. Each is verified
  * (checksum, record table) and must follow on: base offset = the log end
@@ -257,6 +270,65 @@ int partition_hold_high_watermark(struct partition *p, uint64_t hw);
 /* Single-node mode (how a partition opens): the high watermark is the log
  * end and moves with every append. */
 void partition_follow_end(struct partition *p);
+
+/* ---- acknowledgements (cluster mode) ----
+ *
+ * A replicated partition's high watermark is held (partition_hold_high_
+ * watermark) and moved by its leader as the ISR fetches. A produce that
+ * passes a struct partition_ack is checked under the partition lock:
+ *   - the high watermark is held and replicate/ has not said this broker
+ *     leads (partition_lead): -EAGAIN, nothing appended (the caller looks
+ *     the leader up again);
+ *   - this broker leads with fewer replicas in sync than ack->min_insync:
+ *     -EIO, nothing appended (ack->in_sync says how many were);
+ * else ack gets the batch's end offset and the term it was appended in.
+ * partition_wait_acked() then returns once the high watermark passes that
+ * end (every in-sync replica has the records), or -EIO when the term
+ * changed first (leadership lost, truncation, reset, shutdown: the records
+ * may never be committed), or -ENOENT (topic deleted). A partition whose
+ * high watermark follows the log end (single-node mode, one replica)
+ * never waits. */
+struct partition_ack {
+    int64_t min_insync;  /* in: 0 or 1 = no check */
+    uint64_t end_offset; /* out: the offset after the batch */
+    uint64_t term;       /* out */
+    uint32_t in_sync;    /* out: the leader's ISR size at the append (0: not leading) */
+};
+/* This broker leads the partition with in_sync replicas in its ISR
+ * (itself included); called again when the ISR changes. Starting to lead
+ * begins a new term. */
+void partition_lead(struct partition *p, uint32_t in_sync);
+/* It no longer leads, or follows another leader (a role change, dropped,
+ * shutdown): a new term, so waits for acknowledgement fail with -EIO. */
+void partition_unlead(struct partition *p);
+/* What an fsync waits for: the log end and the current term (ack->end_offset,
+ * ack->term). */
+void partition_ack_point(struct partition *p, struct partition_ack *ack);
+/* Waits until the high watermark reaches ack->end_offset within ack->term:
+ * 0, -EIO (the term changed), -ENOENT (deleted). */
+int partition_wait_acked(struct partition *p, const struct partition_ack *ack);
+/* The produce path with a topic's acks: partition_append_records, and
+ * with acks->all, the min.insync.replicas check and the wait for the
+ * in-sync replicas (both logged when they fail with -EIO). Local
+ * durability (an fsync per write where acks=all means that) is the
+ * caller's. */
+struct produce_acks {
+    int all;            /* acks=all */
+    int64_t min_insync; /* min.insync.replicas */
+};
+int partition_produce(struct partition *p, struct batch_builder *b, const struct record_ref *r,
+                      size_t n, int64_t timestamp, const struct produce_acks *acks,
+                      uint64_t *base_offset);
+
+/* The high watermark checkpoint ("replication-offset-checkpoint",
+ * leader_epoch.h): writes the held high watermark if it moved since the
+ * last save (nothing while it follows the log end or after deletion): 0
+ * or a negative errno. One caller at a time. */
+int partition_save_high_watermark(struct partition *p);
+/* Reads it: 0 with *hw (a replica holds its high watermark there, clamped
+ * to its log, when it first gets a role), -ENOENT, -EBADMSG, or another
+ * negative errno. */
+int partition_saved_high_watermark(struct partition *p, uint64_t *hw);
 
 /* ---- listener ---- */
 

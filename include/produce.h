@@ -30,10 +30,19 @@
  * the sequence is reused).
  *
  * When the leader looked up during the retries is this broker (leadership
- * moved here), forward_produce() returns FORWARD_LOCAL and the write is
- * appended locally; the partition's epoch goes up as after a failure.
+ * moved here), the batch is stored here through this broker's own producer
+ * table with its producer id and sequence (the old leader may have stored
+ * it and replicated it here: then it is a duplicate, answered with its
+ * offset); the partition's epoch then goes up as after a failure. A write
+ * for which no other broker was tried is appended by local(). A local append refused with -EAGAIN
+ * (the controller named this broker, but its replica has not started leading) is retried like a
+ * forward.
  *
- * acks=1: forward_produce() returns once the leader has appended. */
+ * acks: the leader appends through partition_produce() with the topic's
+ * acks and min.insync.replicas, and answers once the append is
+ * acknowledged (acks=all: every in-sync replica has it), so
+ * forward_produce() returns when the write is as acknowledged as a local
+ * one. A duplicate is answered once its records are acknowledged too. */
 #ifndef TOPICFS_PRODUCE_H
 #define TOPICFS_PRODUCE_H
 
@@ -57,9 +66,12 @@ int produce_leader_open(struct server *s, struct store *store, struct cluster *c
                         struct produce_leader **out);
 /* After server_stop (no handler runs). */
 void produce_leader_close(struct produce_leader *l);
+/* Its idempotence table (replica.h's producers: replicated to followers). */
+struct producer_table *produce_leader_table(struct produce_leader *l);
 
 struct forwarder_options {
     struct cluster *cluster;
+    struct produce_leader *leader;    /* this broker's (batches that come home), or NULL */
     const struct auth_secret *secret; /* copied; NULL: insecure loopback */
     int broker_id;
     int delivery_timeout_ms;
@@ -71,11 +83,18 @@ int forwarder_open(const struct forwarder_options *o, struct forwarder **out);
 void forwarder_close(struct forwarder *f);
 uint64_t forwarder_producer_id(const struct forwarder *f);
 
-#define FORWARD_LOCAL 1
-/* FORWARD_LOCAL: this broker leads the partition (or the cluster does not
- * know it): append locally. 0: the leader stored the records (*base_offset
- * optional). Else a negative errno (above). */
+/* Appends the records at this broker (the caller's produce path, with its
+ * acks): 0 with *base_offset, -EAGAIN when this replica does not lead yet
+ * (tried again like a forward), or another negative errno (returned). */
+typedef int (*produce_local_fn)(void *arg, uint64_t *base_offset);
+
+/* Produce at any mount: when this broker leads the partition (or the
+ * cluster does not know it), local(arg) appends; else the records go to
+ * the leader, with retries (above) that call local() if leadership moves
+ * here. 0: stored (and acknowledged as the topic's acks ask) with
+ * *base_offset (optional); else a negative errno (above). */
 int forward_produce(struct forwarder *f, const char *topic, uint32_t partition,
-                    const struct record_ref *r, size_t n, uint64_t *base_offset);
+                    const struct record_ref *r, size_t n, produce_local_fn local, void *arg,
+                    uint64_t *base_offset);
 
 #endif

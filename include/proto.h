@@ -16,7 +16,12 @@
  *                          log start: what a follower's partition_reset
  *                          needs), u64 log_end_offset, u32 leader_epoch,
  *                          u8 compacted (0 or 1: the leader's log may have
- *                          gaps), bytes records (stored batches, as on disk)
+ *                          gaps), bytes records (stored batches, as on disk),
+ *                          bytes producers (to a follower: the leader's
+ *                          idempotence state of the partition,
+ *                          producer_table.h; n times u64 producer_id,
+ *                          u16 epoch, u32 base_sequence, u32 count,
+ *                          u64 base_offset; empty to a reader)
  *
  * FRAME_OFFSET_FOR_EPOCH request
  *   u16 n, then n times:   str topic, u32 partition, u32 current_leader_epoch,
@@ -29,8 +34,10 @@
  * u32 length + bytes (frame.h's payload fields). Decoding never copies
  * records: they point into the frame. A payload that does not parse to
  * its last byte, holds more than PROTO_MAX_PARTS entries, a topic name
- * that is not one (1 to 249 bytes), an error above 4095 or a compacted
- * byte other than 0 and 1 is -EBADMSG.
+ * that is not one (1 to 249 bytes), an error above 4095, a compacted
+ * byte other than 0 and 1, or producers whose length is not a multiple
+ * of PROTO_PRODUCER_SIZE or holds more than PROTO_PRODUCERS_MAX is
+ * -EBADMSG.
  *
  * A fetch reply is sent without copying its records: proto_fetch_reply_
  * part() writes the fields before a partition's records into a small
@@ -43,9 +50,14 @@
 #include <stdint.h>
 
 #include "frame.h"
+#include "producer_table.h"
 
 #define PROTO_MAX_PARTS 65535
 #define PROTO_TOPIC_MAX 250 /* 249 bytes and a NUL */
+#define PROTO_PRODUCER_SIZE 26
+#define PROTO_PRODUCERS_MAX 320 /* kept batches of one partition in a reply */
+/* Bytes of a fetch reply part's producers field, at most. */
+#define PROTO_FETCH_PART_TAIL (4 + PROTO_PRODUCERS_MAX * PROTO_PRODUCER_SIZE)
 /* Bytes before a fetch reply part's records: the largest topic name. */
 #define PROTO_FETCH_PART_HEAD (2 + 249 + 4 + 4 + 8 + 8 + 8 + 8 + 4 + 1 + 4)
 
@@ -74,6 +86,8 @@ struct proto_fetch_result {
     uint32_t records_len;
     uint64_t log_start_pos;
     uint8_t compacted;
+    const uint8_t *producers; /* into the reply frame: proto_fetch_producer() */
+    uint32_t nproducers;
 };
 
 struct proto_epoch_query {
@@ -99,6 +113,12 @@ void proto_fetch_reply_count(uint16_t n, uint8_t buf[2]);
 /* The fields of one reply part before its records (records_len of them
  * follow): their length (<= PROTO_FETCH_PART_HEAD) or a negative errno. */
 ssize_t proto_fetch_reply_part(const struct proto_fetch_result *p, uint8_t *buf, size_t cap);
+/* The producers field that follows a part's records: its length (<=
+ * PROTO_FETCH_PART_TAIL) or a negative errno (-EINVAL: n too large). */
+ssize_t proto_fetch_reply_producers(const struct producer_kept *v, size_t n, uint8_t *buf,
+                                    size_t cap);
+/* Entry i (< nproducers) of a decoded part's producers. */
+void proto_fetch_producer(const struct proto_fetch_result *p, size_t i, struct producer_kept *out);
 ssize_t proto_epoch_req_encode(const struct proto_epoch_query *q, size_t n, uint8_t *buf,
                                size_t cap);
 ssize_t proto_epoch_reply_encode(const struct proto_epoch_answer *a, size_t n, uint8_t *buf,

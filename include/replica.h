@@ -49,6 +49,7 @@
 #include "auth.h"
 #include "cluster.h"
 #include "server.h"
+#include "producer_table.h"
 #include "store.h"
 
 #define REPLICA_LAG_TIME_MAX_MS_DEFAULT 30000 /* replica.lag.time.max.ms */
@@ -59,6 +60,9 @@ struct replica_options {
     const struct auth_secret *secret; /* copied; NULL: insecure loopback mode */
     int lag_time_max_ms;
     int fetch_wait_max_ms;
+    /* The broker's idempotence table (produce.h), sent to followers with
+     * the batches and kept from the leader's replies; NULL: none. */
+    struct producer_table *producers;
 };
 
 struct replica_manager;

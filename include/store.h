@@ -26,6 +26,7 @@ struct store {
     char *dir;
     int lock_fd;
     uint32_t default_partitions;
+    int64_t default_min_insync; /* min.insync.replicas of new topics (mount option; 1) */
     pthread_rwlock_t lock;
     struct ptr_array topics;         /* struct topic *, sorted by name */
     struct ptr_array failed;         /* topics that could not be opened, sorted by name */
@@ -35,6 +36,9 @@ struct store {
 };
 
 int store_open(const char *dir, uint32_t default_partitions, struct store **out);
+/* The config of a topic made at this mount: Kafka's defaults, the mount's
+ * partitions= and min.insync.replicas=. */
+void store_config_defaults(const struct store *s, struct topic_config *c);
 /* When a topic was last created or deleted (the mtime of DATA_DIR/topics,
  * which both rename into or out of), in epoch ms; 0 if it cannot be read. */
 int64_t store_mtime_ms(struct store *s);

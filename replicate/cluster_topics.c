@@ -424,7 +424,7 @@ int cluster_topics_create(struct cluster_topics *ct, struct zk *z, const int32_t
         r = request_errno(-ENOTCONN, "mkdir", name);
         goto out;
     }
-    config_defaults(&cfg, ct->local.store->default_partitions);
+    store_config_defaults(ct->local.store, &cfg);
     cfg.replication_factor = ct->default_rf;
     cfg.unclean_leader_election = ct->default_unclean;
     if ((size_t)ct->default_rf > nlive) {

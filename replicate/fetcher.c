@@ -236,6 +236,26 @@ static int new_error(struct replica *r, int err)
     return is_new;
 }
 
+/* The leader's producer state that came with its batches: kept for the
+ * batches this log now holds (under r->op_lock, so a role change, which
+ * takes it too, never sees batches without their producers). */
+static void follow_producers(struct replica_manager *m, const struct followed *x,
+                             const struct proto_fetch_result *res)
+{
+    static __thread struct producer_kept v[PROTO_PRODUCERS_MAX];
+    if (!m->o.producers)
+        return;
+    struct partition_info pi;
+    partition_info(x->r->p, &pi);
+    for (size_t i = 0; i < res->nproducers; i++)
+        proto_fetch_producer(res, i, &v[i]);
+    int e = producer_table_follow(m->o.producers, x->r->topic, x->r->part, x->end, pi.end_offset, v,
+                                  res->nproducers);
+    if (e)
+        logger_log(LOG_LEVEL_WARN, "partition %s-%u: producer state not kept: %s", x->r->topic,
+                   x->r->part, strerror(-e));
+}
+
 /* One answer of a fetch, applied (under r->op_lock). */
 static void apply(struct fetcher *f, struct followed *x, const struct proto_fetch_result *res)
 {
@@ -274,6 +294,7 @@ static void apply(struct fetcher *f, struct followed *x, const struct proto_fetc
         if (new_error(r, 0))
             logger_log(LOG_LEVEL_INFO, "partition %s-%u: fetching again at %" PRIu64, r->topic,
                        r->part, x->end);
+        follow_producers(f->m, x, res);
         if ((e = partition_set_high_watermark(r->p, res->high_watermark)))
             logger_log(LOG_LEVEL_WARN, "partition %s-%u: high watermark %" PRIu64 ": %s", r->topic,
                        r->part, res->high_watermark, strerror(-e));

@@ -15,7 +15,9 @@
  * FETCH_WAIT_CAP_MS) passes, or the manager stops. The first batch of the
  * reply is whole whatever its size; the next ones fit the request's
  * max_bytes, and the whole reply the receiver's frame limit (a batch that
- * does not fit waits for the next fetch). */
+ * does not fit waits for the next fetch). A follower's reply also carries
+ * each partition's producer state (the idempotence table), read after the
+ * batches, so the follower knows every batch it appends. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,13 +150,34 @@ static int fetch_pass(struct replica_manager *m, const struct proto_fetch_req *q
     return ready;
 }
 
+/* Grows the reply buffer to hold `more` bytes past `at`. */
+static int reserve(uint8_t **buf, size_t *cap, size_t at, size_t more)
+{
+    if (at + more <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 4096;
+    while (c < at + more)
+        c *= 2;
+    uint8_t *b = realloc(*buf, c);
+    if (!b)
+        return -ENOMEM;
+    *buf = b;
+    *cap = c;
+    return 0;
+}
+
+/* The reply: each part's fields, records, and for a follower the
+ * partition's producer state, read from the table now, after the records
+ * (producer_table.h: so it covers every batch in them). */
 static int reply_fetch(struct replica_manager *m, const struct proto_fetch_req *q,
                        struct part_state *ps, const struct copy_sink *cs, struct server_reply *rep)
 {
-    uint8_t *buf = malloc(2 + q->n * PROTO_FETCH_PART_HEAD + cs->len);
-    if (!buf)
-        return -ENOMEM;
-    size_t at = 2;
+    static __thread struct producer_kept kept[PROTO_PRODUCERS_MAX];
+    uint8_t *buf = NULL;
+    size_t cap = 0, at = 2;
+    int e = reserve(&buf, &cap, 0, 2 + cs->len);
+    if (e)
+        return e;
     proto_fetch_reply_count((uint16_t)q->n, buf);
     for (size_t i = 0; i < q->n; i++) {
         const struct part_state *s = &ps[i];
@@ -170,6 +193,15 @@ static int reply_fetch(struct replica_manager *m, const struct proto_fetch_req *
             .records_len = (uint32_t)s->rec_len,
         };
         memcpy(res.topic, q->parts[i].topic, sizeof(res.topic));
+        size_t nkept = 0;
+        if (s->r && !s->err && q->replica_id >= 0 && m->o.producers)
+            nkept = producer_table_snapshot(m->o.producers, s->r->topic, s->r->part, kept,
+                                            PROTO_PRODUCERS_MAX);
+        if ((e = reserve(&buf, &cap, at,
+                         PROTO_FETCH_PART_HEAD + s->rec_len + PROTO_FETCH_PART_TAIL))) {
+            free(buf);
+            return e;
+        }
         ssize_t h = proto_fetch_reply_part(&res, buf + at, PROTO_FETCH_PART_HEAD);
         if (h < 0) {
             free(buf);
@@ -179,6 +211,12 @@ static int reply_fetch(struct replica_manager *m, const struct proto_fetch_req *
         if (s->rec_len)
             memcpy(buf + at, cs->buf + s->rec_at, s->rec_len);
         at += s->rec_len;
+        h = proto_fetch_reply_producers(kept, nkept, buf + at, PROTO_FETCH_PART_TAIL);
+        if (h < 0) {
+            free(buf);
+            return (int)h;
+        }
+        at += (size_t)h;
         if (s->r && !s->err && q->replica_id >= 0) {
             pthread_mutex_lock(&m->lock);
             int k = follower_index(s->r, q->replica_id);
@@ -215,7 +253,8 @@ static int handle_fetch(void *arg, int peer, const struct frame *req, struct ser
         proto_fetch_req_free(&q);
         return e;
     }
-    size_t hard = FRAME_MAX_PAYLOAD_DEFAULT - 2 - q.n * PROTO_FETCH_PART_HEAD;
+    size_t hard =
+        FRAME_MAX_PAYLOAD_DEFAULT - 2 - q.n * (PROTO_FETCH_PART_HEAD + PROTO_FETCH_PART_TAIL);
     int64_t now = replica_now_ms();
     int64_t deadline =
         now + (q.max_wait_ms < FETCH_WAIT_CAP_MS ? q.max_wait_ms : FETCH_WAIT_CAP_MS);

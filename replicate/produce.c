@@ -20,12 +20,16 @@
 #include <time.h>
 
 #include "clock.h"
+#include "config.h"
 #include "cluster.h"
 #include "logger.h"
 #include "partition.h"
 #include "produce_proto.h"
 #include "producer_table.h"
 #include "topic.h"
+
+/* send_once(): this broker leads the partition now. */
+#define FORWARD_LOCAL 1
 
 /* ---------------------------------------------------------------- leader */
 
@@ -46,16 +50,71 @@ struct leader_reply {
 struct append_call {
     struct partition *p;
     const struct proto_produce_req *req;
+    struct partition_ack ack; /* what to wait for */
 };
 
+/* Under the producer table's lock: appends only (the wait for the ISR
+ * comes after, so other producers' batches are not held up). */
 static int append_now(void *arg, uint64_t *base_offset)
 {
     struct append_call *a = arg;
     struct batch_builder b;
     batch_builder_init(&b);
     int r = partition_append_records(a->p, &b, a->req->records, a->req->count, clock_now_ms(),
-                                     base_offset);
+                                     base_offset, &a->ack);
     batch_builder_free(&b);
+    return r;
+}
+
+/* Stores a batch as the partition's leader (checked: else -EAGAIN, the
+ * sender looks again), under the producer table, with the topic's acks:
+ * 0 with *base once acknowledged (a duplicate too), or a negative errno. */
+static int leader_store(struct produce_leader *l, const struct proto_produce_req *q, uint64_t *base)
+{
+    struct cluster_broker leader;
+    int r = cluster_partition_leader(l->cluster, q->topic, q->partition, &leader);
+    if (!r && leader.id != l->broker_id)
+        r = -EAGAIN; /* not the leader (any more): the sender looks again */
+    struct topic *t = r ? NULL : store_find(l->store, q->topic);
+    struct partition *p = t ? topic_partition(t, q->partition) : NULL;
+    if (!r && !p)
+        r = -ENOENT;
+    if (r) {
+        if (t)
+            topic_put(t);
+        return r;
+    }
+    struct topic_config cfg;
+    topic_config_snapshot(t, &cfg);
+    int all = config_acks(&cfg) == CONFIG_ACKS_ALL;
+    struct producer_batch b = {q->producer_id, q->producer_epoch, q->base_sequence, q->count};
+    struct append_call a = {p, q, {.min_insync = all ? cfg.min_insync_replicas : 0}};
+    r = producer_table_append(l->table, q->topic, q->partition, &b, append_now, &a, base);
+    if (r == -EIO && a.ack.in_sync)
+        logger_log(LOG_LEVEL_WARN,
+                   "%s/p%" PRIu32 ": write refused (EIO): %" PRIu32
+                   " in-sync replicas, min.insync.replicas=%" PRId64 " with acks=all",
+                   q->topic, q->partition, a.ack.in_sync, cfg.min_insync_replicas);
+    if (r == 1) {
+        logger_log(LOG_LEVEL_DEBUG,
+                   "%s/p%" PRIu32 ": producer %" PRIx64 " sequence %" PRIu32
+                   " again: already at offset %" PRIu64,
+                   q->topic, q->partition, q->producer_id, q->base_sequence, *base);
+        /* Acknowledged once its records are (a retry of a write whose
+         * answer was lost, or that timed out waiting). */
+        partition_ack_point(p, &a.ack);
+        a.ack.end_offset = *base + q->count;
+        r = 0;
+    }
+    if (!r && all && (r = partition_wait_acked(p, &a.ack)) == -EIO) {
+        logger_log(LOG_LEVEL_INFO,
+                   "%s/p%" PRIu32 ": write ending at offset %" PRIu64
+                   " not acknowledged: leadership moved before every in-sync replica had "
+                   "it (the sender tries the new leader)",
+                   q->topic, q->partition, a.ack.end_offset);
+        r = -EAGAIN;
+    }
+    topic_put(t);
     return r;
 }
 
@@ -66,35 +125,13 @@ static int produce_handle(void *arg, int peer_id, const struct frame *req, struc
     int r = proto_produce_req_decode(req->payload, req->h.length, &q);
     if (r)
         return r;
-    struct cluster_broker leader;
-    r = cluster_partition_leader(l->cluster, q.topic, q.partition, &leader);
-    if (!r && leader.id != l->broker_id)
-        r = -EAGAIN; /* not the leader (any more): the sender looks again */
-    struct topic *t = r ? NULL : store_find(l->store, q.topic);
-    struct partition *p = t ? topic_partition(t, q.partition) : NULL;
-    if (!r && !p)
-        r = -ENOENT;
     uint64_t base = 0;
-    if (!r) {
-        struct producer_batch b = {q.producer_id, q.producer_epoch, q.base_sequence, q.count};
-        struct append_call a = {p, &q};
-        r = producer_table_append(l->table, q.topic, q.partition, &b, append_now, &a, &base);
-        if (r == 1) {
-            logger_log(LOG_LEVEL_DEBUG,
-                       "%s/p%" PRIu32 ": producer %" PRIx64 " sequence %" PRIu32
-                       " again: already at offset %" PRIu64,
-                       q.topic, q.partition, q.producer_id, q.base_sequence, base);
-            r = 0;
-        } else if (!r && atomic_load(&l->lose_replies) > 0 &&
-                   atomic_fetch_sub(&l->lose_replies, 1) > 0) {
-            r = -EAGAIN;
-        }
-    }
+    r = leader_store(l, &q, &base);
+    if (!r && atomic_load(&l->lose_replies) > 0 && atomic_fetch_sub(&l->lose_replies, 1) > 0)
+        r = -EAGAIN;
     if (r && r != -EAGAIN && r != -ENOENT)
         logger_log(LOG_LEVEL_WARN, "produce from broker %d to %s/p%" PRIu32 " refused: %s", peer_id,
                    q.topic, q.partition, strerror(-r));
-    if (t)
-        topic_put(t);
     proto_produce_req_free(&q);
     if (r)
         return r;
@@ -107,6 +144,11 @@ static int produce_handle(void *arg, int peer_id, const struct frame *req, struc
     rep->done = free;
     rep->done_arg = lr;
     return 0;
+}
+
+struct producer_table *produce_leader_table(struct produce_leader *l)
+{
+    return l ? l->table : NULL;
 }
 
 int produce_leader_open(struct server *s, struct store *store, struct cluster *c, int broker_id,
@@ -159,6 +201,7 @@ struct pooled {
 
 struct forwarder {
     struct cluster *cluster;
+    struct produce_leader *leader; /* this broker's, for batches that come home */
     struct auth_secret secret;
     int have_secret;
     int broker_id;
@@ -180,6 +223,7 @@ int forwarder_open(const struct forwarder_options *o, struct forwarder **out)
         return -errno;
     }
     f->cluster = o->cluster;
+    f->leader = o->leader;
     if (o->secret) {
         f->secret = *o->secret;
         f->have_secret = 1;
@@ -253,11 +297,13 @@ static struct pooled *pooled_of(struct forwarder *f, int broker_id)
     return p;
 }
 
-/* Errors after which the same request may succeed later. */
+/* Errors after which the same request may succeed later. -EIO is the
+ * leader's refusal with fewer in-sync replicas than min.insync.replicas
+ * (nothing stored), or damage there. */
 static int retriable(int e)
 {
     return e != -EMSGSIZE && e != -EINVAL && e != -ENOSPC && e != -EDQUOT && e != -EILSEQ &&
-           e != -ESTALE && e != -ENOMEM && e != -EACCES;
+           e != -ESTALE && e != -ENOMEM && e != -EACCES && e != -EIO;
 }
 
 /* One attempt: the request in buf to the leader now, within left_ms. */
@@ -310,12 +356,17 @@ static void pause_ms(int ms)
 }
 
 int forward_produce(struct forwarder *f, const char *topic, uint32_t partition,
-                    const struct record_ref *recs, size_t n, uint64_t *base_offset)
+                    const struct record_ref *recs, size_t n, produce_local_fn local, void *arg,
+                    uint64_t *base_offset)
 {
     struct cluster_broker leader;
     int r = cluster_partition_leader(f->cluster, topic, partition, &leader);
-    if (r == -ENOENT || (!r && leader.id == f->broker_id))
-        return FORWARD_LOCAL;
+    if (r == -ENOENT || (!r && leader.id == f->broker_id)) {
+        r = local(arg, base_offset);
+        if (r != -EAGAIN)
+            return r;
+        /* Leadership is coming here, but this replica does not lead yet. */
+    }
     if (!n || n > UINT32_MAX)
         return -EINVAL;
     struct seq_state *s = seq_state_of(f, topic, partition);
@@ -338,6 +389,7 @@ int forward_produce(struct forwarder *f, const char *topic, uint32_t partition,
         goto out;
     }
     uint64_t base = 0;
+    int remote = 0; /* an attempt may have reached another broker */
     for (int attempt = 0;; attempt++) {
         int64_t left = deadline - clock_now_ms();
         if (left <= 0) {
@@ -345,7 +397,19 @@ int forward_produce(struct forwarder *f, const char *topic, uint32_t partition,
             break;
         }
         r = send_once(f, topic, partition, buf, (size_t)len, (int)left, &base);
-        if (!r || r == FORWARD_LOCAL || !retriable(r))
+        if (r == FORWARD_LOCAL) {
+            /* Leadership moved here. A batch that may have reached the old
+             * leader goes through this broker's producer table, with its
+             * sequence: if it came here by replication, it is a duplicate. */
+            r = remote && f->leader ? leader_store(f->leader, &q, &base) : local(arg, &base);
+            if (r != -EAGAIN) {
+                r = r ? r : FORWARD_LOCAL;
+                break;
+            }
+        } else {
+            remote = 1;
+        }
+        if (!r || !retriable(r))
             break;
         if (attempt == 0 || attempt % 50 == 0)
             logger_log(LOG_LEVEL_INFO,
@@ -359,8 +423,13 @@ int forward_produce(struct forwarder *f, const char *topic, uint32_t partition,
         /* Leadership came here while the batch was on its way: appended
          * locally. An earlier attempt may have reached the old leader, so
          * the batch's sequence must never be used again. */
-        s->epoch++;
-        s->next_seq = 0;
+        if (remote) {
+            s->epoch++;
+            s->next_seq = 0;
+        }
+        r = 0;
+        if (base_offset)
+            *base_offset = base;
     } else if (!r) {
         s->next_seq += (uint32_t)n;
         if (base_offset)

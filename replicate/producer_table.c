@@ -6,7 +6,12 @@
  * ring[(head - 1) % N] is the newest; `kept` of them are valid. Invariant:
  * last_seq is the last sequence of the newest batch. One mutex guards the
  * whole table and is held across the caller's append, so a decision and the
- * state it leads to never interleave with another batch's. */
+ * state it leads to never interleave with another batch's: a snapshot taken
+ * after a batch is seen in the log holds that batch's entry.
+ *
+ * Followers keep the same table for the partitions they follow
+ * (producer_table_follow, from the snapshots in the leader's fetch
+ * replies), so a new leader knows the batches its log holds. */
 #include "producer_table.h"
 
 #include <errno.h>
@@ -166,4 +171,97 @@ void producer_table_forget_topic(struct producer_table *t, const char *topic)
             }
         }
     pthread_mutex_unlock(&t->lock);
+}
+
+size_t producer_table_snapshot(struct producer_table *t, const char *topic, uint32_t partition,
+                               struct producer_kept *out, size_t cap)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < BUCKETS; i++)
+        for (struct entry *e = t->bucket[i]; e; e = e->next) {
+            if (e->partition != partition || strcmp(e->topic, topic))
+                continue;
+            for (unsigned k = 0; k < e->kept && n < cap; k++) {
+                const struct kept_batch *b =
+                    &e->ring[(e->head + PRODUCER_TABLE_BATCHES - e->kept + k) %
+                             PRODUCER_TABLE_BATCHES];
+                out[n++] = (struct producer_kept){e->producer_id, e->epoch, b->base_sequence,
+                                                  b->count, b->base_offset};
+            }
+        }
+    pthread_mutex_unlock(&t->lock);
+    return n;
+}
+
+/* The newest kept batch (e->kept > 0). */
+static const struct kept_batch *newest(const struct entry *e)
+{
+    return &e->ring[(e->head + PRODUCER_TABLE_BATCHES - 1) % PRODUCER_TABLE_BATCHES];
+}
+
+static void unlink_entry(struct producer_table *t, size_t bucket, struct entry *e)
+{
+    for (struct entry **pe = &t->bucket[bucket]; *pe; pe = &(*pe)->next)
+        if (*pe == e) {
+            *pe = e->next;
+            entry_free(e);
+            return;
+        }
+}
+
+int producer_table_follow(struct producer_table *t, const char *topic, uint32_t partition,
+                          uint64_t from, uint64_t to, const struct producer_kept *v, size_t n)
+{
+    int r = 0;
+    pthread_mutex_lock(&t->lock);
+    /* What lies at or past `from` is not this log's any more. */
+    for (size_t i = 0; i < BUCKETS; i++)
+        for (struct entry *e = t->bucket[i], *next; e; e = next) {
+            next = e->next;
+            if (e->partition != partition || strcmp(e->topic, topic))
+                continue;
+            while (e->kept && newest(e)->base_offset >= from) {
+                e->head = (e->head + PRODUCER_TABLE_BATCHES - 1) % PRODUCER_TABLE_BATCHES;
+                e->kept--;
+            }
+            if (!e->kept)
+                unlink_entry(t, i, e);
+            else
+                e->last_seq = newest(e)->base_sequence + newest(e)->count - 1;
+        }
+    for (size_t k = 0; k < n && !r; k++) {
+        const struct producer_kept *b = &v[k];
+        if (!b->count || b->base_offset > to || b->count > to - b->base_offset)
+            continue; /* not in this log (yet) */
+        size_t i = bucket_of(topic, partition, b->producer_id);
+        struct entry *e = t->bucket[i];
+        while (e && !(e->producer_id == b->producer_id && e->partition == partition &&
+                      !strcmp(e->topic, topic)))
+            e = e->next;
+        if (!e) {
+            e = calloc(1, sizeof(*e));
+            char *name = strdup(topic);
+            if (!e || !name) {
+                free(e);
+                free(name);
+                r = -ENOMEM;
+                break;
+            }
+            e->topic = name;
+            e->partition = partition;
+            e->producer_id = b->producer_id;
+            e->epoch = b->epoch;
+            e->next = t->bucket[i];
+            t->bucket[i] = e;
+        } else if (e->kept && b->base_offset <= newest(e)->base_offset) {
+            continue; /* known already (or older than what is kept) */
+        }
+        if (b->epoch != e->epoch)
+            e->kept = e->head = 0; /* as the leader did at its append */
+        struct producer_batch pb = {b->producer_id, b->epoch, b->base_sequence, b->count};
+        keep(e, &pb, b->base_offset);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return r;
 }

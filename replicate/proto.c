@@ -64,7 +64,7 @@ static ssize_t finish(struct payload_writer *w)
 
 /* Minimum sizes of one entry: an empty-named topic's u16 and the fixed fields. */
 #define FETCH_PART_MIN (2 + 4 + 8 + 4 + 4)
-#define FETCH_RESULT_MIN (2 + 4 + 4 + 8 + 8 + 8 + 8 + 4 + 1 + 4)
+#define FETCH_RESULT_MIN (2 + 4 + 4 + 8 + 8 + 8 + 8 + 4 + 1 + 4 + 4)
 #define EPOCH_QUERY_MIN (2 + 4 + 4 + 4)
 #define EPOCH_ANSWER_MIN (2 + 4 + 4 + 4 + 8)
 
@@ -154,6 +154,35 @@ ssize_t proto_fetch_reply_part(const struct proto_fetch_result *p, uint8_t *buf,
     return finish(&w);
 }
 
+ssize_t proto_fetch_reply_producers(const struct producer_kept *v, size_t n, uint8_t *buf,
+                                    size_t cap)
+{
+    struct payload_writer w;
+    if (n > PROTO_PRODUCERS_MAX)
+        return -EINVAL;
+    payload_writer_init(&w, buf, cap);
+    payload_put_u32(&w, (uint32_t)(n * PROTO_PRODUCER_SIZE));
+    for (size_t i = 0; i < n; i++) {
+        payload_put_u64(&w, v[i].producer_id);
+        payload_put_u16(&w, v[i].epoch);
+        payload_put_u32(&w, v[i].base_sequence);
+        payload_put_u32(&w, v[i].count);
+        payload_put_u64(&w, v[i].base_offset);
+    }
+    return finish(&w);
+}
+
+void proto_fetch_producer(const struct proto_fetch_result *p, size_t i, struct producer_kept *out)
+{
+    struct payload_reader r;
+    payload_reader_init(&r, p->producers + i * PROTO_PRODUCER_SIZE, PROTO_PRODUCER_SIZE);
+    payload_get_u64(&r, &out->producer_id);
+    payload_get_u16(&r, &out->epoch);
+    payload_get_u32(&r, &out->base_sequence);
+    payload_get_u32(&r, &out->count);
+    payload_get_u64(&r, &out->base_offset);
+}
+
 int proto_fetch_reply_decode(const uint8_t *payload, size_t len, struct proto_fetch_result **out,
                              size_t *n)
 {
@@ -173,7 +202,12 @@ int proto_fetch_reply_decode(const uint8_t *payload, size_t len, struct proto_fe
         payload_get_u32(&r, &a[i].leader_epoch);
         if (!payload_get_u8(&r, &a[i].compacted) && a[i].compacted > 1)
             r.err = -EBADMSG;
-        e = payload_get_bytes(&r, &a[i].records, &a[i].records_len);
+        payload_get_bytes(&r, &a[i].records, &a[i].records_len);
+        uint32_t plen = 0;
+        e = payload_get_bytes(&r, &a[i].producers, &plen);
+        if (!e && (plen % PROTO_PRODUCER_SIZE || plen / PROTO_PRODUCER_SIZE > PROTO_PRODUCERS_MAX))
+            e = -EBADMSG;
+        a[i].nproducers = plen / PROTO_PRODUCER_SIZE;
     }
     if (!e)
         e = payload_end(&r);

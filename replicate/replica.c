@@ -23,7 +23,10 @@
  * log end, all of it committed, so a topic grown from one replica shows no
  * dip) and moves up from there: a leader's to the smallest log end of its
  * ISR (at once when the ISR is itself alone), a follower's with each
- * fetch. */
+ * fetch. It is saved (partition_save_high_watermark) every
+ * HW_CHECKPOINT_MS when it moved, and at stop; a replica that starts holds
+ * it at the saved one (within its log) instead of the log start, so a
+ * restarted broker serves what was committed at once. */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -35,6 +38,8 @@
 #include "replica_impl.h"
 
 #define SCAN_MS 100
+/* Kafka's replica.high.watermark.checkpoint.interval.ms */
+#define HW_CHECKPOINT_MS 5000
 
 int64_t replica_now_ms(void)
 {
@@ -153,16 +158,29 @@ static void transition(struct replica_manager *m, struct replica *r, enum replic
     pthread_mutex_lock(&r->op_lock);
     partition_info(r->p, &pi);
     if (!r->held && r->nreplicas > 1) {
-        /* A leader alone in its ISR has committed its whole log. */
+        /* A leader alone in its ISR has committed its whole log; what was
+         * committed before a restart is served at once. */
         pthread_mutex_lock(&m->lock);
         int alone = role == ROLE_LEADER && r->nisr == 1 && r->isr[0] == m->o.broker_id;
         pthread_mutex_unlock(&m->lock);
-        e = partition_hold_high_watermark(r->p, alone ? pi.end_offset : pi.start_offset);
+        uint64_t saved = 0;
+        int have =
+            !alone && partition_saved_high_watermark(r->p, &saved) == 0 && saved > pi.start_offset;
+        e = partition_hold_high_watermark(r->p, alone  ? pi.end_offset
+                                                : have ? saved
+                                                       : pi.start_offset);
         if (!e)
             r->held = 1;
+        if (!e && have)
+            logger_log(LOG_LEVEL_INFO,
+                       "partition %s-%u: high watermark %" PRIu64 " from its checkpoint", r->topic,
+                       r->part, saved < pi.end_offset ? saved : pi.end_offset);
     }
     if (!e && role == ROLE_LEADER)
         e = partition_assign_epoch(r->p, (uint32_t)epoch, pi.end_offset);
+    if (!e && role == ROLE_LEADER && m->o.producers) /* what a truncation took */
+        e = producer_table_follow(m->o.producers, r->topic, r->part, pi.end_offset, pi.end_offset,
+                                  NULL, 0);
     if (e) {
         pthread_mutex_unlock(&r->op_lock);
         logger_log(LOG_LEVEL_ERROR, "partition %s-%u: cannot become %s (leader epoch %d): %s",
@@ -178,6 +196,10 @@ static void transition(struct replica_manager *m, struct replica *r, enum replic
     r->retry_at_ms = 0;
     r->isr_err = 0;
     r->fetch_err = 0;
+    if (role == ROLE_LEADER)
+        partition_lead(r->p, r->nisr);
+    else
+        partition_unlead(r->p);
     if (role == ROLE_LEADER) {
         /* Every epoch starts with what its followers show in it: a follower
          * the controller took out of the ISR (dead) is never put back
@@ -236,6 +258,7 @@ static void leader_maintain(struct replica_manager *m, struct replica *r, int64_
     if (!e && r->role == ROLE_LEADER && r->epoch == epoch) {
         memcpy(r->isr, want, n * sizeof(*want));
         r->nisr = (uint32_t)n;
+        partition_lead(r->p, r->nisr);
     }
     int log = e && e != -ESTALE && e != r->isr_err;
     r->isr_err = e;
@@ -260,6 +283,7 @@ static void drop(struct replica_manager *m, size_t i)
 {
     struct replica *r = m->v[i];
     r->role = ROLE_NONE;
+    partition_unlead(r->p);
     m->v[i] = m->v[--m->n];
     logger_log(LOG_LEVEL_INFO, "partition %s-%u: no longer a replica here", r->topic, r->part);
 }
@@ -398,6 +422,8 @@ static void scan_partition(struct replica_manager *m, struct topic *t, uint32_t 
         leader_sync_followers(m, r, now);
     r->nisr = v.nisr; /* the cache has what this broker wrote, or newer */
     memcpy(r->isr, v.isr, v.nisr * sizeof(*v.isr));
+    if (r->role == ROLE_LEADER)
+        partition_lead(r->p, r->nisr);
     enum replica_role role = v.leader == m->o.broker_id ? ROLE_LEADER
                              : v.leader >= 0            ? ROLE_FOLLOWER
                                                         : ROLE_OFFLINE;
@@ -409,6 +435,13 @@ static void scan_partition(struct replica_manager *m, struct topic *t, uint32_t 
         transition(m, r, role, v.leader, v.leader_epoch);
     else if (role == ROLE_LEADER)
         leader_maintain(m, r, now);
+    if (r->held && now - r->hw_saved_ms >= HW_CHECKPOINT_MS) {
+        int e = partition_save_high_watermark(r->p);
+        if (e)
+            logger_log(LOG_LEVEL_WARN, "partition %s-%u: high watermark checkpoint: %s", r->topic,
+                       r->part, strerror(-e));
+        r->hw_saved_ms = now;
+    }
     replica_unref(m, r);
 }
 
@@ -536,10 +569,13 @@ void replica_stop(struct replica_manager *m)
         if (m->n) {
             r = m->v[--m->n];
             r->role = ROLE_NONE;
+            partition_unlead(r->p); /* writes waiting for acknowledgement fail */
         }
         pthread_mutex_unlock(&m->lock);
         if (!r)
             break;
+        if (r->held)
+            partition_save_high_watermark(r->p); /* the role thread has stopped */
         replica_unref(m, r);
     }
 }

@@ -10,6 +10,8 @@
  *                states and need_truncate, the fetchers, gen, stop
  * m->lock is never held across a call that changes a partition: those
  * call the store listener (replica.c's on_change), which takes m->lock.
+ * partition_lead/partition_unlead (which call no listener) are called
+ * under it, so a partition's leading flag changes with r->role.
  * partition_info() and other reads are fine under it.
  *
  * A struct replica is reference counted under m->lock: the list holds one
@@ -60,6 +62,7 @@ struct replica {
     int seen;                               /* role thread: found in this scan */
     enum replica_leave leave;               /* role thread: why it was not */
     int fetch_err; /* follower, under op_lock: the last fetch error, logged once (fetcher.c) */
+    int64_t hw_saved_ms; /* role thread: last high watermark checkpoint */
 };
 
 struct fetcher {

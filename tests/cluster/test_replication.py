@@ -153,6 +153,9 @@ class ReplicationTest(ClusterTest):
             self.assertEqual(harness.info(b, "orders")["p0"]["high_watermark"], 50)
         # lz4 batches travel compressed, and are stored the same everywhere.
         leader = self.make_topic(brokers, "zipped", ["compression.type=lz4"])
+        wait_until(lambda: "compression.type=lz4\n" in
+                   harness.read(leader.path("zipped", ".config")),
+                   timeout=DEADLINE, what="lz4 at the leader")
         text = "".join("compressible %d %s\n" % (i, "abc" * 40) for i in range(20))
         append(leader, "zipped", text)
         self.wait_identical(brokers, "zipped", text.encode())
@@ -196,7 +199,10 @@ class ReplicationTest(ClusterTest):
     def test_divergent_leader_truncates(self):
         # A lag the stop below stays within: the followers stay in the ISR.
         brokers = self.start_brokers(extra=",replica.fetch.wait.max.ms=200", lag_ms=8000)
-        old = self.make_topic(brokers, "orders")
+        # acks=1: the leader's last write returns before any follower has it.
+        old = self.make_topic(brokers, "orders", ["acks=1"])
+        wait_until(lambda: all("acks=1\n" in harness.read(b.path("orders", ".config"))
+                               for b in brokers), timeout=DEADLINE, what="acks=1 everywhere")
         followers = [b for b in brokers if b is not old]
         append(old, "orders", "committed\n")
         self.wait_identical(brokers, "orders", b"committed\n")

@@ -176,7 +176,7 @@ class ConfigTest(MountTest):
             "file.delete.delay.ms": "60000",
             "compression.type": "none", "max.message.bytes": "1048588", "framing": "line",
             "key.separator": "", "min.insync.replicas": "1", "replication.factor": "1",
-            "auto.offset.reset": "earliest", "acks": "1",
+            "auto.offset.reset": "earliest", "acks": "",  # the default: all with replicas, else 1
         }
         for k, v in expected.items():
             self.assertEqual(c.get(k), v, k)

@@ -31,6 +31,14 @@ static void check_fetch_reply(const uint8_t *p, size_t len)
         FUZZ_CHECK(at + r[i].records_len <= sizeof(out));
         memcpy(out + at, r[i].records, r[i].records_len);
         at += r[i].records_len;
+        static struct producer_kept kept[PROTO_PRODUCERS_MAX];
+        FUZZ_CHECK(r[i].nproducers <= PROTO_PRODUCERS_MAX);
+        for (size_t k = 0; k < r[i].nproducers; k++)
+            proto_fetch_producer(&r[i], k, &kept[k]);
+        FUZZ_CHECK(at + PROTO_FETCH_PART_TAIL <= sizeof(out));
+        h = proto_fetch_reply_producers(kept, r[i].nproducers, out + at, PROTO_FETCH_PART_TAIL);
+        FUZZ_CHECK(h >= 4);
+        at += (size_t)h;
     }
     FUZZ_CHECK(at == len && !memcmp(out, p, len));
     free(r);

@@ -397,12 +397,16 @@ static void proto_seeds(void)
     text_seed("fuzz_proto", "fetch-request", b,
               1 + (size_t)proto_fetch_req_encode(&fr, b + 1, sizeof(b) - 1));
     static const uint8_t records[] = "batches as stored";
-    struct proto_fetch_result res = {"orders", 0, 0, 40, 0, 42, 3, records, sizeof(records), 0, 0};
+    struct proto_fetch_result res = {"orders",        0, 0, 40,   0, 42, 3, records,
+                                     sizeof(records), 0, 0, NULL, 0};
     b[0] = 1;
     proto_fetch_reply_count(1, b + 1);
     size_t at = 3 + (size_t)proto_fetch_reply_part(&res, b + 3, sizeof(b) - 3);
     memcpy(b + at, records, sizeof(records));
-    text_seed("fuzz_proto", "fetch-reply", b, at + sizeof(records));
+    at += sizeof(records);
+    struct producer_kept kept = {0x100000002ull, 1, 5, 2, 40};
+    at += (size_t)proto_fetch_reply_producers(&kept, 1, b + at, sizeof(b) - at);
+    text_seed("fuzz_proto", "fetch-reply", b, at);
     struct proto_epoch_query q = {"orders", 1, 4, 2};
     b[0] = 2;
     text_seed("fuzz_proto", "epoch-request", b,
@@ -511,6 +515,7 @@ static void epoch_seeds(const char *scratch)
     dir_seed(dir, "fuzz_recovery", "reset-interrupted", 1);
     TEXT("fuzz_leader_epoch", "body", "\0011\n3\n0 0\n5 100\n9 9223372036854775807\n");
     TEXT("fuzz_leader_epoch", "empty", "\0011\n0\n");
+    TEXT("fuzz_leader_epoch", "high-watermark", "\0010\n42\n");
 }
 
 int main(int argc, char **argv)

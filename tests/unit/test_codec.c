@@ -1116,7 +1116,17 @@ static void test_config_defaults(void **state)
     assert_true(c.max_message_bytes == 1048588);
     assert_int_equal(c.framing, FRAMING_LINE);
     assert_string_equal(c.key_separator, "");
-    assert_int_equal(c.acks, 1);
+    assert_int_equal(c.acks, CONFIG_ACKS_DEFAULT);
+    assert_int_equal(config_acks(&c), 1); /* one replica */
+    c.replication_factor = 3;
+    assert_int_equal(config_acks(&c), CONFIG_ACKS_ALL); /* as Kafka's producers since 3.0 */
+    assert_int_equal(config_set(&c, "acks", "1"), 0);   /* set explicitly: kept */
+    assert_int_equal(config_acks(&c), 1);
+    assert_int_equal(config_set(&c, "acks", "0"), 0);
+    assert_int_equal(config_acks(&c), 0);
+    assert_int_equal(config_set(&c, "acks", ""), 0); /* back to the default */
+    assert_int_equal(config_acks(&c), CONFIG_ACKS_ALL);
+    c.replication_factor = 1;
     assert_true(c.min_insync_replicas == 1);
     assert_true(c.replication_factor == 1);
     assert_true(c.flush_ms == INT64_MAX);
@@ -1409,7 +1419,7 @@ static void test_config_format_roundtrip(void **state)
     assert_non_null(strstr(buf, "cleanup.policy=delete\n"));
     assert_non_null(strstr(buf, "compression.type=none\n"));
     assert_non_null(strstr(buf, "key.separator=\n"));
-    assert_non_null(strstr(buf, "acks=1\n"));
+    assert_non_null(strstr(buf, "acks=\n")); /* the default */
     config_defaults(&d, 1);
     assert_int_equal(config_set(&d, "retention.ms", "1"), 0); /* prove parse overwrites */
     parse_text(&d, buf);

@@ -6,9 +6,10 @@
  * for each of the last 5 batches; a gap or an old sequence beyond them is
  * -EILSEQ; an older epoch -ESTALE; a newer epoch restarts the sequence; a
  * new producer id (or another partition) starts fresh; a failed append
- * leaves no state. Payload: round trip, canonical, every truncation and
- * bad field refused, counts the payload cannot hold refused before any
- * allocation. */
+ * leaves no state. Replication: a follower keeps the leader's snapshot for
+ * the batches its log holds (so as a new leader it answers their retries
+ * as duplicates), forgets what truncation took. Payload: round trip, canonical, every truncation
+ * and bad field refused, counts the payload cannot hold refused before any allocation. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -241,6 +242,65 @@ static void test_payload_bad_fields(void **state)
     assert_int_equal(proto_produce_req_decode(copy, (size_t)n, &d), -EBADMSG);
 }
 
+/* Replication of the table: a follower keeps what its leader's snapshot
+ * says of the batches its log holds, and as a new leader answers their
+ * retries as duplicates; truncation forgets what it took. */
+static void test_follower_keeps_the_leaders_state(void **state)
+{
+    (void)state;
+    struct producer_table *lt, *ft;
+    struct fake_log l = {0}, fl = {0};
+    struct producer_kept snap[16];
+    uint64_t base;
+    assert_int_equal(producer_table_new(&lt), 0);
+    assert_int_equal(producer_table_new(&ft), 0);
+    assert_int_equal(put(lt, &l, 7, 0, 0, 2, &base), 0);  /* offsets 0-1 */
+    assert_int_equal(put(lt, &l, 9, 4, 10, 1, &base), 0); /* 2 */
+    assert_int_equal(put(lt, &l, 7, 0, 2, 3, &base), 0);  /* 3-5 */
+    size_t n = producer_table_snapshot(lt, "orders", 0, snap, 16);
+    assert_int_equal(n, 3);
+    assert_int_equal(producer_table_snapshot(lt, "orders", 1, snap + 8, 8), 0);
+    assert_int_equal(producer_table_snapshot(lt, "orders", 0, snap + 8, 1), 1); /* capped */
+    /* Producer 7's batches oldest first. */
+    int seen7 = 0;
+    for (size_t i = 0; i < n; i++)
+        if (snap[i].producer_id == 7)
+            assert_int_equal(snap[i].base_offset, seen7++ ? 3 : 0);
+    /* The follower holds offsets 0-2 so far: batch 3-5 is not kept yet. */
+    assert_int_equal(producer_table_follow(ft, "orders", 0, 0, 3, snap, n), 0);
+    fl.end = 3;
+    assert_int_equal(put(ft, &fl, 7, 0, 0, 2, &base), 1); /* a duplicate at 0 */
+    assert_int_equal(base, 0);
+    assert_int_equal(put(ft, &fl, 9, 4, 10, 1, &base), 1);
+    assert_int_equal(base, 2);
+    assert_int_equal(fl.appends, 0);
+    /* The next fetch brings 3-5: now a retry of it is a duplicate too. */
+    assert_int_equal(producer_table_follow(ft, "orders", 0, 3, 6, snap, n), 0);
+    fl.end = 6;
+    assert_int_equal(put(ft, &fl, 7, 0, 2, 3, &base), 1);
+    assert_int_equal(base, 3);
+    assert_int_equal(put(ft, &fl, 7, 0, 5, 1, &base), 0); /* and the next is new */
+    assert_int_equal(base, 6);
+    /* A truncation to 3 (the follower's log ends there before its next
+     * fetch): batches at 3 and after are forgotten, 7's last sequence is 1
+     * again; with nothing left of a producer, it is unknown. */
+    assert_int_equal(producer_table_follow(ft, "orders", 0, 3, 3, NULL, 0), 0);
+    fl.end = 3;
+    assert_int_equal(put(ft, &fl, 7, 0, 2, 3, &base), 0); /* new again, not a duplicate */
+    assert_int_equal(base, 3);
+    assert_int_equal(producer_table_follow(ft, "orders", 0, 0, 0, NULL, 0), 0);
+    assert_int_equal(put(ft, &fl, 9, 4, 77, 1, &base), 0); /* forgotten: any sequence */
+    /* A snapshot of another epoch starts the producer's state again. */
+    struct producer_kept later = {7, 1, 0, 1, 10};
+    fl.end = 11;
+    assert_int_equal(producer_table_follow(ft, "orders", 0, 11, 11, &later, 1), 0);
+    assert_int_equal(put(ft, &fl, 7, 1, 0, 1, &base), 1);
+    assert_int_equal(base, 10);
+    assert_int_equal(put(ft, &fl, 7, 0, 5, 1, &base), -ESTALE);
+    producer_table_free(lt);
+    producer_table_free(ft);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_gap_and_old_sequences_refused),
         cmocka_unit_test(test_epochs_and_new_producers),
         cmocka_unit_test(test_failed_append_leaves_nothing),
+        cmocka_unit_test(test_follower_keeps_the_leaders_state),
         cmocka_unit_test(test_payload_round_trip),
         cmocka_unit_test(test_payload_bad_fields),
     };

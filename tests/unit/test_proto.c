@@ -71,8 +71,12 @@ static void test_fetch_request_round_trip(void **state)
     assert_int_equal(proto_fetch_req_encode(&r, buf, 40), -ENOBUFS);
 }
 
-/* The server's way: the count, then for each part its fields and its
- * records as separate pieces. */
+/* The server's way: the count, then for each part its fields, its
+ * records and its producers as separate pieces (kept: the producers of
+ * part 0, nkept of them). */
+static const struct producer_kept *assemble_kept;
+static size_t assemble_nkept;
+
 static size_t assemble(const struct proto_fetch_result *res, size_t n, uint8_t *out)
 {
     size_t at = 2;
@@ -86,6 +90,10 @@ static size_t assemble(const struct proto_fetch_result *res, size_t n, uint8_t *
         if (res[i].records_len) /* records may be NULL then */
             memcpy(out + at, res[i].records, res[i].records_len);
         at += res[i].records_len;
+        ssize_t t = proto_fetch_reply_producers(assemble_kept, i ? 0 : assemble_nkept, out + at,
+                                                PROTO_FETCH_PART_TAIL);
+        assert_true(t >= 4);
+        at += (size_t)t;
     }
     return at;
 }
@@ -108,11 +116,23 @@ static void test_fetch_reply_from_pieces(void **state)
     strcpy(res[1].topic, "a.b-c_d");
     res[1].partition = 1;
     res[1].error = ENOENT;
+    /* The leader's producer state for a follower. */
+    static const struct producer_kept kept[2] = {
+        {0x100000002ull, 3, 7, 2, 40}, {0xfedcba9876543210ull, 65535, 0xffffffffu, 1, 99}};
+    assemble_kept = kept;
+    assemble_nkept = 2;
     uint8_t buf[2048];
     size_t len = assemble(res, 2, buf);
     struct proto_fetch_result *d;
     size_t n;
     assert_int_equal(proto_fetch_reply_decode(buf, len, &d, &n), 0);
+    assert_int_equal(d[0].nproducers, 2);
+    assert_int_equal(d[1].nproducers, 0);
+    for (size_t i = 0; i < 2; i++) {
+        struct producer_kept k;
+        proto_fetch_producer(&d[0], i, &k);
+        assert_memory_equal(&k, &kept[i], sizeof(k));
+    }
     assert_int_equal(n, 2);
     assert_string_equal(d[0].topic, "orders");
     assert_int_equal(d[0].high_watermark, 100);
@@ -143,6 +163,18 @@ static void test_fetch_reply_from_pieces(void **state)
     res[1].error = 0;
     res[1].compacted = 2;
     assert_int_equal(proto_fetch_reply_part(&res[1], head, sizeof(head)), -EINVAL);
+    /* Producers: a length that is no whole number of entries, or too many. */
+    uint8_t tail[PROTO_FETCH_PART_TAIL + PROTO_PRODUCER_SIZE + 4];
+    assert_int_equal(proto_fetch_reply_producers(kept, PROTO_PRODUCERS_MAX + 1, tail, sizeof(tail)),
+                     -EINVAL);
+    size_t plen_at = len - 4; /* part 1's empty producers field */
+    assert_int_equal(buf[plen_at + 3], 0);
+    buf[plen_at + 3] = 1;
+    assert_int_equal(proto_fetch_reply_decode(buf, len, &d, &n), -EBADMSG);
+    buf[plen_at + 3] = 0;
+    assert_int_equal(proto_fetch_reply_decode(buf, len, &d, &n), 0);
+    free(d);
+    assemble_nkept = 0;
 }
 
 static void test_epoch_round_trips(void **state)

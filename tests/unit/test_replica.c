@@ -30,7 +30,16 @@
  *   - reset at a leader's log start, byte-identical afterwards, and at
  *     each crash point of it;
  *   - listeners: the events, called outside the partition lock; the
- *     store's listeners see every topic, and partitions added later.
+ *     store's listeners see every topic, and partitions added later;
+ *   - acknowledgements: no wait on one node; a replica that does not lead
+ *     refuses (EAGAIN), a leader with fewer in sync than min.insync.replicas
+ *     refuses (EIO), both appending nothing; a wait ends when the high
+ *     watermark passes the batch, fails when leadership goes or the log is
+ *     truncated (even once the offsets hold other records), or the topic
+ *     is deleted;
+ *   - the high watermark checkpoint: its codec (round trips, every cut and
+ *     flipped bit refused), saved only while held, read back after a
+ *     reopen, refused when damaged, removed by a reset.
  * Every file lives in a mkdtemp() directory that teardown removes. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1689,6 +1698,224 @@ static void test_remote_cache_diverged_or_refused(void **state)
     partition_close(l);
 }
 
+/* ---- acknowledgements (partition_acks.c) ---- */
+
+struct ack_waiter {
+    struct partition *p;
+    struct partition_ack ack;
+    int done, result;
+    pthread_mutex_t lock;
+};
+
+static void *ack_wait_main(void *arg)
+{
+    struct ack_waiter *w = arg;
+    int r = partition_wait_acked(w->p, &w->ack);
+    pthread_mutex_lock(&w->lock);
+    w->result = r;
+    w->done = 1;
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+static int ack_waiter_done(struct ack_waiter *w)
+{
+    pthread_mutex_lock(&w->lock);
+    int d = w->done;
+    pthread_mutex_unlock(&w->lock);
+    return d;
+}
+
+/* Starts a thread waiting for ack; checks it is still waiting a moment
+ * later (a waiter that should block must not have returned). */
+static void ack_wait_start(struct ack_waiter *w, pthread_t *t, struct partition *p,
+                           const struct partition_ack *ack)
+{
+    memset(w, 0, sizeof(*w));
+    w->p = p;
+    w->ack = *ack;
+    pthread_mutex_init(&w->lock, NULL);
+    assert_int_equal(pthread_create(t, NULL, ack_wait_main, w), 0);
+    usleep(20000);
+    assert_false(ack_waiter_done(w));
+}
+
+static int ack_wait_end(struct ack_waiter *w, pthread_t t)
+{
+    pthread_join(t, NULL);
+    pthread_mutex_destroy(&w->lock);
+    return w->result;
+}
+
+static int produce_one(struct partition *p, const char *val, struct partition_ack *ack)
+{
+    struct batch_builder b;
+    struct record_ref r = {val, (uint32_t)strlen(val), -1};
+    batch_builder_init(&b);
+    int e = partition_append_records(p, &b, &r, 1, append_ts, NULL, ack);
+    batch_builder_free(&b);
+    return e;
+}
+
+static void test_acks_wait_for_high_watermark(void **state)
+{
+    struct fx *f = *state;
+    struct partition *p = open_part(sub(f, "p"), 1 << 20);
+    struct partition_info pi;
+    struct partition_ack ack = {.min_insync = 2};
+    struct ack_waiter w;
+    pthread_t t;
+
+    /* Single-node mode: no check, no wait (the high watermark is the end). */
+    assert_int_equal(produce_one(p, "a\n", &ack), 0);
+    assert_int_equal(ack.end_offset, 1);
+    assert_int_equal(ack.in_sync, 0);
+    assert_int_equal(partition_wait_acked(p, &ack), 0);
+    struct produce_acks all = {1, 2};
+    struct batch_builder b;
+    struct record_ref rr = {"b\n", 2, -1};
+    batch_builder_init(&b);
+    assert_int_equal(partition_produce(p, &b, &rr, 1, append_ts, &all, NULL), 0);
+
+    /* A replica (held high watermark) that does not lead: refused, nothing appended. */
+    assert_int_equal(partition_hold_high_watermark(p, 2), 0);
+    assert_int_equal(produce_one(p, "c\n", &ack), -EAGAIN);
+    partition_info(p, &pi);
+    assert_int_equal(pi.end_offset, 2);
+
+    /* Leading with fewer in sync than min.insync.replicas: EIO, nothing appended. */
+    partition_lead(p, 1);
+    assert_int_equal(produce_one(p, "c\n", &ack), -EIO);
+    assert_int_equal(ack.in_sync, 1);
+    assert_int_equal(partition_produce(p, &b, &rr, 1, append_ts, &all, NULL), -EIO);
+    partition_info(p, &pi);
+    assert_int_equal(pi.end_offset, 2);
+    /* acks=1 does not check it. */
+    struct produce_acks one = {0, 2};
+    assert_int_equal(partition_produce(p, &b, &rr, 1, append_ts, &one, NULL), 0); /* offset 2 */
+
+    /* Enough in sync: appended; the wait ends when the high watermark passes the end. */
+    partition_lead(p, 2);
+    assert_int_equal(produce_one(p, "d\n", &ack), 0); /* offset 3 */
+    assert_int_equal(ack.end_offset, 4);
+    assert_int_equal(ack.in_sync, 2);
+    ack_wait_start(&w, &t, p, &ack);
+    assert_int_equal(partition_set_high_watermark(p, 3), 0); /* not past it yet */
+    usleep(20000);
+    assert_false(ack_waiter_done(&w));
+    /* An ISR change (the lead call again) is no new term. */
+    partition_lead(p, 1);
+    usleep(20000);
+    assert_false(ack_waiter_done(&w));
+    assert_int_equal(partition_set_high_watermark(p, 4), 0);
+    assert_int_equal(ack_wait_end(&w, t), 0);
+    assert_int_equal(partition_wait_acked(p, &ack), 0); /* at once now */
+
+    /* Leadership lost while waiting: EIO, also after a new term began. */
+    partition_lead(p, 2);
+    assert_int_equal(produce_one(p, "e\n", &ack), 0);
+    ack_wait_start(&w, &t, p, &ack);
+    partition_unlead(p);
+    assert_int_equal(ack_wait_end(&w, t), -EIO);
+    partition_lead(p, 2);
+    assert_int_equal(partition_set_high_watermark(p, 5), 0);
+    assert_int_equal(partition_wait_acked(p, &ack), -EIO); /* another term's end */
+
+    /* Truncation while waiting: EIO, even once other records fill the offsets. */
+    assert_int_equal(produce_one(p, "f\n", &ack), 0); /* offset 5 */
+    ack_wait_start(&w, &t, p, &ack);
+    assert_int_equal(partition_truncate(p, 5), 0);
+    assert_int_equal(ack_wait_end(&w, t), -EIO);
+    struct partition_ack again = {0};
+    assert_int_equal(produce_one(p, "g\n", &again), 0);
+    assert_int_equal(partition_set_high_watermark(p, 6), 0);
+    assert_int_equal(partition_wait_acked(p, &ack), -EIO);
+    assert_int_equal(partition_wait_acked(p, &again), 0);
+
+    /* fsync's point: the log end in the current term. */
+    partition_ack_point(p, &ack);
+    assert_int_equal(ack.end_offset, 6);
+    assert_int_equal(partition_wait_acked(p, &ack), 0);
+    assert_int_equal(produce_one(p, "h\n", NULL), 0); /* no ack: no check, as group.c's */
+    partition_ack_point(p, &ack);
+    ack_wait_start(&w, &t, p, &ack);
+    assert_int_equal(partition_set_high_watermark(p, 7), 0);
+    assert_int_equal(ack_wait_end(&w, t), 0);
+
+    /* A deleted topic's partition: ENOENT. */
+    assert_int_equal(produce_one(p, "i\n", &ack), 0);
+    ack_wait_start(&w, &t, p, &ack);
+    assert_int_equal(partition_move(p, sub(f, "moved")), 0);
+    assert_int_equal(ack_wait_end(&w, t), -ENOENT);
+
+    batch_builder_free(&b);
+    partition_close(p);
+}
+
+/* ---- the high watermark checkpoint ---- */
+
+static void test_hw_checkpoint(void **state)
+{
+    struct fx *f = *state;
+    char text[HW_CHECKPOINT_MAX_LEN], path[512];
+    uint64_t hw;
+    /* The codec: round trips, one spelling, every cut and flipped bit refused. */
+    const uint64_t values[] = {0, 1, 42, (uint64_t)INT64_MAX};
+    for (size_t i = 0; i < 4; i++) {
+        size_t len = hw_checkpoint_encode(values[i], text);
+        assert_int_equal(hw_checkpoint_decode(text, len, &hw), 0);
+        assert_int_equal(hw, values[i]);
+        for (size_t cut = 0; cut < len; cut++)
+            assert_int_equal(hw_checkpoint_decode(text, cut, &hw), -EBADMSG);
+        for (size_t at = 0; at < len; at++)
+            for (int bit = 0; bit < 8; bit++) {
+                text[at] ^= (char)(1 << bit);
+                assert_int_equal(hw_checkpoint_decode(text, len, &hw), -EBADMSG);
+                text[at] ^= (char)(1 << bit);
+            }
+    }
+    static const char *const bad[] = {"0\n-1\n", "0\n01\n", "1\n5\n", "0\n9223372036854775808\n",
+                                      "0\n 5\n", "0\n5"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        /* well-formed checksum over a bad body: still refused */
+        char t[128];
+        int n = snprintf(t, sizeof(t), "%s", bad[i]);
+        n += snprintf(t + n, sizeof(t) - (size_t)n, "%016llx\n",
+                      (unsigned long long)XXH3_64bits(t, (size_t)n));
+        assert_int_equal(hw_checkpoint_decode(t, (size_t)n, &hw), -EBADMSG);
+    }
+
+    /* A partition: nothing saved while the high watermark follows the end. */
+    struct partition *p = open_part(sub(f, "p"), 1 << 20);
+    append1(p, "a\n");
+    append1(p, "b\n");
+    append1(p, "c\n");
+    assert_int_equal(partition_save_high_watermark(p), 0);
+    assert_int_equal(partition_saved_high_watermark(p, &hw), -ENOENT);
+    /* Held: saved, and read back; a restart holds it there (within the log). */
+    assert_int_equal(partition_hold_high_watermark(p, 2), 0);
+    assert_int_equal(partition_save_high_watermark(p), 0);
+    assert_int_equal(partition_saved_high_watermark(p, &hw), 0);
+    assert_int_equal(hw, 2);
+    partition_close(p);
+    p = open_part(sub(f, "p"), 1 << 20);
+    assert_int_equal(partition_saved_high_watermark(p, &hw), 0);
+    assert_int_equal(hw, 2);
+    /* Damaged: refused (the replica then starts at its log start). */
+    snprintf(path, sizeof(path), "%s/" HW_CHECKPOINT_FILE, sub(f, "p"));
+    FILE *fp = fopen(path, "r+");
+    assert_non_null(fp);
+    fputc('7', fp);
+    fclose(fp);
+    assert_int_equal(partition_saved_high_watermark(p, &hw), -EBADMSG);
+    /* A reset removes it with the old log. */
+    assert_int_equal(partition_hold_high_watermark(p, 3), 0);
+    assert_int_equal(partition_save_high_watermark(p), 0);
+    assert_int_equal(partition_reset(p, 10, 100), 0);
+    assert_int_equal(partition_saved_high_watermark(p, &hw), -ENOENT);
+    partition_close(p);
+}
+
 int main(void)
 {
     logger_init("test_replica", 0, LOG_LEVEL_ERROR);
@@ -1716,6 +1943,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_remote_cache_starts_at_leader_log_start, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_remote_cache_diverged_or_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acks_wait_for_high_watermark, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hw_checkpoint, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
