@@ -209,6 +209,8 @@ int partition_assign_epoch(struct partition *p, uint32_t epoch, uint64_t start_o
     struct leader_epoch_cache next;
     leader_epoch_init(&next);
     pthread_mutex_lock(&p->lock);
+    if (start_offset == PARTITION_LOG_END)
+        start_offset = active(p)->next_offset;
     int r = p->deleted ? -ENOENT : start_offset > active(p)->next_offset ? -EINVAL : 0;
     if (!r)
         r = leader_epoch_copy(&next, &p->leader_epochs);

@@ -235,7 +235,10 @@ int partition_sync(struct partition *p);
  * start_offset). Local appends carry the latest epoch from then on. The
  * checkpoint is written before the cache changes: 0, -EINVAL (epoch past
  * LEADER_EPOCH_MAX, start past the log end), -EOVERFLOW, or the write's
- * errno (nothing changed). */
+ * errno (nothing changed). start_offset PARTITION_LOG_END: the log end as
+ * it is under the partition's lock (a leader at a new epoch whose appends
+ * go on meanwhile). */
+#define PARTITION_LOG_END UINT64_MAX
 int partition_assign_epoch(struct partition *p, uint32_t epoch, uint64_t start_offset);
 /* Kafka's OffsetsForLeaderEpoch at this replica (leader_epoch_end_offset_for
  * with the log end): 0, or -ENOENT (undefined: epoch newer than any known,

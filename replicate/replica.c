@@ -177,8 +177,16 @@ static void transition(struct replica_manager *m, struct replica *r, enum replic
                        r->part, saved < pi.end_offset ? saved : pi.end_offset);
     }
     if (!e && role == ROLE_LEADER)
-        e = partition_assign_epoch(r->p, (uint32_t)epoch, pi.end_offset);
-    if (!e && role == ROLE_LEADER && m->o.producers) /* what a truncation took */
+        e = partition_assign_epoch(r->p, (uint32_t)epoch, PARTITION_LOG_END);
+    /* What a truncation took, when this replica followed until now. A
+     * leader that stays leader at a new epoch truncated nothing, and its
+     * appends go on meanwhile: pi.end_offset is stale, and batches past it
+     * (kept in the table already) must not be forgotten (their producers'
+     * next sequences would then be refused as out of order). */
+    pthread_mutex_lock(&m->lock);
+    int was_leader = r->role == ROLE_LEADER;
+    pthread_mutex_unlock(&m->lock);
+    if (!e && role == ROLE_LEADER && !was_leader && m->o.producers)
         e = producer_table_follow(m->o.producers, r->topic, r->part, pi.end_offset, pi.end_offset,
                                   NULL, 0);
     if (e) {

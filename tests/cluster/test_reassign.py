@@ -78,6 +78,7 @@ class ReassignTest(ClusterTest):
     def start_brokers(self, rf):
         opts = ("default.replication.factor=%d,partitions=1,replica.lag.time.max.ms=2000" % rf)
         brokers = [self.broker(i, session_ms=SESSION_MS, extra_opts=opts) for i in (1, 2, 3)]
+        self.brokers = brokers
         wait_until(lambda: all(sorted(b.cluster()["brokers"]) == [1, 2, 3] for b in brokers),
                    timeout=DEADLINE, what="three brokers on every mount")
         return brokers
@@ -102,6 +103,9 @@ class ReassignTest(ClusterTest):
     def check_replicas(self, replicas, writer):
         """Every acknowledged record, once and in order, on every replica,
         and the replicas' segment files the same bytes."""
+        if writer.errors:
+            for b in self.brokers:
+                print("--- broker %d\n%s" % (b.broker_id, b.log_text()[-4000:]), file=sys.stderr)
         self.assertEqual(writer.errors, [])
         self.assertGreater(len(writer.acked), 0)
 

@@ -526,6 +526,10 @@ static void test_epochs_assigned_written_reloaded(void **state)
     append1(p, "d\n");
     assert_int_equal(fetch_all(p, 3, &d), 0);
     assert_int_equal(d.epoch[0], 5); /* the stamp survives the reopen */
+    /* PARTITION_LOG_END: the end as the lock finds it (4 here). */
+    assert_int_equal(partition_assign_epoch(p, 6, PARTITION_LOG_END), 0);
+    assert_int_equal(partition_end_offset_for_epoch(p, 5, &e, &end), 0);
+    assert_int_equal(end, 4);
 
     /* Truncation: the checkpoint loses the epochs from the cut on. */
     assert_int_equal(partition_truncate(p, 2), 0);
