@@ -508,7 +508,8 @@ out:
     return r;
 }
 
-/* The topic as the cache has it, read first if it has not yet. */
+/* The topic as the cache has it, read first if it has not yet (a topic
+ * just made at this mount may not have reached the cache by its watch). */
 static int config_base(struct cluster_topics *ct, struct zk *z, const char *name,
                        struct cluster_assignment *a, int32_t *aversion, struct topic_config *cfg,
                        int32_t *cversion)
@@ -516,7 +517,10 @@ static int config_base(struct cluster_topics *ct, struct zk *z, const char *name
     for (int tries = 0; tries < 2; tries++) {
         pthread_mutex_lock(&ct->tc->lock);
         struct tc_topic *t = topic_cache_find(ct->tc, name);
-        int r = !t || t->marked ? -ENOENT : topic_cache_complete(t) ? 0 : -EAGAIN;
+        int r = !t                        ? (tries ? -ENOENT : -EAGAIN)
+                : t->marked               ? -ENOENT
+                : topic_cache_complete(t) ? 0
+                                          : -EAGAIN;
         if (!r) {
             topic_cache_full_config(t, cfg);
             *aversion = t->assignment_version;
