@@ -1081,44 +1081,48 @@ int segment_delete(struct segment *s)
     return r;
 }
 
+/* Iovecs per pwritev (IOV_MAX on Linux). */
+#define APPEND_IOV_CHUNK 1024
+
+/* Cuts a failed append off: the log ends where it ended. */
+static int append_failed(struct segment *s, int e)
+{
+    if (ftruncate(s->fd, (off_t)s->size) < 0)
+        logger_log(LOG_LEVEL_ERROR, "%s: cannot cut a failed append: %s", s->dir, strerror(errno));
+    return -e;
+}
+
 int segment_append(struct segment *s, const struct iovec *iov, int iovcnt,
                    const struct batch_header *h)
 {
-    size_t done = 0;
-    struct iovec local[64];
-    const struct iovec *v = iov;
-    int n = iovcnt;
-
+    /* Written in chunks of at most APPEND_IOV_CHUNK iovecs, resumed after a
+     * short write: iov[i] from byte skip on is the next to go. */
+    static __thread struct iovec chunk[APPEND_IOV_CHUNK];
+    size_t done = 0, skip = 0;
+    int i = 0;
     while (done < h->length) {
-        ssize_t w = pwritev(s->fd, v, n > 1024 ? 1024 : n, (off_t)(s->size + done));
-        if (w < 0) {
-            int e = errno;
-            if (e == EINTR)
-                continue;
-            /* Leave no partial batch behind: the log ends where it ended. */
-            if (ftruncate(s->fd, (off_t)s->size) < 0)
-                logger_log(LOG_LEVEL_ERROR, "%s: cannot cut a failed append: %s", s->dir,
-                           strerror(errno));
-            return -e;
-        }
+        if (i >= iovcnt)
+            return append_failed(s, EIO); /* the iovecs hold less than the header says */
+        int m = iovcnt - i < APPEND_IOV_CHUNK ? iovcnt - i : APPEND_IOV_CHUNK;
+        memcpy(chunk, iov + i, (size_t)m * sizeof(*chunk));
+        chunk[0].iov_base = (char *)chunk[0].iov_base + skip;
+        chunk[0].iov_len -= skip;
+        ssize_t w = pwritev(s->fd, chunk, m, (off_t)(s->size + done));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return append_failed(s, w < 0 ? errno : EIO);
         done += (size_t)w;
-        if (done >= h->length)
-            break;
-        /* Short write: skip the iovecs already written. */
-        size_t skip = (size_t)w;
-        while (n > 0 && skip >= v->iov_len) {
-            skip -= v->iov_len;
-            v++;
-            n--;
+        for (size_t adv = (size_t)w; adv && i < iovcnt;) {
+            size_t left = iov[i].iov_len - skip;
+            if (adv < left) {
+                skip += adv;
+                break;
+            }
+            adv -= left;
+            skip = 0;
+            i++;
         }
-        if (n == 0)
-            break;
-        int m = n < 64 ? n : 64;
-        memcpy(local, v, (size_t)m * sizeof(*v));
-        local[0].iov_base = (char *)local[0].iov_base + skip;
-        local[0].iov_len -= skip;
-        v = local;
-        n = m;
     }
     int err = 0;
     uint64_t pos = s->size;

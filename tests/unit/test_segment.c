@@ -424,6 +424,48 @@ static void assert_dense(const struct recs *d, uint64_t from, size_t n)
         assert_int_equal(d->offsets[i], from + i);
 }
 
+/* ---- 0. a batch of more iovecs than one pwritev takes ---- */
+
+/* Values from separate buffers (records forwarded by another broker: each
+ * value its own iovec): 3000 of them, past IOV_MAX and past what the
+ * resumed write handled before (1088 iovecs in all), written whole. */
+static void test_append_more_iovecs_than_iov_max(void **state)
+{
+    struct fx *f = *state;
+    const char *dir = sub(f, "iov");
+    struct partition *p = open_part(dir, 1 << 24, INT64_MAX);
+    enum { N = 3000 };
+    char *vals = malloc(N * 16);
+    char *expect = malloc(N * 16);
+    size_t elen = 0;
+    assert_non_null(vals);
+    assert_non_null(expect);
+    struct batch_builder b;
+    batch_builder_init(&b);
+    for (size_t i = 0; i < N; i++) {
+        char *v = vals + i * 16; /* 16 apart, 7 or 8 bytes long: never adjacent */
+        int len = snprintf(v, 16, "v%05zu\n", i);
+        memcpy(expect + elen, v, (size_t)len);
+        elen += (size_t)len;
+        assert_int_equal(batch_builder_add_record(&b, (uint32_t)len, -1), 0);
+        assert_int_equal(batch_builder_add_values(&b, v, (size_t)len), 0);
+    }
+    uint64_t base;
+    assert_int_equal(partition_append(p, &b, 1000, &base), 0);
+    batch_builder_free(&b);
+    assert_int_equal(partition_sync(p), 0);
+    assert_stream(p, expect, elen);
+    partition_close(p);
+    p = open_part(dir, 1 << 24, INT64_MAX); /* verified whole at the next open too */
+    assert_stream(p, expect, elen);
+    struct partition_info pi;
+    partition_info(p, &pi);
+    assert_int_equal(pi.end_offset, N);
+    partition_close(p);
+    free(vals);
+    free(expect);
+}
+
 /* ---- 1. torn tail ---- */
 
 /* Five records in three batches: {0, 1} {2} {3, 4}. SMALL fits in one
@@ -758,22 +800,22 @@ static void make_damage_orig(const char *dir)
 }
 
 enum damage {
-    FLIP_VALUE,    /* a value byte of a record */
-    FLIP_OFFSET,   /* the high byte of a header's base offset */
-    FLIP_MAGIC,    /* a header's magic */
-    FLIP_POS,      /* the high byte of a header's stream position */
-    ZERO_LOG,      /* the whole .log */
-    TRUNCATE_LOG,  /* to `at` bytes */
-    DELETE_INDEX,  /* .index */
-    DMG_GARBLE_INDEX,  /* .index filled with 0x5a */
-    DMG_GARBLE_TIME, /* .timeindex */
-    DELETE_RP,     /* recovery-point */
+    FLIP_VALUE,       /* a value byte of a record */
+    FLIP_OFFSET,      /* the high byte of a header's base offset */
+    FLIP_MAGIC,       /* a header's magic */
+    FLIP_POS,         /* the high byte of a header's stream position */
+    ZERO_LOG,         /* the whole .log */
+    TRUNCATE_LOG,     /* to `at` bytes */
+    DELETE_INDEX,     /* .index */
+    DMG_GARBLE_INDEX, /* .index filled with 0x5a */
+    DMG_GARBLE_TIME,  /* .timeindex */
+    DELETE_RP,        /* recovery-point */
     GARBLE_RP,
 };
 
 struct damage_case {
     enum damage kind;
-    uint64_t seg, record; /* segment, and the record (its batch) or byte count */
+    uint64_t seg, record;    /* segment, and the record (its batch) or byte count */
     uint64_t bad_lo, bad_hi; /* offsets that must fail with EIO */
     uint64_t end_offset;     /* of the log after the open */
 };
@@ -870,25 +912,17 @@ static void test_damage_below_recovery_point(void **state)
     struct fx *f = *state;
     char orig[256], work[256];
     static const struct damage_case cases[] = {
-        {FLIP_VALUE, 4, 5, 5, 6, 20},
-        {FLIP_OFFSET, 4, 6, 6, 7, 20},
-        {FLIP_MAGIC, 0, 0, 0, 1, 20},
-        {FLIP_MAGIC, 8, 9, 9, 10, 20},
-        {FLIP_POS, 8, 8, 8, 9, 20},
-        {FLIP_POS, 12, 13, 13, 14, 20},
-        {ZERO_LOG, 4, 0, 4, 8, 20},
-        {TRUNCATE_LOG, 4, 0, 4, 8, 20},
-        {TRUNCATE_LOG, 4, 100, 5, 8, 20},
-        {TRUNCATE_LOG, 12, 148, 14, 16, 20},
-        {FLIP_VALUE, 16, 17, 17, 18, 20},  /* synced part of the active segment */
-        {FLIP_OFFSET, 16, 16, 16, 17, 20},
-        {FLIP_OFFSET, 16, 17, 17, 18, 20},
-        {FLIP_VALUE, 16, 18, 0, 0, 18},    /* unsynced: cut there */
+        {FLIP_VALUE, 4, 5, 5, 6, 20},       {FLIP_OFFSET, 4, 6, 6, 7, 20},
+        {FLIP_MAGIC, 0, 0, 0, 1, 20},       {FLIP_MAGIC, 8, 9, 9, 10, 20},
+        {FLIP_POS, 8, 8, 8, 9, 20},         {FLIP_POS, 12, 13, 13, 14, 20},
+        {ZERO_LOG, 4, 0, 4, 8, 20},         {TRUNCATE_LOG, 4, 0, 4, 8, 20},
+        {TRUNCATE_LOG, 4, 100, 5, 8, 20},   {TRUNCATE_LOG, 12, 148, 14, 16, 20},
+        {FLIP_VALUE, 16, 17, 17, 18, 20}, /* synced part of the active segment */
+        {FLIP_OFFSET, 16, 16, 16, 17, 20},  {FLIP_OFFSET, 16, 17, 17, 18, 20},
+        {FLIP_VALUE, 16, 18, 0, 0, 18},     /* unsynced: cut there */
         {TRUNCATE_LOG, 16, 74, 17, 18, 18}, /* lost synced bytes, and the tail */
-        {DELETE_INDEX, 4, 0, 0, 0, 20},
-        {DMG_GARBLE_INDEX, 8, 0, 0, 0, 20},
-        {DMG_GARBLE_TIME, 12, 0, 0, 0, 20},
-        {DELETE_RP, 0, 0, 0, 0, 20},
+        {DELETE_INDEX, 4, 0, 0, 0, 20},     {DMG_GARBLE_INDEX, 8, 0, 0, 0, 20},
+        {DMG_GARBLE_TIME, 12, 0, 0, 0, 20}, {DELETE_RP, 0, 0, 0, 0, 20},
         {GARBLE_RP, 0, 0, 0, 0, 20},
     };
     snprintf(orig, sizeof(orig), "%s", sub(f, "orig"));
@@ -2704,6 +2738,7 @@ int main(void)
 {
     logger_init("test_segment", 0, LOG_LEVEL_ERROR); /* recovery warnings are expected */
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_append_more_iovecs_than_iov_max, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail_every_length, setup, teardown),
         cmocka_unit_test_setup_teardown(test_view_pieces_match_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_unsynced_batch_every_byte, setup, teardown),
