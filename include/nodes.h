@@ -14,7 +14,7 @@
  * A partition keeps one node id (and st_ino) for its life, across
  * retention and compaction: the kernel keeps one inode for it, so inotify
  * watches on it keep seeing appends. Each open file has its own view of the
- * layout (ops.c, struct handle); what stat shows is chosen there. */
+ * layout (struct handle, fs/ops_impl.h); what stat shows is chosen in fs/ops.c. */
 #ifndef TOPICFS_NODES_H
 #define TOPICFS_NODES_H
 

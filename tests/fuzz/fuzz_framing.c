@@ -1,5 +1,5 @@
 /* fuzz_framing.c - splitting writes into records (fs/framing.c), driven
- * the way fs/ops.c drives it: split, refuse on EMSGSIZE, commit, and take
+ * the way fs/write.c drives it: split, refuse on EMSGSIZE, commit, and take
  * the pending line at flush.
  *
  * Input: u8 settings (framing, key separator, max record size) and then
@@ -99,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else {
             FUZZ_CHECK(at == model_len && !memcmp(got, model, model_len));
             model_len = 0;
-            pd.len = 0; /* ops.c: framing=write leaves nothing pending */
+            pd.len = 0; /* write.c: framing=write leaves nothing pending */
         }
     }
     free(model);

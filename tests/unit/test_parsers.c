@@ -89,7 +89,7 @@ static void recs_free(struct recs *out)
     out->n = 0;
 }
 
-/* One write() on a partition handle, as fs/ops.c does it: split, store the
+/* One write() on a partition handle, as fs/write.c does it: split, store the
  * completed records, then commit; a line refused for its size is dropped. */
 static int feed(const struct framing_rules *rules, struct pending *pd, const char *data, size_t len,
                 struct recs *out)
