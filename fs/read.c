@@ -9,10 +9,11 @@
  *
  * In cluster mode a partition this broker holds no replica of is read
  * from a local cache of its leader's committed records (remote.h): stat,
- * open and .info bring it up to date first (a short try), a read past its
- * end fetches (retrying until delivery.timeout.ms, then EIO), an open
- * file keeps a long poll at the leader, and a write forwarded from here
- * makes the cache stale. Everything else reads it as any partition. */
+ * open, .info and a read past the cache's end bring it up to date first
+ * (one short try: with the leader out of reach they answer from the cache,
+ * whose end is then the file's end), an open file keeps a long poll at the
+ * leader, and a write forwarded from here makes the cache stale.
+ * Everything else reads it as any partition. */
 #include "ops_impl.h"
 
 #include <errno.h>
@@ -57,7 +58,7 @@ static void read_jsonl(fuse_req_t req, struct handle *h, size_t size, uint64_t o
         if (h->json.len == before && !r && !synced && the_fs) {
             /* At the end here: a partition of another broker may have more. */
             synced = 1;
-            r = remote_sync(the_fs->remote, h->topic, h->index, 0);
+            r = remote_sync(the_fs->remote, h->topic, h->index, REMOTE_STAT);
             continue;
         }
         if (h->json.len == before)
@@ -255,15 +256,11 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
     struct stream_sink sink = {.piece = add_piece, .deliver = send_pieces, .arg = &rp};
     rp.bv->count = 0;
     pthread_mutex_lock(&h->lock);
-    if (the_fs && the_fs->remote && (uint64_t)off + size > partition_view_size(h->part, &h->view)) {
-        /* Past what is here: a partition of another broker may have more. */
-        int e = remote_sync(the_fs->remote, h->topic, h->index, 0);
-        if (e) {
-            pthread_mutex_unlock(&h->lock);
-            fuse_reply_err(req, -e);
-            return;
-        }
-    }
+    if (the_fs && the_fs->remote && (uint64_t)off + size > partition_view_size(h->part, &h->view))
+        /* Past what is here: a partition of another broker may have more.
+         * One short try (as a stat); with the leader out of reach the read
+         * gets what is cached, and its end is the end of the file. */
+        remote_sync(the_fs->remote, h->topic, h->index, REMOTE_STAT);
     ssize_t n = partition_view_send(h->part, &h->cursor, &h->view, (uint64_t)off, size, &sink);
     if (n == -ENODATA && off == 0 && !h->read_any && h->kind == NODE_PARTITION) {
         /* Retention or compaction changed the layout between open() and the

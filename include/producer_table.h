@@ -15,7 +15,11 @@
  *   - base sequence and count equal to one of the batches kept: a
  *     duplicate (a retry after a lost reply): *base_offset gets the offset
  *     it was stored at, nothing is appended, and 1 is returned;
- *   - anything else: -EILSEQ (Kafka's OUT_OF_ORDER_SEQUENCE).
+ *   - a base sequence past last + 1: -EILSEQ (Kafka's
+ *     OUT_OF_ORDER_SEQUENCE: batches before it are missing here, as after
+ *     an unclean election; the producer may start a new epoch);
+ *   - a base sequence at or below the last, not kept: -EALREADY (stored
+ *     once, its offset forgotten).
  * An append that fails leaves the state as it was (a producer seen for the
  * first time is forgotten again).
  *

@@ -28,8 +28,10 @@
  * Leader changes: the leader and its epoch come from the cluster's cache
  * at each try; a refused fetch (EREMOTE, ESTALE, EAGAIN, ENOENT) or a
  * broken connection is tried again every REMOTE_RETRY_MS, the leader
- * looked up again each time, until the deadline: timeout_ms for reads
- * (then -EIO). REMOTE_STAT tries once, within REMOTE_STAT_MS: on failure
+ * looked up again each time, until the deadline: timeout_ms without
+ * REMOTE_STAT (then -EIO). fs/ calls it only with REMOTE_STAT, reads too
+ * (a read then ends where the cache ends, as a file's read ends at its
+ * size). REMOTE_STAT tries once, within REMOTE_STAT_MS: on failure
  * the cache stands, and the next REMOTE_STAT_MS of stats of that
  * partition answer from it at once (an `ls -l` or .info of a topic whose
  * leader is down costs no wait per partition). */

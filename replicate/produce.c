@@ -303,7 +303,7 @@ static struct pooled *pooled_of(struct forwarder *f, int broker_id)
 static int retriable(int e)
 {
     return e != -EMSGSIZE && e != -EINVAL && e != -ENOSPC && e != -EDQUOT && e != -EILSEQ &&
-           e != -ESTALE && e != -ENOMEM && e != -EACCES && e != -EIO;
+           e != -EALREADY && e != -ESTALE && e != -ENOMEM && e != -EACCES && e != -EIO;
 }
 
 /* One attempt: the request in buf to the leader now, within left_ms. */
@@ -389,7 +389,8 @@ int forward_produce(struct forwarder *f, const char *topic, uint32_t partition,
         goto out;
     }
     uint64_t base = 0;
-    int remote = 0; /* an attempt may have reached another broker */
+    int remote = 0;  /* an attempt may have reached another broker */
+    int renewed = 0; /* the epoch went up for a leader that lacked earlier batches */
     for (int attempt = 0;; attempt++) {
         int64_t left = deadline - clock_now_ms();
         if (left <= 0) {
@@ -408,6 +409,33 @@ int forward_produce(struct forwarder *f, const char *topic, uint32_t partition,
             }
         } else {
             remote = 1;
+        }
+        if (r == -EILSEQ && !renewed) {
+            /* The leader lacks batches before this one (it led without
+             * them: an unclean election), so it has not stored this one
+             * either: a new epoch starts the producer's state again there. */
+            renewed = 1;
+            s->epoch++;
+            s->next_seq = 0;
+            q.producer_epoch = s->epoch;
+            q.base_sequence = 0;
+            logger_log(LOG_LEVEL_WARN,
+                       "%s/p%" PRIu32 ": the leader lacks earlier batches of this broker "
+                       "(out of order): sending again under producer epoch %" PRIu32,
+                       topic, partition, (uint32_t)s->epoch);
+            size_t nsize = proto_produce_req_size(&q);
+            uint8_t *nbuf = nsize == SIZE_MAX ? NULL : realloc(buf, nsize);
+            if (!nbuf) {
+                r = -ENOMEM;
+                break;
+            }
+            buf = nbuf;
+            size = nsize;
+            if ((len = proto_produce_req_encode(&q, buf, size)) < 0) {
+                r = (int)len;
+                break;
+            }
+            continue;
         }
         if (!r || !retriable(r))
             break;
@@ -434,7 +462,7 @@ int forward_produce(struct forwarder *f, const char *topic, uint32_t partition,
         s->next_seq += (uint32_t)n;
         if (base_offset)
             *base_offset = base;
-    } else if (retriable(r) || r == -EILSEQ || r == -ESTALE) {
+    } else if (retriable(r) || r == -EILSEQ || r == -EALREADY || r == -ESTALE) {
         /* Stored or not, nobody knows: a new epoch, so the next batch is
          * never taken for this one. */
         logger_log(LOG_LEVEL_WARN,

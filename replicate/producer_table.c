@@ -139,7 +139,10 @@ int producer_table_append(struct producer_table *t, const char *topic, uint32_t 
             goto out;
         }
         if (b->base_sequence != e->last_seq + 1) {
-            r = -EILSEQ;
+            /* Past the next one: batches before it are missing here (this
+             * replica led without them: an unclean election). At or below
+             * the last: an old batch no longer kept. */
+            r = (int32_t)(b->base_sequence - (e->last_seq + 1)) > 0 ? -EILSEQ : -EALREADY;
             goto out;
         }
     }

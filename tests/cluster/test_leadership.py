@@ -6,6 +6,7 @@ leader that comes back and rejoins the ISR gets its leadership back within
 leader.imbalance.check.interval.seconds (auto.leader.rebalance.enable)."""
 import errno
 import os
+import signal
 import sys
 import time
 import unittest
@@ -128,6 +129,41 @@ class LeadershipTest(ClusterTest):
         append(other, "orders", "three\n")
         wait_until(lambda: harness.read(follower.path("orders", "p0")) == "one\nthree\n",
                    timeout=DEADLINE, what="three after one")
+
+    def test_forwarded_write_after_unclean_election(self):
+        """A broker that forwarded writes keeps writing after an unclean
+        election whose new leader lacks its last batch: the leader answers
+        that sequence as out of order, and the forwarder starts a new
+        producer epoch instead of failing the write (it was EIO before)."""
+        brokers = self.start_brokers(2, ",unclean.leader.election.enable=true")
+        by_id = {b.broker_id: b for b in brokers}
+        os.mkdir(brokers[0].path("orders"))
+        line = self.wait_state(brokers, "orders",
+                               lambda l: int(l["leader"]) > 0 and len(ids(l, "isr")) == 2,
+                               "orders led, both replicas in sync")
+        leader_id = int(line["leader"])
+        follower_id = next(i for i in ids(line, "replicas") if i != leader_id)
+        other_id = next(i for i in (1, 2, 3) if i not in ids(line, "replicas"))
+        leader, follower, other = by_id[leader_id], by_id[follower_id], by_id[other_id]
+        # Sequence 0 of other's producer: on both replicas, with its state.
+        append(other, "orders", "one\n")
+        wait_until(lambda: harness.read(follower.path("orders", "p0")) == "one\n",
+                   timeout=DEADLINE, what="one at the follower")
+        # The follower stops (its memory, the producer state, stays); the
+        # leader commits sequence 1 alone.
+        follower.proc.send_signal(signal.SIGSTOP)
+        try:
+            self.wait_state([leader, other], "orders", lambda l: ids(l, "isr") == [leader_id],
+                            "the ISR shrunk to the leader")
+            append(other, "orders", "two\n")
+            leader.kill9()
+        finally:
+            follower.proc.send_signal(signal.SIGCONT)
+        self.wait_state([follower, other], "orders",
+                        lambda l: int(l["leader"]) == follower_id, "the follower leading")
+        append(other, "orders", "three\n")  # sequence 2: the new leader lacks 1
+        wait_until(lambda: harness.read(follower.path("orders", "p0")) == "one\nthree\n",
+                   timeout=DEADLINE, what="three after one at the new leader")
 
     def test_preferred_leader_comes_back(self):
         brokers = self.start_brokers(3, ",leader.imbalance.check.interval.seconds=1")

@@ -181,6 +181,26 @@ class RemoteReadTest(ClusterTest):
                                                                     size / dt / 1e6),
                   file=sys.stderr)
 
+    def test_cached_records_read_with_the_leader_offline(self):
+        """With the only replica's broker gone, a broker without a replica
+        still reads what it has cached (cat's large reads included): only
+        a read wholly past it waits for delivery.timeout.ms, then EIO. A
+        cat used to wait that long and fail with EIO."""
+        brokers = self.start_brokers(1, ",delivery.timeout.ms=60000")
+        leader, others = self.make_topic(brokers, "solo", 1)
+        far = others[0]
+        text = "".join("cached %d\n" % i for i in range(50))
+        append(far, "solo", text)
+        self.assertEqual(harness.read(far.path("solo", "p0")), text)
+        leader.kill9()
+        wait_until(lambda: int(part_line(far, "solo")["leader"]) == -1, timeout=DEADLINE,
+                   what="solo offline at broker %d" % far.broker_id)
+        # Before delivery.timeout.ms (60 s) could pass: the cache answers.
+        out = subprocess.run(["cat", far.path("solo", "p0")], capture_output=True, text=True,
+                             timeout=50)
+        self.assertEqual((out.returncode, out.stdout), (0, text), out.stderr)
+        self.assertEqual(read_at(far.path("solo", "p0"), 10, 20), text[10:30].encode())
+
     def test_reads_follow_a_new_leader(self):
         brokers = self.start_brokers(2)
         leader, others = self.make_topic(brokers, "orders", 2)

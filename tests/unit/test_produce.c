@@ -3,8 +3,8 @@
  *
  * Table: a new batch is appended once; the same (producer, epoch, sequence,
  * count) again is answered with its original offset and appends nothing,
- * for each of the last 5 batches; a gap or an old sequence beyond them is
- * -EILSEQ; an older epoch -ESTALE; a newer epoch restarts the sequence; a
+ * for each of the last 5 batches; a gap is -EILSEQ, an old sequence beyond
+ * them -EALREADY; an older epoch -ESTALE; a newer epoch restarts the sequence; a
  * new producer id (or another partition) starts fresh; a failed append
  * leaves no state. Replication: a follower keeps the leader's snapshot for
  * the batches its log holds (so as a new leader it answers their retries
@@ -85,11 +85,11 @@ static void test_gap_and_old_sequences_refused(void **state)
     assert_int_equal(put(t, &l, 7, 0, 10, 1, &base), 0);       /* unknown producer: any start */
     assert_int_equal(put(t, &l, 7, 0, 12, 1, &base), -EILSEQ); /* gap */
     assert_int_equal(put(t, &l, 7, 0, 11, 2, &base), 0);
-    assert_int_equal(put(t, &l, 7, 0, 11, 1, &base), -EILSEQ); /* same start, other count */
+    assert_int_equal(put(t, &l, 7, 0, 11, 1, &base), -EALREADY); /* same start, other count */
     /* Only the last 5 batches are kept: the 1st of 7 is too old. */
     for (uint32_t s = 13; s < 18; s++)
         assert_int_equal(put(t, &l, 7, 0, s, 1, &base), 0);
-    assert_int_equal(put(t, &l, 7, 0, 10, 1, &base), -EILSEQ);
+    assert_int_equal(put(t, &l, 7, 0, 10, 1, &base), -EALREADY); /* old, its offset forgotten */
     assert_int_equal(put(t, &l, 7, 0, 13, 1, &base), 1); /* the 5th newest: still kept */
     assert_int_equal(base, 3);
     int appends = l.appends;
