@@ -101,6 +101,24 @@ class ForwardTest(ClusterTest):
                                                                               w.broker_id)],
                                  want, "partition %d, writer %d" % (p, w.broker_id))
 
+    def test_one_write_of_many_records(self):
+        """One write() of 5000 lines at a mount that does not lead: each
+        forwarded record's value is its own piece of the leader's batch
+        (more than a pwritev takes); stored whole and readable everywhere
+        (the batch was stored short, EIO at every mount, before)."""
+        brokers = self.start([1, 2], partitions=1)
+        lead = self.make_topic(brokers, "many", 1)
+        far = next(b for b in brokers if b.broker_id != lead[0])
+        text = "".join("%d\n" % i for i in range(5000))
+        fd = os.open(far.path("many", "p0"), os.O_WRONLY | os.O_APPEND)
+        try:
+            self.assertEqual(os.write(fd, text.encode()), len(text))
+        finally:
+            os.close(fd)
+        for b in brokers:
+            wait_until(lambda: harness.read(b.path("many", "p0")) == text, timeout=30,
+                       what="5000 lines at broker %d" % b.broker_id)
+
     def test_lost_replies_never_duplicate(self):
         # Every broker's first 3 appended forwarded batches "lose" their reply:
         # the forwarder sends each again with the same producer id and sequence.
