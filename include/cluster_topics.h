@@ -73,8 +73,10 @@ int cluster_topics_open(const struct cluster_local *local, const char *data_dir,
 void cluster_topics_close(struct cluster_topics *ct);
 
 /* Makes this data dir match the cache: 0, or a negative errno when
- * something must be tried again. */
-int cluster_topics_reconcile(struct cluster_topics *ct);
+ * something must be tried again. A topic this broker holds for the cluster
+ * that the cache's list lacks is dropped only once z says its assignment
+ * is gone (the list may predate a topic just made here). */
+int cluster_topics_reconcile(struct cluster_topics *ct, struct zk *z);
 
 /* live: the live brokers' ids, sorted. */
 int cluster_topics_create(struct cluster_topics *ct, struct zk *z, const int32_t *live,

@@ -593,7 +593,7 @@ static unsigned work(struct cluster *c, unsigned todo)
             failed |= control(c, epoch, version, (todo & PENDING_REBALANCE) != 0);
         c->control_due = 0;
     }
-    if ((todo & PENDING_LOCAL) && c->ct && cluster_topics_reconcile(c->ct))
+    if ((todo & PENDING_LOCAL) && c->ct && cluster_topics_reconcile(c->ct, c->zk))
         failed |= PENDING_LOCAL;
     if ((todo & (PENDING_BROKERS | PENDING_TOPICS | PENDING_CONTROL | PENDING_REBALANCE)) &&
         c->state_fn)

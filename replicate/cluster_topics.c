@@ -309,8 +309,18 @@ static void wanted_free(struct wanted *w, size_t n)
     free(w);
 }
 
-/* One topic, or all of them (name NULL): local_lock held. */
-static int reconcile_locked(struct cluster_topics *ct, const char *name)
+/* Whether ZooKeeper has no assignment of topic `name` now: the list a
+ * reconcile works from may have been read before this broker made it. */
+static int gone_from_cluster(struct zk *z, const char *name)
+{
+    char path[TC_PATH_MAX];
+    tc_assignment_path(path, name);
+    return z && zk_exists(z, path, 0, NULL) == -ENOENT;
+}
+
+/* One topic, or all of them (name NULL; then z checks a topic the list
+ * lacks before it is dropped): local_lock held. */
+static int reconcile_locked(struct cluster_topics *ct, struct zk *z, const char *name)
 {
     struct wanted *w;
     size_t n;
@@ -328,7 +338,7 @@ static int reconcile_locked(struct cluster_topics *ct, const char *name)
             int found = 0;
             for (size_t j = 0; j < n && !found; j++)
                 found = !strcmp(w[j].name, entry);
-            if (found) {
+            if (found || !gone_from_cluster(z, entry)) {
                 i++;
             } else if ((r = drop_local(ct, entry, 1, "no longer in the cluster"))) {
                 failed = r; /* its entry stays */
@@ -340,10 +350,10 @@ static int reconcile_locked(struct cluster_topics *ct, const char *name)
     return failed;
 }
 
-int cluster_topics_reconcile(struct cluster_topics *ct)
+int cluster_topics_reconcile(struct cluster_topics *ct, struct zk *z)
 {
     pthread_mutex_lock(&ct->local_lock);
-    int r = reconcile_locked(ct, NULL);
+    int r = reconcile_locked(ct, z, NULL);
     pthread_mutex_unlock(&ct->local_lock);
     return r;
 }
@@ -697,9 +707,15 @@ int cluster_topics_config(struct cluster_topics *ct, struct zk *z, const int32_t
                 r = zk_set(z, path, json, jlen, cversion, &st);
                 free(json);
             }
-            if (!r)
+            if (!r) {
                 topic_cache_put_config(ct->tc, name, a.topic_id, &trial, st.version);
-            else if (r == -ESTALE)
+                /* Here at once, as the writer reads its .config next (the
+                 * watches may not have listed a topic just made). */
+                int e = ct->local.configure(ct->local.arg, name, &trial, 0);
+                if (e)
+                    logger_log(LOG_LEVEL_ERROR, "topic %s: cannot take the new config here: %s",
+                               name, strerror(-e));
+            } else if (r == -ESTALE)
                 topic_cache_read_config(ct->tc, z, name);
         }
         cluster_assignment_free(&a);
@@ -708,7 +724,7 @@ int cluster_topics_config(struct cluster_topics *ct, struct zk *z, const int32_t
         r = -EAGAIN; /* changed by others every time we tried */
     if (r && r != -EBUSY)
         r = request_errno(r, ".config of", name);
-    if (!r && (r = reconcile_locked(ct, name)))
+    if (!r && (r = reconcile_locked(ct, NULL, name)))
         logger_log(LOG_LEVEL_ERROR, "topic %s: changed in the cluster, not yet here: %s", name,
                    strerror(-r));
 out:

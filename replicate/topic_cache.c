@@ -345,6 +345,11 @@ int topic_cache_read_config(struct topic_cache *tc, struct zk *z, const char *na
                        path, data, name);
         t->bad_config = bad;
         t->config_known = TC_ABSENT;
+    } else if (t && t->config_known == TC_PRESENT && st.version < t->config_version) {
+        /* Read before a change this broker made and cached already
+         * (topic_cache_put_config): the cache keeps the newer one. A topic
+         * made again under the name resets config_known (set_assignment). */
+        t->config_watched = 1;
     } else if (t) {
         t->cfg = cfg;
         t->config_version = st.version;

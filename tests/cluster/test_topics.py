@@ -201,8 +201,13 @@ class TopicsTest(ClusterTest):
             b = brokers[k % 3]
             name = "quick%d" % k
             os.mkdir(b.path(name))
-            with open(b.path(name, ".config"), "a") as f:
-                f.write("retention.ms=%d\n" % (1000000 + k))
+            try:
+                with open(b.path(name, ".config"), "a") as f:
+                    f.write("retention.ms=%d\n" % (1000000 + k))
+            except OSError:
+                print("\n".join(line for line in b.log_text().splitlines() if name in line),
+                      file=sys.stderr)
+                raise
             self.assertIn("retention.ms=%d\n" % (1000000 + k), harness.read(b.path(name, ".config")))
 
     def test_leader_failover(self):
