@@ -517,7 +517,7 @@ int main(int argc, char *argv[])
         fc.forward = forward;
         /* Reads of partitions held elsewhere fetch from their leaders. */
         struct remote_options rmo = {co.broker_id, opt.secret_file ? &secret : NULL,
-                                     ro.fetch_wait_max_ms, delivery_timeout_ms};
+                                     ro.fetch_wait_max_ms};
         if ((r = remote_open(&rmo, cluster, &remote))) {
             logger_log(LOG_LEVEL_ERROR, "cannot start remote reads: %s", strerror(-r));
             goto out_unmount;

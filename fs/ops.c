@@ -273,7 +273,7 @@ static char *control_text(struct topic *t, enum node_kind kind, size_t *len)
     }
     /* Partitions this broker holds no replica of: the leader's state. */
     for (uint32_t i = 0; the_fs && i < topic_partition_count(t); i++)
-        remote_sync(the_fs->remote, t, i, REMOTE_STAT);
+        remote_sync(the_fs->remote, t, i);
     size_t need = format_info(t, NULL, 0) + 256;
     buf = malloc(need);
     if (buf)
@@ -437,7 +437,7 @@ static int node_attr(struct fs_context *fc, uint64_t id, const struct attr_query
          * (not cached by the kernel: its appends are told to nobody here). */
         int remote = remote_is_remote(fc->remote, t, node_index(id));
         if (remote)
-            remote_sync(fc->remote, t, node_index(id), REMOTE_STAT);
+            remote_sync(fc->remote, t, node_index(id));
         partition_info(p, &pi);
         if (stat_view(p, id, q, &v) && !remote)
             *timeout = PARTITION_ATTR_TIMEOUT;
@@ -454,7 +454,7 @@ static int node_attr(struct fs_context *fc, uint64_t id, const struct attr_query
             break;
         }
         struct partition_info pi;
-        remote_sync(fc->remote, t, hn.partition, REMOTE_STAT);
+        remote_sync(fc->remote, t, hn.partition);
         partition_info(p, &pi);
         st->st_ino = hn.ino;
         if (hn.jsonl)
@@ -546,7 +546,7 @@ static int64_t make_hidden(struct topic *t, struct partition *p, const char *nam
     uint64_t offset = 0;
     int r = 0;
     if (the_fs)
-        remote_sync(the_fs->remote, t, nn->partition, REMOTE_STAT);
+        remote_sync(the_fs->remote, t, nn->partition);
     partition_info(p, &pi);
     switch (nn->from) {
     case FROM_START:
@@ -830,7 +830,7 @@ static int remote_watch_topic(struct fs_context *fc, struct handle *h)
     for (uint32_t i = 0; i < n; i++) {
         if (!remote_is_remote(fc->remote, h->topic, i))
             continue;
-        remote_sync(fc->remote, h->topic, i, REMOTE_STAT);
+        remote_sync(fc->remote, h->topic, i);
         if (remote_watch(fc->remote, h->topic, i))
             h->remote_parts[h->nremote_parts++] = i;
     }
@@ -867,7 +867,7 @@ static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *
             break;
         }
         if (acc != O_WRONLY)
-            remote_sync(fc->remote, t, h->index, REMOTE_STAT);
+            remote_sync(fc->remote, t, h->index);
         partition_current_view(h->part, &h->view);
         if ((fi->flags & O_TRUNC) && acc != O_RDONLY && partition_view_size(h->part, &h->view))
             r = -EPERM;

@@ -58,7 +58,7 @@ static void read_jsonl(fuse_req_t req, struct handle *h, size_t size, uint64_t o
         if (h->json.len == before && !r && !synced && the_fs) {
             /* At the end here: a partition of another broker may have more. */
             synced = 1;
-            r = remote_sync(the_fs->remote, h->topic, h->index, REMOTE_STAT);
+            r = remote_sync(the_fs->remote, h->topic, h->index);
             continue;
         }
         if (h->json.len == before)
@@ -260,7 +260,7 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
         /* Past what is here: a partition of another broker may have more.
          * One short try (as a stat); with the leader out of reach the read
          * gets what is cached, and its end is the end of the file. */
-        remote_sync(the_fs->remote, h->topic, h->index, REMOTE_STAT);
+        remote_sync(the_fs->remote, h->topic, h->index);
     ssize_t n = partition_view_send(h->part, &h->cursor, &h->view, (uint64_t)off, size, &sink);
     if (n == -ENODATA && off == 0 && !h->read_any && h->kind == NODE_PARTITION) {
         /* Retention or compaction changed the layout between open() and the

@@ -28,11 +28,9 @@
  * Leader changes: the leader and its epoch come from the cluster's cache
  * at each try; a refused fetch (EREMOTE, ESTALE, EAGAIN, ENOENT) or a
  * broken connection is tried again every REMOTE_RETRY_MS, the leader
- * looked up again each time, until the deadline: timeout_ms without
- * REMOTE_STAT (then -EIO). fs/ calls it only with REMOTE_STAT, reads too
- * (a read then ends where the cache ends, as a file's read ends at its
- * size). REMOTE_STAT tries once, within REMOTE_STAT_MS: on failure
- * the cache stands, and the next REMOTE_STAT_MS of stats of that
+ * looked up again each time, within REMOTE_SYNC_MS. When that fails the
+ * cache stands (a read then ends where the cache ends, as a file's read
+ * ends at its size), and the next REMOTE_SYNC_MS of syncs of that
  * partition answer from it at once (an `ls -l` or .info of a topic whose
  * leader is down costs no wait per partition). */
 #ifndef TOPICFS_REMOTE_H
@@ -49,14 +47,13 @@ struct cluster;
 
 #define REMOTE_FRESH_MS 100
 #define REMOTE_RETRY_MS 100
-#define REMOTE_STAT_MS 1000
+#define REMOTE_SYNC_MS 1000
 #define REMOTE_FETCH_MAX_BYTES (1u << 20) /* Kafka's max.partition.fetch.bytes */
 
 struct remote_options {
     int broker_id;
     const struct auth_secret *secret; /* copied; NULL: insecure loopback mode */
     int fetch_wait_max_ms;            /* a watch's long poll (replica.fetch.wait.max.ms) */
-    int timeout_ms;                   /* a read's retries (delivery.timeout.ms) */
 };
 
 struct remote_reader;
@@ -70,12 +67,11 @@ void remote_close(struct remote_reader *rr);
  * topic assigned elsewhere): its reads go through remote_sync. */
 int remote_is_remote(struct remote_reader *rr, const struct topic *t, uint32_t part);
 
-#define REMOTE_STAT 1 /* a short try; failure leaves the cache as it is (0) */
 /* Brings t's partition part up to the leader's high watermark if this
- * broker holds no replica of it (else, and when fresh, 0 at once): 0,
- * -EIO when the leader could not be reached in time, or the errno of the
- * local log (ENOSPC...). rr NULL: 0. */
-int remote_sync(struct remote_reader *rr, struct topic *t, uint32_t part, int flags);
+ * broker holds no replica of it (else, and when fresh, 0 at once), with
+ * one short try (above): 0, also when that failed (the cache stands), or
+ * -ENOMEM. rr NULL: 0. */
+int remote_sync(struct remote_reader *rr, struct topic *t, uint32_t part);
 /* An open file of the partition: if it is remote, a long poll keeps the
  * cache current until the matching remote_unwatch, and 1 is returned
  * (else 0: no remote_unwatch). */

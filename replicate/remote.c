@@ -120,8 +120,6 @@ int remote_open(const struct remote_options *o, struct cluster *c, struct remote
     }
     if (rr->o.fetch_wait_max_ms <= 0)
         rr->o.fetch_wait_max_ms = 500;
-    if (rr->o.timeout_ms <= 0)
-        rr->o.timeout_ms = 120000;
     rr->c = c;
     pthread_mutex_init(&rr->lock, NULL);
     pthread_condattr_t ca;
@@ -430,7 +428,7 @@ static int catch_up(struct remote_reader *rr, struct remote_entry *e, struct top
     }
 }
 
-int remote_sync(struct remote_reader *rr, struct topic *t, uint32_t part, int flags)
+int remote_sync(struct remote_reader *rr, struct topic *t, uint32_t part)
 {
     struct cluster_partition_view v;
     if (!rr || !remote_view(rr, t->name, part, &v))
@@ -438,23 +436,18 @@ int remote_sync(struct remote_reader *rr, struct topic *t, uint32_t part, int fl
     int64_t now = now_ms();
     pthread_mutex_lock(&rr->lock);
     struct remote_entry *e = entry_of(rr, t, part);
-    int skip = !e || fresh(e, now) || ((flags & REMOTE_STAT) && now < e->stat_skip_until);
+    int skip = !e || fresh(e, now) || now < e->stat_skip_until;
     pthread_mutex_unlock(&rr->lock);
     if (!e)
         return -ENOMEM;
     if (skip)
         return 0;
-    int stat = flags & REMOTE_STAT;
-    int err = catch_up(rr, e, t, 0, now + (stat ? REMOTE_STAT_MS : rr->o.timeout_ms), 0, stat);
-    if (stat && err) {
+    if (catch_up(rr, e, t, 0, now + REMOTE_SYNC_MS, 0, 1)) {
         pthread_mutex_lock(&rr->lock);
-        e->stat_skip_until = now_ms() + REMOTE_STAT_MS;
+        e->stat_skip_until = now_ms() + REMOTE_SYNC_MS;
         pthread_mutex_unlock(&rr->lock);
-        return 0;
     }
-    if (err == -ETIMEDOUT || err == -ECANCELED || err == -EAGAIN || leader_moved(err))
-        err = -EIO;
-    return err;
+    return 0;
 }
 
 struct watch_arg {

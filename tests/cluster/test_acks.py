@@ -29,32 +29,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zkharness import ClusterTest, wait_until  # noqa: E402
+from zkharness import ClusterTest, isr, part_line, segments, wait_until  # noqa: E402
 import harness  # noqa: E402
 
 DEADLINE = 30
-
-
-def part_line(b, topic, p=0):
-    for line in b.cluster()["partitions"]:
-        if line["topic"] == topic and int(line["partition"]) == p:
-            return line
-    return None
-
-
-def isr(b, topic, p=0):
-    line = part_line(b, topic, p)
-    return sorted(int(x) for x in line["isr"].split(",") if x) if line else []
-
-
-def segments(b, topic, p=0):
-    d = os.path.join(b.data, "topics", topic, str(p))
-    out = {}
-    for name in sorted(os.listdir(d)):
-        if name.endswith(".log"):
-            with open(os.path.join(d, name), "rb") as f:
-                out[name] = f.read()
-    return out
 
 
 def writer(path, text, fsync=False):

@@ -12,18 +12,11 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zkharness import ClusterTest, wait_until  # noqa: E402
+from zkharness import ClusterTest, append, ids, part_line, wait_until  # noqa: E402
 import harness  # noqa: E402
 
 SESSION_MS = 4000
 DEADLINE = 30
-
-
-def part_line(b, topic, p=0):
-    for line in b.cluster()["partitions"]:
-        if line["topic"] == topic and int(line["partition"]) == p:
-            return line
-    return None
 
 
 def state(b, topic, p=0):
@@ -33,15 +26,6 @@ def state(b, topic, p=0):
         line = dict(line)
         line.pop("high_watermark", None)
     return line
-
-
-def ids(line, key):
-    return [int(x) for x in line[key].split(",") if x] if line else []
-
-
-def append(b, topic, text, p=0):
-    with open(b.path(topic, "p%d" % p), "a") as f:
-        f.write(text)
 
 
 class LeadershipTest(ClusterTest):

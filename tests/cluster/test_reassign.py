@@ -13,7 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zkharness import ClusterTest, wait_until  # noqa: E402
+from zkharness import ClusterTest, ids, segments, wait_until  # noqa: E402
 import harness  # noqa: E402
 
 SESSION_MS = 4000
@@ -27,20 +27,6 @@ def state(b, topic, p=0):
             line.pop("high_watermark", None)
             return line
     return None
-
-
-def ids(line, key):
-    return [int(x) for x in line[key].split(",") if x] if line else []
-
-
-def segments(b, topic, p=0):
-    d = os.path.join(b.data, "topics", topic, str(p))
-    out = {}
-    for name in sorted(os.listdir(d)):
-        if name.endswith(".log"):
-            with open(os.path.join(d, name), "rb") as f:
-                out[name] = f.read()
-    return out
 
 
 class Writer:

@@ -15,23 +15,11 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zkharness import ClusterTest, wait_until  # noqa: E402
+from zkharness import ClusterTest, append, part_line, wait_until  # noqa: E402
 import harness  # noqa: E402
 
 SESSION_MS = 4000
 DEADLINE = 20
-
-
-def part_line(b, topic, p=0):
-    for line in b.cluster()["partitions"]:
-        if line["topic"] == topic and int(line["partition"]) == p:
-            return line
-    return None
-
-
-def append(b, topic, text, p=0):
-    with open(b.path(topic, "p%d" % p), "a") as f:
-        f.write(text)
 
 
 def read_at(path, pos, n=1 << 30):

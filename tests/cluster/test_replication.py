@@ -19,24 +19,12 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zkharness import ClusterTest, wait_until  # noqa: E402
+from zkharness import ClusterTest, append, isr, part_line, wait_until  # noqa: E402
 import harness  # noqa: E402
 
 SESSION_MS = 4000
 LAG_MS = 1000
 DEADLINE = 20
-
-
-def part_line(b, topic, p=0):
-    for line in b.cluster()["partitions"]:
-        if line["topic"] == topic and int(line["partition"]) == p:
-            return line
-    return None
-
-
-def isr(b, topic, p=0):
-    line = part_line(b, topic, p)
-    return sorted(int(x) for x in line["isr"].split(",") if x) if line else []
 
 
 def segments(b, topic, p=0):
@@ -48,11 +36,6 @@ def segments(b, topic, p=0):
             with open(os.path.join(d, name), "rb") as f:
                 out[name] = f.read()
     return out
-
-
-def append(b, topic, text, p=0):
-    with open(b.path(topic, "p%d" % p), "a") as f:
-        f.write(text)
 
 
 PEER_FETCH = os.environ.get("PEER_FETCH") or os.path.join(

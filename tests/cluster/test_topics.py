@@ -17,15 +17,11 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zkharness import ClusterTest, wait_until  # noqa: E402
+from zkharness import ClusterTest, listing, wait_until  # noqa: E402
 import harness  # noqa: E402
 
 SESSION_MS = 4000
 CHROOT = "/topicfs"
-
-
-def listing(b):
-    return sorted(n for n in os.listdir(b.mnt) if not n.startswith("."))
 
 
 def stored(b):

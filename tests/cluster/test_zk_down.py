@@ -24,7 +24,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zkharness import ClusterTest, wait_until  # noqa: E402
+from zkharness import ClusterTest, listing, part_line, wait_until  # noqa: E402
 import harness  # noqa: E402
 
 SESSION_MS = 6000  # the restarted server keeps the sessions if the brokers are back within it
@@ -32,20 +32,9 @@ CHROOT = "/topicfs"
 DEADLINE = 30
 
 
-def part_line(b, topic, p=0):
-    for line in b.cluster()["partitions"]:
-        if line["topic"] == topic and int(line["partition"]) == p:
-            return line
-    return None
-
-
 def isr(b, topic):
     line = part_line(b, topic)
     return sorted(int(x) for x in line["isr"].split(",") if x) if line else []
-
-
-def listing(b):
-    return sorted(n for n in os.listdir(b.mnt) if not n.startswith("."))
 
 
 def stored(b):

@@ -262,6 +262,47 @@ def parse_cluster(text):
     return out
 
 
+# ---- what the cluster tests read from mounts and data dirs ----
+
+def part_line(b, topic, p=0):
+    """The partition's line of .cluster at broker b, as a dict (None if missing)."""
+    for line in b.cluster()["partitions"]:
+        if line["topic"] == topic and int(line["partition"]) == p:
+            return line
+    return None
+
+
+def isr(b, topic, p=0):
+    line = part_line(b, topic, p)
+    return sorted(int(x) for x in line["isr"].split(",") if x) if line else []
+
+
+def ids(line, key):
+    """A broker-list field of a .cluster line (replicas, isr) as ints."""
+    return [int(x) for x in line[key].split(",") if x] if line else []
+
+
+def append(b, topic, text, p=0):
+    with open(b.path(topic, "p%d" % p), "a") as f:
+        f.write(text)
+
+
+def segments(b, topic, p=0):
+    """{file name: bytes} of the partition's segment .log files in b's data dir."""
+    d = os.path.join(b.data, "topics", topic, str(p))
+    out = {}
+    for name in sorted(os.listdir(d)):
+        if name.endswith(".log"):
+            with open(os.path.join(d, name), "rb") as f:
+                out[name] = f.read()
+    return out
+
+
+def listing(b):
+    """The topics b's mount shows."""
+    return sorted(n for n in os.listdir(b.mnt) if not n.startswith("."))
+
+
 class ClusterTest(unittest.TestCase):
     """Each test gets its own ZooKeeper (self.zk), stopped at the end."""
 
