@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #define XXH_STATIC_LINKING_ONLY
-#include <xxhash.h>
+#include "hash.h"
 
 #include "varint.h"
 
@@ -209,9 +209,9 @@ int batch_builder_seal(struct batch_builder *b, enum batch_codec codec, uint64_t
     batch_header_encode(&h, b->header);
     XXH3_state_t st;
     XXH3_64bits_reset(&st);
-    XXH3_64bits_update(&st, b->header + 16, BATCH_HEADER_SIZE - 16);
+    hash_bulk_update(&st, b->header + 16, BATCH_HEADER_SIZE - 16);
     for (int i = 1; i < b->iovcnt; i++)
-        XXH3_64bits_update(&st, b->iov[i].iov_base, b->iov[i].iov_len);
+        hash_bulk_update(&st, b->iov[i].iov_base, b->iov[i].iov_len);
     h.checksum = XXH3_64bits_digest(&st);
     put64(b->header + 8, h.checksum);
 
@@ -239,7 +239,7 @@ static int check_table(const struct batch_header *h, const uint8_t *table)
 
 uint64_t batch_checksum(const uint8_t *batch, size_t len)
 {
-    return XXH3_64bits(batch + 16, len - 16);
+    return hash_bulk(batch + 16, len - 16);
 }
 
 int batch_verify(const uint8_t *batch, size_t len)

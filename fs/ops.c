@@ -62,9 +62,15 @@
 #include "ops_impl.h"
 #include "remote.h"
 #include "status.h"
+#include "thread_slot.h"
 
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_init(void *p)
+{
+    struct scratch *s = p;
+    batch_builder_init(&s->builder);
+    s->bv = calloc(1, sizeof(*s->bv) + REPLY_PIECES * sizeof(struct fuse_buf));
+    return s->bv ? 0 : -ENOMEM;
+}
 
 static void scratch_free(void *p)
 {
@@ -73,27 +79,14 @@ static void scratch_free(void *p)
     record_list_free(&s->records);
     free(s->buf);
     free(s->bv);
-    free(s);
 }
 
-static void scratch_key_init(void)
-{
-    pthread_key_create(&scratch_key, scratch_free);
-}
+static struct thread_slot scratch_slot =
+    THREAD_SLOT_INIT(sizeof(struct scratch), scratch_init, scratch_free);
 
 struct scratch *scratch_get(void)
 {
-    pthread_once(&scratch_once, scratch_key_init);
-    struct scratch *s = pthread_getspecific(scratch_key);
-    if (!s) {
-        s = calloc(1, sizeof(*s));
-        if (!s)
-            return NULL;
-        batch_builder_init(&s->builder);
-        s->bv = calloc(1, sizeof(*s->bv) + REPLY_PIECES * sizeof(struct fuse_buf));
-        pthread_setspecific(scratch_key, s);
-    }
-    return s;
+    return thread_slot_get(&scratch_slot);
 }
 
 char *scratch_buf(struct scratch *s, size_t n)
@@ -395,7 +388,7 @@ static int node_attr(struct fs_context *fc, uint64_t id, const struct attr_query
     st->st_ino = id;
     st->st_uid = fc->uid;
     st->st_gid = fc->gid;
-    st->st_blksize = 128 * 1024;
+    st->st_blksize = 1024 * 1024;
     st->st_mode = node_mode(fc, kind);
     st->st_nlink = S_ISDIR(st->st_mode) ? 2 : 1;
     int64_t mtime = fc->started_ms;

@@ -133,6 +133,16 @@ void frame_decoder_free(struct frame_decoder *d);
 int frame_decoder_feed(struct frame_decoder *d, const uint8_t *data, size_t len, size_t *used,
                        struct frame *f);
 
+/* The same without a copy, for a reader that can put bytes where they go
+ * (conn_recv reads large payloads straight into the decoder's buffer):
+ * mid-payload, *room > 0 bytes of the payload buffer at *at are free to
+ * fill (the buffer grows as with feed); else *room = 0 (the header is not
+ * whole: feed it). Returns 0, or the decoder's sticky error. */
+int frame_decoder_room(struct frame_decoder *d, uint8_t **at, size_t *room);
+/* n (<= room) bytes were written at the room: 1 with *f when the frame is
+ * complete, 0 when more is needed, or a negative errno as feed's. */
+int frame_decoder_filled(struct frame_decoder *d, size_t n, struct frame *f);
+
 /* True when the decoder holds part of a frame (for telling a peer that
  * closed between frames from one that closed inside a frame). */
 int frame_decoder_mid_frame(const struct frame_decoder *d);

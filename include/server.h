@@ -40,6 +40,7 @@
  * then done(done_arg) is called (when set) to let go of what it points at. */
 struct server_reply {
     struct iovec iov[SERVER_REPLY_IOV];
+    struct iovec *iov_many; /* instead of iov when set: iovcnt pieces, the handler's */
     int iovcnt;
     void (*done)(void *arg);
     void *done_arg;

@@ -7,7 +7,10 @@
  * stopped, EAGAIN waits in poll() until the deadline. Receiving: bytes are
  * read into rbuf and fed to the frame decoder, which takes only what belongs
  * to the current frame; the rest stays in rbuf for the next call, so frames
- * that arrive together are all delivered, in order.
+ * that arrive together are all delivered, in order. Once rbuf is used up
+ * in the middle of a payload, the rest of the payload is read straight into
+ * the decoder's buffer (frame_decoder_room): a large fetch reply is not
+ * copied a second time.
  *
  * Invariant: c->err != 0 means the byte stream is out of step (a malformed
  * frame, a frame sent in part, a closed or failed socket); nothing more is
@@ -402,7 +405,24 @@ int conn_recv(struct conn *c, struct frame *f, int timeout_ms)
             }
         }
         c->rat = c->rlen = 0;
-        ssize_t n = read(c->fd, c->rbuf, sizeof(c->rbuf));
+        /* Mid-payload, the bytes go straight where the decoder keeps them
+         * (never past the frame: the room ends with the payload). */
+        uint8_t *to;
+        size_t room;
+        int r = frame_decoder_room(&c->dec, &to, &room);
+        if (r < 0)
+            return broken(c, r);
+        ssize_t n = room ? read(c->fd, to, room) : read(c->fd, c->rbuf, sizeof(c->rbuf));
+        if (n > 0 && room) {
+            if ((r = frame_decoder_filled(&c->dec, (size_t)n, f)) == 1)
+                return 0;
+            if (r < 0) {
+                logger_log(LOG_LEVEL_WARN, "closing connection with %s: %s", c->peer,
+                           malformed_why(r));
+                return broken(c, r);
+            }
+            continue;
+        }
         if (n > 0) {
             c->rlen = (size_t)n;
             continue;
@@ -419,8 +439,7 @@ int conn_recv(struct conn *c, struct frame *f, int timeout_ms)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return broken(c, -errno);
-        int r = wait_fd(c->fd, POLLIN, deadline);
-        if (r < 0)
+        if ((r = wait_fd(c->fd, POLLIN, deadline)) < 0)
             return r;
     }
 }

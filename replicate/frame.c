@@ -6,9 +6,11 @@
  * the encoder all go through them, so they cannot disagree on what a valid
  * frame is. The incremental decoder copies the header into its own 36 bytes
  * and the payload into a buffer that grows with what has arrived (doubling,
- * capped at the announced length); the buffer is kept between frames and
- * released when it is much larger than the frame at hand, so one large frame
- * does not pin its memory for the life of a connection. */
+ * capped at the announced length); the buffer is kept between frames (a
+ * follower's stream of fetch replies reuses one buffer instead of faulting
+ * fresh pages in for each) and released when it is above KEEP_BUF_BYTES and
+ * much larger than the frame at hand, so one frame larger than any fetch
+ * reply does not pin its memory for the life of a connection. */
 #include "frame.h"
 
 #include <errno.h>
@@ -17,11 +19,14 @@
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
+#include "hash.h"
+
 /* Bytes [0, 24): the header fields the checksum covers. */
 #define CHECKED_PREFIX 24
 #define HEADER_CHECK_AT 32
-/* A decoder buffer above this, and four times the next frame, is released. */
-#define KEEP_BUF_BYTES (256u << 10)
+/* A decoder buffer above this, and four times the next frame, is released
+ * (fetch replies stay below it: replica.fetch.response.max.bytes, 10 MiB). */
+#define KEEP_BUF_BYTES (16u << 20)
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -62,10 +67,10 @@ static uint64_t checksum_of(const uint8_t *prefix, const struct iovec *iov, int 
     XXH3_state_t st;
     XXH3_INITSTATE(&st);
     XXH3_64bits_reset(&st);
-    XXH3_64bits_update(&st, prefix, CHECKED_PREFIX);
+    hash_bulk_update(&st, prefix, CHECKED_PREFIX);
     for (int i = 0; i < iovcnt; i++)
         if (iov[i].iov_len)
-            XXH3_64bits_update(&st, iov[i].iov_base, iov[i].iov_len);
+            hash_bulk_update(&st, iov[i].iov_base, iov[i].iov_len);
     return XXH3_64bits_digest(&st);
 }
 
@@ -189,6 +194,52 @@ static int reserve(struct frame_decoder *d, size_t want)
     return 0;
 }
 
+/* The header is whole: check it, start the payload. */
+static int header_done(struct frame_decoder *d)
+{
+    int r = frame_header_decode(d->hdr, d->max_payload, &d->h);
+    if (r < 0)
+        return d->err = r;
+    d->have = 0;
+    if (d->cap > KEEP_BUF_BYTES && d->cap / 4 > d->h.length)
+        frame_decoder_free(d);
+    return 0;
+}
+
+int frame_decoder_room(struct frame_decoder *d, uint8_t **at, size_t *room)
+{
+    *room = 0;
+    if (d->err)
+        return d->err;
+    if (d->hdr_have < FRAME_HEADER_SIZE || d->have == d->h.length)
+        return 0;
+    if (d->have == d->cap) {
+        int r = reserve(d, d->have + 1);
+        if (r < 0)
+            return d->err = r;
+    }
+    /* A buffer kept from a larger frame: the room still ends with this one. */
+    size_t end = d->cap < d->h.length ? d->cap : d->h.length;
+    *at = d->buf + d->have;
+    *room = end - d->have;
+    return 0;
+}
+
+int frame_decoder_filled(struct frame_decoder *d, size_t n, struct frame *f)
+{
+    d->have += n;
+    if (d->have < d->h.length)
+        return 0;
+    int r = payload_ok(d->hdr, &d->h, d->buf);
+    if (r < 0)
+        return d->err = r;
+    static const uint8_t empty[1];
+    f->h = d->h;
+    f->payload = d->buf ? d->buf : empty; /* never NULL, even for no payload */
+    d->hdr_have = 0;
+    return 1;
+}
+
 int frame_decoder_feed(struct frame_decoder *d, const uint8_t *data, size_t len, size_t *used,
                        struct frame *f)
 {
@@ -202,44 +253,31 @@ int frame_decoder_feed(struct frame_decoder *d, const uint8_t *data, size_t len,
             n = len;
         memcpy(d->hdr + d->hdr_have, data, n);
         d->hdr_have += n;
-        at = n;
-        if (d->hdr_have < FRAME_HEADER_SIZE) {
-            *used = at;
+        at = *used = n;
+        if (d->hdr_have < FRAME_HEADER_SIZE)
             return 0;
-        }
-        int r = frame_header_decode(d->hdr, d->max_payload, &d->h);
-        if (r < 0) {
-            *used = at;
-            return d->err = r;
-        }
-        d->have = 0;
-        if (d->cap > KEEP_BUF_BYTES && d->cap / 4 > d->h.length)
-            frame_decoder_free(d);
+        int r = header_done(d);
+        if (r < 0)
+            return r;
     }
-    size_t n = d->h.length - d->have;
-    if (n > len - at)
-        n = len - at;
-    if (n) {
-        int r = reserve(d, d->have + n);
-        if (r < 0) {
-            *used = at;
-            return d->err = r;
+    for (;;) {
+        size_t n = 0;
+        if (d->have < d->h.length) {
+            if (at == len)
+                return 0; /* all of data taken, more needed */
+            uint8_t *to;
+            size_t room;
+            int r = frame_decoder_room(d, &to, &room);
+            if (r < 0)
+                return r;
+            n = room < len - at ? room : len - at;
+            memcpy(to, data + at, n);
+            *used = at += n;
         }
-        memcpy(d->buf + d->have, data + at, n);
-        d->have += n;
-        at += n;
+        int r = frame_decoder_filled(d, n, f);
+        if (r)
+            return r;
     }
-    *used = at;
-    if (d->have < d->h.length)
-        return 0;
-    int r = payload_ok(d->hdr, &d->h, d->buf);
-    if (r < 0)
-        return d->err = r;
-    static const uint8_t empty[1];
-    f->h = d->h;
-    f->payload = d->buf ? d->buf : empty; /* never NULL, even for no payload */
-    d->hdr_have = 0;
-    return 1;
 }
 
 /* ---------------------------------------------------------------- payload */

@@ -24,6 +24,7 @@
 
 #include "logger.h"
 #include "replica_impl.h"
+#include "thread_slot.h"
 
 #define FETCH_WAIT_CAP_MS 30000
 #define FETCH_PARTS_MAX 4096
@@ -150,6 +151,43 @@ static int fetch_pass(struct replica_manager *m, const struct proto_fetch_req *q
     return ready;
 }
 
+/* The buffers a connection's thread builds its fetch replies in (each
+ * server connection has its own thread, and a reply is sent before the
+ * thread reads the next request): kept from one fetch to the next, so a
+ * stream of fetches does not fault fresh pages in for every reply, and
+ * released when the thread ends, or after a reply when they grew past
+ * REPLY_KEEP_BYTES. */
+#define REPLY_KEEP_BYTES (16u << 20)
+
+struct reply_bufs {
+    struct copy_sink records; /* the parts' stored batches, back to back */
+    uint8_t *meta;            /* everything else: the count, heads, tails */
+    size_t meta_cap;
+    struct iovec *iov;
+    size_t iov_cap;
+};
+
+static void reply_bufs_free(void *arg)
+{
+    struct reply_bufs *b = arg;
+    free(b->records.buf);
+    free(b->meta);
+    free(b->iov);
+}
+
+static struct thread_slot reply_slot =
+    THREAD_SLOT_INIT(sizeof(struct reply_bufs), NULL, reply_bufs_free);
+
+/* After the reply went out (server_reply.done). */
+static void reply_bufs_trim(void *arg)
+{
+    struct reply_bufs *b = arg;
+    if (b->records.cap > REPLY_KEEP_BYTES) {
+        free(b->records.buf);
+        b->records = (struct copy_sink){0};
+    }
+}
+
 /* Grows the reply buffer to hold `more` bytes past `at`. */
 static int reserve(uint8_t **buf, size_t *cap, size_t at, size_t more)
 {
@@ -168,17 +206,30 @@ static int reserve(uint8_t **buf, size_t *cap, size_t at, size_t more)
 
 /* The reply: each part's fields, records, and for a follower the
  * partition's producer state, read from the table now, after the records
- * (producer_table.h: so it covers every batch in them). */
+ * (producer_table.h: so it covers every batch in them). The records go out
+ * from where fetch_pass copied them; the other fields are laid out in
+ * b->meta, and the iovecs alternate between the two. */
 static int reply_fetch(struct replica_manager *m, const struct proto_fetch_req *q,
-                       struct part_state *ps, const struct copy_sink *cs, struct server_reply *rep)
+                       struct part_state *ps, struct reply_bufs *b, struct server_reply *rep)
 {
     static __thread struct producer_kept kept[PROTO_PRODUCERS_MAX];
-    uint8_t *buf = NULL;
-    size_t cap = 0, at = 2;
-    int e = reserve(&buf, &cap, 0, 2 + cs->len);
-    if (e)
+    size_t at = 2, nrec = 0;
+    size_t *meta_end = calloc(q->n ? q->n : 1, sizeof(*meta_end)); /* each part's head end */
+    int e = meta_end ? reserve(&b->meta, &b->meta_cap, 0, 2) : -ENOMEM;
+    if (!e && b->iov_cap < 2 * q->n + 1) {
+        struct iovec *v = realloc(b->iov, (2 * q->n + 1) * sizeof(*v));
+        if (v) {
+            b->iov = v;
+            b->iov_cap = 2 * q->n + 1;
+        } else {
+            e = -ENOMEM;
+        }
+    }
+    if (e) {
+        free(meta_end);
         return e;
-    proto_fetch_reply_count((uint16_t)q->n, buf);
+    }
+    proto_fetch_reply_count((uint16_t)q->n, b->meta);
     for (size_t i = 0; i < q->n; i++) {
         const struct part_state *s = &ps[i];
         struct proto_fetch_result res = {
@@ -197,24 +248,18 @@ static int reply_fetch(struct replica_manager *m, const struct proto_fetch_req *
         if (s->r && !s->err && q->replica_id >= 0 && m->o.producers)
             nkept = producer_table_snapshot(m->o.producers, s->r->topic, s->r->part, kept,
                                             PROTO_PRODUCERS_MAX);
-        if ((e = reserve(&buf, &cap, at,
-                         PROTO_FETCH_PART_HEAD + s->rec_len + PROTO_FETCH_PART_TAIL))) {
-            free(buf);
-            return e;
+        if ((e = reserve(&b->meta, &b->meta_cap, at,
+                         PROTO_FETCH_PART_HEAD + PROTO_FETCH_PART_TAIL)))
+            break;
+        ssize_t h = proto_fetch_reply_part(&res, b->meta + at, PROTO_FETCH_PART_HEAD);
+        if (h >= 0) {
+            at += (size_t)h;
+            meta_end[i] = at;
+            h = proto_fetch_reply_producers(kept, nkept, b->meta + at, PROTO_FETCH_PART_TAIL);
         }
-        ssize_t h = proto_fetch_reply_part(&res, buf + at, PROTO_FETCH_PART_HEAD);
         if (h < 0) {
-            free(buf);
-            return (int)h;
-        }
-        at += (size_t)h;
-        if (s->rec_len)
-            memcpy(buf + at, cs->buf + s->rec_at, s->rec_len);
-        at += s->rec_len;
-        h = proto_fetch_reply_producers(kept, nkept, buf + at, PROTO_FETCH_PART_TAIL);
-        if (h < 0) {
-            free(buf);
-            return (int)h;
+            e = (int)h;
+            break;
         }
         at += (size_t)h;
         if (s->r && !s->err && q->replica_id >= 0) {
@@ -225,11 +270,25 @@ static int reply_fetch(struct replica_manager *m, const struct proto_fetch_req *
             pthread_mutex_unlock(&m->lock);
         }
     }
-    rep->iov[0].iov_base = buf;
-    rep->iov[0].iov_len = at;
-    rep->iovcnt = 1;
-    rep->done = free;
-    rep->done_arg = buf;
+    if (e) {
+        free(meta_end);
+        return e;
+    }
+    /* meta: count head0 | tail0 head1 | ... | tail(n-1), records between. */
+    size_t from = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        if (!ps[i].rec_len)
+            continue;
+        b->iov[nrec++] = (struct iovec){b->meta + from, meta_end[i] - from};
+        b->iov[nrec++] = (struct iovec){b->records.buf + ps[i].rec_at, ps[i].rec_len};
+        from = meta_end[i];
+    }
+    b->iov[nrec++] = (struct iovec){b->meta + from, at - from};
+    free(meta_end);
+    rep->iov_many = b->iov;
+    rep->iovcnt = (int)nrec;
+    rep->done = reply_bufs_trim;
+    rep->done_arg = b;
     return 0;
 }
 
@@ -246,7 +305,8 @@ static int handle_fetch(void *arg, int peer, const struct frame *req, struct ser
         e = -EACCES;
     else if (q.n > FETCH_PARTS_MAX)
         e = -EMSGSIZE;
-    struct part_state *ps = e ? NULL : calloc(q.n ? q.n : 1, sizeof(*ps));
+    struct reply_bufs *b = e ? NULL : thread_slot_get(&reply_slot);
+    struct part_state *ps = b ? calloc(q.n ? q.n : 1, sizeof(*ps)) : NULL;
     if (!e && !ps)
         e = -ENOMEM;
     if (e) {
@@ -277,12 +337,12 @@ static int handle_fetch(void *arg, int peer, const struct frame *req, struct ser
         pthread_mutex_unlock(&m->lock);
         replica_leader_advance(m, r);
     }
-    struct copy_sink cs = {0};
+    struct copy_sink *cs = &b->records;
     for (;;) {
         pthread_mutex_lock(&m->lock);
         uint64_t gen = m->gen;
         pthread_mutex_unlock(&m->lock);
-        if ((e = fetch_pass(m, &q, ps, &cs, hard)) != 0 || replica_now_ms() >= deadline)
+        if ((e = fetch_pass(m, &q, ps, cs, hard)) != 0 || replica_now_ms() >= deadline)
             break;
         pthread_mutex_lock(&m->lock);
         while (m->gen == gen && !m->stop && (now = replica_now_ms()) < deadline)
@@ -292,12 +352,13 @@ static int handle_fetch(void *arg, int peer, const struct frame *req, struct ser
         if (stop)
             break;
     }
-    e = reply_fetch(m, &q, ps, &cs, rep);
+    e = reply_fetch(m, &q, ps, b, rep);
     for (size_t i = 0; i < q.n; i++)
         if (ps[i].r)
             replica_unref(m, ps[i].r);
     free(ps);
-    free(cs.buf);
+    if (e)
+        reply_bufs_trim(b);
     proto_fetch_req_free(&q);
     return e;
 }

@@ -26,6 +26,7 @@
 #include "partition.h"
 #include "produce_proto.h"
 #include "producer_table.h"
+#include "thread_slot.h"
 #include "topic.h"
 
 /* send_once(): this broker leads the partition now. */
@@ -55,15 +56,29 @@ struct append_call {
 
 /* Under the producer table's lock: appends only (the wait for the ISR
  * comes after, so other producers' batches are not held up). */
+static int builder_init(void *b)
+{
+    batch_builder_init(b);
+    return 0;
+}
+
+static void builder_free(void *b)
+{
+    batch_builder_free(b);
+}
+
+/* The batch a connection's thread builds, kept for its next request. */
+static struct thread_slot builder_slot =
+    THREAD_SLOT_INIT(sizeof(struct batch_builder), builder_init, builder_free);
+
 static int append_now(void *arg, uint64_t *base_offset)
 {
     struct append_call *a = arg;
-    struct batch_builder b;
-    batch_builder_init(&b);
-    int r = partition_append_records(a->p, &b, a->req->records, a->req->count, clock_now_ms(),
-                                     base_offset, &a->ack);
-    batch_builder_free(&b);
-    return r;
+    struct batch_builder *b = thread_slot_get(&builder_slot);
+    if (!b)
+        return -ENOMEM;
+    return partition_append_records(a->p, b, a->req->records, a->req->count, clock_now_ms(),
+                                    base_offset, &a->ack);
 }
 
 /* Stores a batch as the partition's leader (checked: else -EAGAIN, the
@@ -349,6 +364,46 @@ static int send_once(struct forwarder *f, const char *topic, uint32_t partition,
     return r;
 }
 
+/* The request a forwarding thread encodes, kept for its next write (a
+ * buffer above REQUEST_KEEP_BYTES is let go after use). */
+#define REQUEST_KEEP_BYTES (16u << 20)
+
+struct request_buf {
+    uint8_t *buf;
+    size_t cap;
+};
+
+static void request_buf_free(void *p)
+{
+    free(((struct request_buf *)p)->buf);
+}
+
+static struct thread_slot request_slot =
+    THREAD_SLOT_INIT(sizeof(struct request_buf), NULL, request_buf_free);
+
+/* This thread's request buffer with room for size bytes, or NULL. */
+static uint8_t *request_room(size_t size)
+{
+    struct request_buf *rb = size == SIZE_MAX ? NULL : thread_slot_get(&request_slot);
+    if (rb && rb->cap < size) {
+        uint8_t *b = realloc(rb->buf, size);
+        if (!b)
+            return NULL;
+        rb->buf = b;
+        rb->cap = size;
+    }
+    return rb ? rb->buf : NULL;
+}
+
+static void request_done(void)
+{
+    struct request_buf *rb = thread_slot_get(&request_slot);
+    if (rb && rb->cap > REQUEST_KEEP_BYTES) {
+        free(rb->buf);
+        *rb = (struct request_buf){0};
+    }
+}
+
 static void pause_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -382,8 +437,10 @@ int forward_produce(struct forwarder *f, const char *topic, uint32_t partition,
                                   .records = (struct record_ref *)recs};
     snprintf(q.topic, sizeof(q.topic), "%s", topic);
     size_t size = proto_produce_req_size(&q);
-    uint8_t *buf = size == SIZE_MAX ? NULL : malloc(size);
-    ssize_t len = buf ? proto_produce_req_encode(&q, buf, size) : -EMSGSIZE;
+    uint8_t *buf = request_room(size);
+    ssize_t len = buf                ? proto_produce_req_encode(&q, buf, size)
+                  : size == SIZE_MAX ? -EMSGSIZE
+                                     : -ENOMEM;
     if (len < 0) {
         r = (int)len;
         goto out;
@@ -423,14 +480,11 @@ int forward_produce(struct forwarder *f, const char *topic, uint32_t partition,
                        "%s/p%" PRIu32 ": the leader lacks earlier batches of this broker "
                        "(out of order): sending again under producer epoch %" PRIu32,
                        topic, partition, (uint32_t)s->epoch);
-            size_t nsize = proto_produce_req_size(&q);
-            uint8_t *nbuf = nsize == SIZE_MAX ? NULL : realloc(buf, nsize);
-            if (!nbuf) {
-                r = -ENOMEM;
+            size = proto_produce_req_size(&q);
+            if (!(buf = request_room(size))) {
+                r = size == SIZE_MAX ? -EMSGSIZE : -ENOMEM;
                 break;
             }
-            buf = nbuf;
-            size = nsize;
             if ((len = proto_produce_req_encode(&q, buf, size)) < 0) {
                 r = (int)len;
                 break;
@@ -474,6 +528,6 @@ int forward_produce(struct forwarder *f, const char *topic, uint32_t partition,
     }
 out:
     pthread_mutex_unlock(&s->lock);
-    free(buf);
+    request_done();
     return r;
 }

@@ -83,6 +83,22 @@ class AppendTest(MountTest):
         self.assertEqual(self.end_offset(), 2)
         self.assertEqual(read(self.p0), "one\ntwo\nthree")
 
+    def test_cat_writes_mebibyte_requests(self):
+        """A partition advertises 1 MiB blocks, the largest write request the
+        kernel sends topicfs: cat (and stdio) then write 1 MiB at a time, one
+        request and one append (for a replicated topic, one ISR round trip)
+        per MiB instead of eight."""
+        self.assertEqual(os.stat(self.p0).st_blksize, 1 << 20)
+        src = os.path.join(self.m.base, "two.txt")
+        with open(src, "wb") as f:
+            f.write((b"z" * 99 + b"\n") * 25000)  # 2.4 MiB
+        trace = os.path.join(self.m.base, "cat.strace")
+        r = sh("strace -e trace=write -o %s cat %s >> %s" % (trace, src, self.p0))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        sizes = [int(line.rsplit("=", 1)[1]) for line in open(trace) if line.startswith("write(")]
+        self.assertEqual(sizes[:2], [1 << 20, 1 << 20])
+        self.assertEqual(self.end_offset(), 25000)
+
     def test_big_cat(self):
         src = os.path.join(self.m.base, "big.txt")
         line = b"y" * 99 + b"\n"

@@ -161,6 +161,49 @@ static void test_large_frames(void **state)
     big_exchange(1000, 1000);                      /* one-byte pieces */
 }
 
+static void *send_big_then_small(void *arg)
+{
+    struct big_send *b = arg;
+    send_big(b);
+    struct iovec tail = {"after", 5};
+    if (!b->result)
+        b->result = conn_send(b->c, 4, 0, 6, &tail, 1, T_MS);
+    return NULL;
+}
+
+/* A large frame read straight into the decoder's buffer, with the next
+ * frame right behind it on the stream: both arrive, whole and in order,
+ * twice (the second time into the buffer kept from the first). */
+static void test_large_then_small_back_to_back(void **state)
+{
+    (void)state;
+    struct conn c, s[2];
+    assert_int_equal(tcp_pair("127.0.0.1:0", &c, s, 0), 0);
+    size_t len = 2u << 20;
+    struct big_send b = {&c, malloc(len), len, 3, 1};
+    for (size_t i = 0; i < len; i++)
+        b.data[i] = (uint8_t)(i * 13 + i / 1000);
+    for (int round = 0; round < 2; round++) {
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, send_big_then_small, &b), 0);
+        struct frame f;
+        int r1 = conn_recv(&s[0], &f, T_MS);
+        int ok1 = !r1 && f.h.id == 5 && f.h.length == len && !memcmp(f.payload, b.data, len);
+        int r2 = conn_recv(&s[0], &f, T_MS);
+        pthread_join(t, NULL);
+        assert_int_equal(b.result, 0);
+        assert_int_equal(r1, 0);
+        assert_true(ok1);
+        assert_int_equal(r2, 0);
+        assert_int_equal(f.h.id, 6);
+        assert_int_equal(f.h.length, 5);
+        assert_memory_equal(f.payload, "after", 5);
+    }
+    free(b.data);
+    conn_close(&c);
+    conn_close(&s[0]);
+}
+
 static void test_oversize_not_sent(void **state)
 {
     (void)state;
@@ -272,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_parse_addr),
         cmocka_unit_test(test_small_frames_both_ways),
         cmocka_unit_test(test_large_frames),
+        cmocka_unit_test(test_large_then_small_back_to_back),
         cmocka_unit_test(test_oversize_not_sent),
         cmocka_unit_test(test_garbage_from_peer),
         cmocka_unit_test(test_timeout_keeps_partial_frame),

@@ -433,22 +433,99 @@ static void test_back_to_back(void **state)
     free(s.bytes);
 }
 
-static void test_buffer_released_after_big_frame(void **state)
+/* A buffer of a fetch reply's size is kept for the next frame (no fresh
+ * pages per reply); one past the keep limit goes once a small frame comes. */
+static void test_buffer_kept_or_released(void **state)
 {
     (void)state;
-    size_t big = 4u << 20, len, used;
-    uint8_t *payload = calloc(1, big);
-    uint8_t *b = make_frame(1, 0, 1, payload, big, &len);
+    size_t kept = 4u << 20, huge = 20u << 20, len, used;
+    uint8_t *payload = calloc(1, huge);
     struct frame_decoder d;
     struct frame f;
     frame_decoder_init(&d, 0);
+    uint8_t *b = make_frame(1, 0, 1, payload, kept, &len);
     assert_int_equal(frame_decoder_feed(&d, b, len, &used, &f), 1);
-    assert_true(d.cap >= big);
     free(b);
+    uint8_t *buf = d.buf;
     b = make_frame(1, 0, 2, payload, 10, &len);
     assert_int_equal(frame_decoder_feed(&d, b, len, &used, &f), 1);
-    assert_true(d.cap < big);
+    free(b);
+    assert_ptr_equal(d.buf, buf);
+    assert_true(d.cap >= kept);
+    b = make_frame(1, 0, 3, payload, huge, &len);
+    assert_int_equal(frame_decoder_feed(&d, b, len, &used, &f), 1);
+    free(b);
+    assert_true(d.cap >= huge);
+    b = make_frame(1, 0, 4, payload, 10, &len);
+    assert_int_equal(frame_decoder_feed(&d, b, len, &used, &f), 1);
+    assert_true(d.cap < huge);
     frame_decoder_free(&d);
+    free(b);
+    free(payload);
+}
+
+/* The header fed, the payload written straight into the decoder's room in
+ * pieces of every size: the same frame as feed gives; a damaged payload is
+ * refused at its last byte, and stays refused. */
+static void test_room_and_filled(void **state)
+{
+    (void)state;
+    size_t plen = 300000, len, used;
+    uint8_t *payload = malloc(plen);
+    fill(payload, plen, 3);
+    uint8_t *b = make_frame(9, 2, 77, payload, plen, &len);
+    for (int damaged = 0; damaged < 2; damaged++) {
+        if (damaged)
+            b[FRAME_HEADER_SIZE + plen / 2] ^= 1;
+        struct frame_decoder d;
+        struct frame f;
+        frame_decoder_init(&d, 0);
+        /* A larger frame first: its buffer is kept, and must not widen
+         * the room past this frame's end. */
+        size_t blen;
+        uint8_t *pb = calloc(1, 2 * plen);
+        uint8_t *bigger = make_frame(1, 0, 1, pb, 2 * plen, &blen);
+        assert_int_equal(frame_decoder_feed(&d, bigger, blen, &used, &f), 1);
+        free(bigger);
+        free(pb);
+        uint8_t *to;
+        size_t room, at = FRAME_HEADER_SIZE, step = 1;
+        assert_int_equal(frame_decoder_room(&d, &to, &room), 0);
+        assert_int_equal(room, 0); /* no header yet: feed it */
+        assert_int_equal(frame_decoder_feed(&d, b, FRAME_HEADER_SIZE, &used, &f), 0);
+        assert_int_equal(used, FRAME_HEADER_SIZE);
+        int r = 0;
+        while (r == 0) {
+            assert_int_equal(frame_decoder_room(&d, &to, &room), 0);
+            assert_true(room > 0 && room <= len - at);
+            size_t n = step < room ? step : room;
+            memcpy(to, b + at, n);
+            at += n;
+            step = step * 3 + 1;
+            r = frame_decoder_filled(&d, n, &f);
+        }
+        assert_int_equal(at, len);
+        if (damaged) {
+            assert_int_equal(r, -EBADMSG);
+            assert_int_equal(frame_decoder_room(&d, &to, &room), -EBADMSG);
+        } else {
+            assert_int_equal(r, 1);
+            check_frame(&f, 9, 2, 77, payload, plen);
+            /* Between frames there is no room: the next header is fed. */
+            assert_int_equal(frame_decoder_room(&d, &to, &room), 0);
+            assert_int_equal(room, 0);
+        }
+        frame_decoder_free(&d);
+    }
+    /* A frame without payload is whole with its header. */
+    uint8_t *e = make_frame(4, 0, 5, NULL, 0, &len);
+    struct frame_decoder d;
+    struct frame f;
+    frame_decoder_init(&d, 0);
+    assert_int_equal(frame_decoder_feed(&d, e, len, &used, &f), 1);
+    assert_int_equal(f.h.length, 0);
+    frame_decoder_free(&d);
+    free(e);
     free(b);
     free(payload);
 }
@@ -653,7 +730,8 @@ int main(void)
         cmocka_unit_test(test_oversize_before_allocation),
         cmocka_unit_test(test_one_byte_at_a_time),
         cmocka_unit_test(test_back_to_back),
-        cmocka_unit_test(test_buffer_released_after_big_frame),
+        cmocka_unit_test(test_buffer_kept_or_released),
+        cmocka_unit_test(test_room_and_filled),
         cmocka_unit_test(test_payload_roundtrip),
         cmocka_unit_test(test_payload_writer_full),
         cmocka_unit_test(test_payload_every_truncation),
