@@ -86,6 +86,13 @@ int conn_accept(int listen_fd, struct conn *c, size_t max_payload);
  * max_payload; the errors above. */
 int conn_send(struct conn *c, uint16_t type, uint32_t flags, uint64_t id, const struct iovec *iov,
               int iovcnt, int timeout_ms);
+/* The same for a payload of pieces (frame.h): memory pieces go out as they
+ * are, file pieces with sendfile(), from the page cache without a copy
+ * (after frame_header_encode_pieces read them once for the checksum). A
+ * file that ends before its piece: -EIO (the stream is broken if part of
+ * the frame went out). */
+int conn_send_pieces(struct conn *c, uint16_t type, uint32_t flags, uint64_t id,
+                     const struct frame_piece *pieces, int npieces, int timeout_ms);
 
 /* Receives the next frame: 0 with *f (its payload valid until the next
  * conn_recv or conn_close), or the errors above. */

@@ -88,9 +88,23 @@ struct frame {
 };
 
 /* Fills hdr for a payload made of iov[0..iovcnt). -EMSGSIZE if the payload
- * does not fit the u32 length. */
+ * does not fit the u32 length, -ENOMEM. */
 int frame_header_encode(uint8_t hdr[FRAME_HEADER_SIZE], uint16_t type, uint32_t flags, uint64_t id,
                         const struct iovec *iov, int iovcnt);
+
+/* A piece of a payload: len bytes at mem, or, with mem NULL, at pos in the
+ * open file fd (sent without a copy: conn_send_pieces). */
+struct frame_piece {
+    const void *mem;
+    int fd;
+    uint64_t pos;
+    size_t len;
+};
+/* frame_header_encode for a payload of n pieces. File pieces are read for
+ * the checksum in chunks that stay in the CPU's cache: -EIO when a file
+ * ends before its piece does, or the errno of pread; -ENOMEM. */
+int frame_header_encode_pieces(uint8_t hdr[FRAME_HEADER_SIZE], uint16_t type, uint32_t flags,
+                               uint64_t id, const struct frame_piece *p, int n);
 
 /* Header and payload into buf: the frame's size, or -ENOBUFS when cap is too
  * small (buf untouched), -EMSGSIZE as above. */

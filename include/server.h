@@ -36,12 +36,14 @@
 
 #define SERVER_REPLY_IOV 8
 
-/* What a handler answers: a payload in iov[0..iovcnt), sent without a copy,
- * then done(done_arg) is called (when set) to let go of what it points at. */
+/* What a handler answers: a payload in iov[0..iovcnt), or in pieces of
+ * memory and files (conn_send_pieces), sent without a copy, then
+ * done(done_arg) is called (when set) to let go of what it points at. */
 struct server_reply {
     struct iovec iov[SERVER_REPLY_IOV];
-    struct iovec *iov_many; /* instead of iov when set: iovcnt pieces, the handler's */
     int iovcnt;
+    const struct frame_piece *pieces; /* instead of iov when set: npieces, the handler's */
+    int npieces;
     void (*done)(void *arg);
     void *done_arg;
 };

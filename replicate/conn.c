@@ -25,6 +25,7 @@
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/sendfile.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 #include "logger.h"
 
 #define SMALL_IOV 16
+#define GATHER_IOV 64 /* memory pieces per sendmsg */
 
 static int64_t mono_ms(void)
 {
@@ -305,70 +307,106 @@ static int broken(struct conn *c, int err)
     return c->err;
 }
 
-int conn_send(struct conn *c, uint16_t type, uint32_t flags, uint64_t id, const struct iovec *iov,
-              int iovcnt, int timeout_ms)
+/* Sends what is left of pieces v[i..n) from piece i, its first `done`
+ * bytes already sent: memory pieces gathered into one sendmsg (MSG_MORE
+ * when a file piece follows), file pieces with sendfile. Returns the bytes
+ * that went out, or -errno (-EAGAIN: the socket is full). */
+static ssize_t send_some(int fd, const struct frame_piece *v, int i, int n, size_t done)
+{
+    if (!v[i].mem) {
+        off_t pos = (off_t)(v[i].pos + done);
+        ssize_t w = sendfile(fd, v[i].fd, &pos, v[i].len - done);
+        if (w == 0)
+            return -EIO; /* the file ended before the piece */
+        return w < 0 ? -errno : w;
+    }
+    struct iovec iov[GATHER_IOV];
+    int k = 0;
+    for (int j = i; j < n && v[j].mem && k < GATHER_IOV; j++, k++)
+        iov[k] = (struct iovec){(uint8_t *)v[j].mem + (j == i ? done : 0),
+                                v[j].len - (j == i ? done : 0)};
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)k};
+    ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL | (i + k < n ? MSG_MORE : 0));
+    return w < 0 ? -errno : w;
+}
+
+int conn_send_pieces(struct conn *c, uint16_t type, uint32_t flags, uint64_t id,
+                     const struct frame_piece *pieces, int npieces, int timeout_ms)
 {
     if (c->err)
         return c->err;
-    if (iovcnt < 0)
+    if (npieces < 0)
         return -EINVAL;
     uint64_t total = 0;
-    for (int i = 0; i < iovcnt; i++)
-        total += iov[i].iov_len;
+    for (int i = 0; i < npieces; i++)
+        total += pieces[i].len;
     if (total > c->dec.max_payload)
         return -EMSGSIZE;
     uint8_t hdr[FRAME_HEADER_SIZE];
-    int r = frame_header_encode(hdr, type, flags, id, iov, iovcnt);
+    int r = frame_header_encode_pieces(hdr, type, flags, id, pieces, npieces);
     if (r < 0)
         return r;
-
-    struct iovec small[SMALL_IOV], *v = small;
-    int n = iovcnt + 1;
-    if (n > SMALL_IOV) {
-        v = malloc(sizeof(*v) * (size_t)n);
-        if (!v)
-            return -ENOMEM;
-    }
-    v[0] = (struct iovec){hdr, sizeof(hdr)};
-    if (iovcnt)
-        memcpy(v + 1, iov, sizeof(*iov) * (size_t)iovcnt);
+    struct frame_piece small[SMALL_IOV], *v = small;
+    int n = npieces + 1;
+    if (n > SMALL_IOV && !(v = malloc(sizeof(*v) * (size_t)n)))
+        return -ENOMEM;
+    v[0] = (struct frame_piece){.mem = hdr, .fd = -1, .len = sizeof(hdr)};
+    if (npieces)
+        memcpy(v + 1, pieces, sizeof(*pieces) * (size_t)npieces);
 
     int64_t deadline = conn_deadline(timeout_ms);
     int i = 0, started = 0;
+    size_t done = 0; /* bytes of piece i already sent */
     r = 0;
     while (i < n) {
-        struct msghdr m = {.msg_iov = v + i,
-                           .msg_iovlen = (size_t)(n - i < IOV_MAX ? n - i : IOV_MAX)};
-        ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        if (done == v[i].len) {
+            i++;
+            done = 0;
+            continue;
+        }
+        ssize_t w = send_some(c->fd, v, i, n, done);
+        if (w == -EINTR)
+            continue;
+        if (w == -EAGAIN || w == -EWOULDBLOCK) {
+            if ((r = wait_fd(c->fd, POLLOUT, deadline)) < 0)
+                break;
+            continue;
+        }
         if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                r = wait_fd(c->fd, POLLOUT, deadline);
-                if (r < 0)
-                    break;
-                continue;
-            }
-            r = -errno;
+            r = (int)w;
             break;
         }
         started = 1;
         /* Skip what went out, including empty pieces. */
-        while (i < n) {
-            if ((size_t)w >= v[i].iov_len) {
-                w -= (ssize_t)v[i].iov_len;
-                i++;
-            } else {
-                v[i].iov_base = (uint8_t *)v[i].iov_base + w;
-                v[i].iov_len -= (size_t)w;
-                break;
-            }
+        while (i < n && (size_t)w >= v[i].len - done) {
+            w -= (ssize_t)(v[i].len - done);
+            i++;
+            done = 0;
         }
+        if (i < n)
+            done += (size_t)w;
     }
     if (v != small)
         free(v);
     if (r < 0 && (started || r != -ETIMEDOUT))
         return broken(c, r);
+    return r;
+}
+
+int conn_send(struct conn *c, uint16_t type, uint32_t flags, uint64_t id, const struct iovec *iov,
+              int iovcnt, int timeout_ms)
+{
+    if (iovcnt < 0)
+        return -EINVAL;
+    struct frame_piece small[SMALL_IOV] = {{NULL, -1, 0, 0}}, *p = small;
+    if (iovcnt > SMALL_IOV && !(p = malloc(sizeof(*p) * (size_t)iovcnt)))
+        return -ENOMEM;
+    for (int i = 0; i < iovcnt; i++)
+        p[i] = (struct frame_piece){
+            .mem = iov[i].iov_base ? iov[i].iov_base : "", .fd = -1, .len = iov[i].iov_len};
+    int r = conn_send_pieces(c, type, flags, id, p, iovcnt, timeout_ms);
+    if (p != small)
+        free(p);
     return r;
 }
 

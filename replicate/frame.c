@@ -2,11 +2,15 @@
  * (layout, errors and invariants in frame.h).
  *
  * One function checks a header (frame_header_decode) and one computes a
- * checksum (checksum_of): the one-shot decoder, the incremental decoder and
- * the encoder all go through them, so they cannot disagree on what a valid
- * frame is. The incremental decoder copies the header into its own 36 bytes
- * and the payload into a buffer that grows with what has arrived (doubling,
- * capped at the announced length); the buffer is kept between frames (a
+ * checksum (sum_begin, then the payload): the one-shot decoder, the
+ * incremental decoder and the encoder all go through them, so they cannot
+ * disagree on what a valid frame is. The encoder (header_of) takes the
+ * payload as pieces of memory or of files; a file piece is read for the
+ * checksum in cache-sized chunks and later sent from the file itself.
+ *
+ * The incremental decoder copies the header into its own 36 bytes and the
+ * payload into a buffer that grows with what has arrived (doubling, capped
+ * at the announced length); the buffer is kept between frames (a
  * follower's stream of fetch replies reuses one buffer instead of faulting
  * fresh pages in for each) and released when it is above KEEP_BUF_BYTES and
  * much larger than the frame at hand, so one frame larger than any fetch
@@ -16,6 +20,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
@@ -61,30 +66,51 @@ static uint64_t get64(const uint8_t *p)
     return (uint64_t)get32(p) << 32 | get32(p + 4);
 }
 
-/* XXH3-64 of the checked header prefix followed by the payload pieces. */
-static uint64_t checksum_of(const uint8_t *prefix, const struct iovec *iov, int iovcnt)
-{
-    XXH3_state_t st;
-    XXH3_INITSTATE(&st);
-    XXH3_64bits_reset(&st);
-    hash_bulk_update(&st, prefix, CHECKED_PREFIX);
-    for (int i = 0; i < iovcnt; i++)
-        if (iov[i].iov_len)
-            hash_bulk_update(&st, iov[i].iov_base, iov[i].iov_len);
-    return XXH3_64bits_digest(&st);
-}
-
 static uint32_t header_check_of(const uint8_t *hdr)
 {
     return (uint32_t)XXH3_64bits(hdr, HEADER_CHECK_AT);
 }
 
-int frame_header_encode(uint8_t hdr[FRAME_HEADER_SIZE], uint16_t type, uint32_t flags, uint64_t id,
-                        const struct iovec *iov, int iovcnt)
+/* The payload checksum starts with the checked header prefix. */
+static void sum_begin(XXH3_state_t *st, const uint8_t *prefix)
+{
+    XXH3_INITSTATE(st);
+    XXH3_64bits_reset(st);
+    hash_bulk_update(st, prefix, CHECKED_PREFIX);
+}
+
+/* A file piece's bytes, read in chunks that stay in the CPU's cache, into
+ * the checksum: 0, -EIO when the file ends before the piece does, or the
+ * errno of pread. */
+#define HASH_CHUNK (64u << 10)
+
+static int hash_file_piece(XXH3_state_t *st, const struct frame_piece *p)
+{
+    uint8_t chunk[HASH_CHUNK];
+    for (size_t at = 0; at < p->len;) {
+        size_t want = p->len - at < HASH_CHUNK ? p->len - at : HASH_CHUNK;
+        ssize_t n = pread(p->fd, chunk, want, (off_t)(p->pos + at));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return -EIO;
+        hash_bulk_update(st, chunk, (size_t)n);
+        at += (size_t)n;
+    }
+    return 0;
+}
+
+/* The header for a payload of n pieces (memory or file), the one encoder
+ * behind both frame_header_encode functions: the checksum is XXH3-64 of
+ * the checked header prefix followed by the payload, in order. */
+static int header_of(uint8_t hdr[FRAME_HEADER_SIZE], uint16_t type, uint32_t flags, uint64_t id,
+                     const struct frame_piece *p, int n)
 {
     uint64_t total = 0;
-    for (int i = 0; i < iovcnt; i++)
-        total += iov[i].iov_len;
+    for (int i = 0; i < n; i++)
+        total += p[i].len;
     if (total > UINT32_MAX)
         return -EMSGSIZE;
     put32(hdr, FRAME_MAGIC);
@@ -93,9 +119,43 @@ int frame_header_encode(uint8_t hdr[FRAME_HEADER_SIZE], uint16_t type, uint32_t 
     put32(hdr + 8, flags);
     put32(hdr + 12, (uint32_t)total);
     put64(hdr + 16, id);
-    put64(hdr + 24, checksum_of(hdr, iov, iovcnt));
+    XXH3_state_t st;
+    sum_begin(&st, hdr);
+    for (int i = 0; i < n; i++) {
+        if (!p[i].len)
+            continue;
+        if (p[i].mem) {
+            hash_bulk_update(&st, p[i].mem, p[i].len);
+        } else {
+            int r = hash_file_piece(&st, &p[i]);
+            if (r < 0)
+                return r;
+        }
+    }
+    put64(hdr + 24, XXH3_64bits_digest(&st));
     put32(hdr + HEADER_CHECK_AT, header_check_of(hdr));
     return 0;
+}
+
+int frame_header_encode_pieces(uint8_t hdr[FRAME_HEADER_SIZE], uint16_t type, uint32_t flags,
+                               uint64_t id, const struct frame_piece *p, int n)
+{
+    return header_of(hdr, type, flags, id, p, n);
+}
+
+int frame_header_encode(uint8_t hdr[FRAME_HEADER_SIZE], uint16_t type, uint32_t flags, uint64_t id,
+                        const struct iovec *iov, int iovcnt)
+{
+    struct frame_piece small[8] = {{NULL, -1, 0, 0}}, *p = small;
+    if (iovcnt > 8 && !(p = malloc(sizeof(*p) * (size_t)iovcnt)))
+        return -ENOMEM;
+    for (int i = 0; i < iovcnt; i++)
+        p[i] = (struct frame_piece){
+            .mem = iov[i].iov_base ? iov[i].iov_base : "", .fd = -1, .len = iov[i].iov_len};
+    int r = header_of(hdr, type, flags, id, p, iovcnt);
+    if (p != small)
+        free(p);
+    return r;
 }
 
 ssize_t frame_encode(uint8_t *buf, size_t cap, uint16_t type, uint32_t flags, uint64_t id,
@@ -136,8 +196,11 @@ int frame_header_decode(const uint8_t hdr[FRAME_HEADER_SIZE], size_t max_payload
 
 static int payload_ok(const uint8_t *hdr, const struct frame_header *h, const uint8_t *payload)
 {
-    struct iovec iov = {(void *)payload, h->length};
-    return checksum_of(hdr, &iov, 1) == h->checksum ? 0 : -EBADMSG;
+    XXH3_state_t st;
+    sum_begin(&st, hdr);
+    if (h->length)
+        hash_bulk_update(&st, payload, h->length);
+    return XXH3_64bits_digest(&st) == h->checksum ? 0 : -EBADMSG;
 }
 
 int frame_decode(const uint8_t *buf, size_t len, size_t max_payload, struct frame *f,

@@ -19,8 +19,10 @@
  * each partition's producer state (the idempotence table), read after the
  * batches, so the follower knows every batch it appends. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "logger.h"
 #include "replica_impl.h"
@@ -59,31 +61,89 @@ static int lead(struct replica_manager *m, const char *topic, uint32_t part, uin
     return 0;
 }
 
-struct copy_sink {
-    uint8_t *buf;
-    size_t len, cap, limit;
+/* Where a reply's records are, in order: pieces of the log's segment
+ * files, sent from the page cache without a copy (each with its own
+ * duplicate of the segment's descriptor, so a segment closed meanwhile
+ * does not matter; adjacent pieces of one file are one), or bytes copied
+ * into buf (pieces in memory, or a file piece whose descriptor could not
+ * be duplicated). total counts both, against limit. */
+struct rec_piece {
+    int fd;       /* the duplicate, or -1: len bytes at buf + pos */
+    int src_fd;   /* the segment's own descriptor (to join adjacent pieces) */
+    uint64_t pos; /* in the file, or in buf */
+    size_t len;
 };
 
-static int copy_piece(const struct stream_piece *pc, void *arg)
+struct record_sink {
+    uint8_t *buf;
+    size_t len, cap;
+    struct rec_piece *v;
+    size_t n, vcap;
+    size_t total, limit;
+};
+
+/* Drops the pieces from index `from` on (their descriptors closed). */
+static void sink_cut(struct record_sink *rs, size_t from, size_t total, size_t len)
 {
-    struct copy_sink *cs = arg;
-    if (pc->len > cs->limit - cs->len)
-        return -ENOBUFS;
-    size_t need = cs->len + pc->len;
-    if (need > cs->cap) {
-        size_t cap = cs->cap ? cs->cap : 65536;
+    for (size_t i = from; i < rs->n; i++)
+        if (rs->v[i].fd >= 0)
+            close(rs->v[i].fd);
+    rs->n = from;
+    rs->total = total;
+    rs->len = len;
+}
+
+static int sink_copy(struct record_sink *rs, const struct stream_piece *pc)
+{
+    size_t need = rs->len + pc->len;
+    if (need > rs->cap) {
+        size_t cap = rs->cap ? rs->cap : 65536;
         while (cap < need)
             cap *= 2;
-        uint8_t *b = realloc(cs->buf, cap);
+        uint8_t *b = realloc(rs->buf, cap);
         if (!b)
             return -ENOMEM;
-        cs->buf = b;
-        cs->cap = cap;
+        rs->buf = b;
+        rs->cap = cap;
     }
-    int e = stream_piece_copy(pc, cs->buf + cs->len);
-    if (!e)
-        cs->len = need;
-    return e;
+    int e = stream_piece_copy(pc, rs->buf + rs->len);
+    if (e)
+        return e;
+    rs->v[rs->n++] = (struct rec_piece){-1, -1, rs->len, pc->len};
+    rs->len = need;
+    return 0;
+}
+
+static int record_piece(const struct stream_piece *pc, void *arg)
+{
+    struct record_sink *rs = arg;
+    if (pc->len > rs->limit - rs->total)
+        return -ENOBUFS;
+    struct rec_piece *last = rs->n ? &rs->v[rs->n - 1] : NULL;
+    if (pc->fd >= 0 && last && last->fd >= 0 && last->src_fd == pc->fd &&
+        last->pos + last->len == pc->file_pos) {
+        last->len += pc->len;
+        rs->total += pc->len;
+        return 0;
+    }
+    if (rs->n == rs->vcap) {
+        size_t cap = rs->vcap ? rs->vcap * 2 : 16;
+        struct rec_piece *v = realloc(rs->v, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        rs->v = v;
+        rs->vcap = cap;
+    }
+    int fd = pc->fd >= 0 ? fcntl(pc->fd, F_DUPFD_CLOEXEC, 0) : -1;
+    if (fd < 0) {
+        int e = sink_copy(rs, pc); /* in memory, or out of descriptors */
+        if (!e)
+            rs->total += pc->len;
+        return e;
+    }
+    rs->v[rs->n++] = (struct rec_piece){fd, pc->fd, pc->file_pos, pc->len};
+    rs->total += pc->len;
+    return 0;
 }
 
 static void no_deliver(void *arg)
@@ -95,7 +155,8 @@ struct part_state {
     struct replica *r; /* referenced, NULL when err */
     int err;
     struct raw_fetch info;
-    size_t rec_at, rec_len;
+    size_t rec_from, rec_to; /* its pieces in the record sink */
+    size_t rec_len;
 };
 
 static size_t min_size(size_t a, size_t b)
@@ -105,14 +166,15 @@ static size_t min_size(size_t a, size_t b)
 
 /* One pass over the parts: 1 if the reply should go now. */
 static int fetch_pass(struct replica_manager *m, const struct proto_fetch_req *q,
-                      struct part_state *ps, struct copy_sink *cs, size_t hard)
+                      struct part_state *ps, struct record_sink *rs, size_t hard)
 {
-    struct stream_sink sink = {copy_piece, no_deliver, cs};
+    struct stream_sink sink = {record_piece, no_deliver, rs};
     int ready = 0;
-    cs->len = 0;
+    sink_cut(rs, 0, 0, 0);
     for (size_t i = 0; i < q->n; i++) {
         struct part_state *s = &ps[i];
         s->rec_len = 0;
+        s->rec_from = s->rec_to = rs->n;
         if (!s->r) {
             ready = 1;
             continue;
@@ -123,23 +185,23 @@ static int fetch_pass(struct replica_manager *m, const struct proto_fetch_req *q
             partition_info(s->r->p, &pi);
             max_offset = pi.high_watermark;
         }
-        size_t at = cs->len;
-        cs->limit = at ? min_size(hard, q->max_bytes > at ? q->max_bytes : at) : hard;
+        size_t at = rs->total, from = rs->n, len = rs->len;
+        rs->limit = at ? min_size(hard, q->max_bytes > at ? q->max_bytes : at) : hard;
         size_t budget = q->max_bytes > at ? q->max_bytes - at : 0;
         ssize_t n = partition_fetch_raw(s->r->p, q->parts[i].fetch_offset, max_offset,
                                         min_size(q->parts[i].max_bytes, budget), &sink, &s->info);
         if (n == -ENOBUFS) /* does not fit this reply: the next fetch */
             n = 0;
         if (n <= 0)
-            cs->len = at;
+            sink_cut(rs, from, at, len);
         if (n < 0) {
             s->err = (int)-n;
             ready = 1;
             continue;
         }
         s->err = 0;
-        s->rec_at = at;
-        s->rec_len = cs->len - at;
+        s->rec_to = rs->n;
+        s->rec_len = rs->total - at;
         ready |= s->rec_len > 0;
         if (q->replica_id >= 0) {
             pthread_mutex_lock(&m->lock);
@@ -160,31 +222,35 @@ static int fetch_pass(struct replica_manager *m, const struct proto_fetch_req *q
 #define REPLY_KEEP_BYTES (16u << 20)
 
 struct reply_bufs {
-    struct copy_sink records; /* the parts' stored batches, back to back */
-    uint8_t *meta;            /* everything else: the count, heads, tails */
+    struct record_sink records;
+    uint8_t *meta; /* everything else: the count, heads, tails */
     size_t meta_cap;
-    struct iovec *iov;
-    size_t iov_cap;
+    struct frame_piece *pieces;
+    size_t pieces_cap;
 };
 
 static void reply_bufs_free(void *arg)
 {
     struct reply_bufs *b = arg;
+    sink_cut(&b->records, 0, 0, 0);
     free(b->records.buf);
+    free(b->records.v);
     free(b->meta);
-    free(b->iov);
+    free(b->pieces);
 }
 
 static struct thread_slot reply_slot =
     THREAD_SLOT_INIT(sizeof(struct reply_bufs), NULL, reply_bufs_free);
 
-/* After the reply went out (server_reply.done). */
+/* After the reply went out (server_reply.done): the descriptors closed. */
 static void reply_bufs_trim(void *arg)
 {
     struct reply_bufs *b = arg;
+    sink_cut(&b->records, 0, 0, 0);
     if (b->records.cap > REPLY_KEEP_BYTES) {
         free(b->records.buf);
-        b->records = (struct copy_sink){0};
+        b->records.buf = NULL;
+        b->records.cap = 0;
     }
 }
 
@@ -207,20 +273,21 @@ static int reserve(uint8_t **buf, size_t *cap, size_t at, size_t more)
 /* The reply: each part's fields, records, and for a follower the
  * partition's producer state, read from the table now, after the records
  * (producer_table.h: so it covers every batch in them). The records go out
- * from where fetch_pass copied them; the other fields are laid out in
- * b->meta, and the iovecs alternate between the two. */
+ * as fetch_pass found them (file pieces from the page cache); the other
+ * fields are laid out in b->meta, and the payload's pieces alternate
+ * between the two. */
 static int reply_fetch(struct replica_manager *m, const struct proto_fetch_req *q,
                        struct part_state *ps, struct reply_bufs *b, struct server_reply *rep)
 {
     static __thread struct producer_kept kept[PROTO_PRODUCERS_MAX];
-    size_t at = 2, nrec = 0;
+    size_t at = 2, np = 0, want = q->n + b->records.n + 1;
     size_t *meta_end = calloc(q->n ? q->n : 1, sizeof(*meta_end)); /* each part's head end */
     int e = meta_end ? reserve(&b->meta, &b->meta_cap, 0, 2) : -ENOMEM;
-    if (!e && b->iov_cap < 2 * q->n + 1) {
-        struct iovec *v = realloc(b->iov, (2 * q->n + 1) * sizeof(*v));
+    if (!e && b->pieces_cap < want) {
+        struct frame_piece *v = realloc(b->pieces, want * sizeof(*v));
         if (v) {
-            b->iov = v;
-            b->iov_cap = 2 * q->n + 1;
+            b->pieces = v;
+            b->pieces_cap = want;
         } else {
             e = -ENOMEM;
         }
@@ -279,14 +346,19 @@ static int reply_fetch(struct replica_manager *m, const struct proto_fetch_req *
     for (size_t i = 0; i < q->n; i++) {
         if (!ps[i].rec_len)
             continue;
-        b->iov[nrec++] = (struct iovec){b->meta + from, meta_end[i] - from};
-        b->iov[nrec++] = (struct iovec){b->records.buf + ps[i].rec_at, ps[i].rec_len};
+        b->pieces[np++] = (struct frame_piece){b->meta + from, -1, 0, meta_end[i] - from};
+        for (size_t k = ps[i].rec_from; k < ps[i].rec_to; k++) {
+            const struct rec_piece *rp = &b->records.v[k];
+            b->pieces[np++] = rp->fd >= 0
+                                  ? (struct frame_piece){NULL, rp->fd, rp->pos, rp->len}
+                                  : (struct frame_piece){b->records.buf + rp->pos, -1, 0, rp->len};
+        }
         from = meta_end[i];
     }
-    b->iov[nrec++] = (struct iovec){b->meta + from, at - from};
+    b->pieces[np++] = (struct frame_piece){b->meta + from, -1, 0, at - from};
     free(meta_end);
-    rep->iov_many = b->iov;
-    rep->iovcnt = (int)nrec;
+    rep->pieces = b->pieces;
+    rep->npieces = (int)np;
     rep->done = reply_bufs_trim;
     rep->done_arg = b;
     return 0;
@@ -337,12 +409,12 @@ static int handle_fetch(void *arg, int peer, const struct frame *req, struct ser
         pthread_mutex_unlock(&m->lock);
         replica_leader_advance(m, r);
     }
-    struct copy_sink *cs = &b->records;
+    struct record_sink *rs = &b->records;
     for (;;) {
         pthread_mutex_lock(&m->lock);
         uint64_t gen = m->gen;
         pthread_mutex_unlock(&m->lock);
-        if ((e = fetch_pass(m, &q, ps, cs, hard)) != 0 || replica_now_ms() >= deadline)
+        if ((e = fetch_pass(m, &q, ps, rs, hard)) != 0 || replica_now_ms() >= deadline)
             break;
         pthread_mutex_lock(&m->lock);
         while (m->gen == gen && !m->stop && (now = replica_now_ms()) < deadline)

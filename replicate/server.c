@@ -167,8 +167,10 @@ static int serve_one(struct server *s, int peer, struct conn *c, const struct fr
     if (r < 0)
         r = send_error(c, req, r);
     else
-        r = conn_send(c, req->h.type, FRAME_F_REPLY, req->h.id,
-                      rep.iov_many ? rep.iov_many : rep.iov, rep.iovcnt, -1);
+        r = rep.pieces
+                ? conn_send_pieces(c, req->h.type, FRAME_F_REPLY, req->h.id, rep.pieces,
+                                   rep.npieces, -1)
+                : conn_send(c, req->h.type, FRAME_F_REPLY, req->h.id, rep.iov, rep.iovcnt, -1);
     if (rep.done)
         rep.done(rep.done_arg);
     return r;

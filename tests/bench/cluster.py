@@ -9,7 +9,9 @@ under /var/tmp and its own mount.
 Workloads, each beside its baseline in the same run:
   (a) `cat` of 100-byte lines `>> p0`: a topic of one replica (RF=1) at its
       leader's mount, against a topic of three replicas with acks=all at its
-      leader's mount and at a follower's mount (the write forwarded);
+      leader's mount and at a follower's mount (the write forwarded); and the
+      CPU time each took (every broker's daemon + `cat`), which bounds the
+      ratio on a machine whose cores the three brokers share;
   (b) replication lag under (a)'s RF=3 load: the leader's and a follower's
       segment files are sampled about every millisecond; for each size the
       leader reached, the time until the follower's reached it (leader
@@ -98,10 +100,35 @@ def lines_file(path, mb):
     return line_count
 
 
-def cat_into(src, dst):
+def cpu_seconds(pids):
+    """User + system CPU time of the processes' threads so far."""
+    total = 0
+    for pid in pids:
+        try:
+            tids = os.listdir("/proc/%d/task" % pid)
+        except FileNotFoundError:
+            continue
+        for tid in tids:
+            try:
+                with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def cat_into(src, dst, brokers=()):
+    """Seconds `cat src >> dst` took, and the CPU seconds it and the
+    brokers' daemons spent meanwhile."""
+    pids = [b.proc.pid for b in brokers]
+    c0, r0 = cpu_seconds(pids), os.times()
     t0 = time.monotonic()
     subprocess.run("cat %s >> %s" % (src, dst), shell=True, check=True)
-    return time.monotonic() - t0
+    t = time.monotonic() - t0
+    r1 = os.times()
+    cat_cpu = (r1.children_user - r0.children_user) + (r1.children_system - r0.children_system)
+    return t, cpu_seconds(pids) - c0 + cat_cpu
 
 
 def make_topic(b, topic, config=()):
@@ -141,14 +168,14 @@ def main():
         lf = leader_of(brokers, "three_f")
         follower_mount = next(b for b in brokers if b is not lf)
         subprocess.run(["sync"])
-        t_one = cat_into(src, l1.path("one", "p0"))
+        t_one, cpu_one = cat_into(src, l1.path("one", "p0"), brokers)
         log("RF=1: %.2f s" % t_one)
 
         subprocess.run(["sync"])
-        t_three = cat_into(src, l3.path("three", "p0"))
+        t_three, cpu_three = cat_into(src, l3.path("three", "p0"), brokers)
         log("RF=3 at the leader: %.2f s" % t_three)
         subprocess.run(["sync"])
-        t_three_f = cat_into(src, follower_mount.path("three_f", "p0"))
+        t_three_f, cpu_three_f = cat_into(src, follower_mount.path("three_f", "p0"), brokers)
         log("RF=3 at a follower's mount: %.2f s" % t_three_f)
 
         # (b) the same RF=3 ingest again, sampled (apart from (a): the
@@ -189,6 +216,17 @@ def main():
                      "%.0f (leader's mount) / %.0f (a follower's mount)" %
                      (rate(t_three), rate(t_three_f)),
                      "%.2f× / %.2f× RF=1" % (t_one / t_three, t_one / t_three_f)))
+        # What (a) cost in CPU, and the ratio this machine could give at
+        # best if every core were busy all the time: the brokers share it.
+        cores = os.cpu_count()
+        per_mib = lambda c: c * 1000 / MB  # noqa: E731
+        ceiling = lambda c: t_one / (c / cores)  # noqa: E731
+        rows.append(("(a) CPU per MiB (all brokers + `cat`), ms; ceiling = RF=1 time / "
+                     "(RF=3 CPU / %d cores)" % cores,
+                     "%.2f (RF=1)" % per_mib(cpu_one),
+                     "%.2f (leader's mount) / %.2f (a follower's mount)" %
+                     (per_mib(cpu_three), per_mib(cpu_three_f)),
+                     "ceiling %.2f× / %.2f×" % (ceiling(cpu_three), ceiling(cpu_three_f))))
         if lags:
             rows.append(("(b) replication lag under (a), leader append → follower append, ms",
                          "-", "median %.1f, p99 %.1f (%d samples)" %

@@ -161,6 +161,20 @@ static void test_large_frames(void **state)
     big_exchange(1000, 1000);                      /* one-byte pieces */
 }
 
+struct pieces_send {
+    struct conn *c;
+    const struct frame_piece *p;
+    int n;
+    int result;
+};
+
+static void *send_pieces(void *arg)
+{
+    struct pieces_send *ps = arg;
+    ps->result = conn_send_pieces(ps->c, 3, 0, 8, ps->p, ps->n, T_MS);
+    return NULL;
+}
+
 static void *send_big_then_small(void *arg)
 {
     struct big_send *b = arg;
@@ -200,6 +214,63 @@ static void test_large_then_small_back_to_back(void **state)
         assert_memory_equal(f.payload, "after", 5);
     }
     free(b.data);
+    conn_close(&c);
+    conn_close(&s[0]);
+}
+
+/* Memory and file pieces in one frame: the file's bytes go out with
+ * sendfile and arrive as if they had been in memory; a piece past the
+ * file's end is refused with -EIO before anything is sent. */
+static void test_file_pieces(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/topicfs-test-conn-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    size_t flen = 3u << 20;
+    uint8_t *file = malloc(flen);
+    for (size_t i = 0; i < flen; i++)
+        file[i] = (uint8_t)(i * 31 + i / 7);
+    assert_int_equal(write(fd, file, flen), (ssize_t)flen);
+    struct conn c, s[2];
+    assert_int_equal(tcp_pair("127.0.0.1:0", &c, s, 0), 0);
+    struct frame_piece p[5] = {
+        {"head", -1, 0, 4}, {NULL, fd, 1000, 2u << 20}, /* 2 MiB from the file */
+        {"mid", -1, 0, 3},  {NULL, fd, flen - 10, 10},  /* its last bytes */
+        {"", -1, 0, 0},
+    };
+    size_t total = 4 + (2u << 20) + 3 + 10;
+    uint8_t *want = malloc(total);
+    memcpy(want, "head", 4);
+    memcpy(want + 4, file + 1000, 2u << 20);
+    memcpy(want + 4 + (2u << 20), "mid", 3);
+    memcpy(want + 7 + (2u << 20), file + flen - 10, 10);
+    struct frame f;
+    for (int round = 0; round < 2; round++) {
+        /* The receiver reads while the sender sends (2 MiB need not fit
+         * the socket's buffers). */
+        pthread_t t;
+        struct pieces_send ps = {&c, p, 5, 1};
+        assert_int_equal(pthread_create(&t, NULL, send_pieces, &ps), 0);
+        int r = conn_recv(&s[0], &f, T_MS);
+        pthread_join(t, NULL);
+        assert_int_equal(ps.result, 0);
+        assert_int_equal(r, 0);
+        assert_int_equal(f.h.length, total);
+        assert_memory_equal(f.payload, want, total);
+    }
+    struct frame_piece past = {NULL, fd, flen - 5, 10};
+    assert_int_equal(conn_send_pieces(&c, 3, 0, 9, &past, 1, T_MS), -EIO);
+    /* Nothing went out: the stream still works. */
+    struct iovec iov = {"ok", 2};
+    assert_int_equal(conn_send(&c, 3, 0, 10, &iov, 1, T_MS), 0);
+    assert_int_equal(conn_recv(&s[0], &f, T_MS), 0);
+    assert_int_equal(f.h.id, 10);
+    assert_memory_equal(f.payload, "ok", 2);
+    free(want);
+    free(file);
+    close(fd);
     conn_close(&c);
     conn_close(&s[0]);
 }
@@ -316,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_small_frames_both_ways),
         cmocka_unit_test(test_large_frames),
         cmocka_unit_test(test_large_then_small_back_to_back),
+        cmocka_unit_test(test_file_pieces),
         cmocka_unit_test(test_oversize_not_sent),
         cmocka_unit_test(test_garbage_from_peer),
         cmocka_unit_test(test_timeout_keeps_partial_frame),

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
@@ -464,6 +465,31 @@ static void test_buffer_kept_or_released(void **state)
     free(payload);
 }
 
+/* A payload given as pieces of a file gets the header the same bytes in
+ * memory get; a piece past the file's end is refused (-EIO). */
+static void test_header_of_file_pieces(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/topicfs-test-frame-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    size_t flen = 200000;
+    uint8_t *data = malloc(flen);
+    fill(data, flen, 9);
+    assert_int_equal(write(fd, data, flen), (ssize_t)flen);
+    struct frame_piece p[3] = {{"ab", -1, 0, 2}, {NULL, fd, 17, flen - 17}, {"z", -1, 0, 1}};
+    struct iovec iov[3] = {{"ab", 2}, {data + 17, flen - 17}, {"z", 1}};
+    uint8_t h1[FRAME_HEADER_SIZE], h2[FRAME_HEADER_SIZE];
+    assert_int_equal(frame_header_encode_pieces(h1, 17, 1, 5, p, 3), 0);
+    assert_int_equal(frame_header_encode(h2, 17, 1, 5, iov, 3), 0);
+    assert_memory_equal(h1, h2, FRAME_HEADER_SIZE);
+    struct frame_piece past = {NULL, fd, flen - 1, 2};
+    assert_int_equal(frame_header_encode_pieces(h1, 17, 1, 5, &past, 1), -EIO);
+    free(data);
+    close(fd);
+}
+
 /* The header fed, the payload written straight into the decoder's room in
  * pieces of every size: the same frame as feed gives; a damaged payload is
  * refused at its last byte, and stays refused. */
@@ -732,6 +758,7 @@ int main(void)
         cmocka_unit_test(test_back_to_back),
         cmocka_unit_test(test_buffer_kept_or_released),
         cmocka_unit_test(test_room_and_filled),
+        cmocka_unit_test(test_header_of_file_pieces),
         cmocka_unit_test(test_payload_roundtrip),
         cmocka_unit_test(test_payload_writer_full),
         cmocka_unit_test(test_payload_every_truncation),
