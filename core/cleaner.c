@@ -133,7 +133,12 @@ int cleaner_run_once(struct store *s, int64_t now_ms, cleaner_changed_fn changed
                 };
                 struct compaction_result res;
                 r = compaction_run(p, &rules, now_ms, &res);
-                if (r < 0)
+                if (r == -EINTR)
+                    logger_log(LOG_LEVEL_INFO,
+                               "topic %s p%u: compaction pass given up for a truncation "
+                               "(the next pass starts over)",
+                               t->name, k);
+                else if (r < 0)
                     logger_log(LOG_LEVEL_ERROR, "topic %s p%u: compaction failed: %s", t->name, k,
                                strerror(-r));
                 did |= r > 0;

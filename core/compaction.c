@@ -49,6 +49,7 @@
 #include "store.h"
 
 int compaction_crash_point;
+void (*compaction_visit_hook)(struct partition *p);
 
 /* ---- key map: open addressing, hash -> latest offset ---- */
 
@@ -689,6 +690,12 @@ static int visit(struct partition *p, uint64_t from, uint64_t to,
     ps->limit = to;
     while (at < to && !r && !ps->err) {
         uint64_t next;
+        if (compaction_visit_hook)
+            compaction_visit_hook(p);
+        if (atomic_load(&p->maintenance_wanted)) {
+            r = -EINTR; /* a truncation waits: before the commit point, give up */
+            break;
+        }
         r = partition_fetch_below(p, &c, at, to, to - at < 65536 ? to - at : 65536, fn, ps, &next);
         if (next <= at)
             break;

@@ -566,6 +566,15 @@ int partition_set_compacted(struct partition *p)
 
 /* ---- truncation ---- */
 
+/* The maintenance lock for a truncation or reset: a cleaner pass that
+ * holds it sees the request and gives up (compaction_run). */
+static void maintenance_take(struct partition *p)
+{
+    atomic_fetch_add(&p->maintenance_wanted, 1);
+    pthread_mutex_lock(&p->maintenance);
+    atomic_fetch_sub(&p->maintenance_wanted, 1);
+}
+
 int partition_truncate(struct partition *p, uint64_t offset)
 {
     int r = 0;
@@ -573,7 +582,7 @@ int partition_truncate(struct partition *p, uint64_t offset)
     struct leader_epoch_cache next;
     leader_epoch_init(&next);
     /* A cleaner pass must not put back segments it copied before the cut. */
-    pthread_mutex_lock(&p->maintenance);
+    maintenance_take(p);
     pthread_mutex_lock(&p->lock);
     if ((r = writable(p)))
         goto out;
@@ -654,7 +663,7 @@ int partition_reset(struct partition *p, uint64_t start_offset, uint64_t start_p
     int r;
     if (start_offset > BATCH_END_MAX || start_pos > BATCH_END_MAX)
         return -EINVAL;
-    pthread_mutex_lock(&p->maintenance);
+    maintenance_take(p);
     pthread_mutex_lock(&p->lock);
     if (p->deleted) {
         r = -ENOENT;

@@ -48,11 +48,17 @@ struct compaction_result {
  * compaction_fault_count fail with compaction_fault_errno, as a failing
  * system call would; the pass then handles it as any other failure. */
 extern int compaction_crash_point;
+/* Called before each chunk of records a pass reads (tests: to hold a pass
+ * at a known point). */
+extern void (*compaction_visit_hook)(struct partition *p);
 extern int compaction_fault_at, compaction_fault_errno, compaction_fault_count;
 
 /* Cleans p if its dirty ratio (bytes appended to closed segments since the
  * last pass, over all closed bytes) reaches min_dirty_ratio, or if a kept
- * tombstone has expired. Returns 1 if the log changed, 0 if not, or -errno. */
+ * tombstone has expired. Returns 1 if the log changed, 0 if not, or -errno.
+ * A truncation or reset that waits for the partition's maintenance lock
+ * (p->maintenance_wanted) ends the pass before its commit point: -EINTR,
+ * nothing changed, as if it had not run (the next pass starts over). */
 int compaction_run(struct partition *p, const struct compaction_rules *rules, int64_t now_ms,
                    struct compaction_result *res);
 

@@ -152,6 +152,10 @@ struct partition {
     partition_listener_fn listener;
     void *listener_arg;
     pthread_mutex_t maintenance; /* one cleaner or truncation at a time */
+    /* Truncations and resets waiting for the maintenance lock: a cleaner
+     * pass that sees one gives up before its commit point (compaction.h),
+     * so a follower's truncation never waits for a whole pass. */
+    atomic_int maintenance_wanted;
     struct layout_epoch *epochs; /* epochs[0 .. epoch] */
     uint32_t epoch;
     uint32_t kept_from; /* no epoch before it keeps an old layout */

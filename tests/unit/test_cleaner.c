@@ -11,11 +11,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleaner.h"
@@ -251,6 +255,80 @@ static void crash_at(void **state, int point, int expect_after)
     assert_memory_equal(got.text, after.text, after.len);
     assert_non_null(strstr(got.text, "k3:v59\n"));
     assert_null(strstr(got.text, "k0:v0\n"));
+}
+
+/* A pass held at its first read while a truncation asks for the
+ * maintenance lock: the pass gives up (-EINTR, nothing changed, no
+ * cleaning/ left), the truncation goes through, and the next pass works. */
+static atomic_int pass_held, pass_saw_wanted;
+
+static void hold_pass(struct partition *p)
+{
+    if (atomic_exchange(&pass_held, 1))
+        return;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        if (atomic_load(&p->maintenance_wanted)) {
+            atomic_store(&pass_saw_wanted, 1);
+            return;
+        }
+        sched_yield();
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (t.tv_sec - t0.tv_sec < 10);
+}
+
+struct pass_call {
+    struct partition *p;
+    int result;
+};
+
+static void *run_pass(void *arg)
+{
+    struct pass_call *c = arg;
+    struct compaction_result res;
+    c->result = compaction_run(c->p, &rules, 2000, &res);
+    return NULL;
+}
+
+static void test_truncation_interrupts_pass(void **state)
+{
+    struct fixture *f = *state;
+    struct dump before, after;
+    fill(f->p);
+    dump_all(f->p, &before);
+    atomic_store(&pass_held, 0);
+    atomic_store(&pass_saw_wanted, 0);
+    compaction_visit_hook = hold_pass;
+    struct pass_call c = {f->p, 1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, run_pass, &c), 0);
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (!atomic_load(&pass_held)) {
+        sched_yield();
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        assert_true(now.tv_sec - t0.tv_sec < 10);
+    }
+    assert_int_equal(partition_truncate(f->p, 40), 0);
+    pthread_join(t, NULL);
+    compaction_visit_hook = NULL;
+    assert_int_equal(atomic_load(&pass_saw_wanted), 1);
+    assert_int_equal(c.result, -EINTR);
+    char cleaning[128];
+    snprintf(cleaning, sizeof(cleaning), "%s/cleaning", f->dir);
+    assert_int_equal(access(cleaning, F_OK), -1);
+    /* Exactly the records below the cut, as they were. */
+    dump_all(f->p, &after);
+    size_t keep = 0;
+    while (keep < before.n && before.offsets[keep] < 40)
+        keep++;
+    assert_int_equal(after.n, keep);
+    for (size_t i = 0; i < keep; i++)
+        assert_true(after.offsets[i] == before.offsets[i]);
+    assert_memory_equal(after.text, before.text, after.len);
+    struct compaction_result res;
+    assert_int_equal(compaction_run(f->p, &rules, 2000, &res), 1);
 }
 
 static void test_crash_before_commit(void **state)
@@ -624,6 +702,7 @@ int main(void)
         cmocka_unit_test(test_tombstone),
         cmocka_unit_test_setup_teardown(test_compaction_keeps_latest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_tombstones, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncation_interrupts_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_before_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_while_moving, setup, teardown),
