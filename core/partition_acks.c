@@ -110,10 +110,21 @@ int partition_wait_acked(struct partition *p, const struct partition_ack *ack)
             r = 0;
             break;
         }
+        p->acks_waiting++;
         pthread_cond_wait(&p->acks_cond, &p->lock);
+        p->acks_waiting--;
+        p->acks_checks++;
     }
     pthread_mutex_unlock(&p->lock);
     return r;
+}
+
+void partition_ack_waiters(struct partition *p, uint32_t *waiting, uint64_t *checks)
+{
+    pthread_mutex_lock(&p->lock);
+    *waiting = p->acks_waiting;
+    *checks = p->acks_checks;
+    pthread_mutex_unlock(&p->lock);
 }
 
 int acks_check(struct partition *p, struct partition_ack *ack)

@@ -145,9 +145,11 @@ struct partition {
      * leading, truncates or resets, and is deleted. */
     pthread_cond_t acks_cond;
     uint64_t acks_term;
-    int leading;       /* replicate/ says this broker leads it */
-    uint32_t in_sync;  /* then: its ISR's size, itself included */
-    uint64_t hw_saved; /* the high watermark last checkpointed, if hw_saved_valid */
+    uint32_t acks_waiting; /* threads blocked in partition_wait_acked */
+    uint64_t acks_checks;  /* times a waiter woke and looked again */
+    int leading;           /* replicate/ says this broker leads it */
+    uint32_t in_sync;      /* then: its ISR's size, itself included */
+    uint64_t hw_saved;     /* the high watermark last checkpointed, if hw_saved_valid */
     int hw_saved_valid;
     partition_listener_fn listener;
     void *listener_arg;
@@ -314,6 +316,10 @@ void partition_ack_point(struct partition *p, struct partition_ack *ack);
 /* Waits until the high watermark reaches ack->end_offset within ack->term:
  * 0, -EIO (the term changed), -ENOENT (deleted). */
 int partition_wait_acked(struct partition *p, const struct partition_ack *ack);
+/* How many threads wait in partition_wait_acked now, and how many times a
+ * waiter has woken and looked again so far (tests: a waiter that woke after
+ * a change and waits again has seen it and not returned). */
+void partition_ack_waiters(struct partition *p, uint32_t *waiting, uint64_t *checks);
 /* The produce path with a topic's acks: partition_append_records, and
  * with acks->all, the min.insync.replicas check and the wait for the
  * in-sync replicas (both logged when they fail with -EIO). Local

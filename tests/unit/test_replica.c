@@ -51,6 +51,7 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1730,8 +1731,26 @@ static int ack_waiter_done(struct ack_waiter *w)
     return d;
 }
 
-/* Starts a thread waiting for ack; checks it is still waiting a moment
- * later (a waiter that should block must not have returned). */
+/* Waits (10 s at most) until one thread waits in partition_wait_acked
+ * having woken more than `checks` times. */
+static void ack_waiter_blocked(struct partition *p, uint64_t checks)
+{
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        uint32_t waiting;
+        uint64_t c;
+        partition_ack_waiters(p, &waiting, &c);
+        if (waiting == 1 && c >= checks)
+            return;
+        sched_yield();
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        assert_true(now.tv_sec - t0.tv_sec < 10);
+    }
+}
+
+/* Starts a thread waiting for ack and checks that it blocks (a waiter that
+ * should block must not have returned). */
 static void ack_wait_start(struct ack_waiter *w, pthread_t *t, struct partition *p,
                            const struct partition_ack *ack)
 {
@@ -1740,8 +1759,24 @@ static void ack_wait_start(struct ack_waiter *w, pthread_t *t, struct partition 
     w->ack = *ack;
     pthread_mutex_init(&w->lock, NULL);
     assert_int_equal(pthread_create(t, NULL, ack_wait_main, w), 0);
-    usleep(20000);
+    ack_waiter_blocked(p, 0);
     assert_false(ack_waiter_done(w));
+}
+
+/* After a change that must not end the wait: the waiter woke for it,
+ * looked, and waits again. */
+static void ack_still_waiting(struct ack_waiter *w, uint64_t checks_before)
+{
+    ack_waiter_blocked(w->p, checks_before + 1);
+    assert_false(ack_waiter_done(w));
+}
+
+static uint64_t ack_checks(struct partition *p)
+{
+    uint32_t waiting;
+    uint64_t c;
+    partition_ack_waiters(p, &waiting, &c);
+    return c;
 }
 
 static int ack_wait_end(struct ack_waiter *w, pthread_t t)
@@ -1804,12 +1839,12 @@ static void test_acks_wait_for_high_watermark(void **state)
     assert_int_equal(ack.end_offset, 4);
     assert_int_equal(ack.in_sync, 2);
     ack_wait_start(&w, &t, p, &ack);
+    uint64_t checks = ack_checks(p);
     assert_int_equal(partition_set_high_watermark(p, 3), 0); /* not past it yet */
-    usleep(20000);
-    assert_false(ack_waiter_done(&w));
-    /* An ISR change (the lead call again) is no new term. */
+    ack_still_waiting(&w, checks);
+    /* An ISR change (the lead call again) is no new term: the wait goes on
+     * and ends with 0 below, where a new term would give -EIO. */
     partition_lead(p, 1);
-    usleep(20000);
     assert_false(ack_waiter_done(&w));
     assert_int_equal(partition_set_high_watermark(p, 4), 0);
     assert_int_equal(ack_wait_end(&w, t), 0);
