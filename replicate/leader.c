@@ -66,7 +66,8 @@ static int lead(struct replica_manager *m, const char *topic, uint32_t part, uin
  * duplicate of the segment's descriptor, so a segment closed meanwhile
  * does not matter; adjacent pieces of one file are one), or bytes copied
  * into buf (pieces in memory, or a file piece whose descriptor could not
- * be duplicated). total counts both, against limit. */
+ * be duplicated). total counts both, against limit. Pieces are joined only
+ * within one part (from part_from on): each part's records stay its own. */
 struct rec_piece {
     int fd;       /* the duplicate, or -1: len bytes at buf + pos */
     int src_fd;   /* the segment's own descriptor (to join adjacent pieces) */
@@ -78,7 +79,7 @@ struct record_sink {
     uint8_t *buf;
     size_t len, cap;
     struct rec_piece *v;
-    size_t n, vcap;
+    size_t n, vcap, part_from;
     size_t total, limit;
 };
 
@@ -119,7 +120,7 @@ static int record_piece(const struct stream_piece *pc, void *arg)
     struct record_sink *rs = arg;
     if (pc->len > rs->limit - rs->total)
         return -ENOBUFS;
-    struct rec_piece *last = rs->n ? &rs->v[rs->n - 1] : NULL;
+    struct rec_piece *last = rs->n > rs->part_from ? &rs->v[rs->n - 1] : NULL;
     if (pc->fd >= 0 && last && last->fd >= 0 && last->src_fd == pc->fd &&
         last->pos + last->len == pc->file_pos) {
         last->len += pc->len;
@@ -186,6 +187,7 @@ static int fetch_pass(struct replica_manager *m, const struct proto_fetch_req *q
             max_offset = pi.high_watermark;
         }
         size_t at = rs->total, from = rs->n, len = rs->len;
+        rs->part_from = from;
         rs->limit = at ? min_size(hard, q->max_bytes > at ? q->max_bytes : at) : hard;
         size_t budget = q->max_bytes > at ? q->max_bytes - at : 0;
         ssize_t n = partition_fetch_raw(s->r->p, q->parts[i].fetch_offset, max_offset,
