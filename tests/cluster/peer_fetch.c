@@ -4,6 +4,9 @@
  *   peer_fetch ADDR MY_ID fetch REPLICA_ID TOPIC PARTITION OFFSET EPOCH
  *       prints "ERR hw=N start=N end=N epoch=N bytes=N" (ERR: the part's
  *       errno name, or "ok")
+ *   peer_fetch ADDR MY_ID fetch2 REPLICA_ID TOPIC PARTITION OFFSET OFFSET2 EPOCH MAX_BYTES
+ *       the same partition twice in one request, from OFFSET and OFFSET2,
+ *       each part at most MAX_BYTES (the first batch whole): a line per part
  *   peer_fetch ADDR MY_ID epoch TOPIC PARTITION EPOCH LEADER_EPOCH
  *       prints "ERR epoch=E end=N"
  * A refused request prints its errno name alone. Exit 0 when an answer
@@ -24,8 +27,23 @@ static const char *name(uint32_t e)
 
 int main(int argc, char **argv)
 {
+    uint64_t offset2 = 0;
+    uint32_t part_max = 1 << 20;
     int fetch = argc == 9 && !strcmp(argv[3], "fetch");
+    int fetch2 = argc == 11 && !strcmp(argv[3], "fetch2");
     int epoch = argc == 8 && !strcmp(argv[3], "epoch");
+    if (fetch2) {
+        /* as fetch, with the second offset and the part limit moved aside */
+        static char *args[9];
+        for (int i = 0; i < 8; i++)
+            args[i] = argv[i];
+        args[8] = argv[9];
+        fetch2 = 1;
+        fetch = 1;
+        offset2 = strtoull(argv[8], NULL, 10);
+        part_max = (uint32_t)strtoul(argv[10], NULL, 10);
+        argv = args;
+    }
     if (!fetch && !epoch) {
         fprintf(stderr, "usage: peer_fetch ADDR MY_ID fetch REPLICA_ID TOPIC PARTITION OFFSET "
                         "EPOCH\n       peer_fetch ADDR MY_ID epoch TOPIC PARTITION EPOCH "
@@ -41,17 +59,19 @@ int main(int argc, char **argv)
         return 1;
     }
     if (fetch) {
-        struct proto_fetch_part part = {.partition = (uint32_t)atoi(argv[6]),
-                                        .fetch_offset = strtoull(argv[7], NULL, 10),
-                                        .current_leader_epoch = (uint32_t)atoi(argv[8]),
-                                        .max_bytes = 1 << 20};
-        snprintf(part.topic, sizeof(part.topic), "%s", argv[5]);
+        struct proto_fetch_part part[2] = {{.partition = (uint32_t)atoi(argv[6]),
+                                            .fetch_offset = strtoull(argv[7], NULL, 10),
+                                            .current_leader_epoch = (uint32_t)atoi(argv[8]),
+                                            .max_bytes = part_max}};
+        snprintf(part[0].topic, sizeof(part[0].topic), "%s", argv[5]);
+        part[1] = part[0];
+        part[1].fetch_offset = offset2;
         struct proto_fetch_req q = {.replica_id = atoi(argv[4]),
                                     .max_wait_ms = 100,
                                     .min_bytes = 1,
                                     .max_bytes = 1 << 20,
-                                    .n = 1,
-                                    .parts = &part};
+                                    .n = fetch2 ? 2 : 1,
+                                    .parts = part};
         len = proto_fetch_req_encode(&q, buf, sizeof(buf));
     } else {
         struct proto_epoch_query q = {.partition = (uint32_t)atoi(argv[5]),
@@ -69,12 +89,13 @@ int main(int argc, char **argv)
         struct proto_fetch_result *res;
         size_t n;
         if (!(r = proto_fetch_reply_decode(reply.payload, reply.h.length, &res, &n))) {
-            if (n == 1)
+            size_t want = fetch2 ? 2 : 1;
+            for (size_t i = 0; i < n && n == want; i++)
                 printf("%s hw=%" PRIu64 " start=%" PRIu64 " end=%" PRIu64 " epoch=%" PRIu32
                        " bytes=%" PRIu32 "\n",
-                       name(res[0].error), res[0].high_watermark, res[0].log_start_offset,
-                       res[0].log_end_offset, res[0].leader_epoch, res[0].records_len);
-            r = n == 1 ? 0 : -EPROTO;
+                       name(res[i].error), res[i].high_watermark, res[i].log_start_offset,
+                       res[i].log_end_offset, res[i].leader_epoch, res[i].records_len);
+            r = n == want ? 0 : -EPROTO;
             free(res);
         }
     } else if (!r) {

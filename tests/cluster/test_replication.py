@@ -237,6 +237,24 @@ class ReplicationTest(ClusterTest):
         self.assertEqual(peer_fetch(new, 9, "fetch", 9, "orders", 0, 0, 1)[0], "EPERM")
         self.assertEqual(peer_fetch(new, 9, "fetch", follower, "orders", 0, 0, 1)[0], "EACCES")
         self.assertEqual(peer_fetch(old, 9, "fetch", -1, "orders", 0, 0, 1)[0], "EREMOTE")
+        # One request naming the partition twice, the first part held to its
+        # first batch and the second from the next one: two batches stored
+        # next to each other in one segment (large enough to be sent from the
+        # file, not copied), and still each part's own.
+        big = ["".join("%c%098d\n" % (c, i) for i in range(1000)) for c in "xy"]
+        append(new, "orders", big[0])
+        append(new, "orders", big[1])
+        self.wait_identical(brokers, "orders",
+                            b"committed\nafter\n" + "".join(big).encode())
+        both = peer_fetch(new, 9, "fetch", -1, "orders", 0, 2, 1)
+        self.assertEqual(both[0], "ok")
+        p = subprocess.run([PEER_FETCH, new.listen, "9", "fetch2", "-1", "orders", "0", "2",
+                            "1002", "1", "1"], capture_output=True, text=True, timeout=60)
+        out = p.stdout.splitlines()
+        self.assertEqual([line.split()[0] for line in out], ["ok", "ok"], p.stdout + p.stderr)
+        sizes = [int(dict(w.split("=") for w in line.split()[1:])["bytes"]) for line in out]
+        self.assertTrue(all(n > 0 for n in sizes), sizes)
+        self.assertEqual(sum(sizes), int(both[1]["bytes"]))
 
     def test_follower_below_log_start_starts_afresh(self):
         brokers = self.start_brokers()
