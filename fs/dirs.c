@@ -102,8 +102,9 @@ int fs_topic_create(void *fs_context, const char *name, const struct topic_confi
     int r = store_create_topic_config(fc->store, name, cfg, &t);
     if (r)
         return r;
-    logger_log(LOG_LEVEL_INFO, "created topic %s with %u partitions", name,
-               topic_partition_count(t));
+    uint32_t nparts = topic_partition_count(t);
+    logger_log(LOG_LEVEL_INFO, "created topic %s with %u partition%s", name, nparts,
+               nparts == 1 ? "" : "s");
     if (remote)
         topic_node_changed(fc, 0);
     topic_put(t);

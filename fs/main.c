@@ -539,8 +539,15 @@ int main(int argc, char *argv[])
         logger_log(LOG_LEVEL_ERROR, "cannot start the cleaner: %s", strerror(-r));
         goto out_unmount;
     }
-    logger_log(LOG_LEVEL_INFO, "serving %s on %s (%zu topics)", opt.data_dir, cli.mountpoint,
-               store_count(store));
+    /* Users' topics: __consumer_offsets is internal, as in .cluster and .metrics. */
+    size_t ntopics = store_count(store);
+    struct topic *internal = store_find(store, GROUP_OFFSETS_TOPIC);
+    if (internal) {
+        ntopics--;
+        topic_put(internal);
+    }
+    logger_log(LOG_LEVEL_INFO, "serving %s on %s (%zu topic%s)", opt.data_dir, cli.mountpoint,
+               ntopics, ntopics == 1 ? "" : "s");
     if (cli.singlethread) {
         ret = fuse_session_loop(se);
     } else {

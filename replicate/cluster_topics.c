@@ -168,8 +168,8 @@ static int make_local(struct cluster_topics *ct, const char *name, const char *i
         set_entry(ct, name, NULL);
         return r;
     }
-    logger_log(LOG_LEVEL_INFO, "topic %s (id %s): made here with %u partitions", name, id,
-               cfg->partitions);
+    logger_log(LOG_LEVEL_INFO, "topic %s (id %s): made here with %u partition%s", name, id,
+               cfg->partitions, cfg->partitions == 1 ? "" : "s");
     return 0;
 }
 

@@ -52,6 +52,10 @@ class MountCommandTest(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(m.mnt)), [".cluster", ".metrics", "audit", "orders"])
         self.assertEqual(read(m.path("orders", "p1")), "one\n")
         self.assertEqual(read(m.path("audit", "p0")), "two\n")
+        # The start line counts the user's topics, not __consumer_offsets.
+        self.assertIn("(0 topics)", m.log_text())
+        self.assertIn("(2 topics)", m.log_text())
+        self.assertIn("created topic orders with 2 partitions", m.log_text())
 
     def test_fuse_options_pass_through(self):
         m = Mount(opts="partitions=1,fsname=topicfs-test-fsname").start()
