@@ -100,6 +100,11 @@ struct frame_piece {
     uint64_t pos;
     size_t len;
 };
+/* A piece of memory (mem may be NULL when len is 0: it stays a memory piece). */
+static inline struct frame_piece frame_piece_mem(const void *mem, size_t len)
+{
+    return (struct frame_piece){mem ? mem : "", -1, 0, len};
+}
 /* frame_header_encode for a payload of n pieces. File pieces are read for
  * the checksum in chunks that stay in the CPU's cache: -EIO when a file
  * ends before its piece does, or the errno of pread; -ENOMEM. */

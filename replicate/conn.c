@@ -330,29 +330,26 @@ static ssize_t send_some(int fd, const struct frame_piece *v, int i, int n, size
     return w < 0 ? -errno : w;
 }
 
-int conn_send_pieces(struct conn *c, uint16_t type, uint32_t flags, uint64_t id,
-                     const struct frame_piece *pieces, int npieces, int timeout_ms)
+/* Sends one frame whose payload is v[1..n) (v[0] is the header's place):
+ * the frame_header_encode_pieces checks, then every piece in order; frees
+ * v unless it is `small`. */
+static int send_frame(struct conn *c, uint16_t type, uint32_t flags, uint64_t id,
+                      struct frame_piece *v, int n, const struct frame_piece *small, int timeout_ms)
 {
-    if (c->err)
-        return c->err;
-    if (npieces < 0)
-        return -EINVAL;
     uint64_t total = 0;
-    for (int i = 0; i < npieces; i++)
-        total += pieces[i].len;
-    if (total > c->dec.max_payload)
-        return -EMSGSIZE;
+    for (int i = 1; i < n; i++)
+        total += v[i].len;
     uint8_t hdr[FRAME_HEADER_SIZE];
-    int r = frame_header_encode_pieces(hdr, type, flags, id, pieces, npieces);
-    if (r < 0)
+    int r = c->err ? c->err
+            : total > c->dec.max_payload
+                ? -EMSGSIZE
+                : frame_header_encode_pieces(hdr, type, flags, id, v + 1, n - 1);
+    if (r < 0) {
+        if (v != small)
+            free(v);
         return r;
-    struct frame_piece small[SMALL_IOV], *v = small;
-    int n = npieces + 1;
-    if (n > SMALL_IOV && !(v = malloc(sizeof(*v) * (size_t)n)))
-        return -ENOMEM;
-    v[0] = (struct frame_piece){.mem = hdr, .fd = -1, .len = sizeof(hdr)};
-    if (npieces)
-        memcpy(v + 1, pieces, sizeof(*pieces) * (size_t)npieces);
+    }
+    v[0] = frame_piece_mem(hdr, sizeof(hdr));
 
     int64_t deadline = conn_deadline(timeout_ms);
     int i = 0, started = 0;
@@ -393,21 +390,36 @@ int conn_send_pieces(struct conn *c, uint16_t type, uint32_t flags, uint64_t id,
     return r;
 }
 
+/* The payload's place after v[0]: small, or n pieces malloc'ed. */
+static struct frame_piece *pieces_room(struct frame_piece *small, int n)
+{
+    return n <= SMALL_IOV ? small : malloc(sizeof(*small) * (size_t)n);
+}
+
+int conn_send_pieces(struct conn *c, uint16_t type, uint32_t flags, uint64_t id,
+                     const struct frame_piece *pieces, int npieces, int timeout_ms)
+{
+    struct frame_piece small[SMALL_IOV], *v;
+    if (npieces < 0)
+        return -EINVAL;
+    if (!(v = pieces_room(small, npieces + 1)))
+        return -ENOMEM;
+    if (npieces)
+        memcpy(v + 1, pieces, sizeof(*pieces) * (size_t)npieces);
+    return send_frame(c, type, flags, id, v, npieces + 1, small, timeout_ms);
+}
+
 int conn_send(struct conn *c, uint16_t type, uint32_t flags, uint64_t id, const struct iovec *iov,
               int iovcnt, int timeout_ms)
 {
+    struct frame_piece small[SMALL_IOV], *v;
     if (iovcnt < 0)
         return -EINVAL;
-    struct frame_piece small[SMALL_IOV] = {{NULL, -1, 0, 0}}, *p = small;
-    if (iovcnt > SMALL_IOV && !(p = malloc(sizeof(*p) * (size_t)iovcnt)))
+    if (!(v = pieces_room(small, iovcnt + 1)))
         return -ENOMEM;
     for (int i = 0; i < iovcnt; i++)
-        p[i] = (struct frame_piece){
-            .mem = iov[i].iov_base ? iov[i].iov_base : "", .fd = -1, .len = iov[i].iov_len};
-    int r = conn_send_pieces(c, type, flags, id, p, iovcnt, timeout_ms);
-    if (p != small)
-        free(p);
-    return r;
+        v[i + 1] = frame_piece_mem(iov[i].iov_base, iov[i].iov_len);
+    return send_frame(c, type, flags, id, v, iovcnt + 1, small, timeout_ms);
 }
 
 static const char *malformed_why(int err)

@@ -150,8 +150,7 @@ int frame_header_encode(uint8_t hdr[FRAME_HEADER_SIZE], uint16_t type, uint32_t 
     if (iovcnt > 8 && !(p = malloc(sizeof(*p) * (size_t)iovcnt)))
         return -ENOMEM;
     for (int i = 0; i < iovcnt; i++)
-        p[i] = (struct frame_piece){
-            .mem = iov[i].iov_base ? iov[i].iov_base : "", .fd = -1, .len = iov[i].iov_len};
+        p[i] = frame_piece_mem(iov[i].iov_base, iov[i].iov_len);
     int r = header_of(hdr, type, flags, id, p, iovcnt);
     if (p != small)
         free(p);

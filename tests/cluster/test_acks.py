@@ -241,15 +241,17 @@ class AcksTest(ClusterTest):
         acked = [[] for _ in range(nwriters)]
         failed = [[] for _ in range(nwriters)]
         lock = threading.Lock()
+        targets_set = threading.Condition(lock)  # notified when targets change or at stop
         stop = threading.Event()
 
         def run(k):
             n = 0
             while not stop.is_set():
-                with lock:
+                with targets_set:
+                    while targets[k] is None and not stop.is_set():
+                        targets_set.wait(1.0)
                     b = targets[k]
                 if b is None:
-                    time.sleep(0.01)
                     continue
                 line = "w%d %06d\n" % (k, n)
                 try:
@@ -260,11 +262,11 @@ class AcksTest(ClusterTest):
                         os.close(fd)
                     with lock:
                         acked[k].append(n)
-                    time.sleep(0.002)  # leave the CPUs to the brokers
+                    stop.wait(0.002)  # pacing: leave the CPUs to the brokers
                 except OSError as e:
                     with lock:
                         failed[k].append((n, e.errno))
-                    time.sleep(0.05)
+                    stop.wait(0.05)  # back off after a refused write
                 n += 1
 
         threads = [threading.Thread(target=run, args=(k,), daemon=True) for k in range(nwriters)]
@@ -282,9 +284,10 @@ class AcksTest(ClusterTest):
             live = list(by_id.values())
             leader = self.wait_leader(live, "orders", 3)
             others = [b for b in live if b is not leader]
-            with lock:
+            with targets_set:
                 for k in range(nwriters):
                     targets[k] = others[k % len(others)]
+                targets_set.notify_all()
             # Writes go on at the other mounts before the kill.
             seen = progress()
             wait_until(lambda: progress() >= seen + 4, timeout=DEADLINE,

@@ -12,7 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zkharness import ClusterTest, append, ids, part_line, wait_until  # noqa: E402
+from zkharness import ClusterTest, append, holds, ids, part_line, wait_until  # noqa: E402
 import harness  # noqa: E402
 
 SESSION_MS = 4000
@@ -26,6 +26,15 @@ def state(b, topic, p=0):
         line = dict(line)
         line.pop("high_watermark", None)
     return line
+
+
+def roles(by_id, line):
+    """The brokers that lead and follow a two-replica partition (its .cluster
+    line), and the third one, which holds no replica."""
+    leader_id = int(line["leader"])
+    follower_id = next(i for i in ids(line, "replicas") if i != leader_id)
+    other_id = next(i for i in by_id if i not in ids(line, "replicas"))
+    return by_id[leader_id], by_id[follower_id], by_id[other_id]
 
 
 class LeadershipTest(ClusterTest):
@@ -54,10 +63,8 @@ class LeadershipTest(ClusterTest):
                                "orders led, both replicas in sync")
         self.assertIn("unclean.leader.election.enable=false\n",
                       harness.read(by_id[1].path("orders", ".config")))
-        leader_id = int(line["leader"])
-        follower_id = next(i for i in ids(line, "replicas") if i != leader_id)
-        other_id = next(i for i in (1, 2, 3) if i not in ids(line, "replicas"))
-        leader, follower, other = by_id[leader_id], by_id[follower_id], by_id[other_id]
+        leader, follower, other = roles(by_id, line)
+        leader_id, follower_id, other_id = leader.broker_id, follower.broker_id, other.broker_id
         append(leader, "orders", "one\n")
         wait_until(lambda: harness.read(follower.path("orders", "p0")) == "one\n",
                    timeout=DEADLINE, what="one at the follower")
@@ -84,10 +91,7 @@ class LeadershipTest(ClusterTest):
         line = self.wait_state(live, "orders", lambda l: int(l["leader"]) == -1,
                                "orders offline at both mounts")
         self.assertEqual(ids(line, "isr"), [leader_id])
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:
-            self.assertEqual(int(part_line(other, "orders")["leader"]), -1)
-            time.sleep(0.2)
+        holds(lambda: int(part_line(other, "orders")["leader"]) == -1, 3, "orders offline")
         # Writes fail after delivery.timeout.ms; nothing is stored.
         fd = os.open(other.path("orders", "p0"), os.O_WRONLY | os.O_APPEND)
         try:
@@ -125,10 +129,8 @@ class LeadershipTest(ClusterTest):
         line = self.wait_state(brokers, "orders",
                                lambda l: int(l["leader"]) > 0 and len(ids(l, "isr")) == 2,
                                "orders led, both replicas in sync")
-        leader_id = int(line["leader"])
-        follower_id = next(i for i in ids(line, "replicas") if i != leader_id)
-        other_id = next(i for i in (1, 2, 3) if i not in ids(line, "replicas"))
-        leader, follower, other = by_id[leader_id], by_id[follower_id], by_id[other_id]
+        leader, follower, other = roles(by_id, line)
+        leader_id, follower_id, other_id = leader.broker_id, follower.broker_id, other.broker_id
         # Sequence 0 of other's producer: on both replicas, with its state.
         append(other, "orders", "one\n")
         wait_until(lambda: harness.read(follower.path("orders", "p0")) == "one\n",
@@ -202,10 +204,8 @@ class LeadershipTest(ClusterTest):
         by_id[preferred].start()
         self.wait_state(brokers, "orders", lambda l: len(ids(l, "isr")) == 3,
                         "the preferred replica back in the ISR")
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:
-            self.assertEqual(int(part_line(brokers[0], "orders")["leader"]), other)
-            time.sleep(0.2)
+        holds(lambda: int(part_line(brokers[0], "orders")["leader"]) == other, 3,
+              "broker %d still leads (the preferred replica does not take over)" % other)
 
 
 if __name__ == "__main__":

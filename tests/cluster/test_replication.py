@@ -19,23 +19,12 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zkharness import ClusterTest, append, isr, part_line, wait_until  # noqa: E402
+from zkharness import ClusterTest, append, isr, part_line, segments, wait_until  # noqa: E402
 import harness  # noqa: E402
 
 SESSION_MS = 4000
 LAG_MS = 1000
 DEADLINE = 20
-
-
-def segments(b, topic, p=0):
-    """{file name: bytes} of the partition's segment .log files."""
-    d = os.path.join(b.data, "topics", topic, str(p))
-    out = {}
-    for name in sorted(os.listdir(d)):
-        if name.endswith(".log"):
-            with open(os.path.join(d, name), "rb") as f:
-                out[name] = f.read()
-    return out
 
 
 PEER_FETCH = os.environ.get("PEER_FETCH") or os.path.join(

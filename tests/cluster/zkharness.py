@@ -282,6 +282,19 @@ def ids(line, key):
     return [int(x) for x in line[key].split(",") if x] if line else []
 
 
+def holds(cond, seconds, what):
+    """Asserts that cond() stays true for `seconds`, looking every 0.2 s: a
+    check that something does not happen can only look for a while (on a
+    loaded machine it looks less often; it never fails falsely)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if not cond():
+            raise AssertionError("no longer true: %s" % what)
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.2)
+
+
 def append(b, topic, text, p=0):
     with open(b.path(topic, "p%d" % p), "a") as f:
         f.write(text)
