@@ -225,12 +225,13 @@ class DiskFaultsTest(ClusterTest):
             b.stop()
         wait_until(lambda: int(part_line(first, "orders")["leader"]) == first.broker_id,
                    timeout=DEADLINE, what="broker %d leading" % first.broker_id)
-        epoch = part_line(first, "orders")["leader_epoch"]
         follower = others[0]
-        # A fetch of the damaged range: an EIO error frame, no bytes.
+        # A fetch of the damaged range: an EIO error frame, no bytes. The epoch
+        # is read again at each try (a loaded machine may see it move).
         wait_until(lambda: peer_fetch(first, follower.broker_id, "fetch", follower.broker_id,
-                                      "orders", 0, 10, epoch)[0] == "EIO", timeout=DEADLINE,
-                   what="EIO for a fetch at the damage")
+                                      "orders", 0, 10,
+                                      part_line(first, "orders")["leader_epoch"])[0] == "EIO",
+                   timeout=DEADLINE, what="EIO for a fetch at the damage")
         # A follower that needs it (its data dir emptied) stays behind it.
         shutil.rmtree(follower.data)
         follower.start()
