@@ -107,7 +107,10 @@ int partition_wait_acked(struct partition *p, const struct partition_ack *ack)
             break;
         }
         if (p->hw_follows_end || p->hw >= ack->end_offset) {
-            r = 0;
+            /* Committed by fewer in-sync replicas than asked (the ISR shrank
+             * after the append): not acknowledged, as Kafka's
+             * NOT_ENOUGH_REPLICAS_AFTER_APPEND. */
+            r = p->leading && ack->min_insync > (int64_t)p->in_sync ? -EIO : 0;
             break;
         }
         p->acks_waiting++;

@@ -274,7 +274,7 @@ static int sync_partition(struct partition *p, uint64_t written_end)
     int r = partition_sync(p);
     if (r || !the_fs || !the_fs->forward)
         return r;
-    struct partition_ack ack;
+    struct partition_ack ack = {0}; /* fsync waits for the ISR, whatever its size */
     partition_ack_point(p, &ack);
     if (written_end > ack.end_offset)
         ack.end_offset = written_end;

@@ -314,7 +314,9 @@ void partition_unlead(struct partition *p);
  * ack->term). */
 void partition_ack_point(struct partition *p, struct partition_ack *ack);
 /* Waits until the high watermark reaches ack->end_offset within ack->term:
- * 0, -EIO (the term changed), -ENOENT (deleted). */
+ * 0, -EIO (the term changed, or this leader has fewer in-sync replicas than
+ * ack->min_insync by then: the ISR shrank after the append), -ENOENT
+ * (deleted). */
 int partition_wait_acked(struct partition *p, const struct partition_ack *ack);
 /* How many threads wait in partition_wait_acked now, and how many times a
  * waiter has woken and looked again so far (tests: a waiter that woke after

@@ -1844,11 +1844,20 @@ static void test_acks_wait_for_high_watermark(void **state)
     ack_still_waiting(&w, checks);
     /* An ISR change (the lead call again) is no new term: the wait goes on
      * and ends with 0 below, where a new term would give -EIO. */
-    partition_lead(p, 1);
+    partition_lead(p, 3);
     assert_false(ack_waiter_done(&w));
     assert_int_equal(partition_set_high_watermark(p, 4), 0);
     assert_int_equal(ack_wait_end(&w, t), 0);
     assert_int_equal(partition_wait_acked(p, &ack), 0); /* at once now */
+    /* The ISR shrinks below min.insync.replicas after the append: committed
+     * by too few, so not acknowledged (Kafka's NOT_ENOUGH_REPLICAS_AFTER_APPEND). */
+    partition_lead(p, 2);
+    assert_int_equal(produce_one(p, "d2\n", &ack), 0); /* offset 4 */
+    ack_wait_start(&w, &t, p, &ack);
+    partition_lead(p, 1);
+    assert_int_equal(partition_set_high_watermark(p, 5), 0);
+    assert_int_equal(ack_wait_end(&w, t), -EIO);
+    partition_lead(p, 2);
 
     /* Leadership lost while waiting: EIO, also after a new term began. */
     partition_lead(p, 2);
