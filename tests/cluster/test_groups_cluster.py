@@ -59,6 +59,11 @@ DEADLINE = 60
 BIG_RECORDS = int(os.environ.get("TOPICFS_TEST_GROUP_RECORDS", "300000"))  # test 4, in total
 COORDINATOR_KILLS = int(os.environ.get("TOPICFS_TEST_COORDINATOR_KILLS", "10"))
 VERBOSE = bool(os.environ.get("TOPICFS_TEST_VERBOSE"))
+RECORD = len("p0 0000000\n")  # every record of these tests has this size
+# Workers read a whole number of records at a time, so that a read ends at
+# a record boundary and an fsync acknowledges only records they processed.
+READ_SMALL = 4096 // RECORD * RECORD
+READ_BIG = 65536 // RECORD * RECORD
 
 # A group member: opens PATH, reads it with os.read(READ_SIZE) and appends
 # every record it got to OUT (flushed before it reads again); after EVERY
@@ -247,7 +252,7 @@ def held_records(path):
             text = f.read()
     except FileNotFoundError:
         return []
-    return [(int(l.split()[0][1:]), int(l.split()[1])) for l in text.splitlines() if l]
+    return [(int(l.split()[0][1:]), int(l.split()[1])) for l in text.split("\n")[:-1]]
 
 
 def approx_records(paths):
@@ -258,7 +263,7 @@ def approx_records(paths):
             total += os.path.getsize(path)
         except FileNotFoundError:
             pass
-    return total // len("p0 0000000\n")
+    return total // RECORD
 
 
 class ZkProxy:
@@ -417,7 +422,7 @@ class GroupClusterTest(ClusterTest):
     def g(self, b, topic, group, *parts):
         return b.path(topic, ".groups", group, *parts)
 
-    def worker(self, b, topic, group, name, member="follow", every=0, read_size=4096, gate="-",
+    def worker(self, b, topic, group, name, member="follow", every=0, read_size=READ_SMALL, gate="-",
                stall=0, times=False):
         out = os.path.join(self.tmp, name + ".out")
         p = self.spawn([sys.executable, "-c", WORKER, self.g(b, topic, group, member), out,
@@ -650,7 +655,7 @@ class BigDrainTest(GroupClusterTest):
         coord = self.make_group(brokers, "big", "work")
         producer_mount = brokers[0]
         workers = [self.worker(b, "big", "work", "w%d" % b.broker_id, member="drain",
-                               every=1000, read_size=65536) for b in brokers]
+                               every=1000, read_size=READ_BIG) for b in brokers]
         started = time.monotonic()
         for p in range(nparts):
             with open(os.path.join(self.tmp, "in%d" % p), "w") as f:
@@ -667,7 +672,7 @@ class BigDrainTest(GroupClusterTest):
         w2.send_signal(signal.SIGKILL)
         w2.wait()
         workers.append(self.worker(brokers[1], "big", "work", "w2b", member="drain",
-                                   every=1000, read_size=65536))
+                                   every=1000, read_size=READ_BIG))
         self.assertEqual(producer.wait(timeout=300), 0, producer.stderr.read())
         produced = time.monotonic()
         wait_until(lambda: approx_records(outs()) >= BIG_RECORDS // 2, timeout=300,
