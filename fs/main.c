@@ -207,8 +207,8 @@ static int parse_cluster(const struct options *o, struct cluster_options *co,
     if (!o->zk) {
         if (o->broker || o->listen || o->zk_session_timeout || o->zk_connection_timeout ||
             o->secret_file || o->default_rf || o->offsets_rf || o->delivery_timeout ||
-            o->lag_time_max ||
-            o->fetch_wait_max || o->unclean || o->rebalance || o->imbalance_interval) {
+            o->lag_time_max || o->fetch_wait_max || o->unclean || o->rebalance ||
+            o->imbalance_interval) {
             fprintf(stderr, "topicfs: broker=, listen=, cluster.secret.file=, "
                             "default.replication.factor=, offsets.topic.replication.factor=, "
                             "delivery.timeout.ms=, "
@@ -556,14 +556,10 @@ int main(int argc, char *argv[])
             goto out_unmount;
         }
         /* Consumer groups: the coordinator's handler before the server serves. */
-        struct coord_options cdo = {store,
-                                    groups,
-                                    cluster,
-                                    server,
-                                    remote,
-                                    opt.secret_file ? &secret : NULL,
-                                    co.broker_id,
-                                    co.session_timeout_ms,
+        struct coord_options cdo = {store,        groups,
+                                    cluster,      server,
+                                    remote,       opt.secret_file ? &secret : NULL,
+                                    co.broker_id, co.session_timeout_ms,
                                     offsets_rf};
         if ((r = coord_open(&cdo, &coord))) {
             logger_log(LOG_LEVEL_ERROR, "cannot start the group coordinator: %s", strerror(-r));

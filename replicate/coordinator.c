@@ -39,6 +39,7 @@
 #define CONNECT_TIMEOUT_MS 2000
 #define RETRY_PAUSE_MS 100
 #define MIRROR_WAIT_MS 5000
+#define DELETE_BUSY_WAIT_MS 1000
 
 enum role { ROLE_NONE, ROLE_LOADING, ROLE_SERVING };
 
@@ -355,7 +356,11 @@ static int serve_group(struct coord *c, const struct group_request *q, struct re
     if (q->op == GROUP_OP_CREATE) {
         e = group_create(c->groups, t, q->group);
     } else if (q->op == GROUP_OP_DELETE) {
-        e = group_delete(c->groups, t, q->group);
+        /* A member file closed just before (a script's `kill; rmdir`) is
+         * released a moment after close() returned: give it that moment. */
+        int64_t until = mono_ms() + DELETE_BUSY_WAIT_MS;
+        while ((e = group_delete(c->groups, t, q->group)) == -EBUSY && mono_ms() < until)
+            pause_ms(20);
     } else if (!(g = group_find(c->groups, t, q->group))) {
         e = -ENOENT;
     } else if (q->op == GROUP_OP_CURSOR) {
