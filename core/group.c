@@ -51,6 +51,7 @@ struct member_record {
 struct group_member {
     struct group *g;
     uint64_t seq;
+    int broker; /* the broker whose mount it reads through, -1 on one node */
     pid_t pid;
     int follow;
     int stale;   /* the assignment changed: reset the window at the next read */
@@ -77,6 +78,7 @@ struct group {
     struct topic *topic;
     atomic_int refs;
     int deleted;
+    int seen; /* group_registry_reload: found in the log */
     pthread_mutex_t lock;
     pthread_cond_t woken; /* a wake call finished */
     uint64_t *committed;
@@ -93,6 +95,9 @@ struct group {
 struct group_registry {
     struct store *store;
     struct topic *offsets;
+    int mirror;           /* cluster mode: the log is the coordinator's */
+    atomic_int active;    /* this registry writes the log (one node, or the coordinator) */
+    uint64_t next_offset; /* the log is replayed up to here */
     pthread_mutex_t lock;
     pthread_mutex_t append_lock; /* one append to offsets at a time (append_offsets) */
     struct ptr_array groups;     /* struct group *, sorted by topic name, then group name */
@@ -308,22 +313,36 @@ static uint64_t committed(struct group *g, uint32_t p)
     return g->committed[p];
 }
 
-/* Appends batch b (if it has records) to __consumer_offsets, and with
- * `durable` syncs the log, all or nothing: when the append or the sync fails,
- * whatever of b reached the log is cut off again (appends are serialized by
- * append_lock, so nothing else was appended after it). */
-static int append_offsets(struct group_registry *r, struct batch_builder *b, int durable)
+/* Appends the n records to __consumer_offsets through the topic's produce
+ * path with acks=all (so in a cluster the call returns once every in-sync
+ * replica has them, and a broker that does not lead the partition is
+ * refused with -EAGAIN: only the coordinator writes), and with `durable`
+ * syncs the log. On one node it is all or nothing: when the append or the
+ * sync fails, whatever reached the log is cut off again (appends are
+ * serialized by append_lock, so nothing else was appended after it). In a
+ * cluster an append that may have reached the followers is never cut (that
+ * would make the replicas diverge): a commit that failed after its append
+ * may still take effect (Kafka's outcome of a timed-out commit). */
+static int append_offsets(struct group_registry *r, const struct record_ref *recs, size_t n,
+                          int durable)
 {
     if (!r->offsets)
-        return -EIO; /* __consumer_offsets failed at open */
+        return r->mirror ? -EAGAIN : -EIO; /* not made yet, or failed at open */
+    if (!r->active)
+        return -EAGAIN;
     struct partition *op = topic_partition(r->offsets, 0);
     struct partition_info before, after;
+    struct topic_config cfg;
+    topic_config_snapshot(r->offsets, &cfg);
+    struct produce_acks acks = {.all = 1, .min_insync = cfg.min_insync_replicas};
+    struct batch_builder b;
+    batch_builder_init(&b);
     pthread_mutex_lock(&r->append_lock);
     partition_info(op, &before);
-    int e = b->record_count ? partition_append(op, b, clock_now_ms(), NULL) : 0;
+    int e = n ? partition_produce(op, &b, recs, n, clock_now_ms(), &acks, NULL) : 0;
     if (!e && durable)
         e = partition_sync(op);
-    if (e) {
+    if (e && !r->mirror) {
         partition_info(op, &after);
         if (after.end_offset > before.end_offset) {
             int t = partition_truncate(op, before.end_offset);
@@ -332,7 +351,12 @@ static int append_offsets(struct group_registry *r, struct batch_builder *b, int
                            GROUP_OFFSETS_TOPIC, strerror(-t));
         }
     }
+    if (!e) {
+        partition_info(op, &after);
+        r->next_offset = after.end_offset; /* what it wrote is what it holds */
+    }
     pthread_mutex_unlock(&r->append_lock);
+    batch_builder_free(&b);
     return e;
 }
 
@@ -346,59 +370,62 @@ static int persist(struct group *g, int force, int tombstone, int durable)
         return 0; /* a commit after the tombstone would bring the group back */
     if (!force && clock_now_ms() - g->persisted_ms < PERSIST_EVERY_MS)
         return 0;
-    struct batch_builder b;
     char *text = NULL;
-    size_t len = 0, cap = 0;
+    struct record_ref *recs = NULL;
+    size_t len = 0, n = 0;
     int r = 0;
-    batch_builder_init(&b);
-    /* Two passes: the text buffer must not move once values point into it. */
+    /* Two passes: the text buffer must not move once records point into it. */
     for (int pass = 0; pass < 2 && !r; pass++) {
         len = 0;
+        n = 0;
         for (uint32_t p = 0; p < g->nparts; p++) {
             if (!tombstone && (!g->dirty[p] || g->committed[p] == UNSET))
                 continue;
             char line[512];
             int klen = snprintf(line, sizeof(line), "%s/%s/%u", g->topic->name, g->name, p);
-            int n = tombstone ? snprintf(line + klen, sizeof(line) - (size_t)klen, "=\n")
-                              : snprintf(line + klen, sizeof(line) - (size_t)klen, "=%" PRIu64 "\n",
-                                         g->committed[p]);
-            size_t l = (size_t)(klen + n);
+            int vlen = tombstone ? snprintf(line + klen, sizeof(line) - (size_t)klen, "=\n")
+                                 : snprintf(line + klen, sizeof(line) - (size_t)klen,
+                                            "=%" PRIu64 "\n", g->committed[p]);
+            size_t l = (size_t)(klen + vlen);
             if (pass == 1) {
                 memcpy(text + len, line, l);
-                if ((r = batch_builder_add_record(&b, (uint32_t)l, klen)) ||
-                    (r = batch_builder_add_values(&b, text + len, l)))
-                    break;
+                recs[n] = (struct record_ref){text + len, (uint32_t)l, klen};
             }
             len += l;
+            n++;
         }
         if (pass == 0) {
-            if (len == 0)
+            if (n == 0)
                 break;
-            cap = len;
-            if (!(text = malloc(cap)))
+            if (!(text = malloc(len)) || !(recs = malloc(n * sizeof(*recs))))
                 r = -ENOMEM;
         }
     }
-    if (!r && (b.record_count || durable)) {
-        r = append_offsets(g->r, &b, durable);
+    if (!r && (n || durable)) {
+        r = append_offsets(g->r, recs, n, durable);
         if (!r)
             for (uint32_t p = 0; p < g->nparts; p++)
                 g->dirty[p] = 0;
     }
     if (!r)
         g->persisted_ms = clock_now_ms();
-    else
+    else if (!(r == -EAGAIN && g->r->mirror)) /* a mirror leaves writing to the coordinator */
         logger_log(LOG_LEVEL_ERROR, "group %s/%s: cannot store offsets: %s", g->topic->name,
                    g->name, strerror(-r));
-    batch_builder_free(&b);
+    free(recs);
     free(text);
     return r;
 }
 
 /* ---- registry ---- */
 
+struct wake_list;
+enum remove_how { REMOVE_TOPIC, REMOVE_IDLE, REMOVE_REPLAYED };
+static int remove_group(struct group_registry *r, size_t at, int how, struct wake_list *w);
+
 struct replay {
     struct group_registry *r;
+    struct wake_list *w;
 };
 
 static int replay_record(const struct record_view *rv, void *arg)
@@ -428,11 +455,8 @@ static int replay_record(const struct record_view *rv, void *arg)
     int found;
     size_t at = find_index(r, topic, name, &found);
     if (!*value) { /* tombstone: the group was deleted */
-        if (found) {
-            struct group *g = group_at(r, at);
-            ptr_array_remove(&r->groups, at);
-            group_put(g);
-        }
+        if (found)
+            remove_group(r, at, REMOVE_REPLAYED, ((struct replay *)arg)->w);
         return 0;
     }
     if (!found) {
@@ -448,12 +472,44 @@ static int replay_record(const struct record_view *rv, void *arg)
         }
     }
     struct group *g = group_at(r, at);
-    if ((uint64_t)p < g->nparts)
+    pthread_mutex_lock(&g->lock);
+    g->seen = 1;
+    if ((uint64_t)p < g->nparts) {
         g->committed[p] = (uint64_t)off;
+        g->dirty[p] = 0;
+    }
+    pthread_mutex_unlock(&g->lock);
     return 0;
 }
 
-int group_registry_open(struct store *s, struct group_registry **out)
+/* Replays the log from r->next_offset up to its high watermark. Caller
+ * holds r->lock. */
+static int replay(struct group_registry *r, struct wake_list *w)
+{
+    struct replay rp = {r, w};
+    struct partition_cursor c;
+    partition_cursor_init(&c);
+    uint64_t next;
+    int e = 0;
+    for (;;) {
+        e = partition_fetch(topic_partition(r->offsets, 0), &c, r->next_offset, 65536,
+                            replay_record, &rp, &next);
+        if (e || next <= r->next_offset)
+            break;
+        r->next_offset = next;
+    }
+    partition_cursor_free(&c);
+    if (e) {
+        /* Commits replayed so far stand; later ones are lost, which means
+         * records delivered again (at-least-once), not a data dir that no
+         * longer mounts. */
+        logger_log(LOG_LEVEL_ERROR, "%s: replay stopped at offset %" PRIu64 ": %s",
+                   GROUP_OFFSETS_TOPIC, r->next_offset, strerror(-e));
+    }
+    return e;
+}
+
+int group_registry_open(struct store *s, int mirror, struct group_registry **out)
 {
     struct group_registry *r = calloc(1, sizeof(*r));
     int e = 0;
@@ -461,6 +517,8 @@ int group_registry_open(struct store *s, struct group_registry **out)
         return -ENOMEM;
     r->store = s;
     r->next_id = 1;
+    r->mirror = mirror;
+    atomic_init(&r->active, !mirror);
     pthread_mutex_init(&r->lock, NULL);
     pthread_mutex_init(&r->append_lock, NULL);
     r->offsets = store_find(s, GROUP_OFFSETS_TOPIC);
@@ -473,41 +531,126 @@ int group_registry_open(struct store *s, struct group_registry **out)
         *out = r;
         return 0;
     }
-    if (!r->offsets) {
+    if (!r->offsets && !mirror) {
         /* Created with its whole config at once: a crash cannot leave it
          * with the default (delete) policy. */
         struct topic_config cfg;
-        config_defaults(&cfg, 1);
-        cfg.cleanup_policy = CLEANUP_COMPACT;
-        strcpy(cfg.key_separator, "=");
-        cfg.segment_bytes = 16777216;
+        group_offsets_config(s, &cfg);
         if ((e = store_create_topic_config(s, GROUP_OFFSETS_TOPIC, &cfg, &r->offsets)))
             goto fail;
     }
-    struct replay rp = {r};
-    struct partition_cursor c;
-    partition_cursor_init(&c);
-    uint64_t at = 0, next;
-    for (;;) {
-        e = partition_fetch(topic_partition(r->offsets, 0), &c, at, 65536, replay_record, &rp,
-                            &next);
-        if (e || next <= at)
-            break;
-        at = next;
-    }
-    partition_cursor_free(&c);
-    if (e) {
-        /* Commits replayed so far stand; later ones are lost, which means
-         * records delivered again (at-least-once), not a data dir that no
-         * longer mounts. */
-        logger_log(LOG_LEVEL_ERROR, "%s: replay stopped at offset %" PRIu64 ": %s",
-                   GROUP_OFFSETS_TOPIC, at, strerror(-e));
+    if (r->offsets) {
+        struct wake_list w = {0};
+        replay(r, &w);
+        free(w.m);
     }
     *out = r;
     return 0;
 fail:
     group_registry_close(r);
     return e;
+}
+
+void group_offsets_config(struct store *s, struct topic_config *cfg)
+{
+    store_config_defaults(s, cfg);
+    cfg->partitions = 1;
+    cfg->cleanup_policy = CLEANUP_COMPACT;
+    strcpy(cfg->key_separator, "=");
+    cfg->segment_bytes = 16777216;
+}
+
+/* The log as the store has it now (made, or made again, by the cluster):
+ * a new topic means a new log. Caller holds r->lock. */
+static int attach(struct group_registry *r)
+{
+    struct topic *t = store_find(r->store, GROUP_OFFSETS_TOPIC);
+    if (t == r->offsets) {
+        topic_put(t);
+        return r->offsets ? 0 : -EAGAIN;
+    }
+    topic_put(r->offsets);
+    r->offsets = t;
+    r->next_offset = 0;
+    return t ? 1 : -EAGAIN;
+}
+
+static void wake_all(struct wake_list *w);
+
+int group_registry_reload(struct group_registry *r, int active)
+{
+    struct wake_list w = {0};
+    pthread_mutex_lock(&r->lock);
+    int e = attach(r);
+    for (size_t i = 0; i < r->groups.n; i++) {
+        struct group *g = group_at(r, i);
+        pthread_mutex_lock(&g->lock);
+        g->seen = 0;
+        for (uint32_t p = 0; p < g->nparts; p++) {
+            g->committed[p] = UNSET;
+            g->dirty[p] = 0;
+        }
+        pthread_mutex_unlock(&g->lock);
+    }
+    r->next_offset = 0;
+    if (e >= 0)
+        e = replay(r, &w);
+    for (size_t i = 0; i < r->groups.n;) {
+        if (!group_at(r, i)->seen)
+            remove_group(r, i, REMOVE_REPLAYED, &w); /* not in the log (any more) */
+        else
+            i++;
+    }
+    r->active = e >= 0 && active;
+    pthread_mutex_unlock(&r->lock);
+    wake_all(&w);
+    return e < 0 ? e : 0;
+}
+
+int group_registry_catch_up(struct group_registry *r)
+{
+    struct wake_list w = {0};
+    struct partition_info pi;
+    pthread_mutex_lock(&r->lock);
+    if (r->active) {
+        pthread_mutex_unlock(&r->lock);
+        return 0; /* it writes the log: it holds what the log holds */
+    }
+    int e = attach(r);
+    if (e > 0 || (e == 0 && (partition_info(topic_partition(r->offsets, 0), &pi),
+                             pi.end_offset < r->next_offset))) {
+        /* A new log, or this one was cut (a new leader): start over. */
+        pthread_mutex_unlock(&r->lock);
+        return group_registry_reload(r, 0);
+    }
+    if (e == 0)
+        e = replay(r, &w);
+    pthread_mutex_unlock(&r->lock);
+    wake_all(&w);
+    return e == -EAGAIN ? 0 : e;
+}
+
+int group_registry_active(struct group_registry *r)
+{
+    pthread_mutex_lock(&r->lock);
+    int a = r->active;
+    pthread_mutex_unlock(&r->lock);
+    return a;
+}
+
+void group_registry_deactivate(struct group_registry *r)
+{
+    pthread_mutex_lock(&r->lock);
+    r->active = 0;
+    pthread_mutex_unlock(&r->lock);
+}
+
+uint64_t group_registry_log_end(struct group_registry *r)
+{
+    pthread_mutex_lock(&r->lock);
+    uint64_t end = r->next_offset;
+    pthread_mutex_unlock(&r->lock);
+    return end;
 }
 
 void group_registry_close(struct group_registry *r)
@@ -568,19 +711,23 @@ int group_create(struct group_registry *r, struct topic *t, const char *name)
 }
 
 static void wake_add(struct wake_list *w, struct group_member *m);
-static void wake_all(struct wake_list *w);
 
 /* Deletes the group at `at`; members waiting in follow are added to w, to be
- * woken (to end of file with ENOENT) once the registry lock is released. */
-static int remove_group(struct group_registry *r, size_t at, int require_idle, struct wake_list *w)
+ * woken (to end of file with ENOENT) once the registry lock is released.
+ * REMOVE_IDLE (rmdir): refused with -EBUSY while it has members, and its
+ * tombstone durable first; REMOVE_TOPIC: its topic is gone, the tombstone
+ * written as it can; REMOVE_REPLAYED: the log says so already. */
+
+static int remove_group(struct group_registry *r, size_t at, int how, struct wake_list *w)
 {
     struct group *g = group_at(r, at);
+    int require_idle = how == REMOVE_IDLE;
     pthread_mutex_lock(&g->lock);
     if (require_idle && g->nmembers) {
         pthread_mutex_unlock(&g->lock);
         return -EBUSY;
     }
-    int e = persist(g, 1, 1, require_idle);
+    int e = how == REMOVE_REPLAYED ? 0 : persist(g, 1, 1, require_idle);
     if (e && require_idle) {
         /* Refused: the group stays, as on disk. */
         pthread_mutex_unlock(&g->lock);
@@ -602,7 +749,7 @@ int group_delete(struct group_registry *r, struct topic *t, const char *name)
     struct wake_list w = {0};
     pthread_mutex_lock(&r->lock);
     size_t at = find_index(r, t->name, name, &found);
-    int e = found ? remove_group(r, at, 1, &w) : -ENOENT;
+    int e = found ? remove_group(r, at, REMOVE_IDLE, &w) : -ENOENT;
     pthread_mutex_unlock(&r->lock);
     wake_all(&w);
     return e;
@@ -615,7 +762,7 @@ void group_delete_topic(struct group_registry *r, struct topic *t)
     pthread_mutex_lock(&r->lock);
     for (size_t i = 0; i < r->groups.n;) {
         if (group_at(r, i)->topic == t) {
-            remove_group(r, i, 0, &w);
+            remove_group(r, i, REMOVE_TOPIC, &w);
             removed = 1;
         } else {
             i++;
@@ -758,14 +905,15 @@ static void rebalance(struct group *g, struct wake_list *w)
     }
 }
 
-int group_join(struct group *g, pid_t pid, int follow, void (*wake)(void *arg), void *wake_arg,
-               struct group_member **out)
+int group_join(struct group *g, int broker, pid_t pid, int follow, void (*wake)(void *arg),
+               void *wake_arg, struct group_member **out)
 {
     struct group_member *m = calloc(1, sizeof(*m));
     struct wake_list w = {0};
     if (!m)
         return -ENOMEM;
     m->g = g;
+    m->broker = broker;
     m->pid = pid;
     m->follow = follow;
     m->wake = wake;
@@ -1130,6 +1278,7 @@ struct group_partition_state *group_partition_states(struct group *g, uint32_t *
         out[p].lag =
             pi.high_watermark > out[p].committed ? pi.high_watermark - out[p].committed : 0;
         out[p].owner = g->owner[p] >= 0 ? g->members[g->owner[p]]->pid : 0;
+        out[p].owner_broker = g->owner[p] >= 0 ? g->members[g->owner[p]]->broker : -1;
     }
     pthread_mutex_unlock(&g->lock);
     *n_out = n;
@@ -1144,8 +1293,10 @@ size_t group_info_text(struct group *g, char *buf, size_t cap)
         return 0;
     size_t len = 0;
     for (uint32_t p = 0; p < n && len < cap; p++) {
-        char owner[24] = "-";
-        if (st[p].owner)
+        char owner[32] = "-";
+        if (st[p].owner && st[p].owner_broker >= 0)
+            snprintf(owner, sizeof(owner), "%d:%d", st[p].owner_broker, (int)st[p].owner);
+        else if (st[p].owner)
             snprintf(owner, sizeof(owner), "%d", (int)st[p].owner);
         int w =
             snprintf(buf + len, cap - len,

@@ -168,7 +168,7 @@ static int cursor_apply(struct handle *h, const char *line, size_t len)
     char spec[128];
     int64_t t;
     int r = node_parse_cursor(line, len, spec, sizeof(spec), &t);
-    return r ? r : group_cursor_set(h->group, h->index, spec, t);
+    return r ? r : coord_cursor_set(the_fs->coord, h->group, h->index, spec, t);
 }
 
 const struct control_ops control_cursor_ops = {cursor_check, cursor_apply};

@@ -25,7 +25,7 @@ void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
     enum node_kind pk = node_kind_of(parent);
     if (pk == NODE_GROUPS) {
         struct topic *t = store_find_id(fc->store, node_topic(parent));
-        int r = t ? group_create(fc->groups, t, name) : -ENOENT;
+        int r = t ? coord_group_create(fc->coord, t, name) : -ENOENT;
         topic_put(t);
         if (r) {
             fuse_reply_err(req, -r);
@@ -60,7 +60,7 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
     enum node_kind pk = node_kind_of(parent);
     if (pk == NODE_GROUPS) {
         struct topic *t = store_find_id(fc->store, node_topic(parent));
-        int r = t ? group_delete(fc->groups, t, name) : -ENOENT;
+        int r = t ? coord_group_delete(fc->coord, t, name) : -ENOENT;
         topic_put(t);
         fuse_reply_err(req, -r);
         return;
@@ -201,6 +201,7 @@ static int list_dir(struct fs_context *fc, uint64_t ino, struct listing *l)
         for (size_t i = 0; i < sizeof(dot) / sizeof(dot[0]) && !r; i++)
             r = listing_add(l, dot[i].name, node_id(t->id, dot[i].kind, 0), dot[i].mode);
     } else if (kind == NODE_GROUPS) {
+        coord_refresh(fc->coord);
         r = group_foreach(fc->groups, t, list_group, l);
     } else if (!(g = group_find_id(fc->groups, node_group_of(ino)))) {
         r = -ENOENT;

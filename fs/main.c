@@ -38,6 +38,7 @@
 #include "cleaner.h"
 #include "clock.h"
 #include "cluster.h"
+#include "coordinator.h"
 #include "logger.h"
 #include "ops.h"
 #include "produce.h"
@@ -60,7 +61,7 @@ struct options {
     char *broker;
     char *zk_session_timeout, *zk_connection_timeout; /* checked by parse_cluster */
     char *secret_file;
-    char *default_rf;                               /* checked by parse_cluster */
+    char *default_rf, *offsets_rf;                  /* checked by parse_cluster */
     char *delivery_timeout;                         /* checked by parse_cluster */
     char *lag_time_max, *fetch_wait_max;            /* replica.*.ms, checked by parse_cluster */
     char *unclean, *rebalance, *imbalance_interval; /* checked by parse_cluster */
@@ -81,6 +82,7 @@ static const struct fuse_opt option_spec[] = {
     OPT("broker=%s", broker),
     OPT("cluster.secret.file=%s", secret_file),
     OPT("default.replication.factor=%s", default_rf),
+    OPT("offsets.topic.replication.factor=%s", offsets_rf),
     OPT("zookeeper.session.timeout.ms=%s", zk_session_timeout),
     OPT("zookeeper.connection.timeout.ms=%s", zk_connection_timeout),
     OPT("delivery.timeout.ms=%s", delivery_timeout),
@@ -178,19 +180,38 @@ static int parse_bool(const char *name, const char *s, int *out)
     return 0;
 }
 
+/* A number of replicas (1 to CLUSTER_REPLICAS_MAX) into *out: 0 or -1
+ * (reported). */
+static int parse_replicas(const char *name, const char *text, int *out)
+{
+    char what[64];
+    unsigned long v;
+    snprintf(what, sizeof(what), "a number of replicas from 1 to %d", CLUSTER_REPLICAS_MAX);
+    if (parse_number(name, text, 10, CLUSTER_REPLICAS_MAX, what, &v))
+        return -1;
+    if (v == 0) {
+        fprintf(stderr, "topicfs: %s=%s: must be %s\n", name, text, what);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
 /* The cluster options into co (host: its buffer); 0 or -1 (reported).
  * Without zk=, none of them may be given. */
 static int parse_cluster(const struct options *o, struct cluster_options *co,
                          char host[CLUSTER_HOST_MAX], int *delivery_timeout_ms,
-                         struct replica_options *ro)
+                         struct replica_options *ro, int *offsets_rf)
 {
     unsigned long v;
     if (!o->zk) {
         if (o->broker || o->listen || o->zk_session_timeout || o->zk_connection_timeout ||
-            o->secret_file || o->default_rf || o->delivery_timeout || o->lag_time_max ||
-            o->fetch_wait_max || o->unclean || o->rebalance || o->imbalance_interval) {
+            o->secret_file || o->default_rf || o->offsets_rf || o->delivery_timeout ||
+            o->lag_time_max || o->fetch_wait_max || o->unclean || o->rebalance ||
+            o->imbalance_interval) {
             fprintf(stderr, "topicfs: broker=, listen=, cluster.secret.file=, "
-                            "default.replication.factor=, delivery.timeout.ms=, "
+                            "default.replication.factor=, offsets.topic.replication.factor=, "
+                            "delivery.timeout.ms=, "
                             "zookeeper.*.timeout.ms, replica.*.ms, "
                             "unclean.leader.election.enable=, auto.leader.rebalance.enable= and "
                             "leader.imbalance.check.interval.seconds= need zk= (cluster mode)\n");
@@ -221,19 +242,11 @@ static int parse_cluster(const struct options *o, struct cluster_options *co,
     co->zk = o->zk;
     co->session_timeout_ms = co->connection_timeout_ms = 18000; /* Kafka's defaults */
     co->default_replication_factor = 1;
-    if (o->default_rf) {
-        char what[64];
-        snprintf(what, sizeof(what), "a number of replicas from 1 to %d", CLUSTER_REPLICAS_MAX);
-        if (parse_number("default.replication.factor", o->default_rf, 10, CLUSTER_REPLICAS_MAX,
-                         what, &v))
-            return -1;
-        if (v == 0) {
-            fprintf(stderr, "topicfs: default.replication.factor=%s: must be %s\n", o->default_rf,
-                    what);
-            return -1;
-        }
-        co->default_replication_factor = (int)v;
-    }
+    if ((o->default_rf && parse_replicas("default.replication.factor", o->default_rf,
+                                         &co->default_replication_factor)) ||
+        (o->offsets_rf &&
+         parse_replicas("offsets.topic.replication.factor", o->offsets_rf, offsets_rf)))
+        return -1;
     co->auto_leader_rebalance = 1;
     co->leader_imbalance_check_interval_ms = CLUSTER_LEADER_IMBALANCE_CHECK_INTERVAL_MS_DEFAULT;
     if ((o->unclean &&
@@ -316,6 +329,9 @@ static void usage(const char *prog)
            "                       cluster mode: where other brokers reach this one\n"
            "    -o default.replication.factor=N\n"
            "                       cluster mode: replicas of a new topic (default 1)\n"
+           "    -o offsets.topic.replication.factor=N\n"
+           "                       cluster mode: replicas of __consumer_offsets, made when the\n"
+           "                       first group is (default min(3, live brokers))\n"
            "    -o cluster.secret.file=PATH\n"
            "                       cluster mode: the secret brokers prove to each other\n"
            "                       (a file only its owner can read, 16 to 4096 bytes);\n"
@@ -367,6 +383,8 @@ int main(int argc, char *argv[])
     struct server *server = NULL;
     struct auth_secret secret = {0};
     int delivery_timeout_ms = DELIVERY_TIMEOUT_MS_DEFAULT;
+    int offsets_rf = 0; /* offsets.topic.replication.factor: min(3, live brokers) */
+    struct coord *coord = NULL;
     struct produce_leader *leader = NULL;
     struct forwarder *forward = NULL;
     struct replica_options ro = {0};
@@ -395,7 +413,7 @@ int main(int argc, char *argv[])
         fprintf(stderr, "topicfs: usage: topicfs DATA_DIR MOUNTPOINT [-f] [-o opt,...]\n");
         goto out;
     }
-    if (parse_cluster(&opt, &co, listen_host, &delivery_timeout_ms, &ro))
+    if (parse_cluster(&opt, &co, listen_host, &delivery_timeout_ms, &ro, &offsets_rf))
         goto out;
     if (opt.check_interval_ms < 1) {
         fprintf(stderr, "topicfs: retention.check.interval.ms must be positive\n");
@@ -466,13 +484,21 @@ int main(int argc, char *argv[])
         fprintf(stderr, "topicfs: %s\n", why);
         goto out;
     }
-    r = group_registry_open(store, &groups);
+    r = group_registry_open(store, opt.zk != NULL, &groups);
     if (r) {
         fprintf(stderr, "topicfs: data dir %s: consumer offsets: %s\n", opt.data_dir, strerror(-r));
         goto out;
     }
     fc.store = store;
     fc.groups = groups;
+    if (!opt.zk) {
+        struct coord_options cdo = {.store = store, .groups = groups};
+        if ((r = coord_open(&cdo, &coord))) {
+            fprintf(stderr, "topicfs: consumer groups: %s\n", strerror(-r));
+            goto out;
+        }
+        fc.coord = coord;
+    }
     if (fuse_set_signal_handlers(se) != 0)
         goto out;
     if (fuse_session_mount(se, cli.mountpoint) != 0) {
@@ -529,6 +555,17 @@ int main(int argc, char *argv[])
             logger_log(LOG_LEVEL_ERROR, "cannot start replication: %s", strerror(-r));
             goto out_unmount;
         }
+        /* Consumer groups: the coordinator's handler before the server serves. */
+        struct coord_options cdo = {store,        groups,
+                                    cluster,      server,
+                                    remote,       opt.secret_file ? &secret : NULL,
+                                    co.broker_id, co.session_timeout_ms,
+                                    offsets_rf};
+        if ((r = coord_open(&cdo, &coord))) {
+            logger_log(LOG_LEVEL_ERROR, "cannot start the group coordinator: %s", strerror(-r));
+            goto out_unmount;
+        }
+        fc.coord = coord;
         if ((r = server_start(server))) {
             logger_log(LOG_LEVEL_ERROR, "cannot start the inter-broker server: %s", strerror(-r));
             goto out_unmount;
@@ -559,6 +596,7 @@ int main(int argc, char *argv[])
     }
     /* Leave the cluster first: the registration vanishes at once. Long
      * polls end within replica.fetch.wait.max.ms. */
+    coord_stop(coord);
     fc.remote = NULL;
     remote_close(remote);
     remote = NULL;
@@ -581,6 +619,7 @@ out_unmount:
 out_signals:
     fuse_remove_signal_handlers(se);
 out:
+    coord_stop(coord);
     fc.remote = NULL;
     remote_close(remote);
     replica_stop(replicas);
@@ -593,6 +632,8 @@ out:
     cluster_close(cluster);
     if (se)
         fuse_session_destroy(se);
+    fc.coord = NULL;
+    coord_free(coord);
     group_registry_close(groups);
     store_close(store);
     replica_free(replicas); /* the store's listener may call it until store_close */
@@ -605,6 +646,7 @@ out:
     free(opt.listen);
     free(opt.broker);
     free(opt.zk_session_timeout);
+    free(opt.offsets_rf);
     free(opt.zk_connection_timeout);
     free(opt.secret_file);
     free(opt.default_rf);

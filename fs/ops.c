@@ -274,24 +274,21 @@ static char *control_text(struct topic *t, enum node_kind kind, size_t *len)
     return buf;
 }
 
-/* Text of a cursor file ("<committed offset>\n") or a group's .info. */
-static char *group_text(struct group *g, enum node_kind kind, uint32_t partition, size_t *len)
+/* Text of a cursor file ("<committed offset>\n") or a group's .info (the
+ * coordinator's: it knows the owners). */
+static char *group_text(struct fs_context *fc, struct group *g, enum node_kind kind,
+                        uint32_t partition, size_t *len)
 {
-    size_t cap =
-        kind == NODE_CURSOR ? 32 : 128 + 96 * (size_t)topic_partition_count(group_topic(g));
-    char *buf = malloc(cap);
-    if (!buf)
+    if (kind != NODE_CURSOR)
+        return coord_group_info(fc->coord, g, len);
+    char *buf = malloc(32);
+    uint64_t off = 0;
+    coord_refresh(fc->coord);
+    if (!buf || group_cursor_get(g, partition, &off)) {
+        free(buf);
         return NULL;
-    if (kind == NODE_CURSOR) {
-        uint64_t off = 0;
-        if (group_cursor_get(g, partition, &off)) {
-            free(buf);
-            return NULL;
-        }
-        *len = (size_t)snprintf(buf, cap, "%" PRIu64 "\n", off);
-    } else {
-        *len = group_info_text(g, buf, cap);
     }
+    *len = (size_t)snprintf(buf, 32, "%" PRIu64 "\n", off);
     return buf;
 }
 
@@ -305,7 +302,7 @@ static char *node_text(struct fs_context *fc, enum node_kind kind, struct topic 
         return status_text(fc, kind, len);
     if (kind == NODE_CONFIG || kind == NODE_INFO)
         return control_text(t, kind, len);
-    return group_text(g, kind, index, len);
+    return group_text(fc, g, kind, index, len);
 }
 
 struct json_count {
@@ -573,6 +570,7 @@ int64_t resolve_in_groups(struct fs_context *fc, uint64_t parent, const char *na
     int64_t id = -ENOENT;
     if (!t)
         return -ENOENT;
+    coord_refresh(fc->coord);
     if (node_kind_of(parent) == NODE_GROUPS) {
         struct group *g = group_find(fc->groups, t, name);
         if (g)
@@ -781,13 +779,9 @@ void handle_free(struct handle *h)
         partition_view_release(h->part, &h->view);
     if (h->remote_watched && the_fs)
         remote_unwatch(the_fs->remote, h->topic, h->index);
-    for (uint32_t i = 0; i < h->nremote_parts && the_fs; i++)
-        remote_unwatch(the_fs->remote, h->topic, h->remote_parts[i]);
-    free(h->remote_parts);
     partition_cursor_free(&h->cursor);
     text_buf_free(&h->json);
-    if (h->member)
-        group_leave(h->member);
+    coord_leave(h->member);
     group_put(h->group);
     free(h->text);
     pthread_mutex_destroy(&h->lock);
@@ -807,27 +801,6 @@ void handle_render(struct fs_context *fc, struct handle *h)
     h->text_len = text ? len : 0;
     h->text_ms = clock_now_ms();
     pthread_mutex_unlock(&open_lock);
-}
-
-/* A group member of a topic with partitions this broker holds no replica
- * of: their caches brought up to date (a drain member ends where the
- * leaders were) and kept so while it is open (a follow member wakes on
- * their appends). 0 or -ENOMEM. */
-static int remote_watch_topic(struct fs_context *fc, struct handle *h)
-{
-    uint32_t n = topic_partition_count(h->topic);
-    if (!fc->remote || !n)
-        return 0;
-    if (!(h->remote_parts = calloc(n, sizeof(*h->remote_parts))))
-        return -ENOMEM;
-    for (uint32_t i = 0; i < n; i++) {
-        if (!remote_is_remote(fc->remote, h->topic, i))
-            continue;
-        remote_sync(fc->remote, h->topic, i);
-        if (remote_watch(fc->remote, h->topic, i))
-            h->remote_parts[h->nremote_parts++] = i;
-    }
-    return 0;
 }
 
 /* Opens node id with fi->flags; fills fi. 0 or a negative errno. */
@@ -891,8 +864,9 @@ static int open_node(struct fs_context *fc, uint64_t id, struct fuse_file_info *
             h->index = node_cursor_partition(id);
         else if (acc != O_RDONLY)
             r = -EACCES;
-        else if (kind != NODE_GROUP_INFO && (r = remote_watch_topic(fc, h)) == 0)
-            r = group_join(h->group, pid, kind == NODE_FOLLOW, member_wake, h, &h->member);
+        else if (kind != NODE_GROUP_INFO)
+            r = coord_join(fc->coord, h->group, pid, kind == NODE_FOLLOW, member_wake, h,
+                           &h->member);
         break;
     case NODE_PRODUCE: /* reads as an empty file, so tools that walk a topic can copy it */
     case NODE_CONFIG:

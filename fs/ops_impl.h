@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include "batch.h"
+#include "coordinator.h"
 #include "framing.h"
 #include "jsonl.h"
 #include "nodes.h"
@@ -37,14 +38,12 @@ struct handle {
     int read_any;               /* a read returned bytes on this handle */
     int holds_view;             /* view registered with partition_view_hold() */
     int remote_watched;         /* remote_watch() said yes: remote_unwatch() at release */
-    uint32_t *remote_parts;     /* a group member: the partitions it watches so */
-    uint32_t nremote_parts;
     /* jsonl: text rendered from next_offset on; jsonl_pos is its file position */
     struct text_buf json;
     uint64_t json_pos, json_next, json_start;
     /* consumer groups: member files, cursor files, .info */
     struct group *group;
-    struct group_member *member;
+    struct coord_member *member;
     fuse_req_t parked; /* a follow read waiting for records */
     size_t parked_size;
     uint64_t parked_off;

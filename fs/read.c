@@ -85,7 +85,7 @@ static int member_reply(fuse_req_t req, struct handle *h, size_t size, uint64_t 
         fuse_reply_err(req, ENOMEM);
         return 1;
     }
-    ssize_t n = group_member_read(h->member, off, buf, size);
+    ssize_t n = coord_member_read(h->member, off, buf, size);
     if (n == 0 && h->kind == NODE_FOLLOW)
         return 0;
     if (n < 0)

@@ -152,6 +152,11 @@ static int write_members(FILE *f)
                 b->id == v.self);
     }
     fprintf(f, "controller id=%d epoch=%d\n", v.controller, v.controller_epoch);
+    /* The group coordinator: the leader of __consumer_offsets p0. */
+    struct cluster_broker coordinator = {.id = -1};
+    if (cluster_partition_leader(status_cluster, GROUP_OFFSETS_TOPIC, 0, &coordinator))
+        coordinator.id = -1;
+    fprintf(f, "coordinator id=%d\n", coordinator.id);
     int self = v.self;
     cluster_view_free(&v);
     return self;
@@ -188,7 +193,7 @@ static int write_cluster(FILE *f, const struct snapshot *s, struct group_registr
         if ((self = write_members(f)) < 0)
             return -1;
     } else {
-        fprintf(f, "broker id=0 self=1\ncontroller id=0\n");
+        fprintf(f, "broker id=0 self=1\ncontroller id=0\ncoordinator id=0\n");
     }
     for (size_t i = 0; i < s->n; i++)
         for (uint32_t p = 0; p < s->topics[i].nparts; p++) {

@@ -295,6 +295,6 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_inf
         for (uint32_t i = 0, n = topic_partition_count(h->topic); i < n && !r; i++)
             r = sync_partition(topic_partition(h->topic, i), 0);
     else if (!r && h->member)
-        r = group_member_sync(h->member);
+        r = coord_member_sync(h->member);
     fuse_reply_err(req, -r);
 }

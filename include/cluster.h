@@ -96,6 +96,12 @@ struct cluster_view {
 int cluster_view(struct cluster *c, struct cluster_view *v);
 
 int cluster_topic_create(struct cluster *c, const char *name);
+/* An internal topic (__consumer_offsets) with config cfg, replicated
+ * replication_factor times (0: min(3, live brokers), Kafka's default of
+ * offsets.topic.replication.factor but never more than there are):
+ * cluster_topic_create's errors (-EINVAL: fewer live brokers). */
+int cluster_internal_topic_create(struct cluster *c, const char *name,
+                                  const struct topic_config *cfg, int replication_factor);
 int cluster_topic_delete(struct cluster *c, const char *name);
 int cluster_topic_config(struct cluster *c, const char *name, const char *line, size_t len);
 /* -ENOENT: not a topic of the cluster (or no such partition). */

@@ -78,9 +78,11 @@ void cluster_topics_close(struct cluster_topics *ct);
  * is gone (the list may predate a topic just made here). */
 int cluster_topics_reconcile(struct cluster_topics *ct, struct zk *z);
 
-/* live: the live brokers' ids, sorted. */
+/* live: the live brokers' ids, sorted. internal (NULL: a user's mkdir,
+ * which may not name __consumer_offsets): the config of an internal topic,
+ * replicated replication_factor times, not default.replication.factor. */
 int cluster_topics_create(struct cluster_topics *ct, struct zk *z, const int32_t *live,
-                          size_t nlive, const char *name);
+                          size_t nlive, const char *name, const struct topic_config *internal);
 int cluster_topics_delete(struct cluster_topics *ct, struct zk *z, const char *name);
 int cluster_topics_config(struct cluster_topics *ct, struct zk *z, const int32_t *live,
                           size_t nlive, const char *name, const char *line, size_t len);

@@ -66,6 +66,7 @@ enum frame_type {
     FRAME_FETCH = 17,            /* proto.h */
     FRAME_OFFSET_FOR_EPOCH = 18, /* proto.h */
     FRAME_PRODUCE = 24,          /* produce_proto.h */
+    FRAME_GROUP = 25,            /* group_proto.h: consumer groups at the coordinator */
 };
 
 #define FRAME_F_REPLY 1u

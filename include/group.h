@@ -17,7 +17,20 @@
  * Commits are durable: they are appended to the internal compacted topic
  * __consumer_offsets as lines "<topic>/<group>/<partition>=<offset>", which
  * the registry replays at open. "…=" with no offset is a tombstone: the group
- * was deleted.
+ * was deleted. Appends go through the topic's produce path with acks=all.
+ *
+ * Cluster mode (a "mirror" registry): __consumer_offsets is a replicated
+ * topic and only the group coordinator (the broker that leads its
+ * partition 0, replicate/coordinator.h) writes it. Every other broker's
+ * registry is a mirror of that log: group_registry_catch_up() replays what
+ * its replica (or cache) holds up to the high watermark, so that every
+ * mount lists the groups and reads their committed offsets; it never
+ * appends (-EAGAIN) and has no members. When this broker becomes the
+ * coordinator, group_registry_reload(r, 1) replays the whole log and the
+ * registry writes from then on; group_registry_reload(r, 0) (or
+ * group_registry_deactivate()) when it stops. Group objects (and their ids,
+ * which are fs/'s node ids) are kept across reloads as long as the log
+ * still has the group.
  *
  * Locking: each group has one mutex, taken before any partition lock. */
 #ifndef TOPICFS_GROUP_H
@@ -36,11 +49,28 @@ struct group_registry;
 struct group;
 struct group_member;
 
-/* Replays __consumer_offsets (creating it if missing). If that topic failed
- * to open (store.h), the registry opens without groups and every group
- * create or commit fails with -EIO, so the other topics still serve; a
- * replay cut short by a read error keeps what it replayed (logged). */
-int group_registry_open(struct store *s, struct group_registry **out);
+/* Replays __consumer_offsets (creating it if missing, unless `mirror`). If
+ * that topic failed to open (store.h), the registry opens without groups
+ * and every group create or commit fails with -EIO, so the other topics
+ * still serve; a replay cut short by a read error keeps what it replayed
+ * (logged). A mirror starts inactive. */
+int group_registry_open(struct store *s, int mirror, struct group_registry **out);
+/* The config __consumer_offsets is made with (compacted, one partition). */
+void group_offsets_config(struct store *s, struct topic_config *cfg);
+/* Mirror: replays what the log gained since (all of it again if the log
+ * was made anew or cut below what was replayed). Nothing for an active
+ * registry. 0 or a negative errno (the replay's; what it read stands). */
+int group_registry_catch_up(struct group_registry *r);
+/* Forgets every committed offset, replays the whole log up to its high
+ * watermark (groups no longer in it are deleted, their members woken to
+ * ENOENT) and becomes active (writes the log) or not. Members are the
+ * caller's: the coordinator removes them first. */
+int group_registry_reload(struct group_registry *r, int active);
+int group_registry_active(struct group_registry *r);
+/* Stops writing the log (this broker stopped coordinating). */
+void group_registry_deactivate(struct group_registry *r);
+/* The offset after the last record this registry replayed or wrote. */
+uint64_t group_registry_log_end(struct group_registry *r);
 /* Persists pending commits and frees everything. */
 void group_registry_close(struct group_registry *r);
 
@@ -65,9 +95,11 @@ int group_foreach(struct group_registry *r, struct topic *t, int (*fn)(struct gr
                   void *arg);
 
 /* Members. `wake` is called (without locks held) when a member that found
- * nothing to read may now find something: new records or a new assignment. */
-int group_join(struct group *g, pid_t pid, int follow, void (*wake)(void *arg), void *wake_arg,
-               struct group_member **out);
+ * nothing to read may now find something: new records or a new assignment.
+ * broker: the broker whose mount the member reads through (-1 on one
+ * node), shown with pid as its owner. */
+int group_join(struct group *g, int broker, pid_t pid, int follow, void (*wake)(void *arg),
+               void *wake_arg, struct group_member **out);
 void group_leave(struct group_member *m);
 /* Reads the member's stream at pos. Returns bytes, 0 when nothing is there
  * now (drain: end of file, and everything delivered is acknowledged), or a
@@ -86,12 +118,14 @@ int group_cursor_get(struct group *g, uint32_t partition, uint64_t *offset);
 int group_cursor_set(struct group *g, uint32_t partition, const char *spec, int64_t time_ms);
 struct group_partition_state {
     uint64_t committed, end_offset, lag;
-    pid_t owner; /* pid of the member that owns the partition, 0 if none */
+    pid_t owner;      /* pid of the member that owns the partition, 0 if none */
+    int owner_broker; /* the broker it reads through, -1 (one node or none) */
 };
 /* The state of each of the group's partitions, malloc'ed (*n of them), or
  * NULL when out of memory. */
 struct group_partition_state *group_partition_states(struct group *g, uint32_t *n);
-/* One line a partition: committed offset, end offset, lag, owner pid. */
+/* One line a partition: committed offset, end offset, lag, owner
+ * ("pid", or "broker:pid" in a cluster, "-" if none). */
 size_t group_info_text(struct group *g, char *buf, size_t cap);
 
 /* Assignment: spreads n partitions over m members as evenly as possible,

@@ -20,6 +20,9 @@ struct fs_context {
     struct store *store;
     struct fuse_session *se;
     struct group_registry *groups;
+    /* Consumer groups: what changes one, and members, go through the group
+     * coordinator (coordinator.h), this broker on one node. */
+    struct coord *coord;
     double entry_timeout; /* names are stable: cache lookups */
     uid_t uid;            /* owner of every node (-o uid=, default: the mounting user) */
     gid_t gid;            /* group of every node (-o gid=) */

@@ -80,6 +80,11 @@ int remote_watch(struct remote_reader *rr, struct topic *t, uint32_t part);
  * read here fetches (read your writes). */
 void remote_written(struct remote_reader *rr, const struct topic *t, uint32_t part);
 void remote_unwatch(struct remote_reader *rr, struct topic *t, uint32_t part);
+/* Every partition of t this broker holds no replica of, brought up to date
+ * and watched (a group member reads them all): *parts (malloc'ed, NULL
+ * when none) and *n say which, for remote_unwatch_topic. 0 or -ENOMEM. */
+int remote_watch_topic(struct remote_reader *rr, struct topic *t, uint32_t **parts, uint32_t *n);
+void remote_unwatch_topic(struct remote_reader *rr, struct topic *t, uint32_t *parts, uint32_t n);
 
 /* One FETCH answer (the leader's, for readers: batches below its high
  * watermark) applied to the cache p, fetched from its log end

@@ -730,16 +730,31 @@ void cluster_view_free(struct cluster_view *v)
     v->nbrokers = 0;
 }
 
-int cluster_topic_create(struct cluster *c, const char *name)
+static int topic_create(struct cluster *c, const char *name, struct topic_config *internal,
+                        int internal_rf)
 {
     int32_t *live;
     size_t n;
     int r = c->ct ? live_ids(c, &live, &n) : -EAGAIN;
     if (!r) {
-        r = cluster_topics_create(c->ct, c->zk, live, n, name);
+        if (internal)
+            internal->replication_factor = internal_rf > 0 ? internal_rf : (n < 3 ? (int)n : 3);
+        r = cluster_topics_create(c->ct, c->zk, live, n, name, internal);
         free(live);
     }
     return r;
+}
+
+int cluster_topic_create(struct cluster *c, const char *name)
+{
+    return topic_create(c, name, NULL, 0);
+}
+
+int cluster_internal_topic_create(struct cluster *c, const char *name,
+                                  const struct topic_config *cfg, int replication_factor)
+{
+    struct topic_config copy = *cfg;
+    return topic_create(c, name, &copy, replication_factor);
 }
 
 int cluster_topic_delete(struct cluster *c, const char *name)

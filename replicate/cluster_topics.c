@@ -412,12 +412,12 @@ static void undo_create(struct cluster_topics *ct, struct zk *z, const char *nam
 }
 
 int cluster_topics_create(struct cluster_topics *ct, struct zk *z, const int32_t *live,
-                          size_t nlive, const char *name)
+                          size_t nlive, const char *name, const struct topic_config *internal)
 {
     int r = topic_name_valid(name);
     if (r)
         return r;
-    if (!strcmp(name, GROUP_OFFSETS_TOPIC))
+    if (!internal && !strcmp(name, GROUP_OFFSETS_TOPIC))
         return -EEXIST;
     pthread_mutex_lock(&ct->local_lock);
     struct topic_config cfg;
@@ -434,23 +434,29 @@ int cluster_topics_create(struct cluster_topics *ct, struct zk *z, const int32_t
         r = request_errno(-ENOTCONN, "mkdir", name);
         goto out;
     }
-    store_config_defaults(ct->local.store, &cfg);
-    cfg.replication_factor = ct->default_rf;
-    cfg.unclean_leader_election = ct->default_unclean;
-    if ((size_t)ct->default_rf > nlive) {
-        logger_log(LOG_LEVEL_WARN, "mkdir %s: default.replication.factor=%d, but %zu broker%s live",
-                   name, ct->default_rf, nlive, nlive == 1 ? " is" : "s are");
+    if (internal) {
+        cfg = *internal;
+    } else {
+        store_config_defaults(ct->local.store, &cfg);
+        cfg.replication_factor = ct->default_rf;
+        cfg.unclean_leader_election = ct->default_unclean;
+    }
+    int rf = (int)cfg.replication_factor;
+    if ((size_t)rf > nlive || rf < 1) {
+        logger_log(LOG_LEVEL_WARN, "mkdir %s: %s=%d, but %zu broker%s live", name,
+                   internal ? "replication factor" : "default.replication.factor", rf, nlive,
+                   nlive == 1 ? " is" : "s are");
         r = -EINVAL;
         goto out;
     }
-    if (!(flat = malloc((size_t)cfg.partitions * (size_t)ct->default_rf * sizeof(*flat)))) {
+    if (!(flat = malloc((size_t)cfg.partitions * (size_t)rf * sizeof(*flat)))) {
         r = -ENOMEM;
         goto out;
     }
-    if ((r = assignment_assign(live, nlive, 0, cfg.partitions, (uint32_t)ct->default_rf, -1,
-                               random_seed(), flat)) ||
+    if ((r = assignment_assign(live, nlive, 0, cfg.partitions, (uint32_t)rf, -1, random_seed(),
+                               flat)) ||
         (r = cluster_id_generate(id)) ||
-        (r = cluster_assignment_make(&a, id, cfg.partitions, (uint32_t)ct->default_rf, flat)) ||
+        (r = cluster_assignment_make(&a, id, cfg.partitions, (uint32_t)rf, flat)) ||
         (r = cluster_assignment_encode(&a, &ajson, &alen)) ||
         (r = cluster_config_encode(&cfg, &cjson, &clen)))
         goto out;
@@ -468,7 +474,7 @@ int cluster_topics_create(struct cluster_topics *ct, struct zk *z, const int32_t
         undo_create(ct, z, name);
     else
         logger_log(LOG_LEVEL_INFO, "topic %s made in the cluster: %u partitions, %d replicas", name,
-                   cfg.partitions, ct->default_rf);
+                   cfg.partitions, rf);
 out:
     pthread_mutex_unlock(&ct->local_lock);
     cluster_assignment_free(&a);

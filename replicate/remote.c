@@ -543,3 +543,29 @@ void remote_unwatch(struct remote_reader *rr, struct topic *t, uint32_t part)
     }
     pthread_mutex_unlock(&rr->lock);
 }
+
+int remote_watch_topic(struct remote_reader *rr, struct topic *t, uint32_t **parts, uint32_t *n)
+{
+    uint32_t count = topic_partition_count(t);
+    *parts = NULL;
+    *n = 0;
+    if (!rr || !count)
+        return 0;
+    if (!(*parts = calloc(count, sizeof(**parts))))
+        return -ENOMEM;
+    for (uint32_t i = 0; i < count; i++) {
+        if (!remote_is_remote(rr, t, i))
+            continue;
+        remote_sync(rr, t, i);
+        if (remote_watch(rr, t, i))
+            (*parts)[(*n)++] = i;
+    }
+    return 0;
+}
+
+void remote_unwatch_topic(struct remote_reader *rr, struct topic *t, uint32_t *parts, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        remote_unwatch(rr, t, parts[i]);
+    free(parts);
+}

@@ -37,7 +37,7 @@ static void setup(void)
             batch_builder_free(&b);
         }
     struct group_registry *r;
-    FUZZ_CHECK(group_registry_open(store, &r) == 0); /* creates __consumer_offsets */
+    FUZZ_CHECK(group_registry_open(store, 0, &r) == 0); /* creates __consumer_offsets */
     group_registry_close(r);
 }
 
@@ -70,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         p += len;
     }
     struct group_registry *r;
-    FUZZ_CHECK(group_registry_open(store, &r) == 0);
+    FUZZ_CHECK(group_registry_open(store, 0, &r) == 0);
     struct group *g = group_find(r, topic, "g");
     if (!g) {
         FUZZ_CHECK(group_create(r, topic, "g") == 0);
@@ -114,7 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     group_registry_close(r);
 
     /* A fresh replay sees what was committed. */
-    FUZZ_CHECK(group_registry_open(store, &r) == 0);
+    FUZZ_CHECK(group_registry_open(store, 0, &r) == 0);
     g = group_find(r, topic, "g");
     FUZZ_CHECK(g);
     for (uint32_t i = 0; i < 3; i++) {

@@ -486,7 +486,7 @@ static void test_offsets_replay_plain_decimals(void **state)
     snprintf(dir, sizeof(dir), "%s/store", tmpdir);
     assert_int_equal(store_open(dir, 1, &s), 0);
     assert_int_equal(store_create_topic(s, "t", &t), 0);
-    assert_int_equal(group_registry_open(s, &r), 0);
+    assert_int_equal(group_registry_open(s, 0, &r), 0);
     assert_int_equal(group_create(r, t, "g"), 0);
     group_registry_close(r);
     struct topic *ot = store_find(s, GROUP_OFFSETS_TOPIC);
@@ -501,7 +501,7 @@ static void test_offsets_replay_plain_decimals(void **state)
         batch_builder_free(&b);
     }
     topic_put(ot);
-    assert_int_equal(group_registry_open(s, &r), 0);
+    assert_int_equal(group_registry_open(s, 0, &r), 0);
     struct group *g = group_find(r, t, "g");
     assert_non_null(g);
     uint64_t off;

@@ -265,7 +265,7 @@ struct env {
 static void env_open(struct env *e)
 {
     assert_int_equal(store_open(e->dir, 1, &e->s), 0);
-    assert_int_equal(group_registry_open(e->s, &e->r), 0);
+    assert_int_equal(group_registry_open(e->s, 0, &e->r), 0);
 }
 
 static void env_close(struct env *e)
@@ -351,7 +351,7 @@ static struct group *make_group(struct env *e, struct topic *t, const char *name
 static struct group_member *join_drain(struct group *g, pid_t pid)
 {
     struct group_member *m = NULL;
-    assert_int_equal(group_join(g, pid, 0, NULL, NULL, &m), 0);
+    assert_int_equal(group_join(g, -1, pid, 0, NULL, NULL, &m), 0);
     assert_non_null(m);
     return m;
 }
@@ -737,7 +737,7 @@ static void test_follow_wakeups(void **state)
     int woken = 0;
     char buf[256];
 
-    assert_int_equal(group_join(g, 100, 1, on_wake, &woken, &m), 0);
+    assert_int_equal(group_join(g, -1, 100, 1, on_wake, &woken, &m), 0);
     assert_int_equal(group_member_read(m, 0, buf, sizeof(buf)), 0);
     append_records(t, 0, 0, 2);
     group_notify_append(e->r, t, 0);
@@ -1026,7 +1026,7 @@ static void test_group_delete(void **state)
     /* The old reference stays usable; joining a deleted group is refused. */
     assert_string_equal(group_name(g), "g");
     struct group_member *late = NULL;
-    assert_int_equal(group_join(g, 101, 0, NULL, NULL, &late), -ENOENT);
+    assert_int_equal(group_join(g, -1, 101, 0, NULL, NULL, &late), -ENOENT);
     group_put(g);
     topic_put(t);
 
@@ -1169,7 +1169,7 @@ static void test_grown_partition_assigned_after_info(void **state)
     struct group *g = make_group(e, t, "g");
     struct group_member *m;
     wakes = 0;
-    assert_int_equal(group_join(g, 1, 1, count_wake, NULL, &m), 0);
+    assert_int_equal(group_join(g, -1, 1, 1, count_wake, NULL, &m), 0);
     char buf[256], info[512];
     assert_int_equal(group_member_read(m, 0, buf, sizeof buf), 0); /* waiting */
     assert_int_equal(topic_config_apply(t, "partitions=2", 12), 0);
@@ -1235,10 +1235,10 @@ static void test_rewind_kept_when_partition_returns(void **state)
     append_records(t, 1, 0, 2);
     struct group *g = make_group(e, t, "g");
     struct group_member *a, *b;
-    assert_int_equal(group_join(g, 1, 1, NULL, NULL, &a), 0);
+    assert_int_equal(group_join(g, -1, 1, 1, NULL, NULL, &a), 0);
     char buf[256];
     assert_int_equal(group_member_read(a, 0, buf, sizeof buf), 4 * REC);
-    assert_int_equal(group_join(g, 2, 1, NULL, NULL, &b), 0); /* p1 -> b */
+    assert_int_equal(group_join(g, -1, 2, 1, NULL, NULL, &b), 0); /* p1 -> b */
     assert_int_equal(group_cursor_set(g, 1, "earliest", 0), 0);
     group_leave(b); /* p1 -> a */
     assert_int_equal(group_member_read(a, 4 * REC, buf, sizeof buf), 2 * REC);
@@ -1288,7 +1288,7 @@ static void test_topic_delete_wakes_followers(void **state)
     struct group *g = make_group(e, t, "g");
     struct group_member *m;
     wakes = 0;
-    assert_int_equal(group_join(g, 1, 1, count_wake, NULL, &m), 0);
+    assert_int_equal(group_join(g, -1, 1, 1, count_wake, NULL, &m), 0);
     char buf[64];
     assert_int_equal(group_member_read(m, 0, buf, sizeof buf), 0);
     assert_int_equal(store_delete_topic(e->s, "t"), 0);
@@ -1322,7 +1322,7 @@ static void test_new_partition_of_latest_group_from_start(void **state)
     assert_int_equal(topic_config_apply(t, "auto.offset.reset=latest", 24), 0);
     struct group *g = make_group(e, t, "g");
     struct group_member *m;
-    assert_int_equal(group_join(g, 1, 1, count_wake, NULL, &m), 0);
+    assert_int_equal(group_join(g, -1, 1, 1, count_wake, NULL, &m), 0);
     char buf[64];
     assert_int_equal(group_member_read(m, 0, buf, sizeof buf), 0);
     assert_int_equal(topic_config_apply(t, "partitions=2", 12), 0);
@@ -1343,7 +1343,7 @@ static void test_idle_follow_commit_is_stored(void **state)
     append_records(t, 0, 0, 1);
     struct group *g = make_group(e, t, "g");
     struct group_member *m;
-    assert_int_equal(group_join(g, 1, 1, count_wake, NULL, &m), 0);
+    assert_int_equal(group_join(g, -1, 1, 1, count_wake, NULL, &m), 0);
     char buf[64];
     assert_int_equal(group_member_read(m, 0, buf, sizeof buf), REC);
     assert_int_equal(group_member_read(m, REC, buf, sizeof buf), 0); /* waits */
