@@ -484,7 +484,7 @@ class GroupsAcrossMountsTest(GroupClusterTest):
         self.make_group(brokers, "orders", "billing")
         for b in brokers:
             self.assertEqual(sorted(os.listdir(self.g(b, "orders", "billing"))),
-                             ["p0", "p1", "p2"], "broker %d" % b.broker_id)
+                             [".info", "p0", "p1", "p2"], "broker %d" % b.broker_id)
             self.assertEqual(os.listdir(b.path("orders", ".groups")), ["billing"])
             self.assertNotIn("__consumer_offsets", os.listdir(b.mnt))
         # A cursor written at one mount reads the same at the others.
