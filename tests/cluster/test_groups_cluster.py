@@ -57,13 +57,17 @@ import harness  # noqa: E402
 SESSION_MS = 4000
 DEADLINE = 60
 BIG_RECORDS = int(os.environ.get("TOPICFS_TEST_GROUP_RECORDS", "300000"))  # test 4, in total
+# Test 4's workers take this long to "process" each block of READ_SMALL
+# records (about 4,000 records a second each), so that the whole run takes
+# some 30 s and the kills land while records are in flight: without it
+# three workers drain 300,000 records in a few seconds on a 2-core machine.
+BIG_PAUSE = 0.09
 COORDINATOR_KILLS = int(os.environ.get("TOPICFS_TEST_COORDINATOR_KILLS", "10"))
 VERBOSE = bool(os.environ.get("TOPICFS_TEST_VERBOSE"))
 RECORD = len("p0 0000000\n")  # every record of these tests has this size
 # Workers read a whole number of records at a time, so that a read ends at
 # a record boundary and an fsync acknowledges only records they processed.
 READ_SMALL = 4096 // RECORD * RECORD
-READ_BIG = 65536 // RECORD * RECORD
 
 # A group member: opens PATH, reads it with os.read(READ_SIZE) and appends
 # every record it got to OUT (flushed before it reads again); after EVERY
@@ -75,13 +79,15 @@ READ_BIG = 65536 // RECORD * RECORD
 # records it reads one more block, writes it to OUT.held instead of
 # processing it, and sleeps (a worker stuck with records it never
 # acknowledged). TIMES=1: each record line gets the monotonic times at which
-# its read started and returned. A failed open or read notes "#ERR what
+# its read started and returned. PAUSE: seconds it takes to "process"
+# each block it read (after writing it out). A failed open or read notes "#ERR what
 # errno" and exits. Exit status 0 when it stopped at STOP or after GATE's
 # one round.
 WORKER = r'''
 import os, sys, time
-path, out_path, every, read_size, gate, stop, stall, times = sys.argv[1:9]
+path, out_path, every, read_size, gate, stop, stall, times, pause = sys.argv[1:10]
 every, read_size, stall, times = int(every), int(read_size), int(stall), times == "1"
+pause = float(pause)
 out = open(out_path, "a")
 def note(s):
     out.write(s + "\n")
@@ -129,6 +135,8 @@ while True:
                 os.fsync(fd)
                 note("#ACK " + " ".join("%s=%d" % kv for kv in sorted(seen.items())))
                 since = 0
+            if pause:
+                time.sleep(pause)
     except OSError as e:
         note("#ERR read %d" % e.errno)
         sys.exit(1)
@@ -422,12 +430,12 @@ class GroupClusterTest(ClusterTest):
     def g(self, b, topic, group, *parts):
         return b.path(topic, ".groups", group, *parts)
 
-    def worker(self, b, topic, group, name, member="follow", every=0, read_size=READ_SMALL, gate="-",
-               stall=0, times=False):
+    def worker(self, b, topic, group, name, member="follow", every=0, read_size=READ_SMALL,
+               gate="-", stall=0, times=False, pause=0.0):
         out = os.path.join(self.tmp, name + ".out")
         p = self.spawn([sys.executable, "-c", WORKER, self.g(b, topic, group, member), out,
                         str(every), str(read_size), gate, os.path.join(self.tmp, "stop"),
-                        str(stall), "1" if times else "0"])
+                        str(stall), "1" if times else "0", str(pause)])
         p.out = out
         p.broker_id = b.broker_id
         return p
@@ -464,6 +472,21 @@ class GroupClusterTest(ClusterTest):
                 print("\nbroker %d .info:\n%s" % (b.broker_id, harness.read(
                     self.g(b, topic, group, ".info"))), file=sys.stderr)
             raise
+
+    def sample(self, what, every=1.0):
+        """Prints what() every second until the test ends (TOPICFS_TEST_VERBOSE)."""
+        stop = threading.Event()
+        began = time.monotonic()
+
+        def run():
+            while not stop.wait(every):
+                try:
+                    print("%6.1fs %s" % (time.monotonic() - began, what()), file=sys.stderr)
+                except Exception as e:  # a mount going away while it looks
+                    print("%6.1fs %r" % (time.monotonic() - began, e), file=sys.stderr)
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        self.addCleanup(lambda: (stop.set(), t.join()))
 
     def dump(self, brokers):
         for b in brokers:
@@ -620,7 +643,7 @@ class WorkerKilledTest(GroupClusterTest):
                          "records the killed worker held, never processed elsewhere")
         firsts = [t1 for o in others for (p, _), (_, t1) in zip(o.records, o.times) if p in mine]
         print("\nkill of a member to its partitions read at another mount: %.2fs" %
-              (min(firsts + [killed]) - killed), file=sys.stderr)
+              ((min(firsts) if firsts else float("nan")) - killed), file=sys.stderr)
         # The others start each of its partitions at or after its last fsync.
         acked = outs[2].acked
         for p in mine:
@@ -655,33 +678,43 @@ class BigDrainTest(GroupClusterTest):
         coord = self.make_group(brokers, "big", "work")
         producer_mount = brokers[0]
         workers = [self.worker(b, "big", "work", "w%d" % b.broker_id, member="drain",
-                               every=1000, read_size=READ_BIG) for b in brokers]
-        started = time.monotonic()
-        for p in range(nparts):
-            with open(os.path.join(self.tmp, "in%d" % p), "w") as f:
-                f.write(record_lines(p, 0, per))
-        producer = self.spawn(["bash", "-c", "; ".join(
-            "cat %s >> %s || exit 1" % (os.path.join(self.tmp, "in%d" % p),
-                                         producer_mount.path("big", "p%d" % p))
-            for p in range(nparts))], stderr=subprocess.PIPE)
+                               every=1000, pause=BIG_PAUSE) for b in brokers]
         outs = lambda: [w.out for w in workers]  # noqa: E731
+        half = per // 2
+        started = time.monotonic()
+        marks = []
+
+        def mark(what):
+            marks.append("%s %.1fs (%d processed)" % (what, time.monotonic() - started,
+                                                      approx_records(outs())))
+        if VERBOSE:
+            self.sample(lambda: "%d processed; .info at 1: %s" % (
+                approx_records(outs()), " ".join(
+                    "%s:%s/%s" % (k, v["committed"], v["owner"])
+                    for k, v in sorted(group_info(producer_mount, "big", "work").items()))))
+        # Half of the records first, with `cat FILE >> pP` at broker 1.
+        self.produce_files(producer_mount, "big", half, nparts)
+        mark("first half produced")
         wait_until(lambda: approx_records(outs()) >= BIG_RECORDS // 5, timeout=300,
-                   interval=0.2, what="a fifth of the records processed")
-        # Worker at broker 2 killed, then started again (as a supervisor would).
+                   interval=0.1, what="a fifth of the records processed")
+        # The worker at broker 2 killed, then started again (as a supervisor would).
         w2 = workers[1]
         w2.send_signal(signal.SIGKILL)
         w2.wait()
+        mark("worker at broker 2 killed")
         workers.append(self.worker(brokers[1], "big", "work", "w2b", member="drain",
-                                   every=1000, read_size=READ_BIG))
-        self.assertEqual(producer.wait(timeout=300), 0, producer.stderr.read())
-        produced = time.monotonic()
-        wait_until(lambda: approx_records(outs()) >= BIG_RECORDS // 2, timeout=300,
-                   interval=0.2, what="half of the records processed")
-        # One broker killed: neither the producers' mount nor the coordinator.
+                                   every=1000, pause=BIG_PAUSE))
+        wait_until(lambda: approx_records(outs()) >= BIG_RECORDS * 2 // 5, timeout=300,
+                   interval=0.1, what="two fifths of the records processed")
+        # One broker killed, neither the producers' mount nor the coordinator,
+        # while the group has the second half still to do.
         coord = self.wait_coordinator(brokers)
         victim = next(b for b in (brokers[2], brokers[1]) if b.broker_id != coord)
         victim.kill9()
+        mark("broker %d killed" % victim.broker_id)
         live = [b for b in brokers if b is not victim]
+        self.produce_files(producer_mount, "big", per - half, nparts, start=half)
+        mark("second half produced")
         self.assertEqual(self.wait_coordinator(live), coord)
 
         def caught_up():
@@ -695,7 +728,7 @@ class BigDrainTest(GroupClusterTest):
                 print(w.broker_id, Output(w.out).notes[-5:], file=sys.stderr)
             self.dump(brokers)
             raise
-        done = time.monotonic()
+        mark("all committed")
         open(os.path.join(self.tmp, "stop"), "w").close()
         parsed = [Output(w.out) for w in workers]
         got = collections.Counter(r for o in parsed for r in o.records)
@@ -718,10 +751,9 @@ class BigDrainTest(GroupClusterTest):
                 wait_until(lambda: w.poll() is not None, timeout=DEADLINE,
                            what="worker at %d to stop" % w.broker_id)
                 self.assertEqual(w.returncode, 0, Output(w.out).notes[-5:])
-        print("\n%d records, 3 workers (one killed, one on the broker killed): produced in "
-              "%.1fs, all committed after %.1fs; %d processed twice or more" %
-              (nparts * per, produced - started, done - started,
-               sum(1 for c in got.values() if c > 1)), file=sys.stderr)
+        print("\n%d records, 3 workers, one killed, one on the broker killed: %s; %d processed "
+              "twice or more" % (nparts * per, ", ".join(marks),
+                                 sum(1 for c in got.values() if c > 1)), file=sys.stderr)
 
 
 class CoordinatorKillTest(GroupClusterTest):
@@ -913,7 +945,8 @@ class ZooKeeperLostTest(GroupClusterTest):
                  for (q, _), (_, t1) in zip(outs[i].records, outs[i].times) if q in theirs]
         print("\nZooKeeper cut off broker %d: its member failed %.2fs later (session %d ms), "
               "its partitions read elsewhere %.2fs after the cut" %
-              (lost.broker_id, failed - cut, SESSION_MS, min(moved + [cut]) - cut),
+              (lost.broker_id, failed - cut, SESSION_MS,
+               (min(moved) if moved else float("nan")) - cut),
               file=sys.stderr)
         # Back in touch: the broker registers again and serves the group.
         proxies[lost.broker_id].heal()
