@@ -173,6 +173,30 @@ with open(out, "w") as f:
     f.write("errors %d\n" % errors)
 '''
 
+# Writes a cursor file with START+1, START+2, ... (each an `echo N > FILE`)
+# until STOP exists or LIMIT is reached, noting in LOG "try N" before each
+# write and "ok N" or "err N errno" after it. A process, not a thread of
+# the test: a thread blocked in a write to a mount would hold up every
+# process the test starts meanwhile (fork waits for it).
+RACER = r'''
+import os, sys, time
+path, v, limit, stop, log = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+out = open(log, "a")
+while not os.path.exists(stop) and v < limit:
+    v += 1
+    out.write("try %d\n" % v)
+    out.flush()
+    try:
+        with open(path, "w") as f:
+            f.write("%d\n" % v)
+        out.write("ok %d\n" % v)
+    except OSError as e:
+        out.write("err %d %d\n" % (v, e.errno))
+        time.sleep(0.05)
+    out.flush()
+    time.sleep(0.01)
+'''
+
 
 def record_lines(p, start, end):
     return "".join("p%d %07d\n" % (p, i) for i in range(start, end))
@@ -756,30 +780,69 @@ class BigDrainTest(GroupClusterTest):
                                  sum(1 for c in got.values() if c > 1)), file=sys.stderr)
 
 
+class RacerValues:
+    """`v in` the values the racers tried, as their logs say now."""
+
+    def __init__(self, tried):
+        self.tried = tried
+
+    def __contains__(self, v):
+        return v in self.tried()
+
+
 class CoordinatorKillTest(GroupClusterTest):
     def test_coordinator_kill_loop_loses_no_commit(self):
-        nparts, per = 3, 1000
+        nparts, per, racing_max = 3, 1000, 30000
         brokers = self.start_brokers(partitions=nparts,
                                      extra=",offsets.topic.replication.factor=3,"
                                      "auto.leader.rebalance.enable=false")
         self.make_topic(brokers, "orders", nparts)
         self.produce_files(brokers[0], "orders", per, nparts)
+        # p2's cursor is written all the time, through the kills: room for it.
+        r = harness.sh("cat >> %s" % brokers[0].path("orders", "p2"),
+                       input=record_lines(2, per, racing_max))
+        self.assertEqual(r.returncode, 0, r.stderr)
         self.make_group(brokers, "orders", "g")
         self.make_group(brokers, "orders", "d")
-        ends = [per] * nparts
+        ends = [per, per, racing_max]
         last_ok = {}  # p: the last cursor value whose write returned success
         written = collections.defaultdict(set)  # p: every value written (applied or not)
+        written[2] = RacerValues(lambda: racing()[0])
         refused = []
+        racers = []  # (process, its log)
         d_acked = [0] * nparts  # group d: offsets a drain's fsync acknowledged
         d_got = collections.defaultdict(set)
         value = 0
         stalls = []
+
+        def racing():
+            """What the racers wrote to p2: (values tried, acknowledged, failed)."""
+            tried, ok, failed = set(), [], []
+            for _, log in racers:
+                with open(log) as f:
+                    for line in f.read().splitlines():
+                        word, v = line.split()[:2]
+                        {"try": tried.add, "ok": ok.append, "err": failed.append}[word](int(v))
+            return tried, ok, failed
+
+        def stop_racer():
+            p, log = racers[-1]
+            open(log + ".stop", "w").close()
+            p.wait(timeout=DEADLINE)
+
         for k in range(COORDINATOR_KILLS):
             coord = self.wait_coordinator(brokers)
             self.wait_offsets_in_sync(brokers)
             others = [b for b in brokers if b.broker_id != coord]
-            # Cursor writes at the mounts that do not coordinate.
-            for p in range(nparts):
+            # Cursor writes at the mounts that do not coordinate: p2's all
+            # the time by a racer process (through the kill), p0's and p1's
+            # before it.
+            log = os.path.join(self.tmp, "racer%d" % k)
+            start = max(racing()[0] | {per})
+            racers.append((self.spawn([sys.executable, "-c", RACER,
+                                       self.g(others[1], "orders", "g", "p2"), str(start),
+                                       str(racing_max), log + ".stop", log]), log))
+            for p in range(nparts - 1):
                 value += 7
                 at = others[p % 2]
                 written[p].add(value)
@@ -797,20 +860,38 @@ class CoordinatorKillTest(GroupClusterTest):
                 ends[p] += 10
             self.drain_and_ack(others[1], d_acked, d_got, ends)
             victim = self.by_id[coord]
-            victim.kill9()
+            before = len(racing()[1])
+            wait_until(lambda: len(racing()[1]) > before + 3, timeout=DEADLINE, interval=0.01,
+                       what="racing cursor writes before kill %d" % k)
+            victim.proc.send_signal(signal.SIGKILL)
+            victim.proc.wait()
             killed = time.monotonic()
+            victim.kill9()  # unmounts
             new = self.wait_coordinator(others, unlike=(coord,))
             stalls.append(time.monotonic() - killed)
+            before = len(racing()[1])
+            wait_until(lambda: len(racing()[1]) > before, timeout=DEADLINE, interval=0.01,
+                       what="a racing cursor write after kill %d" % k)
+            last_ok[2] = max(racing()[1])
             for b in others:
                 self.check_commits(b, last_ok, written, "after kill %d (coordinator %d -> %d)"
                                    % (k, coord, new))
+            stop_racer()
+            checked = time.monotonic()
+            wait_until(lambda: all(coord not in b.cluster()["brokers"] for b in others),
+                       timeout=DEADLINE, interval=0.1,
+                       what="broker %d's registration gone" % coord)
             victim.start()
             wait_until(lambda: all(sorted(b.cluster()["brokers"]) == [1, 2, 3] for b in brokers),
                        timeout=DEADLINE, interval=0.1, what="broker %d back" % coord)
             if VERBOSE:
-                print("kill %d: coordinator %d -> %d in %.2fs" % (k, coord, new, stalls[-1]),
-                      file=sys.stderr)
+                print("kill %d: coordinator %d -> %d in %.2fs; commits checked after %.2fs, "
+                      "broker back after %.2fs more" % (
+                          k, coord, new, stalls[-1], checked - killed,
+                          time.monotonic() - checked), file=sys.stderr)
         self.wait_coordinator(brokers)
+        tried, ok, failed = racing()
+        last_ok[2] = max(ok)
         for b in brokers:
             self.check_commits(b, last_ok, written, "after the loop")
             for p in range(nparts):
@@ -818,14 +899,16 @@ class CoordinatorKillTest(GroupClusterTest):
                            timeout=DEADLINE, interval=0.1,
                            what="group d's p%d cursor >= %d at %d: %r" % (
                                p, d_acked[p], b.broker_id, read_cursor(b, "orders", "d", p)))
-        # Group d: nothing skipped (everything reached a drain).
+        # Group d: a last drain gets nothing it acknowledged; nothing skipped.
+        self.drain_and_ack(brokers[0], d_acked, d_got, ends)
         for p in range(nparts):
             self.assertEqual(sorted(set(range(ends[p])) - d_got[p])[:10], [],
                              "group d skipped records of p%d" % p)
         stalls.sort()
         print("\n%d coordinator kills: new coordinator after median %.2fs, max %.2fs; "
-              "%d cursor writes refused %s" % (len(stalls), stalls[len(stalls) // 2], stalls[-1],
-                                               len(refused), refused[:5]), file=sys.stderr)
+              "%d cursor writes refused %s; racing writes: %d acknowledged, %d failed" %
+              (len(stalls), stalls[len(stalls) // 2], stalls[-1], len(refused), refused[:5],
+               len(ok), len(failed)), file=sys.stderr)
 
     def wait_offsets_in_sync(self, brokers):
         """__consumer_offsets p0 with its three replicas in sync (if .cluster
@@ -839,17 +922,26 @@ class CoordinatorKillTest(GroupClusterTest):
 
     def check_commits(self, b, last_ok, written, when):
         for p, v in last_ok.items():
+            first = []
+
             def ok():
                 try:
                     got = int(read_cursor(b, "orders", "g", p))
-                except (OSError, ValueError):
+                except (OSError, ValueError) as e:
+                    first.append(repr(e))
                     return False
+                first.append(got)
                 return got >= v and got in written[p]
+            began = time.monotonic()
             try:
                 wait_until(ok, timeout=DEADLINE, interval=0.1, what="")
             except AssertionError:
                 self.fail("%s: broker %d reads cursor p%d as %r, last acknowledged write %d"
                           % (when, b.broker_id, p, read_cursor(b, "orders", "g", p), v))
+            if VERBOSE and len(first) > 1:
+                print("%s: broker %d read p%d as %s before %d (%.2fs)" % (
+                    when, b.broker_id, p, first[:-1][:3], v, time.monotonic() - began),
+                    file=sys.stderr)
 
     def drain_and_ack(self, b, d_acked, d_got, ends):
         """A drain of group d at b, read to the end, then fsync: everything
