@@ -150,14 +150,16 @@ while True:
 # Appends one numbered record to each partition of TOPIC_DIR in turn (own
 # counter per partition), one write() each, until STOP exists; a refused
 # write is tried again (it may then be stored twice: consumers compare
-# sets). Notes the records it wrote in OUT at the end: "pP COUNT" lines.
+# sets). Stops after ROUNDS records a partition, if given. Notes the
+# records it wrote in OUT at the end: "pP COUNT" lines.
 PRODUCER = r'''
 import os, sys, time
 topic_dir, nparts, stop, out, pause = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5])
+rounds = int(sys.argv[6]) if len(sys.argv) > 6 else -1
 fds = [os.open(os.path.join(topic_dir, "p%d" % p), os.O_WRONLY | os.O_APPEND) for p in range(nparts)]
 count = [0] * nparts
 errors = 0
-while not os.path.exists(stop):
+while not os.path.exists(stop) and count[0] != rounds:
     for p in range(nparts):
         while True:
             try:
@@ -632,6 +634,48 @@ class GroupsAcrossMountsTest(GroupClusterTest):
                                    for p in range(nparts)), timeout=DEADLINE, interval=0.05,
                        what="topicfs_group_lag 0 at %d" % b.broker_id)
 
+    def test_follow_members_keep_up_with_a_steady_producer(self):
+        """Records appended one write at a time while follow members on
+        every mount read and commit: each reaches a member, once."""
+        nparts = 6
+        brokers = self.start_brokers(partitions=nparts)
+        self.make_topic(brokers, "orders", nparts)
+        self.make_group(brokers, "orders", "billing")
+        workers = [self.worker(b, "orders", "billing", "w%d" % b.broker_id, every=50)
+                   for b in brokers]
+        self.wait_owned_by(brokers, "orders", "billing", workers, nparts,
+                           "three follow workers owning two partitions each")
+        pout = os.path.join(self.tmp, "produced")
+        # 300 writes a partition, 1800 in all: about 10 s here when nothing waits.
+        producer = self.spawn([sys.executable, "-c", PRODUCER, brokers[0].path("orders"),
+                               str(nparts), os.path.join(self.tmp, "stop"), pout, "0.005",
+                               "300"])
+        try:
+            wait_until(lambda: producer.poll() is not None, timeout=120, interval=0.1,
+                       what="1800 writes while members read")
+        except AssertionError:
+            got = {r for w in workers for r in Output(w.out).records}
+            print("\n%d records read by the members meanwhile" % len(got), file=sys.stderr)
+            self.dump(brokers)
+            raise
+        self.assertEqual(producer.returncode, 0)
+        with open(pout) as f:
+            counts = {int(l.split()[0][1:]): int(l.split()[1]) for l in f if l.startswith("p")}
+        want = {(p, i) for p in range(nparts) for i in range(counts[p])}
+        try:
+            wait_until(lambda: {r for w in workers for r in Output(w.out).records} >= want,
+                       timeout=DEADLINE, interval=0.2, what="every record at a member")
+        except AssertionError:
+            got = {r for w in workers for r in Output(w.out).records}
+            print("\n%d of %d records read" % (len(got & want), len(want)), file=sys.stderr)
+            self.dump(brokers)
+            raise
+        got = collections.Counter(r for w in workers for r in Output(w.out).records)
+        self.assertEqual(sorted(r for r, c in got.items() if c > 1)[:10], [])
+        for w in workers:
+            self.assertIsNone(w.poll())
+            self.assertEqual(Output(w.out).errors(), [])
+
 
 class WorkerKilledTest(GroupClusterTest):
     def test_killed_follow_worker_records_go_to_other_mounts(self):
@@ -997,8 +1041,19 @@ class ZooKeeperLostTest(GroupClusterTest):
         producer = self.spawn([sys.executable, "-c", PRODUCER, rest[0].path("orders"),
                                str(nparts), os.path.join(self.tmp, "stop"), pout, "0.02"])
         w = workers[lost.broker_id]
-        wait_until(lambda: len(Output(w.out).records) > 50, timeout=DEADLINE, interval=0.1,
-                   what="the worker at the broker to be cut off reading")
+        try:
+            wait_until(lambda: len(Output(w.out).records) > 50, timeout=DEADLINE, interval=0.1,
+                       what="the worker at the broker to be cut off reading")
+        except AssertionError:
+            print("\nproducer: %s; .info at %d:\n%s" % (
+                producer.poll(), rest[0].broker_id,
+                harness.read(self.g(rest[0], "orders", "work", ".info"))), file=sys.stderr)
+            for i, x in workers.items():
+                o = Output(x.out)
+                print("worker at %d: %s, %d records, notes %s" % (
+                    i, x.poll(), len(o.records), o.notes[-4:]), file=sys.stderr)
+            self.dump(brokers)
+            raise
         proxies[lost.broker_id].cut()
         cut = time.monotonic()
         wait_until(lambda: w.poll() is not None, timeout=DEADLINE + SESSION_MS / 1000,
