@@ -40,6 +40,7 @@
 #define RETRY_PAUSE_MS 100
 #define MIRROR_WAIT_MS 5000
 #define DELETE_BUSY_WAIT_MS 1000
+#define EXPIRED_KEPT 256
 
 enum role { ROLE_NONE, ROLE_LOADING, ROLE_SERVING };
 
@@ -88,6 +89,10 @@ struct coord {
     pthread_t thread;
     int has_thread;
     int64_t create_logged_ms;
+    /* Ids of members that expired here, the latest EXPIRED_KEPT: their
+     * broker's next request for one gets EIO (once), not a quiet join. */
+    uint64_t expired[EXPIRED_KEPT];
+    unsigned nexpired;
 
     pthread_mutex_t call_lock; /* `link`, for requests that are not a member's */
     struct link link;
@@ -307,11 +312,27 @@ static int serve_wait(struct coord *c, struct served *s, const struct group_requ
     return e;
 }
 
+/* Whether member id expired here (and forgets it: EIO is said once). */
+static int expired(struct coord *c, uint64_t id)
+{
+    int found = 0;
+    pthread_mutex_lock(&c->lock);
+    for (unsigned i = 0; i < EXPIRED_KEPT && !found; i++)
+        if (c->expired[i] == id) {
+            c->expired[i] = 0;
+            found = 1;
+        }
+    pthread_mutex_unlock(&c->lock);
+    return found;
+}
+
 static int serve_member(struct coord *c, const struct group_request *q, struct reply *out)
 {
     struct served *s = served_get(c, q->member);
-    if (!s)
-        return -EBADR; /* unknown here: join again */
+    if (!s) /* expired: its partitions went to others; else unknown here: join again */
+        return (q->op == GROUP_OP_READ || q->op == GROUP_OP_SYNC) && expired(c, q->member)
+                   ? -EKEYEXPIRED
+                   : -EBADR;
     int e = 0;
     switch (q->op) {
     case GROUP_OP_READ: {
@@ -474,6 +495,7 @@ static void expire_members(struct coord *c)
         if (silent || cluster_broker(c->cluster, s->broker, &b)) {
             logger_log(LOG_LEVEL_INFO, "group member %" PRIu64 " of broker %d leaves: %s", s->id,
                        s->broker, silent ? "not heard from" : "its broker is gone");
+            c->expired[c->nexpired++ % EXPIRED_KEPT] = s->id;
             unlink_served(c, s, &gone);
         }
     }
@@ -481,12 +503,30 @@ static void expire_members(struct coord *c)
     release_served(c, gone);
 }
 
+/* Whether the offsets log holds exactly what this coordinator wrote and
+ * replayed: no other leader appended to it (or cut it) since. */
+static int log_is_ours(struct coord *c)
+{
+    struct topic *t = store_find(c->store, GROUP_OFFSETS_TOPIC);
+    struct partition_info pi = {0};
+    if (t)
+        partition_info(topic_partition(t, 0), &pi);
+    topic_put(t);
+    return t && pi.end_offset == group_registry_log_end(c->groups);
+}
+
 static void role_tick(struct coord *c)
 {
     int32_t epoch = -1;
     int lead = leads_offsets(c, &epoch);
+    /* A new leader epoch while it still leads (the controller bumps it when
+     * the ISR loses a broker) changes nothing if no one else wrote the log
+     * meanwhile: its members stay. */
+    int same = lead && log_is_ours(c);
     pthread_mutex_lock(&c->lock);
     enum role was = c->role;
+    if (was == ROLE_SERVING && lead && c->epoch != epoch && same)
+        c->epoch = epoch;
     int changed = lead ? (was == ROLE_NONE || c->epoch != epoch) : was != ROLE_NONE;
     if (changed) {
         c->role = lead ? ROLE_LOADING : ROLE_NONE;
@@ -704,7 +744,7 @@ static int retriable(int e)
 {
     return e && e != -ENOENT && e != -EEXIST && e != -EBUSY && e != -EINVAL && e != -ESPIPE &&
            e != -EBADR && e != -EIO && e != -ENOMEM && e != -ENOSPC && e != -EDQUOT &&
-           e != -EACCES && e != -EPERM && e != -EMSGSIZE && e != -EBADMSG;
+           e != -EACCES && e != -EPERM && e != -EMSGSIZE && e != -EBADMSG && e != -EKEYEXPIRED;
 }
 
 /* A request to the coordinator wherever it is, tried again while the
@@ -896,12 +936,8 @@ static void *member_poller(void *arg)
             goto again; /* nothing new: poll again */
         if (!r)
             since = out.value;
-        else if (r == -EBADR) {
-            pthread_mutex_lock(&m->state_lock);
-            if (m->id == q.member)
-                m->id = 0; /* gone there: the next read joins again */
-            pthread_mutex_unlock(&m->state_lock);
-        }
+        /* Else the member may be gone there: its read finds out (and joins
+         * again, or says EIO if it expired). */
         m->wake(m->wake_arg);
         if (r)
             pause_ms(RETRY_PAUSE_MS);
@@ -955,7 +991,7 @@ static int member_call(struct coord_member *m, struct group_request *q, struct r
         q->member = m->id;
         pthread_mutex_unlock(&m->state_lock);
         r = call(m->c, &m->link, q, m, out, NULL);
-        if (r == -EBADR) {
+        if (r == -EBADR || r == -EKEYEXPIRED) {
             pthread_mutex_lock(&m->state_lock);
             if (m->id == q->member)
                 m->id = 0;
@@ -963,7 +999,9 @@ static int member_call(struct coord_member *m, struct group_request *q, struct r
         }
     }
     pthread_mutex_unlock(&m->lock);
-    return r == -EBADR ? -EIO : r;
+    /* ETIMEDOUT: it expired (its broker was cut off longer than the
+     * session): what it was reading went to others. */
+    return r == -EBADR || r == -EKEYEXPIRED ? -EIO : r;
 }
 
 int coord_join(struct coord *c, struct group *g, pid_t pid, int follow, void (*wake)(void *arg),
