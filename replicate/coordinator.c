@@ -34,6 +34,7 @@
 #include "logger.h"
 #include "remote.h"
 #include "server.h"
+#include "thread_slot.h"
 
 #define CALL_TIMEOUT_MS 35000 /* a commit may wait for a slow follower */
 #define CONNECT_TIMEOUT_MS 2000
@@ -419,10 +420,22 @@ static int coord_serve(struct coord *c, int broker, const struct group_request *
     }
 }
 
-struct handler_reply {
-    uint8_t head[GROUP_PROTO_REPLY_HEAD];
-    uint8_t data[];
+/* A connection thread's reply buffer, kept between requests (a member's
+ * reads are up to GROUP_PROTO_READ_MAX each; a fresh malloc of that size
+ * would map and fault in new pages every time). The reply is sent before
+ * the thread takes its next request. */
+struct reply_buf {
+    uint8_t *buf;
+    size_t cap;
 };
+
+static void reply_buf_free(void *p)
+{
+    free(((struct reply_buf *)p)->buf);
+}
+
+static struct thread_slot reply_slot =
+    THREAD_SLOT_INIT(sizeof(struct reply_buf), NULL, reply_buf_free);
 
 static int handle_group(void *arg, int peer_id, const struct frame *req, struct server_reply *rep)
 {
@@ -438,21 +451,24 @@ static int handle_group(void *arg, int peer_id, const struct frame *req, struct 
         cap = 128 + 128 * (size_t)(t ? topic_partition_count(t) : 0);
         topic_put(t);
     }
-    struct handler_reply *hr = malloc(sizeof(*hr) + cap);
-    if (!hr)
-        return -ENOMEM;
-    struct reply out = {.data = hr->data, .cap = cap};
-    int e = coord_serve(c, peer_id, &q, NULL, &out);
-    if (e) {
-        free(hr);
-        return e;
+    struct reply_buf *rb = thread_slot_get(&reply_slot);
+    size_t need = GROUP_PROTO_REPLY_HEAD + cap;
+    if (rb && rb->cap < need) {
+        uint8_t *b = realloc(rb->buf, need);
+        if (b) {
+            rb->buf = b;
+            rb->cap = need;
+        }
     }
-    group_reply_head(out.value, (uint32_t)out.len, hr->head);
-    rep->iov[0] = (struct iovec){hr->head, sizeof(hr->head)};
-    rep->iov[1] = (struct iovec){hr->data, out.len};
-    rep->iovcnt = 2;
-    rep->done = free;
-    rep->done_arg = hr;
+    if (!rb || rb->cap < need)
+        return -ENOMEM;
+    struct reply out = {.data = rb->buf + GROUP_PROTO_REPLY_HEAD, .cap = cap};
+    int e = coord_serve(c, peer_id, &q, NULL, &out);
+    if (e)
+        return e;
+    group_reply_head(out.value, (uint32_t)out.len, rb->buf);
+    rep->iov[0] = (struct iovec){rb->buf, GROUP_PROTO_REPLY_HEAD + out.len};
+    rep->iovcnt = 1;
     return 0;
 }
 
