@@ -52,7 +52,9 @@ struct served {
     uint64_t id;
     int broker; /* whose mount (-1 on one node) */
     uint64_t incarnation;
-    struct coord_member *local; /* this mount's member, woken directly */
+    /* This mount's member, woken directly; it holds a reference on it
+     * (coord_member.refs) until released or left. */
+    struct coord_member *local;
     struct group *g;
     struct topic *t;
     struct group_member *m;
@@ -107,6 +109,7 @@ struct coord_member {
     int follow;
     void (*wake)(void *);
     void *wake_arg;
+    int refs;             /* served entries that name it as local (c->lock) */
     pthread_mutex_t lock; /* its calls, one at a time, on `link` */
     struct link link;
     /* Under state_lock: where it is joined, for the poller. */
@@ -116,6 +119,7 @@ struct coord_member {
     int at;      /* the broker it joined at */
     uint64_t joins;
     int stop;
+    int kicked;                /* its poller wakes its reads: it was let go here (join again) */
     struct peer_conn *poll_pc; /* the poller's, while it has one (aborted at leave) */
     pthread_t poller;
     int has_poller;
@@ -217,16 +221,50 @@ static void release_served(struct coord *c, struct served *list)
         pthread_mutex_lock(&c->lock);
         while (s->refs)
             pthread_cond_wait(&c->changed, &c->lock);
-        struct coord_member *local = c->stopping ? NULL : s->local;
+        struct coord_member *local = s->local; /* its reference is ours now */
+        s->local = NULL;
         pthread_mutex_unlock(&c->lock);
-        group_leave(s->m);
+        group_leave(s->m); /* after it, no wake of s runs */
         remote_unwatch_topic(c->remote, s->t, s->watched, s->nwatched);
         group_put(s->g);
         topic_put(s->t);
         free(s);
-        if (local)
-            local->wake(local->wake_arg);
+        if (local) {
+            /* Not woken from here: its read would ask a coordinator, maybe
+             * at length, on this thread (the role thread's, say). */
+            pthread_mutex_lock(&c->lock);
+            if (!c->stopping) {
+                pthread_mutex_lock(&local->state_lock);
+                local->kicked = 1;
+                pthread_cond_broadcast(&local->state_changed);
+                pthread_mutex_unlock(&local->state_lock);
+            }
+            local->refs--;
+            pthread_cond_broadcast(&c->changed);
+            pthread_mutex_unlock(&c->lock);
+        }
     }
+}
+
+/* No served entry names m any more once it returns (m is leaving). */
+static void detach_local(struct coord *c, struct coord_member *m)
+{
+    struct served *gone = NULL;
+    pthread_mutex_lock(&c->lock);
+    for (struct served *s = c->members, *n; s; s = n) {
+        n = s->next;
+        if (s->local == m) {
+            s->local = NULL;
+            m->refs--;
+            unlink_served(c, s, &gone);
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    release_served(c, gone);
+    pthread_mutex_lock(&c->lock);
+    while (m->refs) /* entries another thread is releasing */
+        pthread_cond_wait(&c->changed, &c->lock);
+    pthread_mutex_unlock(&c->lock);
 }
 
 static void release_all(struct coord *c)
@@ -260,7 +298,6 @@ static int serve_join(struct coord *c, int broker, const struct group_request *q
         s->c = c;
         s->broker = broker;
         s->incarnation = q->incarnation;
-        s->local = local;
         s->g = g;
         s->t = t;
         e = group_join(g, c->cluster ? broker : -1, (pid_t)q->pid, q->follow, served_wake, s,
@@ -276,6 +313,10 @@ static int serve_join(struct coord *c, int broker, const struct group_request *q
     }
     struct served *gone = NULL;
     pthread_mutex_lock(&c->lock);
+    if (local) {
+        s->local = local;
+        local->refs++;
+    }
     if (c->role != ROLE_SERVING || c->epoch != epoch) {
         e = -EAGAIN; /* the role changed meanwhile */
         s->next = NULL;
@@ -356,7 +397,10 @@ static int serve_member(struct coord *c, const struct group_request *q, struct r
         pthread_mutex_lock(&c->lock);
         if (!s->gone)
             unlink_served(c, s, &gone);
-        s->local = NULL; /* leaving: nothing to wake */
+        if (s->local) { /* leaving: nothing to wake */
+            s->local->refs--;
+            s->local = NULL;
+        }
         pthread_mutex_unlock(&c->lock);
         served_put(c, s);
         release_served(c, gone);
@@ -716,24 +760,29 @@ static int find_coordinator(struct coord *c, struct cluster_broker *b)
     return -EAGAIN;
 }
 
-/* One request to broker b over l. */
+static int link_connect(struct coord *c, struct link *l, const struct cluster_broker *b)
+{
+    char addr[CLUSTER_HOST_MAX + 16];
+    snprintf(addr, sizeof(addr), "%s:%d", b->host, b->port);
+    int r = peer_connect(addr, c->have_secret ? &c->secret : NULL, c->self, b->id,
+                         CONNECT_TIMEOUT_MS, &l->pc);
+    if (r)
+        l->pc = NULL;
+    else
+        l->broker = b->id;
+    return r;
+}
+
+/* One request to broker b over l (connected first if needed). After an
+ * error, the caller closes l: the next call starts on a fresh connection. */
 static int send_request(struct coord *c, struct link *l, const struct cluster_broker *b,
                         const struct group_request *q, int timeout_ms, struct reply *out)
 {
     if (l->pc && l->broker != b->id)
         link_close(l);
-    int r = 0;
-    if (!l->pc) {
-        char addr[CLUSTER_HOST_MAX + 16];
-        snprintf(addr, sizeof(addr), "%s:%d", b->host, b->port);
-        r = peer_connect(addr, c->have_secret ? &c->secret : NULL, c->self, b->id,
-                         CONNECT_TIMEOUT_MS, &l->pc);
-        if (r) {
-            l->pc = NULL;
-            return r;
-        }
-        l->broker = b->id;
-    }
+    int r = l->pc ? 0 : link_connect(c, l, b);
+    if (r)
+        return r;
     uint8_t buf[GROUP_PROTO_REQ_MAX];
     ssize_t n = group_req_encode(q, buf, sizeof(buf));
     if (n < 0)
@@ -750,8 +799,6 @@ static int send_request(struct coord *c, struct link *l, const struct cluster_br
             memcpy(out->data, data, dlen);
         out->len = r ? 0 : dlen;
     }
-    if (r) /* whatever it was, the next call starts on a fresh connection */
-        link_close(l);
     return r;
 }
 
@@ -776,6 +823,8 @@ static int call(struct coord *c, struct link *l, const struct group_request *q,
         if (!c->cluster || (r = find_coordinator(c, &b)) == 0)
             r = b.id == c->self ? coord_serve(c, c->self, q, local, out)
                                 : send_request(c, l, &b, q, CALL_TIMEOUT_MS, out);
+        if (r && l->pc && b.id != c->self)
+            link_close(l);
         if (!retriable(r)) {
             if (at)
                 *at = b.id;
@@ -891,6 +940,15 @@ char *coord_group_info(struct coord *c, struct group *g, size_t *len)
 
 /* ------------------------------------------------------ this mount's members */
 
+/* The poller's connection goes (never while coord_leave may abort it). */
+static void poller_close(struct coord_member *m, struct link *l)
+{
+    pthread_mutex_lock(&m->state_lock);
+    m->poll_pc = NULL;
+    pthread_mutex_unlock(&m->state_lock);
+    link_close(l);
+}
+
 /* The poller of a member joined at a coordinator on another broker: a WAIT
  * long poll there, which is also the member's heartbeat, wakes its reads
  * when it may find something (and when its coordinator is gone, so that
@@ -903,6 +961,13 @@ static void *member_poller(void *arg)
     uint64_t since = 0, joins = 0;
     pthread_mutex_lock(&m->state_lock);
     while (!m->stop) {
+        if (m->kicked) {
+            m->kicked = 0;
+            pthread_mutex_unlock(&m->state_lock);
+            m->wake(m->wake_arg);
+            pthread_mutex_lock(&m->state_lock);
+            continue;
+        }
         if (!m->id || m->at == c->self) {
             struct timespec until;
             deadline_in(&until, COORD_WAIT_MS);
@@ -923,31 +988,20 @@ static void *member_poller(void *arg)
         struct cluster_broker b;
         struct reply out = {0};
         int r = cluster_broker(c->cluster, at, &b);
-        if (!r) {
-            if (!l.pc || l.broker != at) {
-                link_close(&l);
-                char addr[CLUSTER_HOST_MAX + 16];
-                snprintf(addr, sizeof(addr), "%s:%d", b.host, b.port);
-                r = peer_connect(addr, c->have_secret ? &c->secret : NULL, c->self, at,
-                                 CONNECT_TIMEOUT_MS, &l.pc);
-                if (r)
-                    l.pc = NULL;
-                else
-                    l.broker = at;
-                pthread_mutex_lock(&m->state_lock);
-                m->poll_pc = l.pc;
-                if (m->stop && l.pc)
-                    peer_abort(l.pc);
-                pthread_mutex_unlock(&m->state_lock);
-            }
-            if (!r)
-                r = send_request(c, &l, &b, &q, COORD_WAIT_MS + 5000, &out);
-            if (!l.pc) {
-                pthread_mutex_lock(&m->state_lock);
-                m->poll_pc = NULL;
-                pthread_mutex_unlock(&m->state_lock);
-            }
+        if (!r && l.pc && l.broker != at)
+            poller_close(m, &l);
+        if (!r && !l.pc) {
+            r = link_connect(c, &l, &b);
+            pthread_mutex_lock(&m->state_lock);
+            m->poll_pc = l.pc; /* coord_leave aborts its long poll */
+            if (m->stop && l.pc)
+                peer_abort(l.pc);
+            pthread_mutex_unlock(&m->state_lock);
         }
+        if (!r)
+            r = send_request(c, &l, &b, &q, COORD_WAIT_MS + 5000, &out);
+        if (r)
+            poller_close(m, &l);
         if (!r && out.value == since)
             goto again; /* nothing new: poll again */
         if (!r)
@@ -961,10 +1015,7 @@ static void *member_poller(void *arg)
         pthread_mutex_lock(&m->state_lock);
     }
     pthread_mutex_unlock(&m->state_lock);
-    pthread_mutex_lock(&m->state_lock);
-    m->poll_pc = NULL;
-    pthread_mutex_unlock(&m->state_lock);
-    link_close(&l);
+    poller_close(m, &l);
     return NULL;
 }
 
@@ -1102,11 +1153,10 @@ void coord_leave(struct coord_member *m)
         q.member = id;
         struct reply out = {0};
         struct cluster_broker b;
-        if (!c->cluster || at == c->self)
-            coord_serve(c, c->self, &q, m, &out);
-        else if (!cluster_broker(c->cluster, at, &b))
+        if (c->cluster && at != c->self && !cluster_broker(c->cluster, at, &b))
             send_request(c, &m->link, &b, &q, CONNECT_TIMEOUT_MS, &out);
     }
+    detach_local(c, m);
     link_close(&m->link);
     pthread_mutex_destroy(&m->lock);
     pthread_mutex_destroy(&m->state_lock);
