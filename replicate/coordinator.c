@@ -43,8 +43,6 @@
 #define DELETE_BUSY_WAIT_MS 1000
 #define EXPIRED_KEPT 256
 
-enum role { ROLE_NONE, ROLE_LOADING, ROLE_SERVING };
-
 /* A member served here, of any mount. */
 struct served {
     struct served *next;
@@ -84,7 +82,7 @@ struct coord {
 
     pthread_mutex_t lock;
     pthread_cond_t changed; /* wakes, role changes, a member let go */
-    enum role role;
+    enum coord_role role;
     int32_t epoch; /* the leader epoch of __consumer_offsets p0 served in */
     struct served *members;
     uint64_t next_id;
@@ -317,7 +315,7 @@ static int serve_join(struct coord *c, int broker, const struct group_request *q
         s->local = local;
         local->refs++;
     }
-    if (c->role != ROLE_SERVING || c->epoch != epoch) {
+    if (c->role != COORD_SERVING || c->epoch != epoch) {
         e = -EAGAIN; /* the role changed meanwhile */
         s->next = NULL;
         gone = s;
@@ -345,7 +343,7 @@ static int serve_wait(struct coord *c, struct served *s, const struct group_requ
     struct timespec until;
     deadline_in(&until, (int)q->len);
     pthread_mutex_lock(&c->lock);
-    while (!s->gone && s->wakes <= q->since && c->role == ROLE_SERVING && !c->stopping &&
+    while (!s->gone && s->wakes <= q->since && c->role == COORD_SERVING && !c->stopping &&
            pthread_cond_timedwait(&c->changed, &c->lock, &until) == 0)
         ;
     int e = s->gone ? -EBADR : 0;
@@ -446,10 +444,10 @@ static int coord_serve(struct coord *c, int broker, const struct group_request *
                        struct coord_member *local, struct reply *out)
 {
     pthread_mutex_lock(&c->lock);
-    enum role role = c->role;
+    enum coord_role role = c->role;
     pthread_mutex_unlock(&c->lock);
-    if (role != ROLE_SERVING)
-        return role == ROLE_LOADING ? -EAGAIN : -EREMOTE;
+    if (role != COORD_SERVING)
+        return role == COORD_LOADING ? -EAGAIN : -EREMOTE;
     out->len = 0;
     switch (q->op) {
     case GROUP_OP_JOIN:
@@ -575,46 +573,70 @@ static int log_is_ours(struct coord *c)
     return t && pi.end_offset == group_registry_log_end(c->groups);
 }
 
+struct coord_step coord_role_step(const struct coord_state *now)
+{
+    struct coord_step st = {now->role, now->epoch, 0, 0, 0};
+    if (!now->leads) {
+        if (now->role != COORD_NONE) { /* it stopped coordinating */
+            st.role = COORD_NONE;
+            st.epoch = -1;
+            st.release = st.reload_mirror = 1;
+        }
+        return st;
+    }
+    if (now->role == COORD_SERVING && now->epoch != now->leader_epoch && now->log_ours) {
+        /* A new leader epoch while it still leads (the controller bumps it
+         * when the ISR loses a broker), and no one else wrote the log
+         * meanwhile: it goes on serving, its members stay. */
+        st.epoch = now->leader_epoch;
+        return st;
+    }
+    if (now->role == COORD_NONE || now->epoch != now->leader_epoch) {
+        /* It leads in a new term: what it served belonged to the old one. */
+        st.release = now->role != COORD_NONE;
+        st.role = COORD_LOADING;
+        st.epoch = now->leader_epoch;
+    }
+    st.load = st.role == COORD_LOADING && now->loaded;
+    return st;
+}
+
 static void role_tick(struct coord *c)
 {
-    int32_t epoch = -1;
-    int lead = leads_offsets(c, &epoch);
-    /* A new leader epoch while it still leads (the controller bumps it when
-     * the ISR loses a broker) changes nothing if no one else wrote the log
-     * meanwhile: its members stay. */
-    int same = lead && log_is_ours(c);
+    struct coord_state now = {0};
+    now.leads = leads_offsets(c, &now.leader_epoch);
+    now.log_ours = now.leads && log_is_ours(c);
+    now.loaded = now.leads && offsets_loaded(c);
     pthread_mutex_lock(&c->lock);
-    enum role was = c->role;
-    if (was == ROLE_SERVING && lead && c->epoch != epoch && same)
-        c->epoch = epoch;
-    int changed = lead ? (was == ROLE_NONE || c->epoch != epoch) : was != ROLE_NONE;
-    if (changed) {
-        c->role = lead ? ROLE_LOADING : ROLE_NONE;
-        c->epoch = epoch;
+    now.role = c->role;
+    now.epoch = c->epoch;
+    struct coord_step st = coord_role_step(&now);
+    if (st.role != c->role || st.epoch != c->epoch) {
+        c->role = st.role;
+        c->epoch = st.epoch;
         pthread_cond_broadcast(&c->changed);
     }
-    enum role role = c->role;
     pthread_mutex_unlock(&c->lock);
-    if (changed && was != ROLE_NONE) {
-        /* Whatever it served belonged to the old term. */
+    if (st.release) {
         group_registry_deactivate(c->groups);
         release_all(c);
-        if (!lead) {
-            logger_log(LOG_LEVEL_INFO, "no longer the group coordinator");
-            group_registry_reload(c->groups, 0);
-        }
     }
-    if (role == ROLE_LOADING && offsets_loaded(c)) {
+    if (st.reload_mirror) {
+        logger_log(LOG_LEVEL_INFO, "no longer the group coordinator");
+        group_registry_reload(c->groups, 0);
+    }
+    enum coord_role role = st.role;
+    if (st.load) {
         int e = group_registry_reload(c->groups, 1);
         pthread_mutex_lock(&c->lock);
-        if (!e && c->role == ROLE_LOADING && c->epoch == epoch) {
-            c->role = role = ROLE_SERVING;
-            logger_log(LOG_LEVEL_INFO, "group coordinator (leader epoch %d of %s)", (int)epoch,
+        if (!e && c->role == COORD_LOADING && c->epoch == st.epoch) {
+            c->role = role = COORD_SERVING;
+            logger_log(LOG_LEVEL_INFO, "group coordinator (leader epoch %d of %s)", (int)st.epoch,
                        GROUP_OFFSETS_TOPIC);
         }
         pthread_mutex_unlock(&c->lock);
     }
-    if (role == ROLE_SERVING)
+    if (role == COORD_SERVING)
         expire_members(c);
     else
         coord_refresh(c);
@@ -660,8 +682,8 @@ int coord_open(const struct coord_options *o, struct coord **out)
     c->retry_ms = 2 * c->session_timeout_ms + 5000;
     c->offsets_rf = o->offsets_topic_rf;
     c->incarnation = rnd[0] | 1;
-    c->next_id = (rnd[1] >> 16) | 1;                 /* ids of another coordinator never match */
-    c->role = o->cluster ? ROLE_NONE : ROLE_SERVING; /* one node coordinates its groups */
+    c->next_id = (rnd[1] >> 16) | 1;                   /* ids of another coordinator never match */
+    c->role = o->cluster ? COORD_NONE : COORD_SERVING; /* one node coordinates its groups */
     c->epoch = -1;
     c->link.broker = -1;
     pthread_mutex_init(&c->lock, NULL);
@@ -690,7 +712,7 @@ void coord_stop(struct coord *c)
         return;
     pthread_mutex_lock(&c->lock);
     c->stopping = 1;
-    c->role = ROLE_NONE;
+    c->role = COORD_NONE;
     pthread_cond_broadcast(&c->changed);
     pthread_mutex_unlock(&c->lock);
     if (c->has_thread)
