@@ -42,6 +42,7 @@
 #define MIRROR_WAIT_MS 5000
 #define DELETE_BUSY_WAIT_MS 1000
 #define EXPIRED_KEPT 256
+#define INFO_RETRY_MS 1000 /* .info: then this mount's own view */
 
 /* A member served here, of any mount. */
 struct served {
@@ -833,12 +834,12 @@ static int retriable(int e)
 }
 
 /* A request to the coordinator wherever it is, tried again while the
- * answer may change, for at most c->retry_ms: then -EIO. *at gets the
+ * answer may change, for at most retry_ms: then -EIO. *at gets the
  * broker that answered. */
-static int call(struct coord *c, struct link *l, const struct group_request *q,
-                struct coord_member *local, struct reply *out, int *at)
+static int call_within(struct coord *c, struct link *l, const struct group_request *q,
+                       struct coord_member *local, struct reply *out, int *at, int retry_ms)
 {
-    int64_t deadline = mono_ms() + c->retry_ms;
+    int64_t deadline = mono_ms() + retry_ms;
     for (;;) {
         int r;
         struct cluster_broker b = {.id = c->self};
@@ -864,6 +865,12 @@ static int call(struct coord *c, struct link *l, const struct group_request *q,
         }
         pause_ms(RETRY_PAUSE_MS);
     }
+}
+
+static int call(struct coord *c, struct link *l, const struct group_request *q,
+                struct coord_member *local, struct reply *out, int *at)
+{
+    return call_within(c, l, q, local, out, at, c->retry_ms);
 }
 
 void coord_refresh(struct coord *c)
@@ -953,8 +960,7 @@ char *coord_group_info(struct coord *c, struct group *g, size_t *len)
     request_init(&q, GROUP_OP_INFO, group_topic(g)->name, group_name(g));
     struct reply out = {.data = (uint8_t *)buf, .cap = cap};
     pthread_mutex_lock(&c->call_lock);
-    int r =
-        c->cluster ? call(c, &c->link, &q, NULL, &out, NULL) : coord_serve(c, -1, &q, NULL, &out);
+    int r = call_within(c, &c->link, &q, NULL, &out, NULL, INFO_RETRY_MS);
     pthread_mutex_unlock(&c->call_lock);
     *len = r ? group_info_text(g, buf, cap) : out.len; /* no coordinator: what this mount knows */
     return buf;
