@@ -562,18 +562,6 @@ static void expire_members(struct coord *c)
     release_served(c, gone);
 }
 
-/* Whether the offsets log holds exactly what this coordinator wrote and
- * replayed: no other leader appended to it (or cut it) since. */
-static int log_is_ours(struct coord *c)
-{
-    struct topic *t = store_find(c->store, GROUP_OFFSETS_TOPIC);
-    struct partition_info pi = {0};
-    if (t)
-        partition_info(topic_partition(t, 0), &pi);
-    topic_put(t);
-    return t && pi.end_offset == group_registry_log_end(c->groups);
-}
-
 struct coord_step coord_role_step(const struct coord_state *now)
 {
     struct coord_step st = {now->role, now->epoch, 0, 0, 0};
@@ -606,7 +594,7 @@ static void role_tick(struct coord *c)
 {
     struct coord_state now = {0};
     now.leads = leads_offsets(c, &now.leader_epoch);
-    now.log_ours = now.leads && log_is_ours(c);
+    now.log_ours = now.leads && group_registry_log_ours(c->groups);
     now.loaded = now.leads && offsets_loaded(c);
     pthread_mutex_lock(&c->lock);
     now.role = c->role;
