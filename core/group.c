@@ -98,6 +98,7 @@ struct group_registry {
     int mirror;           /* cluster mode: the log is the coordinator's */
     atomic_int active;    /* this registry writes the log (one node, or the coordinator) */
     uint64_t next_offset; /* the log is replayed up to here */
+    uint32_t truncations; /* the log's, as of the replay: another means it was cut since */
     pthread_mutex_t lock;
     pthread_mutex_t append_lock; /* one append to offsets at a time (append_offsets) */
     struct ptr_array groups;     /* struct group *, sorted by topic name, then group name */
@@ -487,6 +488,10 @@ static int replay_record(const struct record_view *rv, void *arg)
 static int replay(struct group_registry *r, struct wake_list *w)
 {
     struct replay rp = {r, w};
+    struct partition_info pi;
+    partition_info(topic_partition(r->offsets, 0), &pi);
+    if (r->next_offset == 0)
+        r->truncations = pi.truncations; /* from the start: what it reads is the log now */
     struct partition_cursor c;
     partition_cursor_init(&c);
     uint64_t next;
@@ -607,6 +612,24 @@ int group_registry_reload(struct group_registry *r, int active)
     return e < 0 ? e : 0;
 }
 
+/* Whether the log still holds what this registry replayed (not cut since,
+ * and, with `exact`, nothing more). Caller holds r->lock. */
+static int log_matches(struct group_registry *r, struct partition_info *pi, int exact)
+{
+    partition_info(topic_partition(r->offsets, 0), pi);
+    return pi->truncations == r->truncations &&
+           (exact ? pi->end_offset == r->next_offset : pi->end_offset >= r->next_offset);
+}
+
+int group_registry_log_ours(struct group_registry *r)
+{
+    struct partition_info pi;
+    pthread_mutex_lock(&r->lock);
+    int ours = r->offsets && log_matches(r, &pi, 1);
+    pthread_mutex_unlock(&r->lock);
+    return ours;
+}
+
 int group_registry_catch_up(struct group_registry *r)
 {
     struct wake_list w = {0};
@@ -617,8 +640,7 @@ int group_registry_catch_up(struct group_registry *r)
         return 0; /* it writes the log: it holds what the log holds */
     }
     int e = attach(r);
-    if (e > 0 || (e == 0 && (partition_info(topic_partition(r->offsets, 0), &pi),
-                             pi.end_offset < r->next_offset))) {
+    if (e > 0 || (e == 0 && !log_matches(r, &pi, 0))) {
         /* A new log, or this one was cut (a new leader): start over. */
         pthread_mutex_unlock(&r->lock);
         return group_registry_reload(r, 0);

@@ -814,6 +814,7 @@ void partition_info(struct partition *p, struct partition_info *info)
     info->segments = (uint32_t)p->nsegs;
     info->leader_epoch = p->leader_epoch;
     info->compacted = p->compacted;
+    info->truncations = p->truncations;
     info->view_bytes = visible_view_end(p);
     info->stored_bytes = 0;
     info->last_append_ms = 0;

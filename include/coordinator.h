@@ -128,7 +128,39 @@ ssize_t coord_member_read(struct coord_member *m, uint64_t pos, void *buf, size_
 int coord_member_sync(struct coord_member *m);
 void coord_leave(struct coord_member *m);
 
-/* For tests and .cluster: members the coordinator serves now. */
+/* For tests: members the coordinator serves now. */
 size_t coord_member_count(struct coord *c);
+
+/* The role's state machine (the role thread's decision each tick, apart
+ * so that it can be tested):
+ *   NONE     it does not lead __consumer_offsets p0: its registry mirrors;
+ *   LOADING  it leads in term `epoch`, and waits until its replica's high
+ *            watermark has reached its log end (everything it holds is
+ *            committed) to replay the log and serve;
+ *   SERVING  it coordinates: requests are served.
+ * A new leader epoch while SERVING keeps serving only if the log still
+ * holds exactly what it wrote (log_ours); otherwise the members of the old
+ * term are let go (release) and it loads again. Losing the lead lets the
+ * members go and replays the log as a mirror again (reload_mirror). */
+enum coord_role { COORD_NONE, COORD_LOADING, COORD_SERVING };
+
+struct coord_state {
+    enum coord_role role;
+    int32_t epoch;        /* the term it is LOADING or SERVING in */
+    int leads;            /* this broker leads __consumer_offsets p0 now... */
+    int32_t leader_epoch; /* ...in this leader epoch */
+    int log_ours;         /* the log's end is what its registry wrote and replayed */
+    int loaded;           /* its replica's high watermark has reached its log end */
+};
+
+struct coord_step {
+    enum coord_role role; /* the role after the step (SERVING once `load` succeeded) */
+    int32_t epoch;
+    int release;       /* let every member it serves go first */
+    int reload_mirror; /* replay the log as a mirror */
+    int load;          /* replay the whole log and serve (stays LOADING if that fails) */
+};
+
+struct coord_step coord_role_step(const struct coord_state *now);
 
 #endif

@@ -71,6 +71,10 @@ int group_registry_active(struct group_registry *r);
 void group_registry_deactivate(struct group_registry *r);
 /* The offset after the last record this registry replayed or wrote. */
 uint64_t group_registry_log_end(struct group_registry *r);
+/* Whether the log holds exactly what this registry replayed and wrote:
+ * nobody else appended to it or cut it since (a coordinator that keeps
+ * leading across a new leader epoch keeps its state only then). */
+int group_registry_log_ours(struct group_registry *r);
 /* Persists pending commits and frees everything. */
 void group_registry_close(struct group_registry *r);
 

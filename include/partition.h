@@ -68,6 +68,7 @@ struct partition_info {
     uint32_t segments;
     uint32_t leader_epoch; /* the latest in the leader-epoch cache (0 if none) */
     int compacted;         /* the log may have gaps (compaction ran here or at the leader) */
+    uint32_t truncations;  /* times the log was cut or reset since it was opened */
     int64_t last_append_ms;
     /* since the partition was opened (for .metrics) */
     uint64_t records_in, bytes_in; /* appended: records and their value bytes */

@@ -213,6 +213,18 @@ static void log_conflict(struct cluster_topics *ct, const char *name)
                name);
 }
 
+/* This data dir's own __consumer_offsets (kept as a single node, or by an
+ * older topicfs that kept groups per broker) goes: the cluster's replaces
+ * it. local_lock held. */
+static int drop_own_offsets(struct cluster_topics *ct, int remote)
+{
+    logger_log(LOG_LEVEL_WARN,
+               "%s: this data dir's own consumer offsets are replaced by the "
+               "cluster's",
+               GROUP_OFFSETS_TOPIC);
+    return ct->local.remove(ct->local.arg, GROUP_OFFSETS_TOPIC, remote);
+}
+
 /* One topic (local_lock held). */
 static int reconcile_one(struct cluster_topics *ct, const struct wanted *w)
 {
@@ -222,6 +234,12 @@ static int reconcile_one(struct cluster_topics *ct, const struct wanted *w)
         return e ? drop_local(ct, w->name, 1, "deleted from the cluster") : 0;
     if (!w->complete)
         return 0;
+    if (here && !e && !strcmp(w->name, GROUP_OFFSETS_TOPIC)) {
+        int r = drop_own_offsets(ct, 1);
+        if (r)
+            return r;
+        here = 0;
+    }
     if (here && !e) {
         log_conflict(ct, w->name);
         return 0;
@@ -427,8 +445,9 @@ int cluster_topics_create(struct cluster_topics *ct, struct zk *z, const int32_t
     size_t alen, clen;
     int32_t *flat = NULL;
     if (local_exists(ct, name)) {
-        r = -EEXIST;
-        goto out;
+        r = internal && !topic_ids_find(&ct->ids, name) ? drop_own_offsets(ct, 0) : -EEXIST;
+        if (r)
+            goto out;
     }
     if (zk_state(z) != ZK_CONNECTED) {
         r = request_errno(-ENOTCONN, "mkdir", name);

@@ -34,14 +34,15 @@
 #include "logger.h"
 #include "remote.h"
 #include "server.h"
+#include "thread_slot.h"
 
 #define CALL_TIMEOUT_MS 35000 /* a commit may wait for a slow follower */
 #define CONNECT_TIMEOUT_MS 2000
 #define RETRY_PAUSE_MS 100
 #define MIRROR_WAIT_MS 5000
 #define DELETE_BUSY_WAIT_MS 1000
-
-enum role { ROLE_NONE, ROLE_LOADING, ROLE_SERVING };
+#define EXPIRED_KEPT 256
+#define INFO_RETRY_MS 1000 /* .info: then this mount's own view */
 
 /* A member served here, of any mount. */
 struct served {
@@ -50,7 +51,9 @@ struct served {
     uint64_t id;
     int broker; /* whose mount (-1 on one node) */
     uint64_t incarnation;
-    struct coord_member *local; /* this mount's member, woken directly */
+    /* This mount's member, woken directly; it holds a reference on it
+     * (coord_member.refs) until released or left. */
+    struct coord_member *local;
     struct group *g;
     struct topic *t;
     struct group_member *m;
@@ -80,7 +83,7 @@ struct coord {
 
     pthread_mutex_t lock;
     pthread_cond_t changed; /* wakes, role changes, a member let go */
-    enum role role;
+    enum coord_role role;
     int32_t epoch; /* the leader epoch of __consumer_offsets p0 served in */
     struct served *members;
     uint64_t next_id;
@@ -88,6 +91,10 @@ struct coord {
     pthread_t thread;
     int has_thread;
     int64_t create_logged_ms;
+    /* Ids of members that expired here, the latest EXPIRED_KEPT: their
+     * broker's next request for one gets EIO (once), not a quiet join. */
+    uint64_t expired[EXPIRED_KEPT];
+    unsigned nexpired;
 
     pthread_mutex_t call_lock; /* `link`, for requests that are not a member's */
     struct link link;
@@ -101,6 +108,7 @@ struct coord_member {
     int follow;
     void (*wake)(void *);
     void *wake_arg;
+    int refs;             /* served entries that name it as local (c->lock) */
     pthread_mutex_t lock; /* its calls, one at a time, on `link` */
     struct link link;
     /* Under state_lock: where it is joined, for the poller. */
@@ -110,6 +118,7 @@ struct coord_member {
     int at;      /* the broker it joined at */
     uint64_t joins;
     int stop;
+    int kicked;                /* its poller wakes its reads: it was let go here (join again) */
     struct peer_conn *poll_pc; /* the poller's, while it has one (aborted at leave) */
     pthread_t poller;
     int has_poller;
@@ -211,16 +220,50 @@ static void release_served(struct coord *c, struct served *list)
         pthread_mutex_lock(&c->lock);
         while (s->refs)
             pthread_cond_wait(&c->changed, &c->lock);
-        struct coord_member *local = c->stopping ? NULL : s->local;
+        struct coord_member *local = s->local; /* its reference is ours now */
+        s->local = NULL;
         pthread_mutex_unlock(&c->lock);
-        group_leave(s->m);
+        group_leave(s->m); /* after it, no wake of s runs */
         remote_unwatch_topic(c->remote, s->t, s->watched, s->nwatched);
         group_put(s->g);
         topic_put(s->t);
         free(s);
-        if (local)
-            local->wake(local->wake_arg);
+        if (local) {
+            /* Not woken from here: its read would ask a coordinator, maybe
+             * at length, on this thread (the role thread's, say). */
+            pthread_mutex_lock(&c->lock);
+            if (!c->stopping) {
+                pthread_mutex_lock(&local->state_lock);
+                local->kicked = 1;
+                pthread_cond_broadcast(&local->state_changed);
+                pthread_mutex_unlock(&local->state_lock);
+            }
+            local->refs--;
+            pthread_cond_broadcast(&c->changed);
+            pthread_mutex_unlock(&c->lock);
+        }
     }
+}
+
+/* No served entry names m any more once it returns (m is leaving). */
+static void detach_local(struct coord *c, struct coord_member *m)
+{
+    struct served *gone = NULL;
+    pthread_mutex_lock(&c->lock);
+    for (struct served *s = c->members, *n; s; s = n) {
+        n = s->next;
+        if (s->local == m) {
+            s->local = NULL;
+            m->refs--;
+            unlink_served(c, s, &gone);
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    release_served(c, gone);
+    pthread_mutex_lock(&c->lock);
+    while (m->refs) /* entries another thread is releasing */
+        pthread_cond_wait(&c->changed, &c->lock);
+    pthread_mutex_unlock(&c->lock);
 }
 
 static void release_all(struct coord *c)
@@ -254,7 +297,6 @@ static int serve_join(struct coord *c, int broker, const struct group_request *q
         s->c = c;
         s->broker = broker;
         s->incarnation = q->incarnation;
-        s->local = local;
         s->g = g;
         s->t = t;
         e = group_join(g, c->cluster ? broker : -1, (pid_t)q->pid, q->follow, served_wake, s,
@@ -270,7 +312,11 @@ static int serve_join(struct coord *c, int broker, const struct group_request *q
     }
     struct served *gone = NULL;
     pthread_mutex_lock(&c->lock);
-    if (c->role != ROLE_SERVING || c->epoch != epoch) {
+    if (local) {
+        s->local = local;
+        local->refs++;
+    }
+    if (c->role != COORD_SERVING || c->epoch != epoch) {
         e = -EAGAIN; /* the role changed meanwhile */
         s->next = NULL;
         gone = s;
@@ -298,7 +344,7 @@ static int serve_wait(struct coord *c, struct served *s, const struct group_requ
     struct timespec until;
     deadline_in(&until, (int)q->len);
     pthread_mutex_lock(&c->lock);
-    while (!s->gone && s->wakes <= q->since && c->role == ROLE_SERVING && !c->stopping &&
+    while (!s->gone && s->wakes <= q->since && c->role == COORD_SERVING && !c->stopping &&
            pthread_cond_timedwait(&c->changed, &c->lock, &until) == 0)
         ;
     int e = s->gone ? -EBADR : 0;
@@ -307,11 +353,27 @@ static int serve_wait(struct coord *c, struct served *s, const struct group_requ
     return e;
 }
 
+/* Whether member id expired here (and forgets it: EIO is said once). */
+static int expired(struct coord *c, uint64_t id)
+{
+    int found = 0;
+    pthread_mutex_lock(&c->lock);
+    for (unsigned i = 0; i < EXPIRED_KEPT && !found; i++)
+        if (c->expired[i] == id) {
+            c->expired[i] = 0;
+            found = 1;
+        }
+    pthread_mutex_unlock(&c->lock);
+    return found;
+}
+
 static int serve_member(struct coord *c, const struct group_request *q, struct reply *out)
 {
     struct served *s = served_get(c, q->member);
-    if (!s)
-        return -EBADR; /* unknown here: join again */
+    if (!s) /* expired: its partitions went to others; else unknown here: join again */
+        return (q->op == GROUP_OP_READ || q->op == GROUP_OP_SYNC) && expired(c, q->member)
+                   ? -EKEYEXPIRED
+                   : -EBADR;
     int e = 0;
     switch (q->op) {
     case GROUP_OP_READ: {
@@ -334,7 +396,10 @@ static int serve_member(struct coord *c, const struct group_request *q, struct r
         pthread_mutex_lock(&c->lock);
         if (!s->gone)
             unlink_served(c, s, &gone);
-        s->local = NULL; /* leaving: nothing to wake */
+        if (s->local) { /* leaving: nothing to wake */
+            s->local->refs--;
+            s->local = NULL;
+        }
         pthread_mutex_unlock(&c->lock);
         served_put(c, s);
         release_served(c, gone);
@@ -380,10 +445,10 @@ static int coord_serve(struct coord *c, int broker, const struct group_request *
                        struct coord_member *local, struct reply *out)
 {
     pthread_mutex_lock(&c->lock);
-    enum role role = c->role;
+    enum coord_role role = c->role;
     pthread_mutex_unlock(&c->lock);
-    if (role != ROLE_SERVING)
-        return role == ROLE_LOADING ? -EAGAIN : -EREMOTE;
+    if (role != COORD_SERVING)
+        return role == COORD_LOADING ? -EAGAIN : -EREMOTE;
     out->len = 0;
     switch (q->op) {
     case GROUP_OP_JOIN:
@@ -398,10 +463,22 @@ static int coord_serve(struct coord *c, int broker, const struct group_request *
     }
 }
 
-struct handler_reply {
-    uint8_t head[GROUP_PROTO_REPLY_HEAD];
-    uint8_t data[];
+/* A connection thread's reply buffer, kept between requests (a member's
+ * reads are up to GROUP_PROTO_READ_MAX each; a fresh malloc of that size
+ * would map and fault in new pages every time). The reply is sent before
+ * the thread takes its next request. */
+struct reply_buf {
+    uint8_t *buf;
+    size_t cap;
 };
+
+static void reply_buf_free(void *p)
+{
+    free(((struct reply_buf *)p)->buf);
+}
+
+static struct thread_slot reply_slot =
+    THREAD_SLOT_INIT(sizeof(struct reply_buf), NULL, reply_buf_free);
 
 static int handle_group(void *arg, int peer_id, const struct frame *req, struct server_reply *rep)
 {
@@ -417,21 +494,24 @@ static int handle_group(void *arg, int peer_id, const struct frame *req, struct 
         cap = 128 + 128 * (size_t)(t ? topic_partition_count(t) : 0);
         topic_put(t);
     }
-    struct handler_reply *hr = malloc(sizeof(*hr) + cap);
-    if (!hr)
-        return -ENOMEM;
-    struct reply out = {.data = hr->data, .cap = cap};
-    int e = coord_serve(c, peer_id, &q, NULL, &out);
-    if (e) {
-        free(hr);
-        return e;
+    struct reply_buf *rb = thread_slot_get(&reply_slot);
+    size_t need = GROUP_PROTO_REPLY_HEAD + cap;
+    if (rb && rb->cap < need) {
+        uint8_t *b = realloc(rb->buf, need);
+        if (b) {
+            rb->buf = b;
+            rb->cap = need;
+        }
     }
-    group_reply_head(out.value, (uint32_t)out.len, hr->head);
-    rep->iov[0] = (struct iovec){hr->head, sizeof(hr->head)};
-    rep->iov[1] = (struct iovec){hr->data, out.len};
-    rep->iovcnt = 2;
-    rep->done = free;
-    rep->done_arg = hr;
+    if (!rb || rb->cap < need)
+        return -ENOMEM;
+    struct reply out = {.data = rb->buf + GROUP_PROTO_REPLY_HEAD, .cap = cap};
+    int e = coord_serve(c, peer_id, &q, NULL, &out);
+    if (e)
+        return e;
+    group_reply_head(out.value, (uint32_t)out.len, rb->buf);
+    rep->iov[0] = (struct iovec){rb->buf, GROUP_PROTO_REPLY_HEAD + out.len};
+    rep->iovcnt = 1;
     return 0;
 }
 
@@ -474,6 +554,7 @@ static void expire_members(struct coord *c)
         if (silent || cluster_broker(c->cluster, s->broker, &b)) {
             logger_log(LOG_LEVEL_INFO, "group member %" PRIu64 " of broker %d leaves: %s", s->id,
                        s->broker, silent ? "not heard from" : "its broker is gone");
+            c->expired[c->nexpired++ % EXPIRED_KEPT] = s->id;
             unlink_served(c, s, &gone);
         }
     }
@@ -481,40 +562,70 @@ static void expire_members(struct coord *c)
     release_served(c, gone);
 }
 
+struct coord_step coord_role_step(const struct coord_state *now)
+{
+    struct coord_step st = {now->role, now->epoch, 0, 0, 0};
+    if (!now->leads) {
+        if (now->role != COORD_NONE) { /* it stopped coordinating */
+            st.role = COORD_NONE;
+            st.epoch = -1;
+            st.release = st.reload_mirror = 1;
+        }
+        return st;
+    }
+    if (now->role == COORD_SERVING && now->epoch != now->leader_epoch && now->log_ours) {
+        /* A new leader epoch while it still leads (the controller bumps it
+         * when the ISR loses a broker), and no one else wrote the log
+         * meanwhile: it goes on serving, its members stay. */
+        st.epoch = now->leader_epoch;
+        return st;
+    }
+    if (now->role == COORD_NONE || now->epoch != now->leader_epoch) {
+        /* It leads in a new term: what it served belonged to the old one. */
+        st.release = now->role != COORD_NONE;
+        st.role = COORD_LOADING;
+        st.epoch = now->leader_epoch;
+    }
+    st.load = st.role == COORD_LOADING && now->loaded;
+    return st;
+}
+
 static void role_tick(struct coord *c)
 {
-    int32_t epoch = -1;
-    int lead = leads_offsets(c, &epoch);
+    struct coord_state now = {0};
+    now.leads = leads_offsets(c, &now.leader_epoch);
+    now.log_ours = now.leads && group_registry_log_ours(c->groups);
+    now.loaded = now.leads && offsets_loaded(c);
     pthread_mutex_lock(&c->lock);
-    enum role was = c->role;
-    int changed = lead ? (was == ROLE_NONE || c->epoch != epoch) : was != ROLE_NONE;
-    if (changed) {
-        c->role = lead ? ROLE_LOADING : ROLE_NONE;
-        c->epoch = epoch;
+    now.role = c->role;
+    now.epoch = c->epoch;
+    struct coord_step st = coord_role_step(&now);
+    if (st.role != c->role || st.epoch != c->epoch) {
+        c->role = st.role;
+        c->epoch = st.epoch;
         pthread_cond_broadcast(&c->changed);
     }
-    enum role role = c->role;
     pthread_mutex_unlock(&c->lock);
-    if (changed && was != ROLE_NONE) {
-        /* Whatever it served belonged to the old term. */
+    if (st.release) {
         group_registry_deactivate(c->groups);
         release_all(c);
-        if (!lead) {
-            logger_log(LOG_LEVEL_INFO, "no longer the group coordinator");
-            group_registry_reload(c->groups, 0);
-        }
     }
-    if (role == ROLE_LOADING && offsets_loaded(c)) {
+    if (st.reload_mirror) {
+        logger_log(LOG_LEVEL_INFO, "no longer the group coordinator");
+        group_registry_reload(c->groups, 0);
+    }
+    enum coord_role role = st.role;
+    if (st.load) {
         int e = group_registry_reload(c->groups, 1);
         pthread_mutex_lock(&c->lock);
-        if (!e && c->role == ROLE_LOADING && c->epoch == epoch) {
-            c->role = role = ROLE_SERVING;
-            logger_log(LOG_LEVEL_INFO, "group coordinator (leader epoch %d of %s)", (int)epoch,
+        if (!e && c->role == COORD_LOADING && c->epoch == st.epoch) {
+            c->role = role = COORD_SERVING;
+            logger_log(LOG_LEVEL_INFO, "group coordinator (leader epoch %d of %s)", (int)st.epoch,
                        GROUP_OFFSETS_TOPIC);
         }
         pthread_mutex_unlock(&c->lock);
     }
-    if (role == ROLE_SERVING)
+    if (role == COORD_SERVING)
         expire_members(c);
     else
         coord_refresh(c);
@@ -560,8 +671,8 @@ int coord_open(const struct coord_options *o, struct coord **out)
     c->retry_ms = 2 * c->session_timeout_ms + 5000;
     c->offsets_rf = o->offsets_topic_rf;
     c->incarnation = rnd[0] | 1;
-    c->next_id = (rnd[1] >> 16) | 1;                 /* ids of another coordinator never match */
-    c->role = o->cluster ? ROLE_NONE : ROLE_SERVING; /* one node coordinates its groups */
+    c->next_id = (rnd[1] >> 16) | 1;                   /* ids of another coordinator never match */
+    c->role = o->cluster ? COORD_NONE : COORD_SERVING; /* one node coordinates its groups */
     c->epoch = -1;
     c->link.broker = -1;
     pthread_mutex_init(&c->lock, NULL);
@@ -590,7 +701,7 @@ void coord_stop(struct coord *c)
         return;
     pthread_mutex_lock(&c->lock);
     c->stopping = 1;
-    c->role = ROLE_NONE;
+    c->role = COORD_NONE;
     pthread_cond_broadcast(&c->changed);
     pthread_mutex_unlock(&c->lock);
     if (c->has_thread)
@@ -660,24 +771,29 @@ static int find_coordinator(struct coord *c, struct cluster_broker *b)
     return -EAGAIN;
 }
 
-/* One request to broker b over l. */
+static int link_connect(struct coord *c, struct link *l, const struct cluster_broker *b)
+{
+    char addr[CLUSTER_HOST_MAX + 16];
+    snprintf(addr, sizeof(addr), "%s:%d", b->host, b->port);
+    int r = peer_connect(addr, c->have_secret ? &c->secret : NULL, c->self, b->id,
+                         CONNECT_TIMEOUT_MS, &l->pc);
+    if (r)
+        l->pc = NULL;
+    else
+        l->broker = b->id;
+    return r;
+}
+
+/* One request to broker b over l (connected first if needed). After an
+ * error, the caller closes l: the next call starts on a fresh connection. */
 static int send_request(struct coord *c, struct link *l, const struct cluster_broker *b,
                         const struct group_request *q, int timeout_ms, struct reply *out)
 {
     if (l->pc && l->broker != b->id)
         link_close(l);
-    int r = 0;
-    if (!l->pc) {
-        char addr[CLUSTER_HOST_MAX + 16];
-        snprintf(addr, sizeof(addr), "%s:%d", b->host, b->port);
-        r = peer_connect(addr, c->have_secret ? &c->secret : NULL, c->self, b->id,
-                         CONNECT_TIMEOUT_MS, &l->pc);
-        if (r) {
-            l->pc = NULL;
-            return r;
-        }
-        l->broker = b->id;
-    }
+    int r = l->pc ? 0 : link_connect(c, l, b);
+    if (r)
+        return r;
     uint8_t buf[GROUP_PROTO_REQ_MAX];
     ssize_t n = group_req_encode(q, buf, sizeof(buf));
     if (n < 0)
@@ -694,8 +810,6 @@ static int send_request(struct coord *c, struct link *l, const struct cluster_br
             memcpy(out->data, data, dlen);
         out->len = r ? 0 : dlen;
     }
-    if (r) /* whatever it was, the next call starts on a fresh connection */
-        link_close(l);
     return r;
 }
 
@@ -704,22 +818,24 @@ static int retriable(int e)
 {
     return e && e != -ENOENT && e != -EEXIST && e != -EBUSY && e != -EINVAL && e != -ESPIPE &&
            e != -EBADR && e != -EIO && e != -ENOMEM && e != -ENOSPC && e != -EDQUOT &&
-           e != -EACCES && e != -EPERM && e != -EMSGSIZE && e != -EBADMSG;
+           e != -EACCES && e != -EPERM && e != -EMSGSIZE && e != -EBADMSG && e != -EKEYEXPIRED;
 }
 
 /* A request to the coordinator wherever it is, tried again while the
- * answer may change, for at most c->retry_ms: then -EIO. *at gets the
+ * answer may change, for at most retry_ms: then -EIO. *at gets the
  * broker that answered. */
-static int call(struct coord *c, struct link *l, const struct group_request *q,
-                struct coord_member *local, struct reply *out, int *at)
+static int call_within(struct coord *c, struct link *l, const struct group_request *q,
+                       struct coord_member *local, struct reply *out, int *at, int retry_ms)
 {
-    int64_t deadline = mono_ms() + c->retry_ms;
+    int64_t deadline = mono_ms() + retry_ms;
     for (;;) {
         int r;
         struct cluster_broker b = {.id = c->self};
         if (!c->cluster || (r = find_coordinator(c, &b)) == 0)
             r = b.id == c->self ? coord_serve(c, c->self, q, local, out)
                                 : send_request(c, l, &b, q, CALL_TIMEOUT_MS, out);
+        if (r && l->pc && b.id != c->self)
+            link_close(l);
         if (!retriable(r)) {
             if (at)
                 *at = b.id;
@@ -737,6 +853,12 @@ static int call(struct coord *c, struct link *l, const struct group_request *q,
         }
         pause_ms(RETRY_PAUSE_MS);
     }
+}
+
+static int call(struct coord *c, struct link *l, const struct group_request *q,
+                struct coord_member *local, struct reply *out, int *at)
+{
+    return call_within(c, l, q, local, out, at, c->retry_ms);
 }
 
 void coord_refresh(struct coord *c)
@@ -826,14 +948,22 @@ char *coord_group_info(struct coord *c, struct group *g, size_t *len)
     request_init(&q, GROUP_OP_INFO, group_topic(g)->name, group_name(g));
     struct reply out = {.data = (uint8_t *)buf, .cap = cap};
     pthread_mutex_lock(&c->call_lock);
-    int r =
-        c->cluster ? call(c, &c->link, &q, NULL, &out, NULL) : coord_serve(c, -1, &q, NULL, &out);
+    int r = call_within(c, &c->link, &q, NULL, &out, NULL, INFO_RETRY_MS);
     pthread_mutex_unlock(&c->call_lock);
     *len = r ? group_info_text(g, buf, cap) : out.len; /* no coordinator: what this mount knows */
     return buf;
 }
 
 /* ------------------------------------------------------ this mount's members */
+
+/* The poller's connection goes (never while coord_leave may abort it). */
+static void poller_close(struct coord_member *m, struct link *l)
+{
+    pthread_mutex_lock(&m->state_lock);
+    m->poll_pc = NULL;
+    pthread_mutex_unlock(&m->state_lock);
+    link_close(l);
+}
 
 /* The poller of a member joined at a coordinator on another broker: a WAIT
  * long poll there, which is also the member's heartbeat, wakes its reads
@@ -847,6 +977,13 @@ static void *member_poller(void *arg)
     uint64_t since = 0, joins = 0;
     pthread_mutex_lock(&m->state_lock);
     while (!m->stop) {
+        if (m->kicked) {
+            m->kicked = 0;
+            pthread_mutex_unlock(&m->state_lock);
+            m->wake(m->wake_arg);
+            pthread_mutex_lock(&m->state_lock);
+            continue;
+        }
         if (!m->id || m->at == c->self) {
             struct timespec until;
             deadline_in(&until, COORD_WAIT_MS);
@@ -867,41 +1004,26 @@ static void *member_poller(void *arg)
         struct cluster_broker b;
         struct reply out = {0};
         int r = cluster_broker(c->cluster, at, &b);
-        if (!r) {
-            if (!l.pc || l.broker != at) {
-                link_close(&l);
-                char addr[CLUSTER_HOST_MAX + 16];
-                snprintf(addr, sizeof(addr), "%s:%d", b.host, b.port);
-                r = peer_connect(addr, c->have_secret ? &c->secret : NULL, c->self, at,
-                                 CONNECT_TIMEOUT_MS, &l.pc);
-                if (r)
-                    l.pc = NULL;
-                else
-                    l.broker = at;
-                pthread_mutex_lock(&m->state_lock);
-                m->poll_pc = l.pc;
-                if (m->stop && l.pc)
-                    peer_abort(l.pc);
-                pthread_mutex_unlock(&m->state_lock);
-            }
-            if (!r)
-                r = send_request(c, &l, &b, &q, COORD_WAIT_MS + 5000, &out);
-            if (!l.pc) {
-                pthread_mutex_lock(&m->state_lock);
-                m->poll_pc = NULL;
-                pthread_mutex_unlock(&m->state_lock);
-            }
+        if (!r && l.pc && l.broker != at)
+            poller_close(m, &l);
+        if (!r && !l.pc) {
+            r = link_connect(c, &l, &b);
+            pthread_mutex_lock(&m->state_lock);
+            m->poll_pc = l.pc; /* coord_leave aborts its long poll */
+            if (m->stop && l.pc)
+                peer_abort(l.pc);
+            pthread_mutex_unlock(&m->state_lock);
         }
+        if (!r)
+            r = send_request(c, &l, &b, &q, COORD_WAIT_MS + 5000, &out);
+        if (r)
+            poller_close(m, &l);
         if (!r && out.value == since)
             goto again; /* nothing new: poll again */
         if (!r)
             since = out.value;
-        else if (r == -EBADR) {
-            pthread_mutex_lock(&m->state_lock);
-            if (m->id == q.member)
-                m->id = 0; /* gone there: the next read joins again */
-            pthread_mutex_unlock(&m->state_lock);
-        }
+        /* Else the member may be gone there: its read finds out (and joins
+         * again, or says EIO if it expired). */
         m->wake(m->wake_arg);
         if (r)
             pause_ms(RETRY_PAUSE_MS);
@@ -909,10 +1031,7 @@ static void *member_poller(void *arg)
         pthread_mutex_lock(&m->state_lock);
     }
     pthread_mutex_unlock(&m->state_lock);
-    pthread_mutex_lock(&m->state_lock);
-    m->poll_pc = NULL;
-    pthread_mutex_unlock(&m->state_lock);
-    link_close(&l);
+    poller_close(m, &l);
     return NULL;
 }
 
@@ -955,7 +1074,7 @@ static int member_call(struct coord_member *m, struct group_request *q, struct r
         q->member = m->id;
         pthread_mutex_unlock(&m->state_lock);
         r = call(m->c, &m->link, q, m, out, NULL);
-        if (r == -EBADR) {
+        if (r == -EBADR || r == -EKEYEXPIRED) {
             pthread_mutex_lock(&m->state_lock);
             if (m->id == q->member)
                 m->id = 0;
@@ -963,7 +1082,9 @@ static int member_call(struct coord_member *m, struct group_request *q, struct r
         }
     }
     pthread_mutex_unlock(&m->lock);
-    return r == -EBADR ? -EIO : r;
+    /* ETIMEDOUT: it expired (its broker was cut off longer than the
+     * session): what it was reading went to others. */
+    return r == -EBADR || r == -EKEYEXPIRED ? -EIO : r;
 }
 
 int coord_join(struct coord *c, struct group *g, pid_t pid, int follow, void (*wake)(void *arg),
@@ -1048,11 +1169,10 @@ void coord_leave(struct coord_member *m)
         q.member = id;
         struct reply out = {0};
         struct cluster_broker b;
-        if (!c->cluster || at == c->self)
-            coord_serve(c, c->self, &q, m, &out);
-        else if (!cluster_broker(c->cluster, at, &b))
+        if (c->cluster && at != c->self && !cluster_broker(c->cluster, at, &b))
             send_request(c, &m->link, &b, &q, CONNECT_TIMEOUT_MS, &out);
     }
+    detach_local(c, m);
     link_close(&m->link);
     pthread_mutex_destroy(&m->lock);
     pthread_mutex_destroy(&m->state_lock);

@@ -129,7 +129,7 @@ class RemoteReadTest(ClusterTest):
         follow = subprocess.Popen(["cat", far.path("orders", ".groups", "g", "follow")],
                                   stdout=subprocess.PIPE)
         self.addCleanup(lambda: (follow.kill(), follow.wait(), follow.stdout.close()))
-        wait_until(lambda: "owner=%d" % follow.pid in
+        wait_until(lambda: "owner=%d:%d" % (far.broker_id, follow.pid) in
                    harness.read(far.path("orders", ".groups", "g", ".info")),
                    timeout=DEADLINE, what="the follow member joined")
         appended = time.monotonic()

@@ -284,8 +284,8 @@ class StatusFilesTest(MountTest):
         for i in range(5):
             sh("echo 'order %d' >> %s" % (i, self.m.path("orders", "p1")))
         lines = read(self.m.path(".cluster")).splitlines()
-        self.assertEqual(lines[:2], ["broker id=0 self=1", "controller id=0"])
-        self.assertEqual(lines[2:], ["partition topic=orders partition=%d leader=0 replicas=0 isr=0 "
+        self.assertEqual(lines[:3], ["broker id=0 self=1", "controller id=0", "coordinator id=0"])
+        self.assertEqual(lines[3:], ["partition topic=orders partition=%d leader=0 replicas=0 isr=0 "
                                      "leader_epoch=0" % p for p in range(2)])
         os.mkdir(self.m.path("orders", ".groups", "billing"))
         self.assertEqual(len(read(self.m.path("orders", ".groups", "billing", "drain"))), 40)

@@ -12,6 +12,7 @@
 #include "compaction.h"
 #include "config.h"
 #include "frame.h"
+#include "group_proto.h"
 #include "leader_epoch.h"
 #include "produce_proto.h"
 #include "proto.h"
@@ -428,6 +429,41 @@ static void produce_seeds(void)
     text_seed("fuzz_produce", "reply", b, PROTO_PRODUCE_REPLY_SIZE);
 }
 
+/* fuzz_group_proto: a request of each kind a mount sends its coordinator,
+ * and replies with and without data. */
+static void group_proto_seeds(void)
+{
+    uint8_t b[GROUP_PROTO_REQ_MAX];
+    struct group_request q = {.op = GROUP_OP_JOIN, .topic = "orders", .group = "billing"};
+    q.incarnation = 0x5eed5eed00000001ull;
+    q.pid = 4242;
+    q.follow = 1;
+    text_seed("fuzz_group_proto", "join", b, (size_t)group_req_encode(&q, b, sizeof(b)));
+    q.op = GROUP_OP_READ;
+    q.member = 0x0000a11ce0000001ull;
+    q.pos = 65536;
+    q.len = 4096;
+    text_seed("fuzz_group_proto", "read", b, (size_t)group_req_encode(&q, b, sizeof(b)));
+    q.op = GROUP_OP_WAIT;
+    q.len = 1000;
+    q.since = 7;
+    text_seed("fuzz_group_proto", "wait", b, (size_t)group_req_encode(&q, b, sizeof(b)));
+    struct group_request c = {.op = GROUP_OP_CURSOR, .topic = "orders", .group = "billing"};
+    c.partition = 3;
+    c.time_ms = 1763892000000;
+    strcpy(c.spec, "@2025-11-23T10:00:00Z");
+    text_seed("fuzz_group_proto", "cursor", b, (size_t)group_req_encode(&c, b, sizeof(b)));
+    struct group_request i = {.op = GROUP_OP_INFO, .topic = "orders", .group = "billing"};
+    text_seed("fuzz_group_proto", "info", b, (size_t)group_req_encode(&i, b, sizeof(b)));
+    static const char text[] = "p0 committed=4 end_offset=9 lag=5 owner=2:4242\n";
+    uint8_t r[GROUP_PROTO_REPLY_HEAD + sizeof(text)];
+    group_reply_head(12, sizeof(text) - 1, r);
+    memcpy(r + GROUP_PROTO_REPLY_HEAD, text, sizeof(text) - 1);
+    text_seed("fuzz_group_proto", "reply-info", r, GROUP_PROTO_REPLY_HEAD + sizeof(text) - 1);
+    group_reply_head(0x0000a11ce0000001ull, 0, r);
+    text_seed("fuzz_group_proto", "reply-join", r, GROUP_PROTO_REPLY_HEAD);
+}
+
 static void wire_seeds(void)
 {
     uint8_t b[1024], p[256];
@@ -533,6 +569,7 @@ int main(int argc, char **argv)
     wire_seeds();
     proto_seeds();
     produce_seeds();
+    group_proto_seeds();
     epoch_seeds(scratch);
     return 0;
 }

@@ -13,7 +13,15 @@
  *   nothing, auto.offset.reset=latest.
  * - Durability: commits replayed from __consumer_offsets after a reopen,
  *   group_delete (-EBUSY, -ENOENT, tombstones), group_delete_topic.
- * - group_name_valid. */
+ * - group_name_valid.
+ * - Cluster mode: a mirror registry on the same store replays what the
+ *   active one wrote (groups, cursor writes, a member's commits, deletes)
+ *   when it catches up, and agrees on the log end; it never writes the log;
+ *   group_registry_reload(mirror, 1) makes it the writer with its groups'
+ *   ids kept and replayed tombstones applied; a log cut below what it
+ *   replayed makes it start over; it attaches to a log made after it
+ *   opened. Members of several brokers get disjoint partitions and .info
+ *   names owners "broker:pid" (plain "pid" on one node). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1368,6 +1376,400 @@ static void test_cursor_past_end_refused(void **state)
     topic_put(t);
 }
 
+/* ---- cluster: mirrors of the offsets log, members of several brokers ---- */
+
+static struct partition *offsets_partition(struct env *e)
+{
+    struct topic *ot = store_find(e->s, GROUP_OFFSETS_TOPIC);
+    assert_non_null(ot);
+    struct partition *p = topic_partition(ot, 0);
+    topic_put(ot); /* the store keeps it open */
+    return p;
+}
+
+static uint64_t offsets_end(struct env *e)
+{
+    struct partition_info pi;
+    partition_info(offsets_partition(e), &pi);
+    return pi.end_offset;
+}
+
+static struct group_registry *open_mirror(struct env *e)
+{
+    struct group_registry *m = NULL;
+    assert_int_equal(group_registry_open(e->s, 1, &m), 0);
+    assert_non_null(m);
+    assert_int_equal(group_registry_active(m), 0);
+    return m;
+}
+
+/* The mirror's committed offset of group `name`, partition p. */
+static uint64_t mirror_cursor(struct group_registry *m, struct topic *t, const char *name,
+                              uint32_t p)
+{
+    struct group *g = group_find(m, t, name);
+    assert_non_null(g);
+    uint64_t off = cursor(g, p);
+    group_put(g);
+    return off;
+}
+
+/* Groups made and commits stored by the active registry appear in a
+ * mirror of the same log once it catches up, and so do deletions. */
+static void test_mirror_catch_up(void **state)
+{
+    struct env *e = *state;
+    struct topic *t = make_topic(e, "t", 2);
+    append_records(t, 0, 0, 4);
+    append_records(t, 1, 0, 4);
+    struct group_registry *mr = open_mirror(e);
+    assert_int_equal(group_registry_active(e->r), 1);
+
+    struct group *g = make_group(e, t, "g");
+    assert_int_equal(group_cursor_set(g, 1, "3", 0), 0);
+    assert_int_equal(group_create(e->r, t, "gone"), 0);
+    /* Not caught up yet: the mirror has what it replayed at open. */
+    assert_null(group_find(mr, t, "g"));
+    assert_true(group_registry_log_end(mr) < group_registry_log_end(e->r));
+
+    assert_int_equal(group_registry_catch_up(mr), 0);
+    assert_int_equal(group_registry_log_end(mr), group_registry_log_end(e->r));
+    assert_int_equal(group_registry_log_end(mr), offsets_end(e));
+    assert_int_equal(mirror_cursor(mr, t, "g", 0), 0);
+    assert_int_equal(mirror_cursor(mr, t, "g", 1), 3);
+    struct group *mg = group_find(mr, t, "gone");
+    assert_non_null(mg);
+    group_put(mg);
+
+    /* A member's reads and fsync, and a delete: caught up again. */
+    struct group_member *m = join_drain(g, 100);
+    char buf[256];
+    assert_int_equal(group_member_read(m, 0, buf, sizeof(buf)), 5 * REC);
+    assert_int_equal(group_member_sync(m), 0);
+    assert_int_equal(cursor(g, 0), 4);
+    assert_int_equal(cursor(g, 1), 4);
+    assert_int_equal(group_delete(e->r, t, "gone"), 0);
+    assert_int_equal(mirror_cursor(mr, t, "g", 0), 0); /* still the old view */
+    assert_int_equal(group_registry_catch_up(mr), 0);
+    assert_int_equal(group_registry_log_end(mr), group_registry_log_end(e->r));
+    assert_int_equal(mirror_cursor(mr, t, "g", 0), 4);
+    assert_int_equal(mirror_cursor(mr, t, "g", 1), 4);
+    assert_null(group_find(mr, t, "gone"));
+    /* Nothing new: catching up changes nothing. */
+    uint64_t end = group_registry_log_end(mr);
+    assert_int_equal(group_registry_catch_up(mr), 0);
+    assert_int_equal(group_registry_log_end(mr), end);
+    /* An active registry has nothing to catch up with. */
+    assert_int_equal(group_registry_catch_up(e->r), 0);
+
+    group_leave(m);
+    group_put(g);
+    group_registry_close(mr);
+    topic_put(t);
+}
+
+/* A mirror never writes the log: creates, deletes, cursor writes and its
+ * close append nothing and change nothing. */
+static void test_mirror_refuses_writes(void **state)
+{
+    struct env *e = *state;
+    struct topic *t = make_topic(e, "t", 1);
+    append_records(t, 0, 0, 4);
+    assert_int_equal(group_create(e->r, t, "g"), 0);
+    struct group_registry *mr = open_mirror(e); /* replays "g" at open */
+    struct group *mg = group_find(mr, t, "g");
+    assert_non_null(mg);
+    uint64_t end = offsets_end(e);
+
+    assert_int_equal(group_create(mr, t, "x"), -EAGAIN);
+    assert_null(group_find(mr, t, "x"));
+    assert_int_equal(offsets_end(e), end);
+    assert_int_equal(group_cursor_set(mg, 0, "2", 0), -EAGAIN);
+    assert_int_equal(cursor(mg, 0), 0);
+    assert_int_equal(offsets_end(e), end);
+    assert_int_equal(group_delete(mr, t, "g"), -EAGAIN);
+    struct group *again = group_find(mr, t, "g");
+    assert_ptr_equal(again, mg);
+    group_put(again);
+    assert_int_equal(offsets_end(e), end);
+    assert_int_equal(group_registry_log_end(mr), end);
+    group_put(mg);
+    group_registry_close(mr);
+    assert_int_equal(offsets_end(e), end);
+
+    /* The active registry, deactivated, refuses the same way. */
+    group_registry_deactivate(e->r);
+    assert_int_equal(group_registry_active(e->r), 0);
+    assert_int_equal(group_create(e->r, t, "x"), -EAGAIN);
+    assert_null(group_find(e->r, t, "x"));
+    assert_int_equal(offsets_end(e), end);
+    topic_put(t);
+}
+
+/* group_registry_reload(mirror, 1): the mirror becomes the writer; groups
+ * keep their ids, and one whose tombstone it replays is gone. The former
+ * writer, deactivated, now catches up with it. */
+static void test_mirror_reload_active(void **state)
+{
+    struct env *e = *state;
+    struct topic *t = make_topic(e, "t", 2);
+    append_records(t, 0, 0, 4);
+    append_records(t, 1, 0, 4);
+    assert_int_equal(group_create(e->r, t, "g"), 0);
+    assert_int_equal(group_create(e->r, t, "h"), 0);
+    struct group_registry *mr = open_mirror(e);
+    struct group *mg = group_find(mr, t, "g"), *mh = group_find(mr, t, "h");
+    assert_non_null(mg);
+    assert_non_null(mh);
+    uint64_t gid = group_id(mg);
+
+    /* More commits and a delete the mirror has not replayed yet. */
+    struct group *g = group_find(e->r, t, "g");
+    assert_int_equal(group_cursor_set(g, 0, "2", 0), 0);
+    assert_int_equal(group_cursor_set(g, 1, "latest", 0), 0);
+    assert_int_equal(group_delete(e->r, t, "h"), 0);
+    group_put(g);
+    group_registry_deactivate(e->r);
+
+    assert_int_equal(group_registry_reload(mr, 1), 0);
+    assert_int_equal(group_registry_active(mr), 1);
+    assert_int_equal(group_registry_log_end(mr), offsets_end(e));
+    struct group *after = group_find(mr, t, "g");
+    assert_ptr_equal(after, mg);
+    assert_int_equal(group_id(after), gid);
+    assert_ptr_equal(group_find_id(mr, gid), mg);
+    group_put(mg);
+    group_put(after);
+    assert_int_equal(cursor(mg, 0), 2);
+    assert_int_equal(cursor(mg, 1), 4);
+    assert_null(group_find(mr, t, "h"));
+    /* The old reference to h sees a deleted group. */
+    struct group_member *late = NULL;
+    assert_int_equal(group_join(mh, -1, 1, 0, NULL, NULL, &late), -ENOENT);
+    group_put(mh);
+
+    /* It writes now. */
+    uint64_t end = offsets_end(e);
+    assert_int_equal(group_create(mr, t, "k"), 0);
+    assert_true(offsets_end(e) > end);
+    assert_int_equal(group_registry_log_end(mr), offsets_end(e));
+    assert_int_equal(group_cursor_set(mg, 0, "3", 0), 0);
+    struct group_member *m = join_drain(mg, 100);
+    char buf[256];
+    assert_int_equal(group_member_read(m, 0, buf, sizeof(buf)), REC);
+    assert_memory_equal(buf, "p0r3\n", REC);
+    assert_int_equal(group_member_sync(m), 0);
+    assert_int_equal(cursor(mg, 0), 4);
+    group_leave(m);
+
+    /* The former writer follows. */
+    assert_int_equal(group_registry_catch_up(e->r), 0);
+    assert_int_equal(group_registry_log_end(e->r), group_registry_log_end(mr));
+    struct group *k = group_find(e->r, t, "k");
+    assert_non_null(k);
+    group_put(k);
+    g = group_find(e->r, t, "g");
+    assert_int_equal(cursor(g, 0), 4);
+    group_put(g);
+
+    group_put(mg);
+    group_registry_close(mr);
+    topic_put(t);
+}
+
+/* The log cut below what a mirror replayed (a new leader's log is
+ * shorter): the next catch-up starts over, and the mirror says what the
+ * shorter log says. */
+static void test_mirror_log_cut(void **state)
+{
+    struct env *e = *state;
+    struct topic *t = make_topic(e, "t", 1);
+    append_records(t, 0, 0, 6);
+    struct group *g = make_group(e, t, "g");
+    assert_int_equal(group_cursor_set(g, 0, "2", 0), 0);
+    uint64_t cut = offsets_end(e);
+    assert_int_equal(group_cursor_set(g, 0, "5", 0), 0);
+    assert_int_equal(group_create(e->r, t, "later"), 0);
+    struct group_registry *mr = open_mirror(e);
+    assert_int_equal(mirror_cursor(mr, t, "g", 0), 5);
+    struct group *ml = group_find(mr, t, "later");
+    assert_non_null(ml);
+    group_put(ml);
+
+    assert_int_equal(partition_truncate(offsets_partition(e), cut), 0);
+    assert_int_equal(offsets_end(e), cut);
+    assert_int_equal(group_registry_catch_up(mr), 0);
+    assert_int_equal(group_registry_log_end(mr), cut);
+    assert_int_equal(mirror_cursor(mr, t, "g", 0), 2);
+    assert_null(group_find(mr, t, "later"));
+    group_put(g);
+    group_registry_close(mr);
+    topic_put(t);
+}
+
+/* A mirror opened before the log exists (no coordinator made it yet)
+ * refuses writes, does not make it, and attaches once it is there. */
+static void test_mirror_before_log(void **state)
+{
+    struct env *e = *state;
+    env_close(e);
+    char dir[80];
+    snprintf(dir, sizeof(dir), "%s/fresh", e->dir);
+    struct store *s;
+    assert_int_equal(store_open(dir, 1, &s), 0);
+    struct group_registry *mr = NULL;
+    assert_int_equal(group_registry_open(s, 1, &mr), 0);
+    struct topic *t;
+    assert_int_equal(store_create_topic(s, "t", &t), 0);
+    assert_int_equal(group_create(mr, t, "g"), -EAGAIN);
+    assert_null(store_find(s, GROUP_OFFSETS_TOPIC));
+    assert_int_equal(group_registry_catch_up(mr), 0);
+    assert_int_equal(group_registry_log_end(mr), 0);
+
+    struct group_registry *r = NULL;
+    assert_int_equal(group_registry_open(s, 0, &r), 0); /* makes the log */
+    assert_int_equal(group_create(r, t, "g"), 0);
+    assert_int_equal(group_registry_catch_up(mr), 0);
+    struct group *g = group_find(mr, t, "g");
+    assert_non_null(g);
+    group_put(g);
+    assert_int_equal(group_registry_log_end(mr), group_registry_log_end(r));
+    group_registry_close(mr);
+    group_registry_close(r);
+    topic_put(t);
+    store_close(s);
+}
+
+/* Owners of a partition as .info shows them: "B:PID" for broker B >= 0,
+ * "PID" on one node (-1), "-" for none. */
+static void info_owners(struct group *g, char owners[][24], int n)
+{
+    char text[1024];
+    size_t len = group_info_text(g, text, sizeof(text) - 1);
+    text[len] = 0;
+    int i = 0;
+    for (char *line = text; *line; i++) {
+        unsigned p;
+        assert_true(i < n);
+        assert_int_equal(
+            sscanf(line, "p%u committed=%*u end_offset=%*u lag=%*u owner=%23s", &p, owners[i]), 2);
+        assert_int_equal(p, (unsigned)i);
+        char *nl = strchr(line, '\n');
+        assert_non_null(nl);
+        line = nl + 1;
+    }
+    assert_int_equal(i, n);
+}
+
+/* Members of several brokers (the same pid on two of them) share the
+ * partitions: disjoint, balanced, each record to exactly one; .info and
+ * the partition states name each owner by broker and pid. */
+static void test_assignment_across_brokers(void **state)
+{
+    struct env *e = *state;
+    struct topic *t = make_topic(e, "t", 6);
+    for (uint32_t p = 0; p < 6; p++)
+        append_records(t, p, 0, 3);
+    struct group *g = make_group(e, t, "g");
+    static const int brokers[3] = {1, 2, 0};
+    static const pid_t pids[3] = {100, 100, 200};
+    struct group_member *m[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(group_join(g, brokers[i], pids[i], 0, NULL, NULL, &m[i]), 0);
+
+    uint32_t n = 0;
+    struct group_partition_state *st = group_partition_states(g, &n);
+    assert_non_null(st);
+    assert_int_equal(n, 6);
+    char owners[6][24];
+    info_owners(g, owners, 6);
+    int per[3] = {0, 0, 0}, owner_of[6];
+    for (uint32_t p = 0; p < 6; p++) {
+        owner_of[p] = -1;
+        for (int i = 0; i < 3; i++)
+            if (st[p].owner_broker == brokers[i] && st[p].owner == pids[i])
+                owner_of[p] = i;
+        assert_true(owner_of[p] >= 0);
+        per[owner_of[p]]++;
+        char want[24];
+        snprintf(want, sizeof(want), "%d:%d", brokers[owner_of[p]], (int)pids[owner_of[p]]);
+        assert_string_equal(owners[p], want);
+    }
+    free(st);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(per[i], 2);
+
+    char buf[3][256];
+    for (int i = 0; i < 3; i++) {
+        uint64_t pos = 0;
+        assert_int_equal(read_to_end(m[i], &pos, buf[i], sizeof(buf[i])), 6 * REC);
+    }
+    for (uint32_t p = 0; p < 6; p++) {
+        for (uint32_t j = 0; j < 3; j++) {
+            char rec[16];
+            snprintf(rec, sizeof(rec), "p%ur%u\n", p, j);
+            for (int i = 0; i < 3; i++)
+                assert_int_equal(strstr(buf[i], rec) != NULL, i == owner_of[p]);
+        }
+        assert_int_equal(cursor(g, p), 3);
+    }
+
+    /* The member of broker 2 leaves: its partitions go to the others. */
+    group_leave(m[1]);
+    info_owners(g, owners, 6);
+    for (uint32_t p = 0; p < 6; p++) {
+        assert_true(!strcmp(owners[p], "1:100") || !strcmp(owners[p], "0:200"));
+        if (owner_of[p] != 1)
+            assert_string_equal(owners[p], owner_of[p] == 0 ? "1:100" : "0:200");
+    }
+    group_leave(m[0]);
+    group_leave(m[2]);
+    info_owners(g, owners, 6);
+    for (uint32_t p = 0; p < 6; p++)
+        assert_string_equal(owners[p], "-");
+
+    /* One node: the plain pid. */
+    struct group_member *one;
+    assert_int_equal(group_join(g, -1, 4242, 0, NULL, NULL, &one), 0);
+    info_owners(g, owners, 6);
+    st = group_partition_states(g, &n);
+    for (uint32_t p = 0; p < 6; p++) {
+        assert_string_equal(owners[p], "4242");
+        assert_int_equal(st[p].owner, 4242);
+        assert_int_equal(st[p].owner_broker, -1);
+    }
+    free(st);
+    group_leave(one);
+    group_put(g);
+    topic_put(t);
+}
+
+/* The log cut below what a mirror replayed and grown again past that point
+ * before the mirror's next catch-up (an unclean election of
+ * __consumer_offsets p0: the new leader's record at the cut differs): the
+ * mirror notices the cut (partition_info.truncations) and starts over, as
+ * test_mirror_log_cut, instead of keeping the commit that was cut. */
+static void test_mirror_log_cut_and_regrown(void **state)
+{
+    struct env *e = *state;
+    struct topic *t = make_topic(e, "t", 1);
+    append_records(t, 0, 0, 6);
+    struct group *g = make_group(e, t, "g");
+    assert_int_equal(group_cursor_set(g, 0, "2", 0), 0);
+    uint64_t cut = offsets_end(e);
+    assert_int_equal(group_cursor_set(g, 0, "5", 0), 0);
+    struct group_registry *mr = open_mirror(e);
+    assert_int_equal(mirror_cursor(mr, t, "g", 0), 5);
+    assert_int_equal(partition_truncate(offsets_partition(e), cut), 0);
+    assert_int_equal(group_cursor_set(g, 0, "3", 0), 0); /* the new leader's record at `cut` */
+    assert_int_equal(offsets_end(e), cut + 1);
+    assert_int_equal(group_registry_catch_up(mr), 0);
+    assert_int_equal(mirror_cursor(mr, t, "g", 0), 3);
+    group_put(g);
+    group_registry_close(mr);
+    topic_put(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1405,6 +1807,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delete_topic_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offsets_topic, setup, teardown),
         cmocka_unit_test(test_group_name_valid),
+        cmocka_unit_test_setup_teardown(test_mirror_catch_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mirror_refuses_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mirror_reload_active, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mirror_log_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mirror_before_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_assignment_across_brokers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mirror_log_cut_and_regrown, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
