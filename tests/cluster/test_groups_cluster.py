@@ -154,9 +154,11 @@ while True:
 # records it wrote in OUT at the end: "pP COUNT" lines.
 PRODUCER = r'''
 import os, sys, time
-topic_dir, nparts, stop, out, pause = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5])
+topic_dir, nparts, stop, out, pause = sys.argv[1:6]
+nparts, pause = int(nparts), float(pause)
 rounds = int(sys.argv[6]) if len(sys.argv) > 6 else -1
-fds = [os.open(os.path.join(topic_dir, "p%d" % p), os.O_WRONLY | os.O_APPEND) for p in range(nparts)]
+fds = [os.open(os.path.join(topic_dir, "p%d" % p), os.O_WRONLY | os.O_APPEND)
+       for p in range(nparts)]
 count = [0] * nparts
 errors = 0
 while not os.path.exists(stop) and count[0] != rounds:
@@ -182,7 +184,8 @@ with open(out, "w") as f:
 # process the test starts meanwhile (fork waits for it).
 RACER = r'''
 import os, sys, time
-path, v, limit, stop, log = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+path, v, limit, stop, log = sys.argv[1:6]
+v, limit = int(v), int(limit)
 out = open(log, "a")
 while not os.path.exists(stop) and v < limit:
     v += 1
@@ -379,7 +382,6 @@ class ZkProxy:
 class GroupClusterTest(ClusterTest):
     def setUp(self):
         super().setUp()
-        self.procs = []
         self.tmp = tempfile.mkdtemp(prefix="topicfs-gtests-")
         self.addCleanup(lambda: shutil.rmtree(self.tmp, ignore_errors=True))
 
@@ -387,7 +389,6 @@ class GroupClusterTest(ClusterTest):
         """A worker or producer process, killed by pid at the end (before
         the brokers started earlier are stopped: cleanups run in reverse)."""
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, **kw)
-        self.procs.append(p)
         self.addCleanup(self.kill, p)
         return p
 
