@@ -14,9 +14,8 @@
  * callback runs when its partition grows; a member of a deleted topic gets
  * ENOENT at once; after coord_stop a member read or sync fails with EIO
  * without the long retry, and coord_leave still frees everything (the
- * sanitize build checks for leaks). A known bug is kept as a skipped test
- * (TOPICFS_TEST_KNOWN_BUGS=1 runs it): a commit the core refuses with an
- * errno outside call()'s list is retried for 41 s on one node. */
+ * sanitize build checks for leaks); a commit the core refuses (EFBIG) fails
+ * with that errno at once, not after the retry time. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -484,22 +483,14 @@ static void test_stop(void **state)
     topic_put(t);
 }
 
-/* KNOWN BUG (reported to the lead, not fixed yet): skipped unless
- * TOPICFS_TEST_KNOWN_BUGS is set in the environment (it then takes about
- * 80 s).
- * On one node, an answer of the core that is not in call()'s list of final
- * errnos is taken as "another coordinator may answer otherwise" and the
- * request is tried again for COORD_RETRY_MS (41 s with the default session
- * timeout), then fails with EIO: an fsync of a member or a group mkdir on a
- * data dir that refuses writes with EROFS or EFBIG hangs 41 s and reports
- * EIO, instead of failing at once with the core's errno as
- * group_member_sync and group_create do. Here EFBIG comes from a file size
- * limit (RLIMIT_FSIZE) while __consumer_offsets is appended to. */
+/* An answer of the core that no other coordinator could change (here EFBIG,
+ * from a file size limit while __consumer_offsets is appended to) is the
+ * answer at once: an fsync of a member or a group mkdir fails with the
+ * core's errno, as group_member_sync and group_create do, instead of being
+ * tried again for the retry time and reported as EIO. */
 static void test_refused_commit_not_retried(void **state)
 {
     struct env *e = *state;
-    if (!getenv("TOPICFS_TEST_KNOWN_BUGS"))
-        skip();
     struct topic *t = make_topic(e, "t", 1);
     append_records(e, t, 0, 0, 3);
     struct group *g = make_group(e, t, "g");
