@@ -314,18 +314,29 @@ static uint64_t committed(struct group *g, uint32_t p)
     return g->committed[p];
 }
 
-/* Appends the n records to __consumer_offsets through the topic's produce
- * path with acks=all (so in a cluster the call returns once every in-sync
- * replica has them, and a broker that does not lead the partition is
- * refused with -EAGAIN: only the coordinator writes), and with `durable`
- * syncs the log. On one node it is all or nothing: when the append or the
- * sync fails, whatever reached the log is cut off again (appends are
- * serialized by append_lock, so nothing else was appended after it). In a
- * cluster an append that may have reached the followers is never cut (that
- * would make the replicas diverge): a commit that failed after its append
- * may still take effect (Kafka's outcome of a timed-out commit). */
+/* What a durable commit waits for once the locks are released: the in-sync
+ * replicas of __consumer_offsets to have what it appended (offsets_acked).
+ * Waiting under a group or registry lock would hold up the leader's fetch
+ * handler, whose high watermark moves wake this group's members. */
+struct offsets_wait {
+    struct topic *t; /* NULL: nothing to wait for */
+    struct partition_ack ack;
+};
+
+/* Appends the n records to __consumer_offsets through the produce path's
+ * checks (in a cluster a broker that does not lead the partition is
+ * refused with -EAGAIN: only the coordinator writes; fewer in-sync
+ * replicas than min.insync.replicas: -EIO, nothing appended), and with
+ * `durable` (not NULL) syncs the log and says what to wait for. On one node
+ * it is all or nothing: when the append or the sync fails, whatever reached
+ * the log is cut off again (appends are serialized by append_lock, so
+ * nothing else was appended after it). In a cluster an append that may have
+ * reached the followers is never cut (that would make the replicas
+ * diverge): a commit that failed after its append may still take effect
+ * (Kafka's outcome of a timed-out commit), and the registry keeps what the
+ * log has. */
 static int append_offsets(struct group_registry *r, const struct record_ref *recs, size_t n,
-                          int durable)
+                          struct offsets_wait *durable)
 {
     if (!r->offsets)
         return r->mirror ? -EAGAIN : -EIO; /* not made yet, or failed at open */
@@ -335,14 +346,22 @@ static int append_offsets(struct group_registry *r, const struct record_ref *rec
     struct partition_info before, after;
     struct topic_config cfg;
     topic_config_snapshot(r->offsets, &cfg);
-    struct produce_acks acks = {.all = 1, .min_insync = cfg.min_insync_replicas};
+    struct partition_ack ack = {.min_insync = cfg.min_insync_replicas};
     struct batch_builder b;
     batch_builder_init(&b);
     pthread_mutex_lock(&r->append_lock);
     partition_info(op, &before);
-    int e = n ? partition_produce(op, &b, recs, n, clock_now_ms(), &acks, NULL) : 0;
-    if (!e && durable)
+    int e = n ? partition_append_records(op, &b, recs, n, clock_now_ms(), NULL, &ack) : 0;
+    if (!e && durable) {
         e = partition_sync(op);
+        if (!n) /* nothing new: what is there must be acknowledged */
+            partition_ack_point(op, &ack);
+        ack.min_insync = cfg.min_insync_replicas;
+        if (!e) {
+            topic_get(r->offsets);
+            *durable = (struct offsets_wait){r->offsets, ack};
+        }
+    }
     if (e && !r->mirror) {
         partition_info(op, &after);
         if (after.end_offset > before.end_offset) {
@@ -361,11 +380,31 @@ static int append_offsets(struct group_registry *r, const struct record_ref *rec
     return e;
 }
 
+/* Waits for what a durable persist appended to be on every in-sync
+ * replica (at once on one node): 0, or -EIO (the ISR shrank below
+ * min.insync.replicas, or this broker stopped leading: logged). Without
+ * locks held. */
+static int offsets_acked(struct offsets_wait *w)
+{
+    if (!w->t)
+        return 0;
+    int e = partition_wait_acked(topic_partition(w->t, 0), &w->ack);
+    if (e)
+        logger_log(LOG_LEVEL_WARN,
+                   "%s: commit ending at offset %" PRIu64 " not acknowledged by the in-sync "
+                   "replicas: %s",
+                   GROUP_OFFSETS_TOPIC, w->ack.end_offset, strerror(-e));
+    topic_put(w->t);
+    w->t = NULL;
+    return e;
+}
+
 /* Appends "<topic>/<group>/<p>=<offset>" lines for dirty partitions (or, with
- * tombstone, "…=" for all) to __consumer_offsets; `durable`: synced before it
- * returns (creating and deleting a group). All or nothing. Caller holds
- * g->lock. */
-static int persist(struct group *g, int force, int tombstone, int durable)
+ * tombstone, "…=" for all) to __consumer_offsets; `durable` (not NULL):
+ * synced before it returns, and what offsets_acked() then waits for
+ * (creating and deleting a group, fsync, a cursor write). All or nothing.
+ * Caller holds g->lock. */
+static int persist(struct group *g, int force, int tombstone, struct offsets_wait *durable)
 {
     if (g->deleted && !tombstone)
         return 0; /* a commit after the tombstone would bring the group back */
@@ -422,7 +461,9 @@ static int persist(struct group *g, int force, int tombstone, int durable)
 
 struct wake_list;
 enum remove_how { REMOVE_TOPIC, REMOVE_IDLE, REMOVE_REPLAYED };
-static int remove_group(struct group_registry *r, size_t at, int how, struct wake_list *w);
+struct offsets_wait;
+static int remove_group(struct group_registry *r, size_t at, int how, struct wake_list *w,
+                        struct offsets_wait *durable);
 
 struct replay {
     struct group_registry *r;
@@ -457,7 +498,7 @@ static int replay_record(const struct record_view *rv, void *arg)
     size_t at = find_index(r, topic, name, &found);
     if (!*value) { /* tombstone: the group was deleted */
         if (found)
-            remove_group(r, at, REMOVE_REPLAYED, ((struct replay *)arg)->w);
+            remove_group(r, at, REMOVE_REPLAYED, ((struct replay *)arg)->w, NULL);
         return 0;
     }
     if (!found) {
@@ -602,7 +643,7 @@ int group_registry_reload(struct group_registry *r, int active)
         e = replay(r, &w);
     for (size_t i = 0; i < r->groups.n;) {
         if (!group_at(r, i)->seen)
-            remove_group(r, i, REMOVE_REPLAYED, &w); /* not in the log (any more) */
+            remove_group(r, i, REMOVE_REPLAYED, &w, NULL); /* not in the log (any more) */
         else
             i++;
     }
@@ -682,7 +723,7 @@ void group_registry_close(struct group_registry *r)
     for (size_t i = 0; i < r->groups.n; i++) {
         struct group *g = group_at(r, i);
         pthread_mutex_lock(&g->lock);
-        persist(g, 1, 0, 0);
+        persist(g, 1, 0, NULL);
         pthread_mutex_unlock(&g->lock);
         group_put(g);
     }
@@ -716,11 +757,12 @@ int group_create(struct group_registry *r, struct topic *t, const char *name)
         return -ENOMEM;
     }
     /* No one sees the group before r->lock is released: if its records
-     * cannot be made durable, it goes again without a trace. */
+     * cannot be stored, it goes again without a trace. */
+    struct offsets_wait ow = {0};
     pthread_mutex_lock(&g->lock);
     for (uint32_t p = 0; p < g->nparts; p++)
         committed(g, p);
-    e = persist(g, 1, 0, 1);
+    e = persist(g, 1, 0, &ow);
     pthread_mutex_unlock(&g->lock);
     if (e) {
         ptr_array_remove(&r->groups, at);
@@ -729,7 +771,7 @@ int group_create(struct group_registry *r, struct topic *t, const char *name)
         atomic_store(&t->groups_mtime_ms, clock_now_ms());
     }
     pthread_mutex_unlock(&r->lock);
-    return e;
+    return e ? e : offsets_acked(&ow);
 }
 
 static void wake_add(struct wake_list *w, struct group_member *m);
@@ -740,7 +782,8 @@ static void wake_add(struct wake_list *w, struct group_member *m);
  * tombstone durable first; REMOVE_TOPIC: its topic is gone, the tombstone
  * written as it can; REMOVE_REPLAYED: the log says so already. */
 
-static int remove_group(struct group_registry *r, size_t at, int how, struct wake_list *w)
+static int remove_group(struct group_registry *r, size_t at, int how, struct wake_list *w,
+                        struct offsets_wait *durable)
 {
     struct group *g = group_at(r, at);
     int require_idle = how == REMOVE_IDLE;
@@ -749,7 +792,7 @@ static int remove_group(struct group_registry *r, size_t at, int how, struct wak
         pthread_mutex_unlock(&g->lock);
         return -EBUSY;
     }
-    int e = how == REMOVE_REPLAYED ? 0 : persist(g, 1, 1, require_idle);
+    int e = how == REMOVE_REPLAYED ? 0 : persist(g, 1, 1, require_idle ? durable : NULL);
     if (e && require_idle) {
         /* Refused: the group stays, as on disk. */
         pthread_mutex_unlock(&g->lock);
@@ -769,12 +812,13 @@ int group_delete(struct group_registry *r, struct topic *t, const char *name)
 {
     int found;
     struct wake_list w = {0};
+    struct offsets_wait ow = {0};
     pthread_mutex_lock(&r->lock);
     size_t at = find_index(r, t->name, name, &found);
-    int e = found ? remove_group(r, at, REMOVE_IDLE, &w) : -ENOENT;
+    int e = found ? remove_group(r, at, REMOVE_IDLE, &w, &ow) : -ENOENT;
     pthread_mutex_unlock(&r->lock);
     wake_all(&w);
-    return e;
+    return e ? e : offsets_acked(&ow);
 }
 
 void group_delete_topic(struct group_registry *r, struct topic *t)
@@ -784,7 +828,7 @@ void group_delete_topic(struct group_registry *r, struct topic *t)
     pthread_mutex_lock(&r->lock);
     for (size_t i = 0; i < r->groups.n;) {
         if (group_at(r, i)->topic == t) {
-            remove_group(r, i, REMOVE_TOPIC, &w);
+            remove_group(r, i, REMOVE_TOPIC, &w, NULL);
             removed = 1;
         } else {
             i++;
@@ -1016,7 +1060,7 @@ void group_leave(struct group_member *m)
     }
     rebalance(g, &w);
     if (!g->deleted)
-        persist(g, 1, 0, 0);
+        persist(g, 1, 0, NULL);
     while (m->wake_refs)
         pthread_cond_wait(&g->woken, &g->lock);
     pthread_mutex_unlock(&g->lock);
@@ -1159,7 +1203,7 @@ ssize_t group_member_read(struct group_member *m, uint64_t pos, void *buf, size_
     m->waiting = done == 0 && e >= 0;
     /* Caught up (end of file on drain, waiting on follow): what was read is
      * committed now, not at the next read that may never come. */
-    persist(g, done == 0 && e >= 0, 0, 0);
+    persist(g, done == 0 && e >= 0, 0, NULL);
     pthread_mutex_unlock(&g->lock);
     return done > 0 ? (ssize_t)done : e;
 }
@@ -1173,9 +1217,10 @@ int group_member_sync(struct group_member *m)
         return -ENOENT;
     }
     ack_to(m, m->delivered);
-    int e = persist(g, 1, 0, 1); /* fsync: durable when it returns */
+    struct offsets_wait ow = {0};
+    int e = persist(g, 1, 0, &ow); /* fsync: durable when it returns */
     pthread_mutex_unlock(&g->lock);
-    return e;
+    return e ? e : offsets_acked(&ow);
 }
 
 void group_notify_append(struct group_registry *r, struct topic *t, uint32_t partition)
@@ -1261,7 +1306,8 @@ int group_cursor_set(struct group *g, uint32_t partition, const char *spec, int6
     uint8_t was_dirty = g->dirty[partition];
     g->committed[partition] = off;
     g->dirty[partition] = 1;
-    int e = persist(g, 1, 0, 1);
+    struct offsets_wait ow = {0};
+    int e = persist(g, 1, 0, &ow);
     if (e) {
         g->committed[partition] = was;
         g->dirty[partition] = was_dirty;
@@ -1279,7 +1325,7 @@ int group_cursor_set(struct group *g, uint32_t partition, const char *spec, int6
     }
     pthread_mutex_unlock(&g->lock);
     wake_all(&w);
-    return 0;
+    return offsets_acked(&ow);
 }
 
 struct group_partition_state *group_partition_states(struct group *g, uint32_t *n_out)

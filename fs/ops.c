@@ -391,11 +391,12 @@ static int node_attr(struct fs_context *fc, uint64_t id, const struct attr_query
     int64_t mtime = fc->started_ms;
     /* The root, topic and .groups directories change by a mkdir or rmdir
      * in them, after which the kernel drops their attributes itself, or by
-     * a .config line (the topic's mtime), after which config_apply does.
-     * Group directories show the topic's mtime and are not cached. */
-    *timeout = kind == NODE_ROOT || kind == NODE_TOPIC ? fc->topic_timeout
-               : kind == NODE_GROUPS                   ? fc->entry_timeout
-                                                       : 0;
+     * a .config line (the topic's mtime), after which config_apply does;
+     * in a cluster also at other mounts, so they are kept topic_timeout
+     * (short there). Group directories show the topic's mtime and are not
+     * cached. */
+    *timeout =
+        kind == NODE_ROOT || kind == NODE_TOPIC || kind == NODE_GROUPS ? fc->topic_timeout : 0;
     struct topic *t = NULL;
     struct group *g = NULL;
     uint32_t index = 0;
@@ -512,9 +513,14 @@ void reply_entry(fuse_req_t req, uint64_t id)
     }
     e.ino = id;
     e.generation = 1;
-    e.entry_timeout = node_kind_of(id) == NODE_HIDDEN  ? 0
-                      : node_kind_of(id) == NODE_TOPIC ? ctx(req)->topic_timeout
-                                                       : ctx(req)->entry_timeout;
+    /* Topics, and groups (made and deleted at other mounts in a cluster),
+     * are named for topic_timeout only. */
+    enum node_kind kind = node_kind_of(id);
+    int shared = kind == NODE_TOPIC || kind == NODE_GROUP || kind == NODE_CURSOR ||
+                 kind == NODE_GROUP_INFO || kind == NODE_FOLLOW || kind == NODE_DRAIN;
+    e.entry_timeout = kind == NODE_HIDDEN ? 0
+                      : shared            ? ctx(req)->topic_timeout
+                                          : ctx(req)->entry_timeout;
     if (fuse_reply_entry(req, &e) != 0 && node_kind_of(id) == NODE_HIDDEN)
         hidden_forget(node_payload(id), 1);
 }

@@ -167,7 +167,7 @@ static void served_wake(void *arg)
     struct coord_member *local = s->local;
     pthread_cond_broadcast(&c->changed);
     pthread_mutex_unlock(&c->lock);
-    if (local)
+    if (local && local->wake)
         local->wake(local->wake_arg);
 }
 
@@ -813,12 +813,29 @@ static int send_request(struct coord *c, struct link *l, const struct cluster_br
     return r;
 }
 
-/* Answers that another try, maybe at another coordinator, may change. */
+/* Answers that another try, maybe at another coordinator, may change: no
+ * coordinator now, not (or no longer) the coordinator, and what a broken
+ * or unreachable connection gives (conn.h). Anything else is the answer. */
 static int retriable(int e)
 {
-    return e && e != -ENOENT && e != -EEXIST && e != -EBUSY && e != -EINVAL && e != -ESPIPE &&
-           e != -EBADR && e != -EIO && e != -ENOMEM && e != -ENOSPC && e != -EDQUOT &&
-           e != -EACCES && e != -EPERM && e != -EMSGSIZE && e != -EBADMSG && e != -EKEYEXPIRED;
+    switch (-e) {
+    case EAGAIN:
+    case EREMOTE:
+    case ETIMEDOUT:
+    case EPIPE:
+    case ECONNREFUSED:
+    case ECONNRESET:
+    case ECONNABORTED:
+    case ENOTCONN:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case ESHUTDOWN:
+    case EPROTO: /* another broker answered at that address */
+    case EINTR:
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 /* A request to the coordinator wherever it is, tried again while the
@@ -980,7 +997,8 @@ static void *member_poller(void *arg)
         if (m->kicked) {
             m->kicked = 0;
             pthread_mutex_unlock(&m->state_lock);
-            m->wake(m->wake_arg);
+            if (m->wake)
+                m->wake(m->wake_arg);
             pthread_mutex_lock(&m->state_lock);
             continue;
         }
@@ -1024,7 +1042,8 @@ static void *member_poller(void *arg)
             since = out.value;
         /* Else the member may be gone there: its read finds out (and joins
          * again, or says EIO if it expired). */
-        m->wake(m->wake_arg);
+        if (m->wake)
+            m->wake(m->wake_arg);
         if (r)
             pause_ms(RETRY_PAUSE_MS);
     again:

@@ -14,7 +14,8 @@
  * callback runs when its partition grows; a member of a deleted topic gets
  * ENOENT at once; after coord_stop a member read or sync fails with EIO
  * without the long retry, and coord_leave still frees everything (the
- * sanitize build checks for leaks). */
+ * sanitize build checks for leaks); a commit the core refuses (EFBIG) fails
+ * with that errno at once, not after the retry time. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -480,6 +483,42 @@ static void test_stop(void **state)
     topic_put(t);
 }
 
+/* An answer of the core that no other coordinator could change (here EFBIG,
+ * from a file size limit while __consumer_offsets is appended to) is the
+ * answer at once: an fsync of a member or a group mkdir fails with the
+ * core's errno, as group_member_sync and group_create do, instead of being
+ * tried again for the retry time and reported as EIO. */
+static void test_refused_commit_not_retried(void **state)
+{
+    struct env *e = *state;
+    struct topic *t = make_topic(e, "t", 1);
+    append_records(e, t, 0, 0, 3);
+    struct group *g = make_group(e, t, "g");
+    struct coord_member *m = join(e, g, 100, 0);
+    char buf[64];
+    assert_int_equal(coord_member_read(m, 0, buf, sizeof(buf)), 3 * REC);
+    struct rlimit was, low;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &was), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    low = was;
+    low.rlim_cur = 1; /* no file may grow */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &low), 0);
+    int64_t start = mono_ms();
+    int sync = coord_member_sync(m);
+    int create = coord_group_create(e->c, t, "h");
+    int64_t took = mono_ms() - start;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &was), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(sync, -EFBIG);
+    assert_int_equal(create, -EFBIG);
+    assert_null(group_find(e->r, t, "h"));
+    /* Bound far below the 41 s of retries. */
+    assert_true(took < 10000);
+    coord_leave(m);
+    group_put(g);
+    topic_put(t);
+}
+
 int main(void)
 {
     logger_init("test_coordinator", 0, LOG_LEVEL_ERROR);
@@ -491,6 +530,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_follow_wake, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deleted_topic_member, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_commit_not_retried, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
