@@ -1095,10 +1095,11 @@ class ZooKeeperLostTest(GroupClusterTest):
                             (p, lost.broker_id))
         moved = [t1 for i in outs if i != lost.broker_id
                  for (q, _), (_, t1) in zip(outs[i].records, outs[i].times) if q in theirs]
-        print("\nZooKeeper cut off broker %d: its member failed %.2fs later (session %d ms), "
-              "its partitions read elsewhere %.2fs after the cut" %
-              (lost.broker_id, failed - cut, SESSION_MS,
-               (min(moved) if moved else float("nan")) - cut),
+        last = max(t1 for _, t1 in outs[lost.broker_id].times)
+        print("\nZooKeeper cut off broker %d: its member's last record %.2fs after the cut, "
+              "its read failed %.2fs after (session %d ms); its partitions read elsewhere "
+              "%.2fs after the cut" % (lost.broker_id, last - cut, failed - cut, SESSION_MS,
+                                       (min(moved) if moved else float("nan")) - cut),
               file=sys.stderr)
         # Back in touch: the broker registers again and serves the group.
         proxies[lost.broker_id].heal()
