@@ -5,25 +5,32 @@ at every mount.
 * A group made at one mount is listed at every mount; a cursor written at
   one mount reads the same at the others (and in .info and .metrics); rmdir
   at any mount is EBUSY while a member is open at another, then deletes the
-  group everywhere.
+  group everywhere, and the name can be made again at another mount.
 * Three drain members, one per mount, opened before they read (so no
   member reads a block of a partition that a later join takes away, the
   documented duplicate window): every record delivered exactly once, .info
   shows owners broker:pid from the three brokers.
+* Follow members on every mount keep up with a producer that writes one
+  record a write (each commit waits for __consumer_offsets' replicas while
+  the same replicas' fetches move the topic's high watermarks), and bash
+  `while read` loops on every mount get every line once.
 * A follow worker that received records and never acknowledged them is
   killed (kill -9): those records reach the workers on the other mounts,
-  which start each of its partitions at or after what it acknowledged
-  (fsync); every record is processed, duplicates only in its partitions
-  after its last acknowledgement.
+  which start each of its partitions after what it acknowledged (fsync);
+  every record is processed, duplicates only in its partitions after its
+  last acknowledgement.
 * The issue's run: three drain workers (one per mount) and 300,000
   records; one worker killed and restarted, and one broker (neither the
   producers' mount nor the coordinator) killed along the way: every record
   processed at least once, none skipped, the committed offsets at least
   what the workers acknowledged and, at the end, the log end.
 * Coordinator kill loop: ten times the coordinator (.cluster) is killed
-  (kill -9) and restarted; before each kill cursor writes and a drain's
-  fsync at mounts that do not coordinate; no acknowledged commit is ever
-  lost, and no drain is given a record it acknowledged or skips one.
+  (kill -9) and restarted, while a process writes a cursor at another
+  mount, after cursor writes and a drain's fsync at mounts that do not
+  coordinate: no acknowledged commit is ever lost, and no drain is given a
+  record it acknowledged or skips one. And once with follow workers on
+  every mount: the ones on the other mounts go on without an error, and no
+  record is delivered after an fsync acknowledged it.
 * ZooKeeper lost by one broker only (each broker reaches ZooKeeper through
   its own TCP forwarder, ZkProxy, which the test cuts): its member keeps
   reading what it owns, then gets EIO once its session expired; its
@@ -72,9 +79,10 @@ READ_SMALL = 4096 // RECORD * RECORD
 # A group member: opens PATH, reads it with os.read(READ_SIZE) and appends
 # every record it got to OUT (flushed before it reads again); after EVERY
 # records, at a record boundary, fsyncs the member file and notes "#ACK
-# pP=N ..." (the last record number of each partition it got on that open
-# file). At end of file (drain) it notes "#EOF", closes, and opens again
-# after a pause unless STOP exists. GATE (or -): a file to wait for after
+# pP=N ... @T" (the last record number of each partition it got on that
+# open file; T: the monotonic time the fsync returned). At end of file
+# (drain) it notes "#EOF", closes, and opens again after a pause unless
+# STOP exists. GATE (or -): a file to wait for after
 # the open, before the first read. STALL > 0: once it processed that many
 # records it reads one more block, writes it to OUT.held instead of
 # processing it, and sleeps (a worker stuck with records it never
@@ -133,7 +141,8 @@ while True:
             since += len(lines)
             if every and since >= every and not pending:
                 os.fsync(fd)
-                note("#ACK " + " ".join("%s=%d" % kv for kv in sorted(seen.items())))
+                note("#ACK " + " ".join("%s=%d" % kv for kv in sorted(seen.items())) +
+                     " @%.6f" % time.monotonic())
                 since = 0
             if pause:
                 time.sleep(pause)
@@ -253,11 +262,12 @@ def write_cursor(b, topic, group, p, value):
 class Output:
     """What a WORKER wrote: its records [(p, n)] (with the read's start and
     end times if it ran with TIMES), its acknowledgements {p: n} (the
-    highest n each partition was acknowledged up to, by fsync) and its
-    notes (#OPEN, #EOF, #ERR ...)."""
+    highest n each partition was acknowledged up to, by fsync), each
+    acknowledgement [(time, {p: n})], and its notes (#OPEN, #EOF, #ERR ...)."""
 
     def __init__(self, path):
         self.records, self.times, self.acked, self.notes = [], [], {}, []
+        self.acks = []
         try:
             with open(path) as f:
                 text = f.read()
@@ -269,10 +279,12 @@ class Output:
             if line.startswith("#"):
                 self.notes.append(line)
                 if line.startswith("#ACK "):
-                    for kv in line.split()[1:]:
+                    ack = {}
+                    for kv in line.split()[1:-1]:
                         k, v = kv.split("=")
-                        p = int(k[1:])
-                        self.acked[p] = max(self.acked.get(p, -1), int(v))
+                        ack[int(k[1:])] = int(v)
+                        self.acked[int(k[1:])] = max(self.acked.get(int(k[1:]), -1), int(v))
+                    self.acks.append((float(line.split()[-1][1:]), ack))
                 continue
             fields = line.split()
             self.records.append((int(fields[0][1:]), int(fields[1])))
@@ -677,6 +689,37 @@ class GroupsAcrossMountsTest(GroupClusterTest):
             self.assertIsNone(w.poll())
             self.assertEqual(Output(w.out).errors(), [])
 
+    def test_bash_while_read_at_every_mount(self):
+        """`while read -r l; do ...; done < follow` at each mount: bash reads
+        a block and seeks back to the end of the line it used; every line
+        reaches one loop once, and the group commits what they consumed."""
+        nparts, per = 6, 2000
+        brokers = self.start_brokers(partitions=nparts)
+        self.make_topic(brokers, "orders", nparts)
+        self.make_group(brokers, "orders", "billing")
+        loops = []
+        for b in brokers:
+            out = os.path.join(self.tmp, "bash%d.out" % b.broker_id)
+            p = self.spawn(["bash", "-c", 'while read -r l; do echo "$l"; done < %s > %s' % (
+                self.g(b, "orders", "billing", "follow"), out)])
+            p.out, p.broker_id = out, b.broker_id
+            loops.append(p)
+        self.wait_owned_by(brokers, "orders", "billing", loops, nparts,
+                           "three bash loops owning two partitions each")
+        self.produce_files(brokers[0], "orders", per, nparts)
+        want = {(p, i) for p in range(nparts) for i in range(per)}
+        wait_until(lambda: {r for x in loops for r in Output(x.out).records} >= want,
+                   timeout=DEADLINE, interval=0.2, what="every line at a bash loop")
+        got = collections.Counter(r for x in loops for r in Output(x.out).records)
+        self.assertEqual(sorted(r for r, c in got.items() if c > 1)[:10], [])
+        self.assertEqual(set(got), want)
+        for x in loops:
+            self.assertIsNone(x.poll(), "bash loop at %d ended" % x.broker_id)
+        for b in brokers:
+            wait_until(lambda: all(read_cursor(b, "orders", "billing", p) == "%d\n" % per
+                                   for p in range(nparts)), timeout=DEADLINE, interval=0.1,
+                       what="every cursor at %d at the end" % b.broker_id)
+
 
 class WorkerKilledTest(GroupClusterTest):
     def test_killed_follow_worker_records_go_to_other_mounts(self):
@@ -958,6 +1001,63 @@ class CoordinatorKillTest(GroupClusterTest):
               "%d cursor writes refused %s; racing writes: %d acknowledged, %d failed" %
               (len(stalls), stalls[len(stalls) // 2], stalls[-1], len(refused), refused[:5],
                len(ok), len(failed)), file=sys.stderr)
+
+    def test_members_go_on_when_the_coordinator_dies(self):
+        """Follow workers on every mount while a producer writes; the
+        coordinator's broker is killed (its own worker goes with it): the
+        workers at the other mounts go on without an error, every record
+        is processed, and none is delivered again after a worker's fsync
+        acknowledged it."""
+        nparts = 6
+        brokers = self.start_brokers(partitions=nparts)
+        self.make_topic(brokers, "orders", nparts)
+        coord = self.make_group(brokers, "orders", "work")
+        workers = {b.broker_id: self.worker(b, "orders", "work", "w%d" % b.broker_id, every=100,
+                                            times=True, pause=0.01) for b in brokers}
+        self.wait_owned_by(brokers, "orders", "work", list(workers.values()), nparts,
+                           "three follow workers")
+        others = [b for b in brokers if b.broker_id != coord]
+        survivors = [workers[b.broker_id] for b in others]
+        pout = os.path.join(self.tmp, "produced")
+        producer = self.spawn([sys.executable, "-c", PRODUCER, others[0].path("orders"),
+                               str(nparts), os.path.join(self.tmp, "stop"), pout, "0.005"])
+        wait_until(lambda: all(len(Output(w.out).acked) > 0 for w in survivors),
+                   timeout=DEADLINE, interval=0.1, what="both surviving workers acknowledging")
+        victim = self.by_id[coord]
+        victim.proc.send_signal(signal.SIGKILL)
+        victim.proc.wait()
+        killed = time.monotonic()
+        victim.kill9()
+        new = self.wait_coordinator(others, unlike=(coord,))
+        marks = [len(Output(w.out).records) for w in survivors]
+        wait_until(lambda: all(len(Output(w.out).records) > m + 100
+                               for w, m in zip(survivors, marks)),
+                   timeout=DEADLINE, interval=0.1, what="the workers at %s reading on" %
+                   [b.broker_id for b in others])
+        open(os.path.join(self.tmp, "stop"), "w").close()
+        self.assertEqual(producer.wait(timeout=DEADLINE), 0)
+        with open(pout) as f:
+            counts = {int(l.split()[0][1:]): int(l.split()[1]) for l in f if l.startswith("p")}
+        want = {(p, i) for p in range(nparts) for i in range(counts[p])}
+        wait_until(lambda: {r for w in workers.values() for r in Output(w.out).records} >= want,
+                   timeout=DEADLINE, interval=0.5, what="every record processed")
+        outs = {i: Output(w.out) for i, w in workers.items()}
+        for w in survivors:
+            self.assertIsNone(w.poll())
+            self.assertEqual(outs[w.broker_id].errors(), [], "worker at %d" % w.broker_id)
+        # Nothing a worker's fsync acknowledged is delivered again after it.
+        again = []
+        for i, o in outs.items():
+            for t_ack, ack in o.acks:
+                for j, other in outs.items():
+                    again += [(i, t_ack, j, p, n) for (p, n), (t0, _) in
+                              zip(other.records, other.times)
+                              if t0 > t_ack and n <= ack.get(p, -1)]
+        self.assertEqual(again[:5], [], "(acknowledged at, time, delivered at, p, n)")
+        print("\ncoordinator %d killed: coordinator %d; %d records, %d processed twice" % (
+            coord, new, len(want), sum(1 for c in collections.Counter(
+                r for o in outs.values() for r in o.records).values() if c > 1)),
+            file=sys.stderr)
 
     def wait_offsets_in_sync(self, brokers):
         """__consumer_offsets p0 with its three replicas in sync (if .cluster
