@@ -321,6 +321,7 @@ static uint64_t committed(struct group *g, uint32_t p)
 struct offsets_wait {
     struct topic *t; /* NULL: nothing to wait for */
     struct partition_ack ack;
+    int sync; /* and on stable storage here (fsync, not end of file on drain) */
 };
 
 /* Appends the n records to __consumer_offsets through the produce path's
@@ -353,13 +354,15 @@ static int append_offsets(struct group_registry *r, const struct record_ref *rec
     partition_info(op, &before);
     int e = n ? partition_append_records(op, &b, recs, n, clock_now_ms(), NULL, &ack) : 0;
     if (!e && durable) {
-        e = partition_sync(op);
+        if (durable->sync)
+            e = partition_sync(op);
         if (!n) /* nothing new: what is there must be acknowledged */
             partition_ack_point(op, &ack);
         ack.min_insync = cfg.min_insync_replicas;
         if (!e) {
             topic_get(r->offsets);
-            *durable = (struct offsets_wait){r->offsets, ack};
+            durable->t = r->offsets;
+            durable->ack = ack;
         }
     }
     if (e && !r->mirror) {
@@ -758,7 +761,7 @@ int group_create(struct group_registry *r, struct topic *t, const char *name)
     }
     /* No one sees the group before r->lock is released: if its records
      * cannot be stored, it goes again without a trace. */
-    struct offsets_wait ow = {0};
+    struct offsets_wait ow = {.sync = 1};
     pthread_mutex_lock(&g->lock);
     for (uint32_t p = 0; p < g->nparts; p++)
         committed(g, p);
@@ -812,7 +815,7 @@ int group_delete(struct group_registry *r, struct topic *t, const char *name)
 {
     int found;
     struct wake_list w = {0};
-    struct offsets_wait ow = {0};
+    struct offsets_wait ow = {.sync = 1};
     pthread_mutex_lock(&r->lock);
     size_t at = find_index(r, t->name, name, &found);
     int e = found ? remove_group(r, at, REMOVE_IDLE, &w, &ow) : -ENOENT;
@@ -1200,11 +1203,18 @@ ssize_t group_member_read(struct group_member *m, uint64_t pos, void *buf, size_
         if (e <= 0)
             break;
     }
-    m->waiting = done == 0 && e >= 0;
+    int caught_up = done == 0 && e >= 0;
+    m->waiting = caught_up;
     /* Caught up (end of file on drain, waiting on follow): what was read is
-     * committed now, not at the next read that may never come. */
-    persist(g, done == 0 && e >= 0, 0, NULL);
+     * committed now, not at the next read that may never come. End of file
+     * on drain tells the reader it is all consumed: it comes once the
+     * in-sync replicas have the commit. */
+    struct offsets_wait ow = {0};
+    int eof = caught_up && !m->follow;
+    persist(g, caught_up, 0, eof ? &ow : NULL);
     pthread_mutex_unlock(&g->lock);
+    if (eof && offsets_acked(&ow))
+        return -EIO;
     return done > 0 ? (ssize_t)done : e;
 }
 
@@ -1217,7 +1227,7 @@ int group_member_sync(struct group_member *m)
         return -ENOENT;
     }
     ack_to(m, m->delivered);
-    struct offsets_wait ow = {0};
+    struct offsets_wait ow = {.sync = 1};
     int e = persist(g, 1, 0, &ow); /* fsync: durable when it returns */
     pthread_mutex_unlock(&g->lock);
     return e ? e : offsets_acked(&ow);
@@ -1306,7 +1316,7 @@ int group_cursor_set(struct group *g, uint32_t partition, const char *spec, int6
     uint8_t was_dirty = g->dirty[partition];
     g->committed[partition] = off;
     g->dirty[partition] = 1;
-    struct offsets_wait ow = {0};
+    struct offsets_wait ow = {.sync = 1};
     int e = persist(g, 1, 0, &ow);
     if (e) {
         g->committed[partition] = was;
