@@ -16,13 +16,18 @@
  * Invariants (c->lock): a served member is in c->members exactly while it
  * may be used; it is unlinked (and `gone` set) before it leaves its group,
  * and is freed only when no request holds it (refs == 0). Members are only
- * added while c->state is SERVING in the epoch they were checked in. */
+ * added while c->role is SERVING in the epoch they were checked in. A served
+ * member of this mount (`local`) holds a reference on its coord_member,
+ * and coord_leave waits for those to go: a wake never reaches a freed
+ * member. Nothing waits for a coordinator on the role thread: members of
+ * this mount that it lets go are woken by their own pollers. Only answers
+ * that another try may change are retried (retriable()). */
 #include "coordinator.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdio.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -762,11 +767,14 @@ static int find_coordinator(struct coord *c, struct cluster_broker *b)
     r = cluster_internal_topic_create(c->cluster, GROUP_OFFSETS_TOPIC, &cfg, c->offsets_rf);
     if (r && r != -EEXIST) {
         int64_t now = mono_ms();
-        if (now - c->create_logged_ms > 10000) {
+        pthread_mutex_lock(&c->lock);
+        int say = now - c->create_logged_ms > 10000; /* once in 10 s */
+        if (say)
             c->create_logged_ms = now;
+        pthread_mutex_unlock(&c->lock);
+        if (say)
             logger_log(LOG_LEVEL_WARN, "cannot make %s for consumer groups yet: %s",
                        GROUP_OFFSETS_TOPIC, strerror(-r));
-        }
     }
     return -EAGAIN;
 }
