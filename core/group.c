@@ -57,6 +57,7 @@ struct group_member {
     int stale;   /* the assignment changed: reset the window at the next read */
     int waiting; /* the last read found nothing */
     uint64_t acked, delivered;
+    uint64_t read_end; /* the furthest stream position a read has returned up to */
     uint8_t *win;
     size_t win_cap;
     struct member_record *recs;
@@ -1197,6 +1198,8 @@ ssize_t group_member_read(struct group_member *m, uint64_t pos, void *buf, size_
             memcpy((char *)buf + done, m->win + (pos - m->acked), n);
             done += n;
             pos += n;
+            if (pos > m->read_end)
+                m->read_end = pos;
             continue;
         }
         e = fetch_more(m, len - done);
@@ -1226,7 +1229,9 @@ int group_member_sync(struct group_member *m)
         pthread_mutex_unlock(&g->lock);
         return -ENOENT;
     }
-    ack_to(m, m->delivered);
+    /* What the reader has whole: a record it read only the start of is not
+     * acknowledged (the rest would never be delivered to anyone). */
+    ack_to(m, m->read_end);
     struct offsets_wait ow = {.sync = 1};
     int e = persist(g, 1, 0, &ow); /* fsync: durable when it returns */
     pthread_mutex_unlock(&g->lock);

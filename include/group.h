@@ -109,7 +109,8 @@ void group_leave(struct group_member *m);
  * now (drain: end of file, and everything delivered is acknowledged), or a
  * negative errno (-ESPIPE: pos is before what was already acknowledged). */
 ssize_t group_member_read(struct group_member *m, uint64_t pos, void *buf, size_t len);
-/* Acknowledges everything delivered (fsync) and makes commits durable. */
+/* Acknowledges every record the reader has read whole (fsync) and makes
+ * commits durable; a record read only in part is delivered again. */
 int group_member_sync(struct group_member *m);
 /* Tells waiting members of topic t that partition p grew. */
 void group_notify_append(struct group_registry *r, struct topic *t, uint32_t partition);

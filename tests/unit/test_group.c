@@ -509,6 +509,30 @@ static void test_sync_acks_delivered(void **state)
     topic_put(t);
 }
 
+/* fsync acknowledges what the reader has whole: a record it read only the
+ * start of (a chunk ending inside it) goes again, whole, to the next
+ * member, so no byte of it is lost. */
+static void test_sync_leaves_a_torn_record(void **state)
+{
+    struct env *e = *state;
+    struct topic *t = make_topic(e, "t", 1);
+    append_records(t, 0, 0, 4);
+    struct group *g = make_group(e, t, "g");
+    struct group_member *m = join_drain(g, 100);
+    char buf[256];
+    /* Two records and two bytes of the third. */
+    assert_int_equal(group_member_read(m, 0, buf, 2 * REC + 2), 2 * REC + 2);
+    assert_int_equal(group_member_sync(m), 0);
+    assert_int_equal(cursor(g, 0), 2);
+    group_leave(m);
+    m = join_drain(g, 101);
+    assert_int_equal(group_member_read(m, 0, buf, sizeof(buf)), 2 * REC);
+    assert_memory_equal(buf, "p0r2\np0r3\n", 2 * REC);
+    group_leave(m);
+    group_put(g);
+    topic_put(t);
+}
+
 static void test_leave_without_ack_redelivers(void **state)
 {
     struct env *e = *state;
@@ -1780,6 +1804,7 @@ int main(void)
         cmocka_unit_test(test_assign_arbitrary_start),
         cmocka_unit_test_setup_teardown(test_read_in_order_and_ack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_acks_delivered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_leaves_a_torn_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leave_without_ack_redelivers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_moved_partition_not_committed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grown_partition_assigned_after_info, setup, teardown),
