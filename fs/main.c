@@ -594,6 +594,11 @@ int main(int argc, char *argv[])
         };
         ret = fuse_session_loop_mt(se, &lc);
     }
+    /* libfuse's loop answers the number of the signal that ended it
+     * (SIGTERM, SIGINT, SIGHUP): a clean stop, as an unmount is; a negative
+     * errno is a failure. */
+    if (ret > 0)
+        ret = 0;
     /* Leave the cluster first: the registration vanishes at once. Long
      * polls end within replica.fetch.wait.max.ms. */
     coord_stop(coord);

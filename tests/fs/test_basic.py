@@ -2,6 +2,7 @@
 (issue 2, points 1, 2, 5, 6, 7 and 10) on a real topicfs mount."""
 import errno
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -110,6 +111,20 @@ class MountCommandTest(unittest.TestCase):
             old.wait(timeout=15)
             self.assertEqual(old.returncode, 0)
             self.assertEqual(read(m.path("t", "p0")), "".join("r%d\n" % k for k in range(i + 1)))
+
+    def test_sigterm_and_sigint_stop_cleanly(self):
+        # A service manager stops a daemon with SIGTERM: it flushes,
+        # unmounts and exits 0 (a failure status would be recorded).
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            m = Mount().start()
+            self.addCleanup(m.cleanup)
+            os.mkdir(m.path("t"))
+            sh("echo kept >> " + m.path("t", "p0"))
+            m.proc.send_signal(sig)
+            self.assertEqual(m.proc.wait(timeout=15), 0, "exit status after %s" % sig.name)
+            wait_until(lambda: not is_mounted(m.mnt), timeout=15, what="unmounted")
+            m.restart()
+            self.assertEqual(read(m.path("t", "p0")), "kept\n")
 
     def test_data_dir_in_use_is_refused(self):
         m = Mount().start()
