@@ -176,12 +176,13 @@ static void served_wake(void *arg)
         local->wake(local->wake_arg);
 }
 
-/* The member `id` with a reference, or NULL. */
-static struct served *served_get(struct coord *c, uint64_t id)
+/* The member `id` of broker `broker` (a peer acts only for its own
+ * members) with a reference, or NULL. */
+static struct served *served_get(struct coord *c, uint64_t id, int broker)
 {
     pthread_mutex_lock(&c->lock);
     struct served *s = c->members;
-    while (s && s->id != id)
+    while (s && (s->id != id || s->broker != broker))
         s = s->next;
     if (s) {
         s->refs++;
@@ -372,9 +373,10 @@ static int expired(struct coord *c, uint64_t id)
     return found;
 }
 
-static int serve_member(struct coord *c, const struct group_request *q, struct reply *out)
+static int serve_member(struct coord *c, int broker, const struct group_request *q,
+                        struct reply *out)
 {
-    struct served *s = served_get(c, q->member);
+    struct served *s = served_get(c, q->member, broker);
     if (!s) /* expired: its partitions went to others; else unknown here: join again */
         return (q->op == GROUP_OP_READ || q->op == GROUP_OP_SYNC) && expired(c, q->member)
                    ? -EKEYEXPIRED
@@ -462,7 +464,7 @@ static int coord_serve(struct coord *c, int broker, const struct group_request *
     case GROUP_OP_SYNC:
     case GROUP_OP_LEAVE:
     case GROUP_OP_WAIT:
-        return serve_member(c, q, out);
+        return serve_member(c, broker, q, out);
     default:
         return serve_group(c, q, out);
     }
